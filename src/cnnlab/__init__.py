@@ -1,0 +1,25 @@
+"""cnnlab: the landmark convolutional networks, built from their papers' tables.
+
+    >>> import cnnlab
+    >>> model = cnnlab.create_model("vgg16", num_classes=10)
+    >>> cnnlab.model_card("vgg16").deviations
+"""
+
+from .errors import CnnlabError, ConfigError, InputShapeError, UnknownModelError, WeightsError
+from .registry import ModelCard, Paper, create_model, list_models, model_card, model_options
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CnnlabError",
+    "ConfigError",
+    "InputShapeError",
+    "ModelCard",
+    "Paper",
+    "UnknownModelError",
+    "WeightsError",
+    "create_model",
+    "list_models",
+    "model_card",
+    "model_options",
+]

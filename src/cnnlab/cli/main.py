@@ -1,0 +1,39 @@
+"""``cnnlab`` entry point: one sub-command module per feature area."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from .. import __version__
+from ..errors import CnnlabError
+from . import models_cmd
+
+COMMANDS = (models_cmd,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnnlab",
+        description="The landmark convolutional networks, built from their papers' tables.",
+        epilog="Run `cnnlab COMMAND --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, print_fn: Callable[[str], None] = print) -> int:
+    """Run one command; returns the exit status (0 ok, 1 error, 2 usage error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args, print_fn)
+    except CnnlabError as err:
+        print(f"cnnlab {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `cnnlab list | head`
+        return 0

@@ -1,0 +1,18 @@
+"""One file per paper. Importing this package registers every model."""
+
+from . import (  # noqa: F401  (imported for registration)
+    alexnet,
+    bn_inception,
+    deepergooglenet,
+    googlenet,
+    inception_v3,
+    lenet,
+    minigooglenet,
+    minivgg,
+    nin,
+    vgg,
+    zfnet,
+)
+from .base import ClassifierNet, FeatureInfo
+
+__all__ = ["ClassifierNet", "FeatureInfo"]

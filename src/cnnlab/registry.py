@@ -1,0 +1,249 @@
+"""The model registry: every network cnnlab can build, with the facts of its paper.
+
+A model file registers a builder with its :class:`ModelCard`::
+
+    @register_model(ModelCard(name="vgg16", family="vgg", paper=VGG_PAPER, ...))
+    def vgg16(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False) -> VGG:
+        return VGG(CONFIGS["D"], num_classes=num_classes, in_chans=in_chans, ...)
+
+and users call :func:`create_model`, :func:`list_models` and :func:`model_card`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from .errors import ConfigError, UnknownModelError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Paper:
+    """Where an architecture was published."""
+
+    authors: str  # "Simonyan & Zisserman"
+    title: str
+    year: int
+    venue: str  # "ICLR 2015", "Proc. IEEE 86(11)"
+    arxiv: str | None = None  # "1409.1556"
+
+    def cite(self) -> str:
+        ref = f"arXiv:{self.arxiv}" if self.arxiv else self.venue
+        return f"{self.authors} ({self.year}). {self.title}. {ref}"
+
+
+@dataclass(frozen=True)
+class TorchvisionWeights:
+    """How to bring torchvision's ImageNet weights onto a cnnlab model.
+
+    ``weights`` is torchvision's enum entry (``"VGG16_Weights.IMAGENET1K_V1"``), which knows
+    the download URL and the preprocessing; ``builder`` and ``builder_kwargs`` rebuild the
+    same torchvision model with random weights for the equivalence tests; ``remap(state,
+    model)`` turns a torchvision state dict into ``model``'s (``None``: the keys already
+    agree). ``model_kwargs`` are the cnnlab options that match ``builder_kwargs``.
+    """
+
+    builder: str
+    weights: str
+    builder_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    remap: Callable[[Mapping[str, Any], nn.Module], dict[str, Any]] | None = None
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """The facts of one registered model.
+
+    ``params`` (and ``macs`` where the specification gives one) are the exact counts a
+    PyTorch build must reach at ``input_size`` and ``num_classes``; the tests hold every
+    model to them. ``paper_params`` and ``paper_macs`` are the figures as the paper prints
+    them, rounding included. Every difference from the paper is listed in ``deviations``
+    and commented beside the line of code that makes it.
+    """
+
+    name: str
+    family: str
+    paper: Paper
+    table: str  # the table, column or row followed, e.g. "Table 1, column D"
+    input_size: tuple[int, int, int]
+    num_classes: int
+    params: int
+    macs: int | None = None  # conv + linear multiply-accumulates at input_size
+    paper_params: str | None = None
+    paper_macs: str | None = None
+    deviations: tuple[str, ...] = ()
+    notes: str = ""
+    # A small input and options that keep the registry-wide forward/backward tests fast.
+    test_input_size: tuple[int, int, int] | None = None
+    test_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    torchvision: TorchvisionWeights | None = None
+
+    def __post_init__(self) -> None:
+        # A private copy: a card is shared by every model built from it.
+        object.__setattr__(self, "test_kwargs", dict(self.test_kwargs))
+        object.__setattr__(self, "deviations", tuple(self.deviations))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON output."""
+        tv = self.torchvision
+        return {
+            "name": self.name,
+            "family": self.family,
+            "paper": {
+                "authors": self.paper.authors,
+                "title": self.paper.title,
+                "year": self.paper.year,
+                "venue": self.paper.venue,
+                "arxiv": self.paper.arxiv,
+            },
+            "table": self.table,
+            "input_size": list(self.input_size),
+            "num_classes": self.num_classes,
+            "params": self.params,
+            "macs": self.macs,
+            "paper_params": self.paper_params,
+            "paper_macs": self.paper_macs,
+            "deviations": list(self.deviations),
+            "notes": self.notes,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "torchvision_weights": tv.weights if tv else None,
+            "test_input_size": list(self.test_input_size) if self.test_input_size else None,
+            "test_kwargs": dict(self.test_kwargs),
+        }
+
+
+@dataclass(frozen=True)
+class _Entry:
+    card: ModelCard
+    builder: Callable[..., nn.Module]
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_model(card: ModelCard) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator that registers a builder under ``card.name``; a second registration raises."""
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if card.name in _REGISTRY:
+            raise ValueError(
+                f"model name {card.name!r} is already registered "
+                f"(by {_REGISTRY[card.name].builder.__module__}); choose another name"
+            )
+        params = inspect.signature(builder).parameters
+        for required in ("num_classes", "in_chans"):
+            if required not in params:
+                raise TypeError(f"builder for {card.name!r} must accept {required}=")
+        _REGISTRY[card.name] = _Entry(card, builder)
+        return builder
+
+    return decorate
+
+
+def _ensure_models_loaded() -> None:
+    # The model files register themselves when imported; importing the package does it.
+    from . import models  # noqa: F401
+
+
+def _entry(name: str) -> _Entry:
+    _ensure_models_loaded()
+    if not isinstance(name, str):
+        raise UnknownModelError(f"model name must be a string, got {name!r} ({type(name).__name__})")
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=5, cutoff=0.5)
+        hint = f"closest registered names: {', '.join(close)}" if close else "no close match"
+        raise UnknownModelError(
+            f"unknown model {name!r}; {hint}. `cnnlab list` shows all {len(_REGISTRY)} models."
+        ) from None
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style ``pattern`` (``"vgg*"``), sorted."""
+    _ensure_models_loaded()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+
+
+def model_card(name: str) -> ModelCard:
+    """The :class:`ModelCard` of a registered model."""
+    return _entry(name).card
+
+
+def model_options(name: str) -> dict[str, Any]:
+    """The builder options of a model (beyond num_classes and in_chans) with their defaults."""
+    sig = inspect.signature(_entry(name).builder)
+    return {
+        p.name: p.default
+        for p in sig.parameters.values()
+        if p.name not in ("num_classes", "in_chans")
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
+def _check_count(what: str, value: Any, name: str, hint: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{what} must be a positive integer, got {value!r} for {name}; {hint}")
+    return value
+
+
+def create_model(
+    name: str,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> nn.Module:
+    """Build a registered model.
+
+    Args:
+        name: a registered name (``cnnlab.list_models()``).
+        num_classes: width of the classifier; the card's default when ``None``.
+        in_chans: input channels; the card's default when ``None``.
+        weights: ``None`` for random initialisation, ``"torchvision"`` for torchvision's
+            ImageNet weights (downloaded once, or read from the torch hub cache offline),
+            or the path of a torchvision-format or cnnlab weights file.
+        **options: the builder's own options, named as the paper names them
+            (``batch_norm=True``, ``aux_logits=False``, ``order="conv-act-bn"`` ...).
+    """
+    entry = _entry(name)
+    card = entry.card
+    num_classes = card.num_classes if num_classes is None else num_classes
+    in_chans = card.input_size[0] if in_chans is None else in_chans
+    _check_count("num_classes", num_classes, name, f"the default is {card.num_classes}")
+    _check_count("in_chans", in_chans, name, f"the default is {card.input_size[0]}")
+    valid = model_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        listed = ", ".join(f"{k}={v!r}" for k, v in valid.items()) or "none"
+        raise ConfigError(f"unknown option(s) {', '.join(map(repr, unknown))} for {name}; valid options: {listed}")
+    model = entry.builder(num_classes=num_classes, in_chans=in_chans, **options)
+    model.card = card
+    mean, std = card.mean, card.std
+    if len(mean) != in_chans:  # e.g. an RGB net built for grey images: average the channels
+        mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
+    # Preprocessing travels with the model; loading weights may replace it.
+    model.pretrained_cfg = {
+        "input_size": (in_chans, *card.input_size[1:]),
+        "mean": tuple(mean),
+        "std": tuple(std),
+        "source": None,
+    }
+    if weights is not None:
+        from .weights import load_weights
+
+        load_weights(model, weights)
+    return model

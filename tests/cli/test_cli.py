@@ -1,0 +1,48 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+import cnnlab
+from cnnlab.cli import main
+
+
+def run(*argv):
+    lines = []
+    code = main(list(argv), print_fn=lines.append)
+    return code, "\n".join(lines)
+
+
+def test_list_table_and_json():
+    code, out = run("list")
+    assert code == 0 and "lenet5" in out and "61.7K" in out
+    code, out = run("list", "--format", "json")
+    rows = json.loads(out)
+    assert {r["name"] for r in rows} == set(cnnlab.list_models())
+    assert next(r for r in rows if r["name"] == "lenet5")["params"] == 61_706
+
+
+def test_list_pattern():
+    code, out = run("list", "lenet*", "--format", "json")
+    assert all(r["name"].startswith("lenet") for r in json.loads(out))
+    assert run("list", "nothing*")[0] == 1
+
+
+def test_info_shows_deviations():
+    code, out = run("info", "lenet5")
+    assert code == 0
+    assert "61,706" in out and "deviations from the paper" in out and "ReLU instead" in out
+    data = json.loads(run("info", "lenet5", "--format", "json")[1])
+    assert data["params"] == 61_706 and data["deviations"] and data["options"] == {"padding": 0, "act": "relu"}
+
+
+def test_info_unknown_model_is_an_error(capsys):
+    assert run("info", "lenett")[0] == 1
+    assert "closest registered names: lenet5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["list"], ["info"]])
+def test_help(command):
+    out = subprocess.run([sys.executable, "-m", "cnnlab", *command, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "usage: cnnlab" in out.stdout

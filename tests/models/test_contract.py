@@ -1,0 +1,105 @@
+"""Every registered model builds, runs forward and backward, and keeps the model contract."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import cnnlab
+from cnnlab.models.base import ClassifierNet, FeatureInfo
+from tests.helpers import meta_model, small_model
+
+MODELS = cnnlab.list_models()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward_and_contract(name):
+    model, x = small_model(name)
+    assert isinstance(model, ClassifierNet)
+    model.train()
+    out = model(x)
+    assert isinstance(out, torch.Tensor), "forward must return a tensor in train mode"
+    assert out.shape == (2, model.num_classes)
+    out.logsumexp(1).sum().backward()
+    assert model.get_classifier().weight.grad is not None
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+    model.eval()
+    with torch.no_grad():
+        full = model(x)
+        split = model.forward_head(model.forward_features(x))
+        pre = model.forward_head(model.forward_features(x), pre_logits=True)
+    assert torch.allclose(full, split, atol=1e-6), "forward must equal forward_head(forward_features(x))"
+    assert pre.shape[0] == 2 and pre.dim() == 2
+
+    model.reset_classifier(7)
+    assert model.num_classes == 7
+    with torch.no_grad():
+        assert model(x).shape == (2, 7)
+    if hasattr(model, "forward_aux"):
+        model.train()
+        main, aux = model.forward_aux(x)
+        assert main.shape == (2, 7)
+        assert all(a.shape == (2, 7) for a in aux)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_feature_info_matches_real_shapes(name):
+    """Channels as declared; reduction equals the measured cumulative stride (the output
+    grows by exactly one position per `reduction` input pixels)."""
+    model = meta_model(name).eval()
+    assert model.feature_info and all(isinstance(f, FeatureInfo) for f in model.feature_info)
+    modules = dict(model.named_modules())
+    c, h, w = model.card.input_size
+    seen: dict[str, list[torch.Size]] = {}
+    hooks = []
+    for info in model.feature_info:
+        assert info.module in modules, f"feature_info names {info.module!r}, which is not a module"
+
+        def rec(m, a, o, key=info.module):
+            seen.setdefault(key, []).append(o.shape)
+
+        hooks.append(modules[info.module].register_forward_hook(rec))
+    largest = max(f.reduction for f in model.feature_info)
+    for extra in (0, 2 * largest):
+        model.forward_features(torch.empty(1, c, h + extra, w + extra, device="meta"))
+    for hk in hooks:
+        hk.remove()
+    for info in model.feature_info:
+        small, big = seen[info.module][0], seen[info.module][-1]
+        assert small[1] == info.num_chs, f"{info.module}: {small[1]} channels, feature_info says {info.num_chs}"
+        assert big[2] - small[2] == 2 * largest // info.reduction, f"{info.module}: reduction is not {info.reduction}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_card_is_complete(name):
+    card = cnnlab.model_card(name)
+    assert card.name == name
+    assert card.paper.authors and card.paper.year and card.table
+    assert card.params > 0
+    assert len(card.mean) == len(card.std) == card.input_size[0]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_pickles(name):
+    # Models must pickle (DDP, multiprocessing, deepcopy): no lambdas in modules.
+    import copy
+    import pickle
+
+    model = meta_model(name)
+    pickle.dumps(model)
+    copy.deepcopy(model)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_aux_heads_are_reachable_only_through_forward_aux(name):
+    model, x = small_model(name)
+    if not hasattr(model, "forward_aux"):
+        pytest.skip("no auxiliary heads")
+    model.train()
+    main, aux = model.forward_aux(x)
+    assert isinstance(aux, tuple) and len(aux) >= 1
+    assert isinstance(model(x), torch.Tensor)
+    assert isinstance(model.get_classifier(), nn.Module)

@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+import cnnlab
+from cnnlab.errors import ConfigError, InputShapeError, UnknownModelError
+from cnnlab.registry import ModelCard, Paper, register_model
+
+
+def test_list_models_filters_and_sorts():
+    names = cnnlab.list_models()
+    assert names == sorted(names) and "lenet5" in names
+    assert cnnlab.list_models("lenet*") and all(n.startswith("lenet") for n in cnnlab.list_models("lenet*"))
+    assert cnnlab.list_models("no-such-*") == []
+
+
+def test_unknown_name_lists_closest():
+    with pytest.raises(UnknownModelError, match="lenet5"):
+        cnnlab.create_model("lenet")
+    with pytest.raises(UnknownModelError, match="'zzzz'"):
+        cnnlab.model_card("zzzz")
+
+
+def test_register_twice_raises():
+    card = cnnlab.model_card("lenet5")
+    with pytest.raises(ValueError, match="already registered"):
+        register_model(card)(lambda num_classes, in_chans: None)
+
+
+def test_builder_must_take_contract_arguments():
+    card = ModelCard(
+        name="_test_bad_builder", family="x", paper=Paper("A", "T", 2000, "V"), table="t",
+        input_size=(1, 8, 8), num_classes=2, params=1,
+    )
+    with pytest.raises(TypeError, match="num_classes"):
+        register_model(card)(lambda: None)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "10", True])
+def test_bad_class_count(bad):
+    with pytest.raises(ConfigError, match=repr(bad).replace("(", r"\(")):
+        cnnlab.create_model("lenet5", num_classes=bad)
+
+
+def test_bad_channel_count():
+    with pytest.raises(ConfigError, match="in_chans must be a positive integer, got 0"):
+        cnnlab.create_model("lenet5", in_chans=0)
+
+
+def test_unknown_option_names_value_and_valid_options():
+    with pytest.raises(ConfigError, match=r"'dropout'.*valid options: padding=0"):
+        cnnlab.create_model("lenet5", dropout=0.5)
+
+
+def test_num_classes_and_in_chans():
+    model = cnnlab.create_model("lenet5", num_classes=3, in_chans=3)
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+    assert len(model.pretrained_cfg["mean"]) == 3
+
+
+def test_wrong_channels_names_value_and_fix():
+    model = cnnlab.create_model("lenet5")
+    with pytest.raises(InputShapeError, match=r"1-channel input, got 3 channels.*in_chans=3"):
+        model(torch.randn(1, 3, 32, 32))
+
+
+def test_missing_batch_dimension():
+    with pytest.raises(InputShapeError, match="unsqueeze"):
+        cnnlab.create_model("lenet5")(torch.randn(1, 32, 32))
+
+
+def test_too_small_input_fails_before_work_naming_layer_and_fix():
+    model = cnnlab.create_model("lenet5")
+    with pytest.raises(InputShapeError, match=r"input 1x8x8 does not fit lenet5: at c3 \(Conv2d\).*use input 1x32x32"):
+        model(torch.randn(1, 1, 8, 8))
+
+
+def test_too_large_input_for_fixed_classifier():
+    with pytest.raises(InputShapeError, match=r"c5 \(Linear\) expects 400 input features"):
+        cnnlab.create_model("lenet5")(torch.randn(1, 1, 64, 64))
+
+
+def test_padding_option_takes_mnist_size():
+    model = cnnlab.create_model("lenet5", padding=2)
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_input_check_is_cached_and_leaves_no_hooks():
+    model = cnnlab.create_model("lenet5")
+    model(torch.randn(1, 1, 32, 32))
+    assert (1, 32, 32) in model._checked_sizes
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
