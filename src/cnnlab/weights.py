@@ -91,6 +91,12 @@ def pair_by_order(src: Mapping[str, torch.Tensor], dst_keys: Iterable[str], dst_
 def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
     """``load_state_dict(strict=True)`` with a message that lists what did not match."""
     own = model.state_dict()
+    # Checkpoints saved before PyTorch 0.4.1 (some of torchvision's) lack BatchNorm's step
+    # counters; they only matter for momentum=None, so a zero fills the gap.
+    state = dict(state)
+    for k, v in own.items():
+        if k.endswith(".num_batches_tracked") and k not in state:
+            state[k] = torch.zeros_like(v)
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [
@@ -127,7 +133,8 @@ def load_weights(model: nn.Module, weights: str | os.PathLike[str]) -> nn.Module
     """Load ``weights`` (``"torchvision"`` or a file path) into a model built by create_model."""
     card = getattr(model, "card", None)
     name = card.name if card is not None else type(model).__name__
-    if isinstance(weights, str) and weights == "torchvision":
+    kind = "torchvision" if isinstance(weights, str) and weights == "torchvision" else "file"
+    if kind == "torchvision":
         if card is None or card.torchvision is None:
             from .registry import list_models, model_card
 
@@ -151,6 +158,11 @@ def load_weights(model: nn.Module, weights: str | os.PathLike[str]) -> nn.Module
             state = card.torchvision.remap(state, model)
     load_state(model, state, source)
     model.pretrained_cfg = {**getattr(model, "pretrained_cfg", {}), "source": source}
+    # Models whose behaviour depends on where the weights came from (torchvision's
+    # GoogLeNet and Inception-v3 re-normalise their input for Google's weights) adapt here.
+    hook = getattr(model, "on_weights_loaded", None)
+    if callable(hook):
+        hook(kind)
     return model
 
 

@@ -103,3 +103,16 @@ def test_aux_heads_are_reachable_only_through_forward_aux(name):
     assert isinstance(aux, tuple) and len(aux) >= 1
     assert isinstance(model(x), torch.Tensor)
     assert isinstance(model.get_classifier(), nn.Module)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_reset_classifier_keeps_device_and_dtype_and_validates(name):
+    model = meta_model(name)
+    model.reset_classifier(3)
+    assert model.num_classes == 3
+    assert all(p.is_meta for p in model.parameters()), "reset_classifier must build on the model's device"
+    from cnnlab.errors import ConfigError
+
+    for bad in (0, -1, 2.0):
+        with pytest.raises(ConfigError, match=repr(bad)):
+            model.reset_classifier(bad)

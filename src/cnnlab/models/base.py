@@ -8,13 +8,14 @@ no special cases. Models with auxiliary classifiers add ``forward_aux(x)``.
 from __future__ import annotations
 
 import contextvars
+import functools
 from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..errors import InputShapeError
+from ..errors import ConfigError, InputShapeError
 
 # Set while the input check traces the model, so the traced forward does not check again.
 _CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("cnnlab_checking", default=False)
@@ -42,6 +43,23 @@ class ClassifierNet(nn.Module):
     # The size the model was designed for; error messages suggest it. create_model sets
     # the registered card; models built directly fall back to this.
     default_input_size: tuple[int, int, int] = (3, 224, 224)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # Every reset_classifier validates its argument the same way, before touching the model.
+        super().__init_subclass__(**kwargs)
+        reset = cls.__dict__.get("reset_classifier")
+        if reset is not None and not getattr(reset, "_validates", False):
+
+            @functools.wraps(reset)
+            def checked(self: "ClassifierNet", num_classes: int) -> None:
+                if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes <= 0:
+                    raise ConfigError(
+                        f"reset_classifier needs a positive integer number of classes, got {num_classes!r}"
+                    )
+                reset(self, num_classes)
+
+            checked._validates = True  # type: ignore[attr-defined]
+            cls.reset_classifier = checked  # type: ignore[method-assign]
 
     def __init__(self) -> None:
         super().__init__()

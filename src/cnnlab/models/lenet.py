@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..layers import make_act
+from ..layers.heads import resized_like
 from ..registry import ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
 
@@ -74,8 +75,8 @@ class LeNet5(ClassifierNet):
         return self.output
 
     def reset_classifier(self, num_classes: int) -> None:
+        self.output = resized_like(self.output, num_classes)
         self.num_classes = num_classes
-        self.output = nn.Linear(self.output.in_features, num_classes)
 
 
 @register_model(

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..layers.heads import resized_like
 from ..layers.keras_compat import KERAS_BN_EPS, KERAS_BN_MOMENTUM, glorot_init_, keras_conv
 from ..registry import ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
@@ -150,7 +151,7 @@ class MiniGoogLeNet(ClassifierNet):
 
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
-        self.fc = nn.Linear(self.fc.in_features, num_classes)
+        self.fc = resized_like(self.fc, num_classes)
         glorot_init_(self.fc)
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..layers.heads import resized_like
 from ..layers.keras_compat import KERAS_BN_EPS, KERAS_BN_MOMENTUM, LinearNormAct, glorot_init_, keras_conv
 from ..registry import ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
@@ -119,7 +120,7 @@ class MiniVGG(ClassifierNet):
 
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
-        self.fc2 = nn.Linear(self.fc2.in_features, num_classes)
+        self.fc2 = resized_like(self.fc2, num_classes)
         glorot_init_(self.fc2)
 
 
