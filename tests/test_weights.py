@@ -57,7 +57,7 @@ def test_file_that_runs_code_when_unpickled_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pth"
     with open(path, "wb") as f:
-        pickle.dump({"w": _Evil()}, f)
+        pickle.dump({"w": _Evil()}, f, protocol=2)
     with pytest.raises(WeightsError, match="weights_only"):
         read_state_dict(path)
     assert not (tmp_path / "PWNED").exists()
@@ -107,3 +107,13 @@ def test_torchvision_weights_read_from_hub_cache_offline(tmp_path, monkeypatch):
 def test_model_without_torchvision_weights():
     with pytest.raises(WeightsError, match="lenet5 has no torchvision weights"):
         cnnlab.create_model("lenet5", weights="torchvision")
+
+
+def test_checkpoint_without_batchnorm_counters_loads(tmp_path):
+    """Files saved before PyTorch 0.4.1 have no num_batches_tracked; they still load."""
+    model = cnnlab.create_model("minivgg").eval()
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(state, tmp_path / "old.pth")
+    other = cnnlab.create_model("minivgg", weights=tmp_path / "old.pth").eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(other(x), model(x))

@@ -10,7 +10,7 @@ from torch import nn
 import cnnlab
 from cnnlab.analysis import count_params, leaf_trace
 from cnnlab.errors import ConfigError, InputShapeError
-from cnnlab.layers.lrn_sum import LRN
+from cnnlab.layers.lrn import LRN
 from tests.helpers import meta_model
 
 # Per-layer parameters (weights + biases), worked out from the paper's kernel shapes.
@@ -151,13 +151,13 @@ def test_papers_printed_224_does_not_fit_the_fixed_head():
         model(torch.empty(2, 3, 224, 224, device="meta"))
 
 
-def test_dropout_prob_option_and_check():
-    model = meta_model("alexnet", dropout_prob=0.3)
+def test_drop_prob_option_and_check():
+    model = meta_model("alexnet", drop_prob=0.3)
     assert model.drop6.p == model.drop7.p == 0.3
     assert meta_model("alexnet").drop6.p == 0.5
     for bad in (1.0, -0.1, "0.5", True):
-        with pytest.raises(ConfigError, match="dropout_prob"):
-            meta_model("alexnet", dropout_prob=bad)
+        with pytest.raises(ConfigError, match="drop_prob"):
+            meta_model("alexnet", drop_prob=bad)
 
 
 def test_dropout_in_train_not_in_eval():

@@ -144,7 +144,7 @@ def test_reset_classifier_resizes_aux_head():
     [
         ({"transform_input": True, "in_chans": 1}, r"in_chans=1"),
         ({"transform_input": "yes"}, r"got 'yes'"),
-        ({"dropout_prob": 1.5}, r"got 1.5"),
+        ({"drop_prob": 1.5}, r"got 1.5"),
         ({"aux_logits": 1}, r"got 1"),
     ],
 )
@@ -205,7 +205,7 @@ def test_torchvision_weights_switch_transform_on_and_drop_aux(tmp_path, monkeypa
         expected = tv(x)
     for aux_logits in (True, False):
         model = cnnlab.create_model(NAME, weights="torchvision", aux_logits=aux_logits).eval()
-        assert model.transforms_input and model.transform_input is None
+        assert model.transforms_input and model.transform_input is True
         assert model.pretrained_cfg["mean"] == (0.485, 0.456, 0.406)
         assert model.pretrained_cfg["input_size"] == (3, 299, 299)
         with torch.no_grad():

@@ -112,9 +112,9 @@ def test_reset_classifier_is_a_new_1x1_conv(name):
 
 
 def test_dropout_option_and_bad_value():
-    assert {m.p for m in meta_model("nin_imagenet", dropout_prob=0.3).modules() if isinstance(m, nn.Dropout)} == {0.3}
-    with pytest.raises(ConfigError, match="dropout_prob"):
-        meta_model("nin_cifar10", dropout_prob=-0.1)
+    assert {m.p for m in meta_model("nin_imagenet", drop_prob=0.3).modules() if isinstance(m, nn.Dropout)} == {0.3}
+    with pytest.raises(ConfigError, match="drop_prob"):
+        meta_model("nin_cifar10", drop_prob=-0.1)
 
 
 def test_cifar10_card_normalisation_is_cifar10s():

@@ -24,9 +24,19 @@ def render(name: str) -> str:
     model = meta_model(name)
     rows = leaf_trace(model, card.input_size)
     lines = [f"# {name}: input {'x'.join(map(str, card.input_size))}, {card.params:,} parameters"]
-    width = max(len(r.name) for r in rows)
-    twidth = max(len(r.type) for r in rows)
+    if hasattr(model, "forward_aux"):
+        # Auxiliary heads run only in forward_aux: list their rows after the main path.
+        seen = {r.name for r in rows}
+        extra = [r for r in leaf_trace(model, card.input_size, batch_size=2, aux=True) if r.name not in seen]
+        if extra:
+            rows += [None, *extra]
+    named = [r for r in rows if r is not None]
+    width = max(len(r.name) for r in named)
+    twidth = max(len(r.type) for r in named)
     for r in rows:
+        if r is None:
+            lines.append("# auxiliary heads (forward_aux, training mode)")
+            continue
         shape = "x".join(map(str, r.output_shape))
         lines.append(f"{r.name:<{width}}  {r.type:<{twidth}}  {shape:>14}  {r.params:>11,}")
     return "\n".join(lines) + "\n"

@@ -143,9 +143,9 @@ def test_dropout_after_fc6_and_fc7_only_and_option():
     model = meta_model("vgg16")
     drops = {n: m.p for n, m in model.named_modules() if isinstance(m, nn.Dropout)}
     assert drops == {"drop6": 0.5, "drop7": 0.5}
-    assert {m.p for m in meta_model("vgg16", dropout_prob=0.2).modules() if isinstance(m, nn.Dropout)} == {0.2}
-    with pytest.raises(ConfigError, match="dropout_prob"):
-        meta_model("vgg16", dropout_prob=1.5)
+    assert {m.p for m in meta_model("vgg16", drop_prob=0.2).modules() if isinstance(m, nn.Dropout)} == {0.2}
+    with pytest.raises(ConfigError, match="drop_prob"):
+        meta_model("vgg16", drop_prob=1.5)
 
 
 def test_bad_table_tokens_and_options_are_refused_clearly():
@@ -174,7 +174,7 @@ def test_reset_classifier_replaces_fc8_in_place():
     assert list(model.state_dict())[-2:] == ["fc8.weight", "fc8.bias"]
 
 
-def test_remap_maps_torchvision_keys_and_fills_num_batches_tracked():
+def test_remap_maps_torchvision_keys():
     import torchvision.models as tvm
 
     with torch.device("meta"):
@@ -183,8 +183,9 @@ def test_remap_maps_torchvision_keys_and_fills_num_batches_tracked():
     state = {k: v for k, v in reference.state_dict().items() if not k.endswith("num_batches_tracked")}
     out = remap_torchvision_vgg(state, model)
     own = model.state_dict()
-    assert set(out) == set(own)
-    assert all(tuple(out[k].shape) == tuple(own[k].shape) for k in own)
+    # Old checkpoints lack the BatchNorm counters; cnnlab.weights.load_state fills them.
+    assert set(out) == {k for k in own if not k.endswith("num_batches_tracked")}
+    assert all(tuple(out[k].shape) == tuple(own[k].shape) for k in out)
     assert out["conv1_1.weight"] is state["features.0.weight"]
     assert out["bn1_1.running_var"] is state["features.1.running_var"]
     assert out["conv2_1.bias"] is state["features.4.bias"]  # after relu1_1 (2) and pool1 (3)

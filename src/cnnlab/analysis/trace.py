@@ -30,11 +30,23 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _meta_run(model: nn.Module, input_size: tuple[int, ...], batch_size: int) -> None:
+class _AuxForward(nn.Module):
+    """Routes a call to ``forward_aux``, so functional_call can run the auxiliary heads."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> object:
+        return self.model.forward_aux(x)
+
+
+def _meta_run(model: nn.Module, input_size: tuple[int, ...], batch_size: int, aux: bool = False) -> None:
     x = torch.empty((batch_size, *input_size), device="meta")
+    runner = _AuxForward(model) if aux else model
     token = _CHECKING.set(True)  # the shape check would trace again
     try:
-        functional_call(model, meta_state(model), (x,))
+        functional_call(runner, meta_state(runner), (x,))
     finally:
         _CHECKING.reset(token)
 
@@ -52,8 +64,11 @@ def count_macs(model: nn.Module, input_size: tuple[int, ...], batch_size: int = 
     return counter.get_total_flops() // 2
 
 
-def leaf_trace(model: nn.Module, input_size: tuple[int, ...], batch_size: int = 1) -> list[LeafRow]:
-    """Every leaf-module call of one eval-mode forward pass, in execution order."""
+def leaf_trace(
+    model: nn.Module, input_size: tuple[int, ...], batch_size: int = 1, aux: bool = False
+) -> list[LeafRow]:
+    """Every leaf-module call of one eval-mode forward pass, in execution order; with
+    ``aux=True``, of one training-mode ``forward_aux`` pass (auxiliary heads included)."""
     names = {m: n for n, m in model.named_modules()}
     rows: list[LeafRow] = []
 
@@ -64,9 +79,9 @@ def leaf_trace(model: nn.Module, input_size: tuple[int, ...], batch_size: int = 
 
     handles = [m.register_forward_hook(record) for m in model.modules() if not list(m.children())]
     was_training = model.training
-    model.eval()
+    model.train(aux)
     try:
-        _meta_run(model, input_size, batch_size)
+        _meta_run(model, input_size, batch_size, aux=aux)
     finally:
         model.train(was_training)
         for h in handles:

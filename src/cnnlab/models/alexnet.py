@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers.lrn_sum import LRN
+from ..layers.lrn import LRN
 from ..registry import ModelCard, Paper, TorchvisionWeights, register_model
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
@@ -52,7 +52,7 @@ class Conv(NamedTuple):
 class LRNParams(NamedTuple):
     k: float
     n: int
-    alpha: float  # multiplies the sum of squares (Sec. 3.3), see layers/lrn_sum.py
+    alpha: float  # multiplies the sum of squares (Sec. 3.3), see layers/lrn.py
     beta: float
 
 
@@ -154,11 +154,11 @@ class AlexNet(ClassifierNet):
 
     default_input_size = (3, 227, 227)
 
-    def __init__(self, spec: Spec, num_classes: int = 1000, in_chans: int = 3, dropout_prob: float = 0.5) -> None:
+    def __init__(self, spec: Spec, num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> None:
         super().__init__()
-        if isinstance(dropout_prob, bool) or not isinstance(dropout_prob, (int, float)) or not 0 <= dropout_prob < 1:
+        if isinstance(drop_prob, bool) or not isinstance(drop_prob, (int, float)) or not 0 <= drop_prob < 1:
             raise ConfigError(
-                f"dropout_prob must be a number in [0, 1), got {dropout_prob!r}; "
+                f"drop_prob must be a number in [0, 1), got {drop_prob!r}; "
                 "the paper uses 0.5 (Sec. 4.2), 0 disables dropout"
             )
         self.spec = spec
@@ -194,12 +194,12 @@ class AlexNet(ClassifierNet):
         for name, units in spec.hidden:
             n = name.removeprefix("fc")
             if spec.dropout_before_fc:
-                self._add(f"drop{n}", nn.Dropout(dropout_prob), head=True)
+                self._add(f"drop{n}", nn.Dropout(drop_prob), head=True)
             self._add(name, nn.Linear(features, units), head=True)
             self._add(f"relu{n}", nn.ReLU(inplace=True), head=True)
             if not spec.dropout_before_fc:
                 # Sec. 4.2: dropout "in the first two fully-connected layers", on their outputs.
-                self._add(f"drop{n}", nn.Dropout(dropout_prob), head=True)
+                self._add(f"drop{n}", nn.Dropout(drop_prob), head=True)
             features = units
         self.add_module(spec.output, nn.Linear(features, num_classes))
         self._init_weights()
@@ -318,8 +318,8 @@ _MACS_TWO_TOWERS = _MACS_ONE_TOWER - (447_897_600 + 224_280_576 + 149_520_384) /
         test_input_size=(3, 227, 227),
     )
 )
-def alexnet(num_classes: int = 1000, in_chans: int = 3, dropout_prob: float = 0.5) -> AlexNet:
-    return AlexNet(ALEXNET_ONE_TOWER, num_classes=num_classes, in_chans=in_chans, dropout_prob=dropout_prob)
+def alexnet(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> AlexNet:
+    return AlexNet(ALEXNET_ONE_TOWER, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)
 
 
 @register_model(
@@ -344,8 +344,8 @@ def alexnet(num_classes: int = 1000, in_chans: int = 3, dropout_prob: float = 0.
         test_input_size=(3, 227, 227),
     )
 )
-def alexnet_2012(num_classes: int = 1000, in_chans: int = 3, dropout_prob: float = 0.5) -> AlexNet:
-    return AlexNet(ALEXNET_2012, num_classes=num_classes, in_chans=in_chans, dropout_prob=dropout_prob)
+def alexnet_2012(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> AlexNet:
+    return AlexNet(ALEXNET_2012, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)
 
 
 @register_model(
@@ -380,5 +380,5 @@ def alexnet_2012(num_classes: int = 1000, in_chans: int = 3, dropout_prob: float
         ),
     )
 )
-def alexnet_owt(num_classes: int = 1000, in_chans: int = 3, dropout_prob: float = 0.5) -> AlexNet:
-    return AlexNet(ALEXNET_OWT, num_classes=num_classes, in_chans=in_chans, dropout_prob=dropout_prob)
+def alexnet_owt(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> AlexNet:
+    return AlexNet(ALEXNET_OWT, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)

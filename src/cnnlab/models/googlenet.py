@@ -254,7 +254,7 @@ class GoogLeNet(ClassifierNet):
                 "use transform_input=False"
             )
         self.num_classes, self.in_chans = num_classes, in_chans
-        # None: switched on when torchvision's ImageNet weights are loaded (see pretrained_cfg).
+        # None: switched on when torchvision's ImageNet weights are loaded (on_weights_loaded).
         self._transform_input_auto = transform_input is None
         self.transform_input = bool(transform_input)
         conv: ConvFactory = partial(ConvNormAct, order=conv_order, bn_eps=bn_eps)
@@ -308,17 +308,11 @@ class GoogLeNet(ClassifierNet):
             self.stem.append(name)
 
     # -- torchvision's input transform ------------------------------------------------
-    @property
-    def pretrained_cfg(self) -> dict[str, Any]:
-        return self.__dict__.get("_pretrained_cfg", {})
-
-    @pretrained_cfg.setter
-    def pretrained_cfg(self, cfg: dict[str, Any]) -> None:
-        # create_model(..., weights="torchvision") records its source here; like
-        # torchvision.models.googlenet(weights=...), that switches transform_input on unless
-        # the caller chose it explicitly.
-        self.__dict__["_pretrained_cfg"] = cfg
-        if self._transform_input_auto and str(cfg.get("source") or "").startswith("torchvision "):
+    def on_weights_loaded(self, kind: str) -> None:
+        # Called by create_model after loading weights. Like torchvision.models.googlenet(
+        # weights=...), torchvision's ImageNet weights switch transform_input on unless the
+        # caller chose it explicitly.
+        if self._transform_input_auto and kind == "torchvision":
             self.transform_input = True
 
     def _transform_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -385,13 +379,7 @@ def _googlenet_tv_remap(state: Mapping[str, Any], model: nn.Module) -> dict[str,
     """torchvision's keys are cnnlab's; only the auxiliary heads' entries, which torchvision's
     ImageNet checkpoint carries, are dropped for a model built with aux_logits=False."""
     own = model.state_dict()
-    out = {k: v for k, v in state.items() if k in own or not k.startswith(("aux1.", "aux2."))}
-    # Files saved before PyTorch 0.4.1 have no BatchNorm step counters; PyTorch's own
-    # loader fills them with 0 as well.
-    for key, value in own.items():
-        if key.endswith(".num_batches_tracked") and key not in out:
-            out[key] = torch.zeros_like(value, device="cpu")
-    return out
+    return {k: v for k, v in state.items() if k in own or not k.startswith(("aux1.", "aux2."))}
 
 
 _PAPER_DEVIATIONS: tuple[str, ...] = ()

@@ -370,7 +370,7 @@ class InceptionV3(ClassifierNet):
         in_chans: int = 3,
         aux_logits: bool = True,
         transform_input: bool | None = None,
-        dropout_prob: float = 0.2,
+        drop_prob: float = 0.2,
     ) -> None:
         super().__init__()
         if not isinstance(aux_logits, bool):
@@ -382,8 +382,8 @@ class InceptionV3(ClassifierNet):
                 f"transform_input=True re-normalises the three ImageNet RGB channels, got in_chans={in_chans}; "
                 "leave transform_input off for other inputs"
             )
-        if isinstance(dropout_prob, bool) or not isinstance(dropout_prob, (int, float)) or not 0 <= dropout_prob < 1:
-            raise ConfigError(f"dropout_prob must be in [0, 1), got {dropout_prob!r}; TF-slim's is 0.2")
+        if isinstance(drop_prob, bool) or not isinstance(drop_prob, (int, float)) or not 0 <= drop_prob < 1:
+            raise ConfigError(f"drop_prob must be in [0, 1), got {drop_prob!r}; TF-slim's is 0.2")
         self.num_classes, self.in_chans = num_classes, in_chans
         self.aux_logits, self.transform_input = aux_logits, transform_input
 
@@ -406,7 +406,7 @@ class InceptionV3(ClassifierNet):
         self._stem = tuple(row.name for row in STEM)
         self._stages = tuple(tuple(spec.name for spec in stage) for stage in (STAGE_35, STAGE_17, STAGE_8))
         self.avgpool = nn.AdaptiveAvgPool2d(1)  # Table 1 "pool 8x8": the whole 8x8 grid at 299
-        self.dropout = nn.Dropout(dropout_prob)  # deviation: not in Table 1; TF-slim keep_prob 0.8
+        self.dropout = nn.Dropout(drop_prob)  # deviation: not in Table 1; TF-slim keep_prob 0.8
         self.fc = nn.Linear(chs, num_classes)
         self.feature_info = [
             FeatureInfo("Conv2d_2b_3x3", STEM[2].filters, 2),
@@ -431,10 +431,14 @@ class InceptionV3(ClassifierNet):
     @property
     def transforms_input(self) -> bool:
         """Whether forward re-normalises its input now (``transform_input`` resolved)."""
-        if self.transform_input is not None:
-            return self.transform_input
-        source = (getattr(self, "pretrained_cfg", None) or {}).get("source") or ""
-        return source.startswith("torchvision ")
+        return bool(self.transform_input)
+
+    def on_weights_loaded(self, kind: str) -> None:
+        # Called by create_model after loading weights. Like torchvision.models.inception_v3(
+        # weights=...), torchvision's ImageNet weights switch transform_input on unless the
+        # caller chose it explicitly.
+        if self.transform_input is None and kind == "torchvision":
+            self.transform_input = True
 
     def _transform_input(self, x: torch.Tensor) -> torch.Tensor:
         # ImageNet-normalised x back to pixels in [0, 1], then to (pixels - 0.5) / 0.5, the
@@ -506,11 +510,7 @@ def remap_torchvision_inception_v3(state: Mapping[str, torch.Tensor], model: nn.
     with ``aux_logits=False``; a checkpoint saved before BatchNorm counted its batches gets
     ``num_batches_tracked = 0``, what loading it into torchvision gives."""
     own = model.state_dict()
-    out = {k: v for k, v in state.items() if k in own or not k.startswith("AuxLogits.")}
-    for key in own:
-        if key.endswith(".num_batches_tracked") and key not in out:
-            out[key] = torch.zeros((), dtype=torch.long)
-    return out
+    return {k: v for k, v in state.items() if k in own or not k.startswith("AuxLogits.")}
 
 
 @register_model(
@@ -535,7 +535,7 @@ def remap_torchvision_inception_v3(state: Mapping[str, torch.Tensor], model: nn.
             "grid reduction 35->17 (Mixed_6a): the single-conv branch is a 3x3/2 conv with no 1x1 before it (Fig. 10)",
             "grid reduction 17->8 (Mixed_7a): the deep branch is 1x1 -> 1x7 -> 7x1 -> 3x3/2 "
             "where Fig. 10 has 1x1 -> 3x3 -> 3x3/2",
-            "dropout (dropout_prob=0.2, TF-slim's keep_prob 0.8) before the final linear layer; Table 1 lists none",
+            "dropout (drop_prob=0.2, TF-slim's keep_prob 0.8) before the final linear layer; Table 1 lists none",
         ),
         notes=(
             "Widths and module names are those of Google's published TF-slim implementation and torchvision's "
@@ -563,12 +563,12 @@ def inception_v3(
     in_chans: int = 3,
     aux_logits: bool = True,
     transform_input: bool | None = None,
-    dropout_prob: float = 0.2,
+    drop_prob: float = 0.2,
 ) -> InceptionV3:
     return InceptionV3(
         num_classes=num_classes,
         in_chans=in_chans,
         aux_logits=aux_logits,
         transform_input=transform_input,
-        dropout_prob=dropout_prob,
+        drop_prob=drop_prob,
     )

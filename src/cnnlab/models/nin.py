@@ -106,11 +106,11 @@ class NIN(ClassifierNet):
         table: Sequence[MLPConv],
         num_classes: int,
         in_chans: int = 3,
-        dropout_prob: float = 0.5,
+        drop_prob: float = 0.5,
     ) -> None:
         super().__init__()
-        if isinstance(dropout_prob, bool) or not isinstance(dropout_prob, (int, float)) or not 0 <= dropout_prob < 1:
-            raise ConfigError(f"dropout_prob must be a number in [0, 1), got {dropout_prob!r}; the definitions use 0.5")
+        if isinstance(drop_prob, bool) or not isinstance(drop_prob, (int, float)) or not 0 <= drop_prob < 1:
+            raise ConfigError(f"drop_prob must be a number in [0, 1), got {drop_prob!r}; the definitions use 0.5")
         for i, row in enumerate(table, 1):
             if row.pool not in _POOLS or (row.pool == "global") != (i == len(table)):
                 raise ConfigError(
@@ -141,7 +141,7 @@ class NIN(ClassifierNet):
                 names.append(f"pool{i}")
                 reduction *= 2
                 if row.dropout:
-                    self.add_module(f"drop{i}", nn.Dropout(dropout_prob))
+                    self.add_module(f"drop{i}", nn.Dropout(drop_prob))
                     names.append(f"drop{i}")
         self.feature_names = tuple(names)
 
@@ -236,8 +236,8 @@ _SOURCE_NOTE = (
         std=CIFAR10_STD,
     )
 )
-def nin_cifar10(num_classes: int = 10, in_chans: int = 3, dropout_prob: float = 0.5) -> NIN:
-    return NIN(NIN_CIFAR10, num_classes=num_classes, in_chans=in_chans, dropout_prob=dropout_prob)
+def nin_cifar10(num_classes: int = 10, in_chans: int = 3, drop_prob: float = 0.5) -> NIN:
+    return NIN(NIN_CIFAR10, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)
 
 
 @register_model(
@@ -263,5 +263,5 @@ def nin_cifar10(num_classes: int = 10, in_chans: int = 3, dropout_prob: float = 
         test_input_size=(3, 64, 64),  # conv1 14x14, pools 7, 3, 1: every layer runs, fast
     )
 )
-def nin_imagenet(num_classes: int = 1000, in_chans: int = 3, dropout_prob: float = 0.5) -> NIN:
-    return NIN(NIN_IMAGENET, num_classes=num_classes, in_chans=in_chans, dropout_prob=dropout_prob)
+def nin_imagenet(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> NIN:
+    return NIN(NIN_IMAGENET, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)

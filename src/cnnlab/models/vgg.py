@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..layers import LRN
 from ..registry import ModelCard, Paper, TorchvisionWeights, register_model
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
@@ -86,8 +87,7 @@ VGG_TABLE1: Mapping[str, tuple[str, ...]] = {
 }
 
 # Krizhevsky et al. (2012), Sec. 3.3: k=2, n=5, alpha=1e-4, beta=0.75, the LRN that Sec. 2.1 of
-# the VGG paper names. Their alpha multiplies the plain sum of squares; PyTorch's
-# LocalResponseNorm divides alpha by n, so it gets n * alpha.
+# the VGG paper names (alpha multiplies the sum of squares; see cnnlab.layers.lrn).
 LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 2.0
 
 # torchvision's adaptive pooling in front of fc6 (see VGG.__init__): the size pool5 has at 224.
@@ -123,7 +123,7 @@ def make_vgg_layers(
             block, index = block + 1, 1
         elif token == "LRN":
             # After the ReLU of the conv before it, as Krizhevsky et al. place it.
-            layers.append((f"lrn{block}", nn.LocalResponseNorm(LRN_SIZE, LRN_SIZE * LRN_ALPHA, LRN_BETA, LRN_K)))
+            layers.append((f"lrn{block}", LRN(n=LRN_SIZE, alpha=LRN_ALPHA, beta=LRN_BETA, k=LRN_K)))
         elif token.startswith("conv"):
             kernel, channels = parse_conv(token)
             suffix = f"{block}_{index}"
@@ -148,7 +148,7 @@ class VGG(ClassifierNet):
     count), soft-max (left to the loss).
 
     ``batch_norm=True`` puts BatchNorm between each conv and its ReLU (torchvision's
-    ``vgg*_bn``); ``dropout_prob`` is the dropout after fc6 and fc7 (0.5, Sec. 3.1).
+    ``vgg*_bn``); ``drop_prob`` is the dropout after fc6 and fc7 (0.5, Sec. 3.1).
     """
 
     default_input_size = (3, 224, 224)
@@ -159,13 +159,13 @@ class VGG(ClassifierNet):
         num_classes: int = 1000,
         in_chans: int = 3,
         batch_norm: bool = False,
-        dropout_prob: float = 0.5,
+        drop_prob: float = 0.5,
     ) -> None:
         super().__init__()
         if not isinstance(batch_norm, bool):
             raise ConfigError(f"batch_norm must be True or False, got {batch_norm!r}")
-        if isinstance(dropout_prob, bool) or not isinstance(dropout_prob, (int, float)) or not 0 <= dropout_prob < 1:
-            raise ConfigError(f"dropout_prob must be a number in [0, 1), got {dropout_prob!r}; the paper uses 0.5")
+        if isinstance(drop_prob, bool) or not isinstance(drop_prob, (int, float)) or not 0 <= drop_prob < 1:
+            raise ConfigError(f"drop_prob must be a number in [0, 1), got {drop_prob!r}; the paper uses 0.5")
         first_fc = next((i for i, t in enumerate(config) if t.startswith("FC-")), len(config))
         conv_rows, fc_rows = tuple(config[:first_fc]), tuple(config[first_fc:])
         if not fc_rows or fc_rows[-1] != "soft-max":
@@ -200,7 +200,7 @@ class VGG(ClassifierNet):
             head.append(f"fc{n}")
             if not last:
                 self.add_module(f"relu{n}", nn.ReLU())
-                self.add_module(f"drop{n}", nn.Dropout(dropout_prob))  # Sec. 3.1: first two FC
+                self.add_module(f"drop{n}", nn.Dropout(drop_prob))  # Sec. 3.1: first two FC
                 head += [f"relu{n}", f"drop{n}"]
             width = out
         self.head_names = tuple(head)
@@ -276,13 +276,9 @@ def remap_torchvision_vgg(state: Mapping[str, Any], model: nn.Module) -> dict[st
     """
     rules = [(rf"^features\.{i}\.", f"{name}.") for i, name in enumerate(model.feature_names)]
     rules += [(rf"^classifier\.{i}\.", f"{name}.") for i, name in enumerate(model.head_names)]
-    out = rename_keys(state, rules)
-    # Files saved before PyTorch 0.4.1 (torchvision's 2017 vgg*_bn checkpoints among them)
-    # have no BatchNorm num_batches_tracked; PyTorch itself fills it with 0 for them.
-    for key in model.state_dict():
-        if key.endswith(".num_batches_tracked") and key not in out:
-            out[key] = torch.zeros((), dtype=torch.long)
-    return out
+    # Missing BatchNorm num_batches_tracked (torchvision's 2017 vgg*_bn files) are filled by
+    # cnnlab.weights.load_state.
+    return rename_keys(state, rules)
 
 
 def _tv(builder: str, weights: str) -> TorchvisionWeights:
@@ -345,8 +341,8 @@ MACS_E = 19_632_062_464
 
 
 @register_model(_card("vgg11", "A", 132_863_336, MACS_A, "133M (Table 2, A)", torchvision=_tv("vgg11", "VGG11_Weights.IMAGENET1K_V1")))
-def vgg11(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, dropout_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["A"], num_classes, in_chans, batch_norm, dropout_prob)
+def vgg11(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["A"], num_classes, in_chans, batch_norm, drop_prob)
 
 
 @register_model(
@@ -362,45 +358,45 @@ def vgg11(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, 
         ),
     )
 )
-def vgg11_lrn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, dropout_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["A-LRN"], num_classes, in_chans, batch_norm, dropout_prob)
+def vgg11_lrn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["A-LRN"], num_classes, in_chans, batch_norm, drop_prob)
 
 
 @register_model(_card("vgg13", "B", 133_047_848, MACS_B, "133M (Table 2, B)", torchvision=_tv("vgg13", "VGG13_Weights.IMAGENET1K_V1")))
-def vgg13(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, dropout_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["B"], num_classes, in_chans, batch_norm, dropout_prob)
+def vgg13(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["B"], num_classes, in_chans, batch_norm, drop_prob)
 
 
 @register_model(_card("vgg16_c", "C", 133_638_952, MACS_C, "134M (Table 2, C)", notes=" Column C: the third conv of blocks 3-5 is 1x1 (conv3_3, conv4_3, conv5_3)."))
-def vgg16_c(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, dropout_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["C"], num_classes, in_chans, batch_norm, dropout_prob)
+def vgg16_c(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["C"], num_classes, in_chans, batch_norm, drop_prob)
 
 
 @register_model(_card("vgg16", "D", 138_357_544, MACS_D, "138M (Table 2, D)", torchvision=_tv("vgg16", "VGG16_Weights.IMAGENET1K_V1")))
-def vgg16(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, dropout_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["D"], num_classes, in_chans, batch_norm, dropout_prob)
+def vgg16(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["D"], num_classes, in_chans, batch_norm, drop_prob)
 
 
 @register_model(_card("vgg19", "E", 143_667_240, MACS_E, "144M (Table 2, E)", torchvision=_tv("vgg19", "VGG19_Weights.IMAGENET1K_V1")))
-def vgg19(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, dropout_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["E"], num_classes, in_chans, batch_norm, dropout_prob)
+def vgg19(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["E"], num_classes, in_chans, batch_norm, drop_prob)
 
 
 @register_model(_card("vgg11_bn", "A", 132_868_840, MACS_A, "133M (Table 2, A; no BatchNorm)", torchvision=_tv("vgg11_bn", "VGG11_BN_Weights.IMAGENET1K_V1")))
-def vgg11_bn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = True, dropout_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["A"], num_classes, in_chans, batch_norm, dropout_prob)
+def vgg11_bn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = True, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["A"], num_classes, in_chans, batch_norm, drop_prob)
 
 
 @register_model(_card("vgg13_bn", "B", 133_053_736, MACS_B, "133M (Table 2, B; no BatchNorm)", torchvision=_tv("vgg13_bn", "VGG13_BN_Weights.IMAGENET1K_V1")))
-def vgg13_bn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = True, dropout_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["B"], num_classes, in_chans, batch_norm, dropout_prob)
+def vgg13_bn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = True, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["B"], num_classes, in_chans, batch_norm, drop_prob)
 
 
 @register_model(_card("vgg16_bn", "D", 138_365_992, MACS_D, "138M (Table 2, D; no BatchNorm)", torchvision=_tv("vgg16_bn", "VGG16_BN_Weights.IMAGENET1K_V1")))
-def vgg16_bn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = True, dropout_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["D"], num_classes, in_chans, batch_norm, dropout_prob)
+def vgg16_bn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = True, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["D"], num_classes, in_chans, batch_norm, drop_prob)
 
 
 @register_model(_card("vgg19_bn", "E", 143_678_248, MACS_E, "144M (Table 2, E; no BatchNorm)", torchvision=_tv("vgg19_bn", "VGG19_BN_Weights.IMAGENET1K_V1")))
-def vgg19_bn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = True, dropout_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["E"], num_classes, in_chans, batch_norm, dropout_prob)
+def vgg19_bn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = True, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["E"], num_classes, in_chans, batch_norm, drop_prob)

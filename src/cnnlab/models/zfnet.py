@@ -87,5 +87,5 @@ class ZFNet(AlexNet):
         test_input_size=(3, 224, 224),
     )
 )
-def zfnet(num_classes: int = 1000, in_chans: int = 3, dropout_prob: float = 0.5) -> ZFNet:
-    return ZFNet(ZFNET, num_classes=num_classes, in_chans=in_chans, dropout_prob=dropout_prob)
+def zfnet(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> ZFNet:
+    return ZFNet(ZFNET, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)
