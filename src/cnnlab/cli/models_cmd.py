@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from collections.abc import Callable
 
 from ..registry import list_models, model_card, model_options
 from .render import format_table, human_count
 
 PrintFn = Callable[[str], None]
+WIDTH = 100  # long notes and deviations wrap at this width
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -89,8 +91,8 @@ def run_info(args: argparse.Namespace, print_fn: PrintFn) -> int:
     if options:
         lines.append("  options     " + ", ".join(f"{k}={v!r}" for k, v in options.items()))
     if card.notes:
-        lines.append(f"  notes       {card.notes}")
+        lines.append(textwrap.fill(card.notes, WIDTH, initial_indent="  notes       ", subsequent_indent=" " * 14, break_on_hyphens=False))
     lines.append("  deviations from the paper:" if card.deviations else "  deviations  none")
-    lines.extend(f"    - {d}" for d in card.deviations)
+    lines.extend(textwrap.fill(d, WIDTH, initial_indent="    - ", subsequent_indent="      ", break_on_hyphens=False) for d in card.deviations)
     print_fn("\n".join(lines))
     return 0
