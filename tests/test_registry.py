@@ -47,8 +47,28 @@ def test_bad_channel_count():
 
 
 def test_unknown_option_names_value_and_valid_options():
-    with pytest.raises(ConfigError, match=r"'dropout'.*valid options: padding=0"):
+    with pytest.raises(ConfigError, match=r"dropout=0.5 for lenet5; valid options: padding=0"):
         cnnlab.create_model("lenet5", dropout=0.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("googlenet", {"aux_logits": "no"}, r"aux_logits='no' for googlenet must be bool"),
+        ("googlenet", {"drop_prob": 2}, r"drop_prob=2 for googlenet is a probability"),
+        ("minigooglenet", {"drop_prob": -1.0}, r"drop_prob=-1.0 .*\[0, 1\)"),
+        ("lenet5", {"padding": "2"}, r"padding='2' for lenet5 must be int"),
+    ],
+)
+def test_ill_typed_options_name_the_value(name, options, message):
+    with pytest.raises(ConfigError, match=message):
+        cnnlab.create_model(name, **options)
+
+
+def test_integer_like_class_counts_are_accepted():
+    import numpy as np
+
+    assert cnnlab.create_model("lenet5", num_classes=np.int64(4)).num_classes == 4
 
 
 def test_num_classes_and_in_chans():
@@ -87,5 +107,5 @@ def test_padding_option_takes_mnist_size():
 def test_input_check_is_cached_and_leaves_no_hooks():
     model = cnnlab.create_model("lenet5")
     model(torch.randn(1, 1, 32, 32))
-    assert (1, 32, 32) in model._checked_sizes
+    assert (torch.float32, False, 1, 32, 32) in model._checked_sizes
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())

@@ -14,7 +14,10 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import numbers
 import os
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,9 +198,33 @@ def model_options(name: str) -> dict[str, Any]:
 
 
 def _check_count(what: str, value: Any, name: str, hint: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ConfigError(f"{what} must be a positive integer, got {value!r} for {name}; {hint}")
-    return value
+    return int(value)
+
+
+def _matches(value: Any, kind: Any) -> bool:
+    if kind is type(None):
+        return value is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str)
+    return True  # containers, Any, classes: left to the builder
+
+
+def _check_option(name: str, key: str, value: Any, hint: Any, default: Any) -> None:
+    """Type-check a builder option against its annotation; ``*drop_prob`` must be in [0, 1)."""
+    kinds = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if not any(_matches(value, k) for k in kinds):
+        expected = " or ".join("None" if k is type(None) else getattr(k, "__name__", str(k)) for k in kinds)
+        raise ConfigError(f"option {key}={value!r} for {name} must be {expected} (default {default!r})")
+    if key.endswith("drop_prob") and isinstance(value, numbers.Real) and not 0 <= value < 1:
+        raise ConfigError(f"option {key}={value!r} for {name} is a probability: use a value in [0, 1), e.g. {default!r}")
 
 
 def create_model(
@@ -229,15 +256,22 @@ def create_model(
     unknown = sorted(set(options) - set(valid))
     if unknown:
         listed = ", ".join(f"{k}={v!r}" for k, v in valid.items()) or "none"
-        raise ConfigError(f"unknown option(s) {', '.join(map(repr, unknown))} for {name}; valid options: {listed}")
+        got = ", ".join(f"{k}={options[k]!r}" for k in unknown)
+        raise ConfigError(f"unknown option(s) {got} for {name}; valid options: {listed}")
+    hints = typing.get_type_hints(entry.builder)
+    for key, value in options.items():
+        if key in hints:
+            _check_option(name, key, value, hints[key], valid[key])
     model = entry.builder(num_classes=num_classes, in_chans=in_chans, **options)
     model.card = card
+    # An option may change the size the model is designed for (LeNet-5 with padding=2).
+    size = model.__dict__.get("default_input_size", card.input_size)
     mean, std = card.mean, card.std
     if len(mean) != in_chans:  # e.g. an RGB net built for grey images: average the channels
         mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
     # Preprocessing travels with the model; loading weights may replace it.
     model.pretrained_cfg = {
-        "input_size": (in_chans, *card.input_size[1:]),
+        "input_size": (in_chans, *size[1:]),
         "mean": tuple(mean),
         "std": tuple(std),
         "source": None,

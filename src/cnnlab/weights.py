@@ -37,7 +37,10 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"weights file {str(path)!r} does not exist; pass the path of a .pth, .pt or .safetensors file")
+        raise WeightsError(
+            f"weights file {str(path)!r} does not exist; pass the path of a .pth, .pt or "
+            "'.safetensors' file, or weights='torchvision' for torchvision's ImageNet weights"
+        )
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -67,24 +70,6 @@ def rename_keys(state: Mapping[str, Any], rules: Iterable[tuple[str, str]]) -> d
         for pattern, repl in compiled:
             key = pattern.sub(repl, key)
         out[key] = value
-    return out
-
-
-def pair_by_order(src: Mapping[str, torch.Tensor], dst_keys: Iterable[str], dst_shapes: Mapping[str, torch.Size]) -> dict[str, torch.Tensor]:
-    """Pair two state dicts entry by entry in registration order, checking every shape.
-
-    Suits architectures whose modules are declared in the same order as torchvision's but
-    named after the paper (VGG's ``features.0`` is cnnlab's ``conv1_1``).
-    """
-    dst_keys = list(dst_keys)
-    src_items = list(src.items())
-    if len(src_items) != len(dst_keys):
-        raise WeightsError(f"cannot pair {len(src_items)} tensors with {len(dst_keys)} model entries")
-    out = {}
-    for (skey, tensor), dkey in zip(src_items, dst_keys):
-        if tuple(tensor.shape) != tuple(dst_shapes[dkey]):
-            raise WeightsError(f"shape mismatch pairing {skey} {tuple(tensor.shape)} with {dkey} {tuple(dst_shapes[dkey])}")
-        out[dkey] = tensor
     return out
 
 

@@ -88,9 +88,11 @@ def test_model_pickles(name):
     import copy
     import pickle
 
-    model = meta_model(name)
-    pickle.dumps(model)
+    model = meta_model(name).eval()
+    clone = pickle.loads(pickle.dumps(model))
     copy.deepcopy(model)
+    c, h, w = model.card.input_size
+    assert clone(torch.empty(1, c, h, w, device="meta")).shape == (1, model.num_classes)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -101,18 +103,50 @@ def test_aux_heads_are_reachable_only_through_forward_aux(name):
     model.train()
     main, aux = model.forward_aux(x)
     assert isinstance(aux, tuple) and len(aux) >= 1
-    assert isinstance(model(x), torch.Tensor)
     assert isinstance(model.get_classifier(), nn.Module)
+    # forward never runs the auxiliary heads, in train or eval mode.
+    aux_names = {n for n, m in model.named_modules() if n and n.split(".")[0].lower().startswith("aux")}
+    assert aux_names, "auxiliary heads should live in modules named aux*"
+    called = []
+    handles = [model.get_submodule(n).register_forward_hook(lambda m, a, o: called.append(m)) for n in aux_names]
+    for mode in (True, False):
+        model.train(mode)
+        assert isinstance(model(x), torch.Tensor)
+    for h in handles:
+        h.remove()
+    assert not called
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_reset_classifier_keeps_device_and_dtype_and_validates(name):
-    model = meta_model(name)
+    model = meta_model(name).double()
     model.reset_classifier(3)
     assert model.num_classes == 3
     assert all(p.is_meta for p in model.parameters()), "reset_classifier must build on the model's device"
+    assert all(p.dtype == torch.float64 for p in model.parameters()), "reset_classifier must keep the dtype"
     from cnnlab.errors import ConfigError
 
     for bad in (0, -1, 2.0):
         with pytest.raises(ConfigError, match=repr(bad)):
             model.reset_classifier(bad)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "minigooglenet", "googlenet"])
+def test_other_dtypes_pass_the_input_check(name):
+    model, x = small_model(name)
+    model = model.double().eval()
+    with torch.no_grad():
+        assert model(x.double()).dtype == torch.float64
+    if hasattr(model, "forward_aux"):
+        model.train()
+        assert model.forward_aux(x.double())[0].dtype == torch.float64
+
+
+def test_input_check_does_not_run_user_hooks():
+    model, x = small_model("lenet5")
+    seen = []
+    handle = model.c1.register_forward_hook(lambda m, a, o: seen.append(o.detach().numpy().shape))
+    model(x)
+    handle.remove()
+    assert seen == [(2, 6, 28, 28)], "a user's hook must see only the real forward"
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())

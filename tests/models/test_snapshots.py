@@ -51,3 +51,9 @@ def test_structure_snapshot(name):
         return
     assert path.exists(), f"no snapshot for {name}; create it with `make snapshots` and review it"
     assert text == path.read_text(), f"{name} structure changed; review and run `make snapshots` if intended"
+
+
+def test_no_stale_snapshots():
+    names = set(cnnlab.list_models())
+    stale = sorted(p.stem for p in SNAPSHOTS.glob("*.txt") if p.stem not in names)
+    assert not stale, f"snapshots of unregistered models: {stale}; delete them"

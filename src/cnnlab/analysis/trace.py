@@ -13,7 +13,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..models.base import _CHECKING, meta_state
+from ..models.base import _CHECKING, AuxForward, hooks_suspended, meta_state
 
 
 class LeafRow(NamedTuple):
@@ -30,20 +30,9 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-class _AuxForward(nn.Module):
-    """Routes a call to ``forward_aux``, so functional_call can run the auxiliary heads."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> object:
-        return self.model.forward_aux(x)
-
-
 def _meta_run(model: nn.Module, input_size: tuple[int, ...], batch_size: int, aux: bool = False) -> None:
     x = torch.empty((batch_size, *input_size), device="meta")
-    runner = _AuxForward(model) if aux else model
+    runner = AuxForward(model) if aux else model
     token = _CHECKING.set(True)  # the shape check would trace again
     try:
         functional_call(runner, meta_state(runner), (x,))
@@ -57,7 +46,7 @@ def count_macs(model: nn.Module, input_size: tuple[int, ...], batch_size: int = 
     was_training = model.training
     model.eval()
     try:
-        with FlopCounterMode(display=False) as counter:
+        with hooks_suspended(model), FlopCounterMode(display=False) as counter:
             _meta_run(model, input_size, batch_size)
     finally:
         model.train(was_training)
@@ -77,13 +66,14 @@ def leaf_trace(
         own = sum(p.numel() for p in module.parameters(recurse=False))
         rows.append(LeafRow(names[module], type(module).__name__, shape[1:], own))
 
-    handles = [m.register_forward_hook(record) for m in model.modules() if not list(m.children())]
     was_training = model.training
     model.train(aux)
     try:
-        _meta_run(model, input_size, batch_size, aux=aux)
+        with hooks_suspended(model):  # the user's hooks stay out; ours go when it ends
+            for m in model.modules():
+                if not list(m.children()):
+                    m.register_forward_hook(record)
+            _meta_run(model, input_size, batch_size, aux=aux)
     finally:
         model.train(was_training)
-        for h in handles:
-            h.remove()
     return rows

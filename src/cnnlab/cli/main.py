@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, print_fn: Callable[[str], None] = print) -> int:
-    """Run one command; returns the exit status (0 ok, 1 error, 2 usage error)."""
+    """Run one command; returns the exit status (0 ok, 1 error). Usage errors exit with
+    status 2 through argparse's SystemExit, as every argparse program does."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -56,7 +56,7 @@ def run_list(args: argparse.Namespace, print_fn: PrintFn) -> int:
     rows = list_rows(args.pattern)
     if args.format == "json":
         print_fn(json.dumps(rows, indent=2))
-        return 0
+        return 0 if rows else 1
     if not rows:
         print_fn(f"no model matches {args.pattern!r}")
         return 1

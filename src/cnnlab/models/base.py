@@ -7,8 +7,11 @@ no special cases. Models with auxiliary classifiers add ``forward_aux(x)``.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
+from collections import OrderedDict
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -60,6 +63,17 @@ class ClassifierNet(nn.Module):
 
             checked._validates = True  # type: ignore[attr-defined]
             cls.reset_classifier = checked  # type: ignore[method-assign]
+        # forward_aux checks its own path (auxiliary heads included) before any work.
+        aux = cls.__dict__.get("forward_aux")
+        if aux is not None and not getattr(aux, "_validates", False):
+
+            @functools.wraps(aux)
+            def checked_aux(self: "ClassifierNet", x: torch.Tensor) -> object:
+                self.check_input(x, aux=True)
+                return aux(self, x)
+
+            checked_aux._validates = True  # type: ignore[attr-defined]
+            cls.forward_aux = checked_aux  # type: ignore[attr-defined]
 
     def __init__(self) -> None:
         super().__init__()
@@ -88,21 +102,26 @@ class ClassifierNet(nn.Module):
 
     # -- input checking -------------------------------------------------------------
     def _input_hint(self) -> tuple[str, tuple[int, int, int]]:
+        # An instance's own default_input_size (set when an option changes the designed
+        # size, e.g. LeNet-5 with padding=2) wins over the card's.
         card = getattr(self, "card", None)
         name = card.name if card is not None else type(self).__name__
-        size = card.input_size if card is not None else self.default_input_size
+        if "default_input_size" in self.__dict__ or card is None:
+            size = self.default_input_size
+        else:
+            size = card.input_size
         return name, (self.in_chans, *size[1:])
 
-    def check_input(self, x: torch.Tensor) -> None:
+    def check_input(self, x: torch.Tensor, aux: bool = False) -> None:
         """Fail before any work if the model cannot process ``x``, naming the layer and a fix.
 
-        The spatial check traces the model once per input size on the meta device (no
-        memory, no arithmetic) and caches the sizes that pass.
+        The spatial check traces the model once per input size, dtype and path (``aux``:
+        the ``forward_aux`` path with its auxiliary heads) on the meta device (no memory,
+        no arithmetic, no user hooks) and caches what passes.
         """
         if _CHECKING.get() or torch.compiler.is_compiling() or torch.jit.is_scripting():
             return
         name, default = self._input_hint()
-        fix = f"use input {_fmt(default)}, the size {name} was designed for"
         if not isinstance(x, torch.Tensor):
             raise InputShapeError(f"{name} expects a tensor, got {type(x).__name__}")
         if x.dim() != 4:
@@ -116,11 +135,23 @@ class ClassifierNet(nn.Module):
                 f"(shape {tuple(x.shape)}); convert the images or build it with "
                 f"create_model({name!r}, in_chans={x.shape[1]})"
             )
-        size = tuple(x.shape[1:])
-        if size in self._checked_sizes:
+        key = (x.dtype, aux, *x.shape[1:])
+        if key in self._checked_sizes:
             return
-        trace_input_size(self, size, model_name=name, fix=fix)
-        self._checked_sizes.add(size)
+        fix = f"use input {_fmt(default)}, the size {name} was designed for"
+        if trace_input_size(self, tuple(x.shape[1:]), x.dtype, aux, name, fix, default):
+            self._checked_sizes.add(key)
+
+
+class AuxForward(nn.Module):
+    """Routes a call to ``forward_aux``, so ``functional_call`` can run the auxiliary path."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> object:
+        return self.model.forward_aux(x)
 
 
 def _fmt(size: tuple[int, ...]) -> str:
@@ -135,10 +166,63 @@ def meta_state(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def trace_input_size(model: nn.Module, size: tuple[int, ...], model_name: str, fix: str) -> None:
-    """Run ``model`` on a meta-device input of ``size`` (C x H x W); raise a clear
-    :class:`InputShapeError` naming the innermost layer where the shapes stop working."""
-    meta = meta_state(model)
+_MODULE_HOOKS = (
+    "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
+    "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks",
+)
+_GLOBAL_HOOKS = (
+    "_global_forward_hooks", "_global_forward_hooks_with_kwargs", "_global_forward_hooks_always_called",
+    "_global_forward_pre_hooks", "_global_backward_hooks", "_global_backward_pre_hooks",
+)
+
+
+@contextlib.contextmanager
+def hooks_suspended(model: nn.Module) -> Iterator[None]:
+    """Run with every hook of ``model`` and every global module hook out of the way.
+
+    cnnlab's own traces run on meta tensors; a user's hook (feature capture, ``.numpy()``)
+    must neither see them nor break them. Hooks registered inside the block are discarded.
+    """
+    import torch.nn.modules.module as module_mod
+
+    saved_local = [(m, attr, m.__dict__[attr]) for m in model.modules() for attr in _MODULE_HOOKS if attr in m.__dict__]
+    saved_global = [(attr, dict(getattr(module_mod, attr))) for attr in _GLOBAL_HOOKS if hasattr(module_mod, attr)]
+    for m, attr, _ in saved_local:
+        m.__dict__[attr] = OrderedDict()
+    for attr, _ in saved_global:
+        getattr(module_mod, attr).clear()
+    try:
+        yield
+    finally:
+        for m, attr, hooks in saved_local:
+            m.__dict__[attr] = hooks
+        for attr, hooks in saved_global:
+            getattr(module_mod, attr).clear()
+            getattr(module_mod, attr).update(hooks)
+
+
+def _meta_forward(model: nn.Module, size: tuple[int, ...], dtype: torch.dtype, aux: bool, batch: int = 2) -> None:
+    runner = AuxForward(model) if aux else model
+    # Batch of 2: BatchNorm after a linear layer refuses one sample in training mode.
+    functional_call(runner, meta_state(runner), (torch.empty((batch, *size), device="meta", dtype=dtype),))
+
+
+def trace_input_size(
+    model: nn.Module,
+    size: tuple[int, ...],
+    dtype: torch.dtype,
+    aux: bool,
+    model_name: str,
+    fix: str,
+    default: tuple[int, ...],
+) -> bool:
+    """Run ``model`` on a meta-device input of ``size`` (C x H x W).
+
+    Returns True when the shapes work. Raises a clear :class:`InputShapeError` naming the
+    innermost layer where they stop working, if the designed ``default`` size works with
+    the same dtype; otherwise the failure is not about the input size (a dtype mismatch,
+    say) and the check returns False, leaving the real forward to report it.
+    """
     stack: list[tuple[str, nn.Module, tuple[int, ...]]] = []
     names = {m: n for n, m in model.named_modules()}
 
@@ -149,30 +233,35 @@ def trace_input_size(model: nn.Module, size: tuple[int, ...], model_name: str, f
     def leave(module: nn.Module, args: tuple, out: object) -> None:
         stack.pop()
 
-    handles = []
-    for module in model.modules():
-        handles.append(module.register_forward_pre_hook(enter))
-        handles.append(module.register_forward_hook(leave))
     token = _CHECKING.set(True)
     try:
-        # Batch of 2: BatchNorm after a linear layer refuses one sample in training mode.
-        functional_call(model, meta, (torch.empty((2, *size), device="meta"),))
-    except (RuntimeError, ValueError) as err:
+        with hooks_suspended(model):
+            for module in model.modules():
+                module.register_forward_pre_hook(enter)
+                module.register_forward_hook(leave)
+            try:
+                _meta_forward(model, size, dtype, aux)
+                return True
+            except InputShapeError:
+                raise  # a model's own check (e.g. an auxiliary head's minimum grid) said it
+            except (RuntimeError, ValueError) as err:
+                failure = err
         where = stack[-1] if stack else ("input", model, (2, *size))
-        layer, module, shape = where
-        got = _fmt(shape[1:]) if len(shape) > 1 else "?"
-        detail = str(err).strip().splitlines()[0]
-        if isinstance(module, nn.Linear):
-            problem = (
-                f"{layer} (Linear) expects {module.in_features} input features but the feature "
-                f"map before it flattens to {shape[-1] if shape else '?'}"
-            )
-        else:
-            problem = f"at {layer or 'the model'} ({type(module).__name__}) the feature map is {got}: {detail}"
-        raise InputShapeError(
-            f"input {_fmt(size)} does not fit {model_name}: {problem}; {fix}"
-        ) from None
+        with hooks_suspended(model):
+            try:
+                _meta_forward(model, tuple(default), dtype, aux)
+            except (RuntimeError, ValueError):
+                return False  # fails at the designed size too: not an input-size problem
     finally:
         _CHECKING.reset(token)
-        for h in handles:
-            h.remove()
+    layer, module, shape = where
+    got = _fmt(shape[1:]) if len(shape) > 1 else "?"
+    detail = str(failure).strip().splitlines()[0]
+    if isinstance(module, nn.Linear):
+        problem = (
+            f"{layer} (Linear) expects {module.in_features} input features but the feature "
+            f"map before it flattens to {shape[-1] if shape else '?'}"
+        )
+    else:
+        problem = f"at {layer or 'the model'} ({type(module).__name__}) the feature map is {got}: {detail}"
+    raise InputShapeError(f"input {_fmt(size)} does not fit {model_name}: {problem}; {fix}")
