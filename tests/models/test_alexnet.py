@@ -234,3 +234,19 @@ def test_cards_declare_the_227_input_and_padding():
         assert any("padding" in d for d in card.deviations)
     assert any("single tower" in d for d in cnnlab.model_card("alexnet").deviations)
     assert any("384" in d for d in cnnlab.model_card("alexnet_owt").deviations)
+
+
+@pytest.mark.parametrize("name", ["alexnet", "alexnet_2012", "alexnet_owt"])
+def test_cards_declare_the_preprocessing(name):
+    """Sec. 2: the paper only subtracts the mean activity; the cards normalise with mean and std."""
+    card = cnnlab.model_card(name)
+    assert card.std == (0.229, 0.224, 0.225)
+    assert any("mean activity" in d and "std" in d for d in card.deviations)
+
+
+@pytest.mark.parametrize("name", ["alexnet", "alexnet_owt", "zfnet"])
+def test_reset_classifier_keeps_device_and_dtype(name):
+    model = meta_model(name).to(torch.float64)
+    model.reset_classifier(5)
+    assert model.fc8.weight.is_meta and model.fc8.weight.dtype == torch.float64
+    assert list(dict(model.named_children()))[-1] == "fc8"

@@ -8,7 +8,7 @@ from torch import nn
 
 from cnnlab.analysis import count_params
 from cnnlab.errors import ConfigError
-from cnnlab.models.bn_inception import FIGURE5, OUTPUT_AS_BUILT, InceptionBN, SeparableConv2d, module_name
+from cnnlab.models.bn_inception import FIGURE5, OUTPUT_AS_BUILT, BNInception, Conv, InceptionBN, SeparableConv2d, module_name
 from tests.helpers import meta_model
 
 # The built output of every row at 224, (C, H, W).
@@ -52,13 +52,43 @@ def test_every_row_has_its_output_size():
     assert set(OUTPUT_AS_BUILT) == {"inception3c", "inception4c", "inception4d", "inception4e"}
 
 
+def _conv_output_channels() -> int:
+    """Output channels of every convolution, from Figure 5's columns: the stem's conv1, conv2's
+    "#3x3 reduce" and 3x3; per module #1x1, #3x3 reduce, #3x3, double #3x3 reduce, the two
+    double-3x3 convs and the pool projection (none for "pass through")."""
+    total = 0
+    for row in FIGURE5:
+        if isinstance(row, Conv):
+            total += row.output[2] + (row.reduce or 0)
+        elif isinstance(row, InceptionBN):
+            total += row.n1x1 + row.n3x3_reduce + row.n3x3 + row.double3x3_reduce + 2 * row.double3x3
+            total += row.pool_proj or 0
+    return total
+
+
+# conv1 as the Appendix's separable convolution with depth multiplier 8 instead of a plain
+# 7x7x3 -> 64: depthwise 3 x 8 maps of 7x7 (no bias) + pointwise 24 -> 64, instead of 7x7x3x64
+# weights; the 64 biases stay: 9,408 - (1,176 + 1,536) = 6,696 fewer.
+SEPARABLE_SAVING = 7 * 7 * 3 * 64 - (3 * 8 * 7 * 7 + 3 * 8 * 64)
+BASE = 11_295_240  # the card: conv biases (the Caffe port), plain conv1
+
+
+def test_conv_output_channels_by_hand():
+    # stem 64 + 64 + 192 = 320; 3a 64 + 64 + 64 + 64 + 2 x 96 + 32 = 480, 3b 544, 3c 544,
+    # 4a 864, 4b 896, 4c 1024, 4d 1088, 4e 1024, 5a 1600, 5b 1632.
+    assert _conv_output_channels() == 320 + 480 + 544 + 544 + 864 + 896 + 1024 + 1088 + 1024 + 1600 + 1632 == 10_016
+    assert SEPARABLE_SAVING == 6_696
+
+
 @pytest.mark.parametrize(
     "options, params",
     [
-        ({}, 11_295_240),  # conv biases (the Caffe port), plain 7x7 conv1
-        ({"conv_bias": False}, 11_285_224),  # Sec. 3.2: no bias before BatchNorm
-        ({"conv1_depth_multiplier": 8}, 11_288_544),  # the Appendix's separable conv1
-        ({"conv_bias": False, "conv1_depth_multiplier": 8}, 11_278_528),  # both, as the paper describes
+        ({}, BASE),
+        # Sec. 3.2: no bias before BatchNorm, one fewer parameter per conv output channel.
+        ({"conv_bias": False}, BASE - _conv_output_channels()),
+        ({"conv1_depth_multiplier": 8}, BASE - SEPARABLE_SAVING),  # the Appendix's separable conv1
+        # both, as the paper describes
+        ({"conv_bias": False, "conv1_depth_multiplier": 8}, BASE - _conv_output_channels() - SEPARABLE_SAVING),
     ],
 )
 def test_exact_parameter_counts(options, params):
@@ -105,6 +135,19 @@ def test_separable_conv1():
     assert model(torch.empty(1, 3, 224, 224, device="meta")).shape == (1, 1000)
     with pytest.raises(ConfigError, match="conv1_depth_multiplier"):
         meta_model("bn_inception", conv1_depth_multiplier=0)
+
+
+@pytest.mark.parametrize("bad", [0, "no", None])
+def test_conv_bias_must_be_a_bool(bad):
+    with torch.device("meta"), pytest.raises(ConfigError, match=f"conv_bias.*{bad!r}"):
+        BNInception(conv_bias=bad)
+
+
+def test_reset_classifier_keeps_dtype():
+    with torch.device("meta"):
+        model = BNInception().double()
+    model.reset_classifier(7)
+    assert model.fc.weight.dtype == torch.float64 and model.fc.weight.is_meta
 
 
 def test_reset_classifier_keeps_the_device():

@@ -96,7 +96,9 @@ def test_order_and_act_options_keep_the_count(order, act):
     [
         ({"order": "bn-act-conv"}, "'bn-act-conv'"),
         ({"act": "tanh"}, "'tanh'.*relu, elu"),
-        ({"stage4": "no"}, "True or False"),
+        ({"stage4": "no"}, "stage4.*'no'"),
+        ({"bn_eps": 0.0}, "bn_eps.*0.0"),
+        ({"bn_momentum": 1.5}, "bn_momentum.*1.5"),
     ],
 )
 def test_bad_options_are_refused(options, message):

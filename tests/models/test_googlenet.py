@@ -7,19 +7,22 @@ import torch
 from torch import nn
 
 import cnnlab
-from cnnlab.analysis import count_params
-from cnnlab.errors import ConfigError
+from cnnlab.analysis import count_macs, count_params
+from cnnlab.errors import ConfigError, InputShapeError
 from cnnlab.models.googlenet import (
     AUX_WEIGHT,
     PRINTED_PARAMS_OFF,
     TABLE1,
     TORCHVISION_LAYOUT,
     Conv,
+    Dropout,
+    GoogLeNet,
     Inception,
     Linear,
     Softmax,
     module_name,
 )
+from cnnlab.registry import model_options
 from tests.helpers import meta_model
 
 # Table 1's output column, as the specification lists it: (C, H, W) per row.
@@ -94,6 +97,13 @@ def test_exact_parameter_counts(name, aux_logits, params):
     assert count_params(meta_model(name, aux_logits=aux_logits)) == params
 
 
+@pytest.mark.parametrize("name, macs", [("googlenet", 1_582_671_872), ("googlenet_tv", 1_498_376_192)])
+def test_exact_macs(name, macs):
+    # The specification's numbers; the card derives them by hand from Table 1's filter counts.
+    assert count_macs(meta_model(name), (3, 224, 224)) == macs
+    assert cnnlab.model_card(name).macs == macs
+
+
 def test_default_builds():
     assert cnnlab.model_card("googlenet").params == 13_378_280  # with Sec. 5's heads
     assert meta_model("googlenet").aux_logits is True
@@ -150,6 +160,68 @@ def test_paper_build_stem_lrn_biases_5x5_dropout():
     assert all(m.ceil_mode for m in model.modules() if isinstance(m, nn.MaxPool2d))
     assert model.dropout.p == 0.4
     assert isinstance(model.avgpool, nn.AvgPool2d) and model.avgpool.kernel_size == 7
+
+
+def test_dropout_rate_comes_from_the_table_row():
+    (row,) = [r for r in TABLE1 if isinstance(r, Dropout)]
+    assert row.drop_prob == 0.4  # Table 1: "dropout (40%)"
+    assert model_options("googlenet")["drop_prob"] == row.drop_prob
+    (tv_row,) = [r for r in TORCHVISION_LAYOUT if isinstance(r, Dropout)]
+    assert tv_row.drop_prob == 0.2 and model_options("googlenet_tv")["drop_prob"] == 0.2
+    with torch.device("meta"):
+        assert GoogLeNet(TABLE1).dropout.p == 0.4  # the class reads the row too
+        assert GoogLeNet(TABLE1, drop_prob=0.1).dropout.p == 0.1
+    assert meta_model("googlenet", drop_prob=0.25).dropout.p == 0.25
+
+
+def test_accepted_input_sizes():
+    """223 to 254 all reach the 7x7 map that the fixed 7x7 average pool needs."""
+    model = meta_model("googlenet")
+    for size in (223, 224, 254):
+        model.check_input(torch.empty(2, 3, size, size, device="meta"))
+    for size in (222, 255):
+        with pytest.raises(InputShapeError, match="use input 3x224x224"):
+            model.check_input(torch.empty(2, 3, size, size, device="meta"))
+
+
+def test_paper_build_declares_its_choices():
+    deviations = " ".join(cnnlab.model_card("googlenet").deviations)
+    for fact in ("BVLC", "ceil_mode", "mean subtraction"):
+        assert fact in deviations, fact
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"transform_input": "yes"}, "transform_input='yes'"),
+        ({"drop_prob": 1.0}, "drop_prob=1.0"),
+        ({"aux_drop_prob": -0.1}, "aux_drop_prob=-0.1"),
+        ({"aux_logits": 1}, "aux_logits=1"),
+    ],
+)
+def test_bad_options_are_refused(options, message):
+    with torch.device("meta"), pytest.raises(ConfigError, match=message):
+        cnnlab.create_model("googlenet_tv", **options)
+
+
+@pytest.mark.parametrize("name", ["googlenet", "googlenet_tv"])
+def test_reset_classifier_keeps_dtype_and_the_builds_initialisation(name):
+    model = cnnlab.create_model(name, aux_logits=True).double()
+    model.reset_classifier(10)
+    for fc in (model.fc, model.aux1.fc2, model.aux2.fc2):
+        assert fc.weight.dtype == torch.float64 and fc.out_features == 10
+    if name == "googlenet_tv":  # torchvision's N(0, 0.01^2) again
+        assert abs(model.fc.weight.std().item() - 0.01) < 0.0005
+    logits, aux = model.forward_aux(torch.randn(2, 3, 224, 224, dtype=torch.float64))
+    assert logits.dtype == torch.float64 and all(a.shape == (2, 10) for a in aux)
+
+
+def test_torchvision_build_initialises_as_torchvision():
+    model = cnnlab.create_model("googlenet_tv", aux_logits=True)
+    for weight in (model.conv1.conv.weight, model.inception4e.branch2[1].conv.weight, model.fc.weight, model.aux1.fc1.weight):
+        assert abs(weight.std().item() - 0.01) < 0.0005 and abs(weight.mean().item()) < 0.001
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(bool((m.weight == 1).all()) and bool((m.bias == 0).all()) for m in bns)
 
 
 def test_torchvision_build_differs_where_declared():
@@ -260,13 +332,24 @@ def test_weights_torchvision_switches_transform_input_on(tmp_path, monkeypatch):
     path.parent.mkdir(parents=True)
     reference = _tv(aux_logits=True, transform_input=True)  # the checkpoint carries aux heads
     torch.save(reference.state_dict(), path)
-    assert cnnlab.create_model("googlenet_tv").transform_input is False
+    fresh = cnnlab.create_model("googlenet_tv")
+    assert fresh.transform_input is None and fresh.transforms_input is False  # auto: off until loaded
     model = cnnlab.create_model("googlenet_tv", weights="torchvision").eval()
     assert model.transform_input is True and not hasattr(model, "aux1")
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert (model(x) - reference(x)).abs().max().item() <= 1e-5
     assert cnnlab.create_model("googlenet_tv", weights="torchvision", transform_input=False).transform_input is False
+
+
+def test_auto_transform_input_stays_off_for_a_file_by_path(tmp_path):
+    reference = _tv(aux_logits=False, transform_input=False)
+    torch.save(reference.state_dict(), tmp_path / "tv.pth")
+    model = cnnlab.create_model("googlenet_tv", weights=tmp_path / "tv.pth").eval()  # transform_input=None
+    assert model.transform_input is None and not model.transforms_input
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert (model(x) - reference(x)).abs().max().item() <= 1e-5
 
 
 def test_transform_input_needs_three_channels():

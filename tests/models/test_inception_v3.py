@@ -137,20 +137,28 @@ def test_reset_classifier_resizes_aux_head():
     model.reset_classifier(5)
     assert model.fc.out_features == 5 and model.AuxLogits.fc.out_features == 5
     assert model.fc.weight.is_meta
+    double = meta_model(NAME).to(torch.float64)
+    double.reset_classifier(5)
+    assert double.fc.weight.dtype == double.AuxLogits.fc.weight.dtype == torch.float64
 
 
 @pytest.mark.parametrize(
     "options, match",
     [
         ({"transform_input": True, "in_chans": 1}, r"in_chans=1"),
-        ({"transform_input": "yes"}, r"got 'yes'"),
-        ({"drop_prob": 1.5}, r"got 1.5"),
-        ({"aux_logits": 1}, r"got 1"),
+        ({"transform_input": "yes"}, r"transform_input.*'yes'"),
+        ({"drop_prob": 1.5}, r"drop_prob.*1.5"),
+        ({"aux_logits": 1}, r"aux_logits.*1"),
     ],
 )
 def test_bad_options(options, match):
+    # create_model checks types and ranges first; the class repeats the checks for direct use.
     with pytest.raises(ConfigError, match=match):
         meta_model(NAME, **options)
+    from cnnlab.models.inception_v3 import InceptionV3
+
+    with torch.device("meta"), pytest.raises(ConfigError, match=match):
+        InceptionV3(**options)
 
 
 def test_transform_input_maps_imagenet_normalisation_to_minus_one_one():

@@ -9,7 +9,7 @@ import torch
 import cnnlab
 from cnnlab.analysis import count_params, leaf_trace
 from cnnlab.errors import InputShapeError
-from cnnlab.models.lenet import RBF_DIGITS_7X12, ScaledTanh
+from cnnlab.models.lenet import RBF_DIGITS_7X12, LeNet5, ScaledTanh
 from tests.helpers import meta_model
 
 # Table I of the paper, typed from the printed grid: row = S2 map, column = C3 map 0..15.
@@ -142,3 +142,63 @@ def test_28x28_input_fails_clearly():
 def test_modern_lenet5_is_unchanged():
     card = cnnlab.model_card("lenet5")
     assert card.params == 61_706 == count_params(meta_model("lenet5"))
+
+
+def test_connections_sec_II_B():
+    """Sec. II.B's connection counts (biases included), derived from the built layer sizes:
+    each output unit connects to its kernel window in every input map it sees, plus a bias."""
+    model = meta_model("lenet5_1998")
+    out = {r.name: r.output_shape for r in leaf_trace(model, (1, 32, 32))}
+    (k1, _), (k3, _), (k5, _) = model.c1.kernel_size, model.c3.maps_0_5.kernel_size, model.c5.kernel_size
+    assert model.s2.window == model.s4.window
+    window = model.s2.window  # 2x2 subsampling (Sec. II.B)
+
+    def units(shape):
+        n = 1
+        for d in shape:
+            n *= d
+        return n
+
+    c3_inputs = [col.count("X") for col in zip(*TABLE_I)]  # S2 maps seen by each C3 map
+    maps3, h3, w3 = out["act3"]
+    connections = {
+        "C1": units(out["c1"]) * (model.in_chans * k1 * k1 + 1),
+        "S2": units(out["s2"]) * (window * window + 1),
+        "C3": h3 * w3 * sum(n * k3 * k3 + 1 for n in c3_inputs),
+        "S4": units(out["s4"]) * (window * window + 1),
+        "C5": units(out["c5"]) * (out["act4"][0] * k5 * k5 + 1),
+        "F6": units(out["f6"]) * (out["act5"][0] + 1),
+        "output": units(out["output"]) * out["f6"][0],  # RBF: no bias
+    }
+    assert maps3 == len(c3_inputs) == 16
+    # As printed in Sec. II.B; F6's 10,164 is printed as trainable parameters (fully connected).
+    assert connections == {
+        "C1": 122_304, "S2": 5_880, "C3": 151_600, "S4": 2_000, "C5": 48_120, "F6": 10_164, "output": 840,
+    }  # fmt: skip
+    assert sum(connections.values()) == 340_908
+    assert cnnlab.model_card("lenet5_1998").paper_macs == "340,908 connections (Sec. II.B)"
+
+
+def test_padding_2_is_designed_for_28x28():
+    model = cnnlab.create_model("lenet5", padding=2)
+    assert model.default_input_size == (1, 28, 28)
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(InputShapeError, match="use input 1x28x28"):
+        model(torch.randn(2, 1, 32, 32))
+    assert cnnlab.create_model("lenet5").default_input_size == (1, 32, 32)
+
+
+@pytest.mark.parametrize("padding", [-1, 16, 1.5, True])
+def test_bad_padding_is_refused(padding):
+    from cnnlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="padding"):
+        LeNet5(padding=padding)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "lenet5_1998"])
+def test_reset_classifier_keeps_dtype(name):
+    model = cnnlab.create_model(name).double()
+    model.reset_classifier(5)
+    assert model.get_classifier().weight.dtype == torch.float64
+    assert model(torch.randn(2, 1, 32, 32, dtype=torch.float64)).shape == (2, 5)

@@ -108,3 +108,14 @@ def test_keras_batchnorm_and_dropout_options():
 def test_unknown_option_is_refused():
     with pytest.raises(cnnlab.ConfigError, match="drop_prob"):
         cnnlab.create_model("minigooglenet", p=0.3)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [({"drop_prob": 1.0}, "drop_prob.*1.0"), ({"bn_eps": 0}, "bn_eps.*0"), ({"bn_momentum": -0.1}, "bn_momentum.*-0.1")],
+)
+def test_bad_options_are_refused_by_the_class(options, message):
+    from cnnlab.models.minigooglenet import MiniGoogLeNet
+
+    with torch.device("meta"), pytest.raises(cnnlab.ConfigError, match=message):
+        MiniGoogLeNet(**options)

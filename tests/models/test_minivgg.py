@@ -94,6 +94,12 @@ def test_unknown_order_is_refused():
         cnnlab.create_model("minivgg", order="bn-act-conv")
 
 
+@pytest.mark.parametrize("options, message", [({"bn_eps": -1e-3}, "bn_eps.*-0.001"), ({"bn_momentum": 2}, "bn_momentum.*2")])
+def test_bad_batchnorm_options_are_refused(options, message):
+    with pytest.raises(ConfigError, match=message):
+        cnnlab.create_model("minivgg", **options)
+
+
 def test_keras_batchnorm_dropout_and_init():
     m = cnnlab.create_model("minivgg")
     bns = [mod for mod in m.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]

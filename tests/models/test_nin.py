@@ -111,6 +111,20 @@ def test_reset_classifier_is_a_new_1x1_conv(name):
     assert keys[-2:] == [f"{model.classifier_name}.weight", f"{model.classifier_name}.bias"]
 
 
+@pytest.mark.parametrize("name", SPEC)
+def test_reset_classifier_keeps_device_and_dtype(name):
+    model = meta_model(name).to(torch.float64)
+    model.reset_classifier(5)
+    weight = model.get_classifier().weight
+    assert weight.is_meta and weight.dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", SPEC)
+def test_cards_declare_their_preprocessing(name):
+    card = cnnlab.model_card(name)
+    assert any("normalised" in d and "mean" in d for d in card.deviations)
+
+
 def test_dropout_option_and_bad_value():
     assert {m.p for m in meta_model("nin_imagenet", drop_prob=0.3).modules() if isinstance(m, nn.Dropout)} == {0.3}
     with pytest.raises(ConfigError, match="drop_prob"):

@@ -174,6 +174,27 @@ def test_reset_classifier_replaces_fc8_in_place():
     assert list(model.state_dict())[-2:] == ["fc8.weight", "fc8.bias"]
 
 
+def test_reset_classifier_keeps_device_and_dtype():
+    model = meta_model("vgg11", num_classes=10).to(torch.float64)
+    model.reset_classifier(5)
+    assert model.fc8.weight.is_meta and model.fc8.weight.dtype == torch.float64
+    assert model(torch.empty(2, 3, 32, 32, device="meta", dtype=torch.float64)).shape == (2, 5)
+
+
+@pytest.mark.parametrize("name", ["vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"])
+def test_bn_builders_have_no_batch_norm_option(name):
+    """A _bn name always has BatchNorm, as its card and torchvision entry say."""
+    assert set(cnnlab.registry.model_options(name)) == {"drop_prob"}
+    with pytest.raises(ConfigError, match="batch_norm"):
+        meta_model(name, batch_norm=False)
+
+
+def test_card_declares_the_preprocessing():
+    card = cnnlab.model_card("vgg16")
+    assert (card.mean, card.std) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert any("only subtracts the mean RGB value" in d for d in card.deviations)
+
+
 def test_remap_maps_torchvision_keys():
     import torchvision.models as tvm
 

@@ -72,3 +72,5 @@ def test_card_declares_padding_and_normalisation_choices():
     assert card.input_size == (3, 224, 224) and card.family == "alexnet"
     assert any("110-55-26-13-13-13-6" in d for d in card.deviations)
     assert any("contrast normalisation" in d for d in card.deviations)
+    # Sec. 3: "subtracting the per-pixel mean (across all images)"; the card also divides by std.
+    assert card.std == (0.229, 0.224, 0.225) and any("per-pixel mean" in d for d in card.deviations)

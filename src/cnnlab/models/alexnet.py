@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..layers.heads import resized_like
 from ..layers.lrn import LRN
-from ..registry import ModelCard, Paper, TorchvisionWeights, register_model
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
 
@@ -247,9 +248,8 @@ class AlexNet(ClassifierNet):
         return getattr(self, self.spec.output)
 
     def reset_classifier(self, num_classes: int) -> None:
-        old = self.get_classifier()
-        new = nn.Linear(old.in_features, num_classes).to(device=old.weight.device, dtype=old.weight.dtype)
-        self._init_layer(self.spec.output, new)
+        new = resized_like(self.get_classifier(), num_classes)  # the old layer's device and dtype
+        self._init_layer(self.spec.output, new)  # the spec's initialisation (None: PyTorch's default)
         self.add_module(self.spec.output, new)  # replaces the old one in place, order kept
         self.num_classes = num_classes
 
@@ -275,6 +275,12 @@ _SIZES = "227 -> 55 (conv1) -> 27 (pool1) -> 13 (pool2) -> 6 (pool5)"
 _INPUT_227 = (
     "input 3x227x227 instead of the 224x224 the paper states (Sec. 3.5): with conv1 11x11 "
     "stride 4 unpadded only 227 gives Fig. 2's 55x55 maps"
+)
+# Sec. 2: "We did not pre-process the images in any other way, except for subtracting the
+# mean activity over the training set from each pixel."
+_MEAN_STD = (
+    "inputs normalised with the ImageNet mean and std (torchvision's preprocessing); the paper "
+    "only subtracts the mean activity over the training set from each pixel (Sec. 2)"
 )
 _PADDING = "padding not given in the paper: conv1 0, conv2 2, conv3-conv5 1 (the Caffe reference model's), chosen to give Fig. 2's 55-27-13-13-13 maps"
 
@@ -307,6 +313,7 @@ _MACS_TWO_TOWERS = _MACS_ONE_TOWER - (447_897_600 + 224_280_576 + 149_520_384) /
             "those on their own GPU (the paper's two-tower net is alexnet_2012): 62,378,344 "
             "parameters instead of 60,965,224",
             _PADDING,
+            _MEAN_STD,
         ),
         notes=(
             f"Map sizes {_SIZES}. LRN k=2, n=5, alpha=1e-4 on the sum of squares, beta=0.75, after the "
@@ -316,6 +323,10 @@ _MACS_TWO_TOWERS = _MACS_ONE_TOWER - (447_897_600 + 224_280_576 + 149_520_384) /
             "connected head fixes the input at 227x227."
         ),
         test_input_size=(3, 227, 227),
+        # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
+        # mean activity only (Sec. 2).
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
     )
 )
 def alexnet(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> AlexNet:
@@ -335,13 +346,17 @@ def alexnet(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) 
         params=60_965_224,
         macs=_MACS_TWO_TOWERS,
         paper_params="60 million (Sec. 3)",
-        deviations=(_INPUT_227, _PADDING),
+        deviations=(_INPUT_227, _PADDING, _MEAN_STD),
         notes=(
             f"The two GPUs' towers as grouped convolutions (groups=2) in conv2, conv4 and conv5, "
             "on one device; conv3 and the fully connected layers see both towers (Sec. 3.2, 3.5). "
             f"Map sizes {_SIZES}. LRN, pooling, dropout and initialisation as alexnet."
         ),
         test_input_size=(3, 227, 227),
+        # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
+        # mean activity only (Sec. 2).
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
     )
 )
 def alexnet_2012(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> AlexNet:
@@ -370,9 +385,15 @@ def alexnet_2012(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 
             "dropout before fc6 and fc7 rather than on their outputs (torchvision's order)",
             "adaptive average pooling to 6x6 before fc6 (torchvision), so inputs from 63x63 up run",
             "PyTorch's default initialisation (torchvision's), not N(0, 0.01^2)",
+            "inputs normalised with the ImageNet mean and std (torchvision's preprocessing, which "
+            "its weights need); Krizhevsky et al. only subtract the mean activity over the "
+            "training set from each pixel (2012, Sec. 2)",
         ),
         notes="No response normalisation. Takes torchvision's ImageNet weights (weights='torchvision').",
         test_input_size=(3, 224, 224),
+        # Deviation (declared): torchvision's mean/std normalisation, which its weights need.
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
         torchvision=TorchvisionWeights(
             builder="alexnet",
             weights="AlexNet_Weights.IMAGENET1K_V1",

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers import ConvNormAct
+from ..layers import ConvNormAct, resized_like
 from ..registry import ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
 
@@ -140,6 +140,7 @@ class InceptionBNModule(nn.Module):
             conv(row.double3x3_reduce, row.double3x3, 3, 1, 1),
             conv(row.double3x3, row.double3x3, 3, s, 1),
         )
+        # Deviation (declared): Figure 5 prints no padding; 1 keeps the 3x3/1 pools' size.
         if row.pool == "avg":
             # count_include_pad as in the Caffe port (Caffe's AVE pooling counts the padding).
             pool: nn.Module = nn.AvgPool2d(3, 1, padding=1, ceil_mode=True, count_include_pad=True)
@@ -177,6 +178,11 @@ class BNInception(ClassifierNet):
         bn_eps: float = 1e-5,
     ) -> None:
         super().__init__()
+        if not isinstance(conv_bias, bool):
+            raise ConfigError(
+                f"conv_bias must be True or False, got {conv_bias!r}; True keeps a bias before every "
+                "BatchNorm (the Caffe port), False drops it (the paper, Sec. 3.2)"
+            )
         if conv1_depth_multiplier is not None and (
             isinstance(conv1_depth_multiplier, bool)
             or not isinstance(conv1_depth_multiplier, int)
@@ -198,6 +204,7 @@ class BNInception(ClassifierNet):
                 if row.reduce is not None:
                     self._add(f"{name}_reduce", conv(chs, row.reduce, 1))
                     chs = row.reduce
+                # Deviation (declared): Figure 5 prints no padding; k // 2 gives its 112 and 56.
                 block = conv(chs, row.output[2], row.patch, row.stride, row.patch // 2)
                 if name == "conv1" and conv1_depth_multiplier is not None:
                     block.conv = SeparableConv2d(
@@ -206,7 +213,8 @@ class BNInception(ClassifierNet):
                 self._add(name, block)
                 chs, reduction = row.output[2], reduction * row.stride
             elif isinstance(row, Pool) and row.kind == "max":
-                # ceil_mode (Caffe's rounding) gives the printed 112 -> 56 -> 28.
+                # Deviation (declared): Figure 5 prints no rounding; ceil_mode (Caffe's) gives
+                # its 112 -> 56 -> 28, where floor would give 55 from 112.
                 self._add(name, nn.MaxPool2d(row.patch, row.stride, ceil_mode=True))
                 reduction *= row.stride
             elif isinstance(row, Pool):
@@ -242,9 +250,8 @@ class BNInception(ClassifierNet):
 
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
-        # On the old layer's device and dtype, so a model already moved to a GPU stays usable.
-        old = self.fc
-        self.fc = nn.Linear(old.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype)
+        # The old layer's device and dtype; PyTorch's default initialisation, as the build's.
+        self.fc = resized_like(self.fc, num_classes)
 
 
 @register_model(
@@ -271,6 +278,9 @@ class BNInception(ClassifierNet):
             "depth multiplier 8 (conv1_depth_multiplier=8 builds it: 11,288,544 parameters)",
             "4c, 4d and 4e are built from their filter columns (608, 608 and 1056 output "
             "channels), not Figure 5's printed 576, 576 and 1024",
+            "padding and rounding are not printed (Figure 5): convolutions pad k // 2, the "
+            "modules' 3x3/1 pools pad 1, and the 3x3/2 max pools round up (ceil_mode, as Caffe), "
+            "which gives the printed 112-56-28-14-7 maps",
         ),
         notes=(
             "Figure 5's printed output column is inconsistent with its filter columns: 4c's "
@@ -281,7 +291,10 @@ class BNInception(ClassifierNet):
             "and a plain conv1. The paper's 13.6M (Sec. 4.2) does not follow from Figure 5. "
             "Pooling inside the modules is 3x3/1 (avg counts the padding) or, in 3c and 4e, "
             "3x3/2 max with ceil_mode; BatchNorm eps 1e-5. No auxiliary classifiers, no LRN, "
-            "no dropout."
+            "no dropout. Initialisation: PyTorch's defaults (convolutions and the classifier "
+            "Kaiming-uniform with a=sqrt(5), BatchNorm scale 1 and shift 0); the paper gives "
+            "none. Inputs normalised with the ImageNet mean and std; the paper does not "
+            "describe its preprocessing."
         ),
         test_input_size=(3, 224, 224),  # fixed: average pool 7x7/1 before the classifier
     )

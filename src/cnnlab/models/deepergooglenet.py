@@ -146,6 +146,15 @@ class DeeperGoogLeNet(ClassifierNet):
             raise ConfigError(f"unknown act {act!r} for DeeperGoogLeNet; choose one of {', '.join(ACTS)}")
         if not isinstance(stage4, bool):
             raise ConfigError(f"stage4 must be True or False, got {stage4!r}")
+        if isinstance(drop_prob, bool) or not isinstance(drop_prob, (int, float)) or not 0 <= drop_prob < 1:
+            raise ConfigError(f"drop_prob must be a number in [0, 1), got {drop_prob!r}; the course uses 0.4")
+        if isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or bn_eps <= 0:
+            raise ConfigError(f"bn_eps must be a positive number, got {bn_eps!r}; Keras' default is {KERAS_BN_EPS}")
+        if isinstance(bn_momentum, bool) or not isinstance(bn_momentum, (int, float)) or not 0 <= bn_momentum <= 1:
+            raise ConfigError(
+                f"bn_momentum must be in [0, 1] (PyTorch's convention: the new batch's weight), got "
+                f"{bn_momentum!r}; Keras' momentum 0.99 is {KERAS_BN_MOMENTUM}"
+            )
         self.num_classes, self.in_chans, self.stage4 = num_classes, in_chans, stage4
         conv = {"order": order, "act": act, "bn_eps": bn_eps, "bn_momentum": bn_momentum}
         rows = [r for r in table if stage4 or r.name not in STAGE4_ROWS]

@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers import ConvNormAct
-from ..registry import ModelCard, Paper, TorchvisionWeights, register_model
+from ..layers import ConvNormAct, resized_like
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
 from .base import ClassifierNet, FeatureInfo
 
 SZEGEDY_2014 = Paper(
@@ -136,11 +136,14 @@ PRINTED_PARAMS_OFF = {
     "inception5b": (1388, 1409.0),
 }
 
+# Table 1's dropout row: the rate the head uses unless a build says otherwise.
+TABLE1_DROPOUT = next(row for row in TABLE1 if isinstance(row, Dropout))
+
 # Fig. 3 draws LocalRespNorm after the first max pool and after conv2's 3x3 convolution.
 LRN_AFTER = ("maxpool1", "conv2")
-# The paper gives no LRN hyper-parameters; these are the BVLC Caffe reproduction's
-# (bvlc_googlenet: local_size 5, alpha 1e-4, beta 0.75; PyTorch and Caffe both divide
-# alpha by the size).
+# Deviation (declared on the googlenet card): the paper gives no LRN hyper-parameters; these
+# are the BVLC Caffe reproduction's (bvlc_googlenet: local_size 5, alpha 1e-4, beta 0.75, k 1),
+# in Caffe's convention, where alpha is divided by local_size (see GoogLeNet.__init__).
 LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 1.0
 
 # Sec. 5, the auxiliary classifiers: on top of (4a) and (4d); average pool 5x5/3 (4x4
@@ -153,16 +156,17 @@ AUX_WEIGHT = 0.3
 
 # torchvision.models.googlenet realises Table 1 with these rows changed (declared on the
 # googlenet_tv card): conv2's "#3x3 reduce" is a module of its own named conv2 and the 3x3
-# is conv3; maxpool4 is 2x2/2 (the same 7x7 output at 224).
+# is conv3; maxpool4 is 2x2/2 (the same 7x7 output at 224); dropout 20% instead of 40%.
 TORCHVISION_ROWS: Mapping[str, tuple[Any, ...]] = {
     "conv2": (Conv("conv2", 1, 1, (56, 56, 64)), Conv("conv3", 3, 1, (56, 56, 192))),
     "maxpool4": (Pool("maxpool4", "max", 2, 2, (7, 7, 832)),),
+    "dropout": (Dropout("dropout", 0.2, (1, 1, 1024)),),
 }
 TORCHVISION_LAYOUT = tuple(new for row in TABLE1 for new in TORCHVISION_ROWS.get(row.name, (row,)))
-
-# torchvision's transform_input: ImageNet-normalised input -> the [-1, 1] range of the
-# Google-trained weights, x * std / 0.5 + (mean - 0.5) / 0.5 per channel.
-_TV_MEAN, _TV_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+TORCHVISION_DROPOUT = next(row for row in TORCHVISION_LAYOUT if isinstance(row, Dropout))
+# torchvision's GoogLeNet(init_weights=True): conv and linear weights from N(0, 0.01^2)
+# truncated to [-2, 2] (absolute bounds, so in effect untruncated), BatchNorm at identity.
+TORCHVISION_INIT_STD = 0.01
 
 ConvFactory = Callable[..., nn.Module]
 
@@ -185,6 +189,7 @@ class InceptionModule(nn.Module):
             conv(in_chs, row.n5x5_reduce, 1),
             conv(row.n5x5_reduce, row.n5x5, kernel_5x5, padding=kernel_5x5 // 2),
         )
+        # Deviation (declared): Fig. 2 gives no padding; 1 keeps the size for the concatenation.
         self.branch4 = nn.Sequential(
             nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True), conv(in_chs, row.pool_proj, 1)
         )
@@ -220,10 +225,14 @@ class AuxClassifier(nn.Module):
 class GoogLeNet(ClassifierNet):
     """GoogLeNet built by walking a Table 1 layout.
 
-    ``conv_order`` is ``"conv-act"`` for the paper (convolutions with biases, ReLU) or
+    ``order`` is ``"conv-act"`` for the paper (convolutions with biases, ReLU) or
     ``"conv-bn-act"`` for torchvision's BatchNorm build; ``kernel_5x5`` is the kernel of the
     "#5x5" branch; ``lrn`` adds Fig. 3's LocalRespNorm layers; ``adaptive_pool`` replaces
-    the fixed 7x7 and 5x5/3 average pools with adaptive ones (torchvision).
+    the fixed 7x7 and 5x5/3 average pools with adaptive ones (torchvision). ``drop_prob``
+    ``None`` takes the rate of the layout's dropout row (Table 1: 40%). ``init_std``
+    draws conv and linear weights from N(0, init_std^2) as torchvision does (truncated at
+    +-2); ``None`` keeps PyTorch's default initialisation. ``transform_input`` is ``None``
+    (off until torchvision's ImageNet weights are loaded, then on), ``True`` or ``False``.
 
     ``forward`` returns the main logits in train and eval mode; the auxiliary classifiers,
     used only for training, are reached through :meth:`forward_aux`, and their loss weights
@@ -238,26 +247,30 @@ class GoogLeNet(ClassifierNet):
         num_classes: int = 1000,
         in_chans: int = 3,
         aux_logits: bool = True,
-        drop_prob: float = 0.4,
+        drop_prob: float | None = None,
         aux_drop_prob: float = AUX_DROP_PROB,
-        conv_order: str = "conv-act",
+        order: str = "conv-act",
         bn_eps: float = 1e-5,
         kernel_5x5: int = 5,
         lrn: bool = True,
         adaptive_pool: bool = False,
         transform_input: bool | None = False,
+        init_std: float | None = None,
     ) -> None:
         super().__init__()
+        # Types and probability ranges of the registered options are checked by create_model.
         if transform_input and in_chans != 3:
             raise ConfigError(
                 f"transform_input=True re-normalises 3 ImageNet channels, got in_chans={in_chans}; "
                 "use transform_input=False"
             )
+        if drop_prob is None:  # the layout's dropout row (a layout without one never uses it)
+            drop_prob = next((row.drop_prob for row in layout if isinstance(row, Dropout)), 0.0)
         self.num_classes, self.in_chans = num_classes, in_chans
-        # None: switched on when torchvision's ImageNet weights are loaded (on_weights_loaded).
-        self._transform_input_auto = transform_input is None
-        self.transform_input = bool(transform_input)
-        conv: ConvFactory = partial(ConvNormAct, order=conv_order, bn_eps=bn_eps)
+        # None: off, switched on when torchvision's ImageNet weights are loaded (on_weights_loaded).
+        self.transform_input = transform_input
+        self.init_std = init_std
+        conv: ConvFactory = partial(ConvNormAct, order=order, bn_eps=bn_eps)
         # Stage outputs for feature_info: conv1, the stem's last convolution, and the last
         # Inception module at each resolution.
         stem_end = [row.name for row in layout if isinstance(row, Conv)][-1]
@@ -273,10 +286,12 @@ class GoogLeNet(ClassifierNet):
                 if row.reduce is not None:  # the "#3x3 reduce" 1x1 convolution of a depth-2 row
                     add(f"{name}_reduce", conv(chs, row.reduce, 1))
                     chs = row.reduce
+                # Deviation (declared): Table 1 prints no padding; k // 2 gives its 112 and 56.
                 add(name, conv(chs, row.output[2], row.patch, row.stride, row.patch // 2))
                 chs, reduction = row.output[2], reduction * row.stride
             elif isinstance(row, Pool) and row.kind == "max":
-                # ceil_mode (Caffe's rounding) gives Table 1's 112 -> 56 -> 28 -> 14 -> 7.
+                # Deviation (declared): Table 1 prints no rounding; ceil_mode (Caffe's) gives
+                # its 112 -> 56 -> 28 -> 14 -> 7, where floor would give 55 from 112.
                 add(name, nn.MaxPool2d(row.patch, row.stride, ceil_mode=True))
                 reduction *= row.stride
             elif isinstance(row, Pool):
@@ -286,11 +301,14 @@ class GoogLeNet(ClassifierNet):
                 add(name, InceptionModule(chs, row, conv, kernel_5x5))
                 chs = row.n1x1 + row.n3x3 + row.n5x5 + row.pool_proj
             elif isinstance(row, Dropout):
-                add(name, nn.Dropout(drop_prob))
+                add(name, nn.Dropout(drop_prob))  # the row's rate unless drop_prob says otherwise
             elif isinstance(row, Linear):
                 add(name, nn.Linear(chs, num_classes))
             # Softmax: left to the loss; forward returns logits.
             if lrn and name in LRN_AFTER:
+                # nn.LocalResponseNorm directly: Caffe's LRN (the source of the constants)
+                # divides alpha by local_size, as PyTorch does. cnnlab.layers.LRN takes
+                # Krizhevsky et al.'s convention (alpha multiplies the plain sum) instead.
                 add(f"lrn{LRN_AFTER.index(name) + 1}", nn.LocalResponseNorm(LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K))
             if name in stages:
                 self.feature_info.append(FeatureInfo(name, chs, reduction))
@@ -301,6 +319,20 @@ class GoogLeNet(ClassifierNet):
         for aux, after in self._aux_after.items():
             in_chs = self.get_submodule(after).out_chs
             self.add_module(aux, AuxClassifier(in_chs, num_classes, conv, adaptive_pool, aux_drop_prob))
+        if init_std is not None:
+            for m in self.modules():
+                self._init_layer(m)
+
+    def _init_layer(self, module: nn.Module) -> None:
+        # torchvision's GoogLeNet._initialize_weights, term for term; biases keep PyTorch's
+        # default. With init_std None every layer keeps PyTorch's default.
+        if self.init_std is None:
+            return
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(module.weight, mean=0.0, std=self.init_std, a=-2, b=2)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
 
     def _add(self, name: str, module: nn.Module, in_stem: bool) -> None:
         self.add_module(name, module)
@@ -308,21 +340,28 @@ class GoogLeNet(ClassifierNet):
             self.stem.append(name)
 
     # -- torchvision's input transform ------------------------------------------------
+    @property
+    def transforms_input(self) -> bool:
+        """Whether forward re-normalises its input now (``transform_input`` resolved)."""
+        return bool(self.transform_input)
+
     def on_weights_loaded(self, kind: str) -> None:
         # Called by create_model after loading weights. Like torchvision.models.googlenet(
         # weights=...), torchvision's ImageNet weights switch transform_input on unless the
-        # caller chose it explicitly.
-        if self._transform_input_auto and kind == "torchvision":
+        # caller chose it explicitly (True or False).
+        if self.transform_input is None and kind == "torchvision":
             self.transform_input = True
 
     def _transform_input(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.new_tensor(_TV_MEAN).view(1, 3, 1, 1)
-        std = x.new_tensor(_TV_STD).view(1, 3, 1, 1)
+        # ImageNet-normalised input -> the [-1, 1] range of the Google-trained weights,
+        # x * std / 0.5 + (mean - 0.5) / 0.5 per channel (torchvision's arithmetic).
+        mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
         return x * (std / 0.5) + (mean - 0.5) / 0.5
 
     # -- the contract -------------------------------------------------------------------
     def _trunk(self, x: torch.Tensor, with_aux: bool) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        if self.transform_input:
+        if self.transforms_input:
             x = self._transform_input(x)
         for name in self.stem:
             x = getattr(self, name)(x)  # conv1 .. maxpool2: N x 192 x 28 x 28
@@ -364,15 +403,13 @@ class GoogLeNet(ClassifierNet):
 
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
-        self.fc = _fresh_linear(self.fc, num_classes)
+        # resized_like: the old layer's device and dtype; then the build's own initialisation.
+        self.fc = resized_like(self.fc, num_classes)
+        self._init_layer(self.fc)
         for aux in self._aux_after:
             head = self.get_submodule(aux)
-            head.fc2 = _fresh_linear(head.fc2, num_classes)
-
-
-def _fresh_linear(old: nn.Linear, num_classes: int) -> nn.Linear:
-    # On the old layer's device and dtype, so a model already moved to a GPU stays usable.
-    return nn.Linear(old.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype)
+            head.fc2 = resized_like(head.fc2, num_classes)
+            self._init_layer(head.fc2)
 
 
 def _googlenet_tv_remap(state: Mapping[str, Any], model: nn.Module) -> dict[str, Any]:
@@ -382,7 +419,22 @@ def _googlenet_tv_remap(state: Mapping[str, Any], model: nn.Module) -> dict[str,
     return {k: v for k, v in state.items() if k in own or not k.startswith(("aux1.", "aux2."))}
 
 
-_PAPER_DEVIATIONS: tuple[str, ...] = ()
+# Deviations of both builds; each is also commented beside the line that makes it.
+_PADDING = (
+    "padding and rounding are not printed (Table 1, Fig. 2): convolutions pad k // 2, the "
+    "Inception modules' 3x3/1 max pool pads 1, and the 3x3/2 max pools round up (ceil_mode, "
+    "as Caffe), which reproduces Table 1's 112-56-28-14-7 maps"
+)
+_MEAN_STD = (
+    "inputs normalised with the ImageNet mean and std (torchvision's preprocessing); the paper "
+    "takes 'RGB color channels with mean subtraction' only (Sec. 5)"
+)
+_PAPER_DEVIATIONS = (
+    _PADDING,
+    "LocalRespNorm constants (size 5, alpha 1e-4, beta 0.75, k 1) are the BVLC Caffe "
+    "reproduction's; the paper gives none",
+    _MEAN_STD,
+)
 
 _TV_DEVIATIONS = (
     "BatchNorm (eps 0.001) after every convolution and convolutions without bias, the "
@@ -392,7 +444,7 @@ _TV_DEVIATIONS = (
     "(a known torchvision deviation, pytorch/vision#906; the ported weights are 3x3)",
     "no LocalRespNorm layers (Fig. 3 has two in the stem)",
     "maxpool4 is 2x2/2 instead of Table 1's 3x3/2 (the same 7x7 output at 224)",
-    "dropout 20% before the final FC instead of 40%",
+    "dropout 20% before the final FC instead of Table 1's 40%",
     "final average pool adaptive to 1x1 and the auxiliary heads' pool adaptive to 4x4 "
     "(instead of 7x7/1 and 5x5/3; identical at 224, and smaller inputs work)",
     "BatchNorm after the auxiliary heads' 1x1 convolution, like every other convolution",
@@ -400,6 +452,8 @@ _TV_DEVIATIONS = (
     "returns its ImageNet model; aux_logits=True adds Sec. 5's two heads",
     "transform_input option (torchvision's): re-normalises ImageNet-normalised input to "
     "the [-1, 1] range the ported weights expect; on with weights='torchvision'",
+    _PADDING,
+    _MEAN_STD,
 )
 
 
@@ -431,19 +485,23 @@ _TV_DEVIATIONS = (
             "580K for 590.5K, 4e 840K for 847K, 5a 1072K for 1018K, 5b 1388K for 1409K; "
             "conv2, 3a, 3b, 4b and the linear layer agree within rounding. Its ops column "
             "follows the filter counts except conv1 (34M for 118M) and 5a (54M for 51.1M). "
-            "Max pools use ceil_mode (Caffe's rounding) to give the printed 112-56-28-14-7. "
-            "LRN hyper-parameters (size 5, alpha 1e-4, beta 0.75, k 1) are not in the paper; "
-            "they are the BVLC Caffe reproduction's. Auxiliary logits come from "
-            "forward_aux(x); weight their losses by model.aux_weights (0.3 each)."
+            "Initialisation: PyTorch's defaults (the paper gives none). Inputs from 223x223 "
+            "to 254x254 all reach the 7x7 map the fixed 7x7 average pool needs; 224x224 is the "
+            "designed size. Auxiliary logits come from forward_aux(x); weight their losses by "
+            "model.aux_weights (0.3 each)."
         ),
         test_input_size=(3, 224, 224),  # fixed: the aux heads' FC expects 4x4 maps from 14x14
+        # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
+        # mean only (Sec. 5).
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
     )
 )
 def googlenet(
     num_classes: int = 1000,
     in_chans: int = 3,
     aux_logits: bool = True,
-    drop_prob: float = 0.4,
+    drop_prob: float = TABLE1_DROPOUT.drop_prob,
     aux_drop_prob: float = AUX_DROP_PROB,
 ) -> GoogLeNet:
     return GoogLeNet(
@@ -481,10 +539,17 @@ def googlenet(
             "aux_logits=True (torchvision warns that they are not trained). When loading a "
             "torchvision-format file by path, or a fine-tuned copy of these weights, pass "
             "transform_input=True yourself: the option is not stored in state dicts. "
-            "6,624,904 parameters with aux_logits=False, 13,004,888 with aux_logits=True."
+            "6,624,904 parameters with aux_logits=False, 13,004,888 with aux_logits=True. "
+            "Initialisation as torchvision's GoogLeNet(init_weights=True): conv and linear "
+            "weights N(0, 0.01^2) (truncated at +-2), BatchNorm scale 1 and shift 0, biases "
+            "PyTorch's default (the paper gives no initialisation)."
         ),
         test_input_size=(3, 96, 96),
         test_kwargs={"aux_logits": True},
+        # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
+        # mean only (Sec. 5).
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
         torchvision=TorchvisionWeights(
             builder="googlenet",
             weights="GoogLeNet_Weights.IMAGENET1K_V1",
@@ -499,7 +564,7 @@ def googlenet_tv(
     in_chans: int = 3,
     aux_logits: bool = False,
     transform_input: bool | None = None,
-    drop_prob: float = 0.2,
+    drop_prob: float = TORCHVISION_DROPOUT.drop_prob,
     aux_drop_prob: float = AUX_DROP_PROB,
 ) -> GoogLeNet:
     """``transform_input=None`` (default): off, switched on by weights="torchvision"."""
@@ -508,12 +573,13 @@ def googlenet_tv(
         num_classes=num_classes,
         in_chans=in_chans,
         aux_logits=aux_logits,
-        drop_prob=drop_prob,  # torchvision: 0.2 (Table 1: 40%)
+        drop_prob=drop_prob,  # torchvision: 0.2 (Table 1: 40%), from TORCHVISION_LAYOUT
         aux_drop_prob=aux_drop_prob,
-        conv_order="conv-bn-act",  # torchvision's BasicConv2d: conv (no bias), BN, ReLU
+        order="conv-bn-act",  # torchvision's BasicConv2d: conv (no bias), BN, ReLU
         bn_eps=1e-3,
         kernel_5x5=3,  # torchvision's "5x5" branch is 3x3 (pytorch/vision#906)
         lrn=False,  # torchvision has no LRN
         adaptive_pool=True,  # torchvision: AdaptiveAvgPool2d(1), adaptive 4x4 in the aux heads
         transform_input=transform_input,
+        init_std=TORCHVISION_INIT_STD,  # torchvision's truncated normal
     )

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, InputShapeError
-from ..layers import ConvNormAct
+from ..layers import ConvNormAct, resized_like
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
 from .base import ClassifierNet, FeatureInfo
 
@@ -346,7 +346,7 @@ def _init_trunc_normal(weight: torch.Tensor, std: float) -> None:
 
 
 def _new_linear(old: nn.Linear, num_classes: int, std: float) -> nn.Linear:
-    fc = nn.Linear(old.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype)
+    fc = resized_like(old, num_classes)  # the old layer's device and dtype
     _init_trunc_normal(fc.weight, std)
     return fc
 

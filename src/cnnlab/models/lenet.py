@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..layers import make_act
 from ..layers.heads import resized_like
 from ..registry import ModelCard, Paper, register_model
@@ -39,15 +40,25 @@ class LeNet5(ClassifierNet):
     """The modern LeNet-5 taught in courses: the paper's layer sizes with ReLU, max pooling,
     full C3 connections and a plain linear output layer.
 
-    ``padding=2`` on C1 keeps 28x28 MNIST images at the paper's 32x32 geometry.
+    ``padding=2`` on C1 keeps 28x28 MNIST images at the paper's 32x32 geometry: the model
+    is then designed for 28x28 input (``default_input_size``, which error hints and
+    ``pretrained_cfg`` use).
     """
 
     default_input_size = (1, 32, 32)
 
     def __init__(self, num_classes: int = 10, in_chans: int = 1, padding: int = 0, act: str = "relu") -> None:
         super().__init__()
-        self.num_classes, self.in_chans = num_classes, in_chans
         (_, _, c1, k1), _, (_, _, c3, k3), _, (_, _, c5, k5), (_, _, f6, _) = LENET5_TABLE
+        largest = 15  # the designed input, 32 - 2 x padding, keeps at least 2x2 pixels
+        if isinstance(padding, bool) or not isinstance(padding, int) or not 0 <= padding <= largest:
+            raise ConfigError(
+                f"padding must be an integer from 0 to {largest} (the input is then 32 - 2 x padding), "
+                f"got {padding!r}; use 2 for 28x28 MNIST digits"
+            )
+        self.num_classes, self.in_chans = num_classes, in_chans
+        # The input that gives C1 its 28x28 maps: 32x32 without padding, 28x28 with padding=2.
+        self.default_input_size = (in_chans, 32 - 2 * padding, 32 - 2 * padding)
         self.c1 = nn.Conv2d(in_chans, c1, k1, padding=padding)
         self.act1 = make_act(act)
         self.s2 = nn.MaxPool2d(2)
@@ -326,10 +337,11 @@ class LeNet5_1998(ClassifierNet):
         return self.f6  # deviation (on the card): the RBF output layer has nothing to train
 
     def reset_classifier(self, num_classes: int) -> None:
-        old = self.f6.weight
-        self.f6 = _uniform_init(nn.Linear(self.f6.in_features, self.f6.out_features)).to(old.device, old.dtype)
+        # F6 keeps its size (84, the bitmaps' 7x12); resized_like keeps its device and dtype.
+        self.f6 = _uniform_init(resized_like(self.f6, self.f6.out_features))
+        old = self.output.prototypes
         prototypes = rbf_prototypes(num_classes, self.f6.out_features)
-        self.output = EuclideanRBF(prototypes.to(self.output.prototypes.device, old.dtype))
+        self.output = EuclideanRBF(prototypes.to(old.device, old.dtype))
         self.num_classes = num_classes
 
 
@@ -352,6 +364,10 @@ def _uniform_init(layer: nn.Module) -> nn.Module:
         # Sec. II.B: C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164; output: none trainable.
         params=156 + 12 + 1_516 + 32 + 48_120 + 10_164,
         paper_params="60,000 trainable parameters (Sec. II.B)",
+        # Connections, biases included, as Sec. II.B prints them per layer: C1 122,304 + S2
+        # 5,880 + C3 151,600 + S4 2,000 + C5 48,120 + F6 10,164 (its parameters, fully
+        # connected) + the RBF output's 84 x 10 = 840.
+        paper_macs="340,908 connections (Sec. II.B)",
         deviations=(
             "the output RBF prototypes are 7x12 digit bitmaps drawn after the paper's Fig. 3, "
             "which prints them only as a picture; other class counts get random +-1 codes "

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..layers.heads import resized_like
 from ..layers.keras_compat import KERAS_BN_EPS, KERAS_BN_MOMENTUM, glorot_init_, keras_conv
 from ..registry import ModelCard, Paper, register_model
@@ -111,6 +112,15 @@ class MiniGoogLeNet(ClassifierNet):
         bn_momentum: float = KERAS_BN_MOMENTUM,
     ) -> None:
         super().__init__()
+        if isinstance(drop_prob, bool) or not isinstance(drop_prob, (int, float)) or not 0 <= drop_prob < 1:
+            raise ConfigError(f"drop_prob must be a number in [0, 1), got {drop_prob!r}; the course uses 0.5")
+        if isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or bn_eps <= 0:
+            raise ConfigError(f"bn_eps must be a positive number, got {bn_eps!r}; Keras' default is {KERAS_BN_EPS}")
+        if isinstance(bn_momentum, bool) or not isinstance(bn_momentum, (int, float)) or not 0 <= bn_momentum <= 1:
+            raise ConfigError(
+                f"bn_momentum must be in [0, 1] (PyTorch's convention: the new batch's weight), got "
+                f"{bn_momentum!r}; Keras' momentum 0.99 is {KERAS_BN_MOMENTUM}"
+            )
         self.num_classes, self.in_chans = num_classes, in_chans
         conv = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
         chs, reduction, last, self.feature_info = in_chans, 1, "", []
@@ -212,7 +222,9 @@ class MiniGoogLeNet(ClassifierNet):
             "means, std 1/255 keeps the 0-255 scale)."
         ),
         test_input_size=(3, 32, 32),
-        mean=(0.4914, 0.4822, 0.4465),  # per channel, where the course subtracts a per-pixel mean image
+        # Deviation (declared): CIFAR-10's per-channel means, where the course subtracts a
+        # per-pixel mean image; std 1/255 keeps the course's 0-255 scale.
+        mean=(0.4914, 0.4822, 0.4465),
         std=(1 / 255, 1 / 255, 1 / 255),
     )
 )

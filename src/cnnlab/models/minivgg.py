@@ -80,6 +80,13 @@ class MiniVGG(ClassifierNet):
         super().__init__()
         if order not in ORDERS:
             raise ConfigError(f"unknown order {order!r} for MiniVGGNet; choose one of {', '.join(ORDERS)}")
+        if isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or bn_eps <= 0:
+            raise ConfigError(f"bn_eps must be a positive number, got {bn_eps!r}; Keras' default is {KERAS_BN_EPS}")
+        if isinstance(bn_momentum, bool) or not isinstance(bn_momentum, (int, float)) or not 0 <= bn_momentum <= 1:
+            raise ConfigError(
+                f"bn_momentum must be in [0, 1] (PyTorch's convention: the new batch's weight), got "
+                f"{bn_momentum!r}; Keras' momentum 0.99 is {KERAS_BN_MOMENTUM}"
+            )
         self.num_classes, self.in_chans = num_classes, in_chans
         bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
         chs, size, count = in_chans, input_size, {"CONV": 0, "POOL": 0, "DROPOUT": 0, "FC": 0}
@@ -156,6 +163,7 @@ class MiniVGG(ClassifierNet):
             "pixels / 255, no mean subtraction."
         ),
         test_input_size=(3, 32, 32),
+        # The book's preprocessing (pixels / 255, no mean subtraction): not a deviation.
         mean=(0.0, 0.0, 0.0),
         std=(1.0, 1.0, 1.0),
     )

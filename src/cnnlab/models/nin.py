@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import ModelCard, Paper, register_model
+from ..layers import resized_like
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
 
 LIN_2014 = Paper(
@@ -174,8 +175,7 @@ class NIN(ClassifierNet):
         return getattr(self, self.classifier_name)
 
     def reset_classifier(self, num_classes: int) -> None:
-        old = self.get_classifier()
-        new = nn.Conv2d(old.in_channels, num_classes, 1, device=old.weight.device)
+        new = resized_like(self.get_classifier(), num_classes)  # the old layer's device and dtype
         _init_conv(new)
         setattr(self, self.classifier_name, new)  # keeps its place in the module order
         self.num_classes = num_classes
@@ -232,6 +232,8 @@ _SOURCE_NOTE = (
         ),
         notes=_SOURCE_NOTE.format(gist="Model Zoo, gist mavenlin/e56253735ef32c3c296d", cls="cccp6", k=8, size=32, chs=192),
         test_input_size=(3, 32, 32),
+        # Deviation (declared): per-channel mean/std normalisation; the paper uses global contrast
+        # normalisation and ZCA whitening (Sec. 4.2).
         mean=CIFAR10_MEAN,
         std=CIFAR10_STD,
     )
@@ -261,6 +263,10 @@ def nin_cifar10(num_classes: int = 10, in_chans: int = 3, drop_prob: float = 0.5
         ),
         notes=_SOURCE_NOTE.format(gist="Model Zoo, gist mavenlin/d802a5849de39225bcc6", cls="cccp8", k=6, size=224, chs=1024),
         test_input_size=(3, 64, 64),  # conv1 14x14, pools 7, 3, 1: every layer runs, fast
+        # Deviation (declared): ImageNet mean/std on [0, 1] pixels; the definition subtracts the training
+        # set's mean image from 0-255 pixels.
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
     )
 )
 def nin_imagenet(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> NIN:

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers import LRN
-from ..registry import ModelCard, Paper, TorchvisionWeights, register_model
+from ..layers import LRN, resized_like
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
 
@@ -223,8 +223,7 @@ class VGG(ClassifierNet):
         return getattr(self, self.head_names[-1])
 
     def reset_classifier(self, num_classes: int) -> None:
-        old = self.get_classifier()
-        new = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        new = resized_like(self.get_classifier(), num_classes)  # the old layer's device and dtype
         _init_linear(new)
         setattr(self, self.head_names[-1], new)  # keeps its place in the module order
         self.num_classes = num_classes
@@ -302,7 +301,8 @@ _BN_DEVIATIONS = (
 _NOTES = (
     "fc6-fc8 are the training-time fully connected layers; at test time the paper converts "
     "them to 7x7 and 1x1 convolutions and averages the class-score map (Sec. 3.2). "
-    "batch_norm=True on any VGG builder adds BatchNorm after every conv."
+    "batch_norm=True on a plain VGG builder (vgg11 ... vgg19, vgg11_lrn, vgg16_c) adds "
+    "BatchNorm after every conv; the _bn builders always have it."
 )
 _TEST_SIZE = (3, 32, 32)  # five 2x2 pools: 32 -> 1; the adaptive pool feeds fc6 its 7x7
 
@@ -322,6 +322,10 @@ def _card(name: str, column: str, params: int, macs: int, paper_params: str, **e
         deviations=_DEVIATIONS + (_BN_DEVIATIONS if bn else ()) + extra.pop("deviations", ()),
         notes=_NOTES + extra.pop("notes", ""),
         test_input_size=_TEST_SIZE,
+        # Deviation: torchvision's mean/std normalisation; the paper only subtracts the mean
+        # RGB value computed on the training set (Sec. 2.1).
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
         **extra,
     )
 
@@ -382,21 +386,25 @@ def vgg19(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, 
     return VGG(VGG_TABLE1["E"], num_classes, in_chans, batch_norm, drop_prob)
 
 
+# The _bn builders always have BatchNorm (their card and torchvision entry say so): no
+# batch_norm option. The plain builders keep it as a documented variant.
+
+
 @register_model(_card("vgg11_bn", "A", 132_868_840, MACS_A, "133M (Table 2, A; no BatchNorm)", torchvision=_tv("vgg11_bn", "VGG11_BN_Weights.IMAGENET1K_V1")))
-def vgg11_bn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = True, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["A"], num_classes, in_chans, batch_norm, drop_prob)
+def vgg11_bn(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["A"], num_classes, in_chans, batch_norm=True, drop_prob=drop_prob)
 
 
 @register_model(_card("vgg13_bn", "B", 133_053_736, MACS_B, "133M (Table 2, B; no BatchNorm)", torchvision=_tv("vgg13_bn", "VGG13_BN_Weights.IMAGENET1K_V1")))
-def vgg13_bn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = True, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["B"], num_classes, in_chans, batch_norm, drop_prob)
+def vgg13_bn(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["B"], num_classes, in_chans, batch_norm=True, drop_prob=drop_prob)
 
 
 @register_model(_card("vgg16_bn", "D", 138_365_992, MACS_D, "138M (Table 2, D; no BatchNorm)", torchvision=_tv("vgg16_bn", "VGG16_BN_Weights.IMAGENET1K_V1")))
-def vgg16_bn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = True, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["D"], num_classes, in_chans, batch_norm, drop_prob)
+def vgg16_bn(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["D"], num_classes, in_chans, batch_norm=True, drop_prob=drop_prob)
 
 
 @register_model(_card("vgg19_bn", "E", 143_678_248, MACS_E, "144M (Table 2, E; no BatchNorm)", torchvision=_tv("vgg19_bn", "VGG19_BN_Weights.IMAGENET1K_V1")))
-def vgg19_bn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = True, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["E"], num_classes, in_chans, batch_norm, drop_prob)
+def vgg19_bn(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> VGG:
+    return VGG(VGG_TABLE1["E"], num_classes, in_chans, batch_norm=True, drop_prob=drop_prob)

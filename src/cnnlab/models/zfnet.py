@@ -8,7 +8,7 @@ stride 4, stride 2 in layer 2, dense connections in layers 3-5 (one GPU). Built 
 
 from __future__ import annotations
 
-from ..registry import ModelCard, Paper, register_model
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model
 from .alexnet import ALEXNET_LRN, AlexNet, Conv, Init, Pool, Spec
 
 ZEILER_FERGUS_2013 = Paper(
@@ -76,6 +76,8 @@ class ZFNet(AlexNet):
             "ceil-mode max pooling reproduce Fig. 3's 110-55-26-13-13-13-6 maps",
             "the contrast normalisation across feature maps after layers 1 and 2 (Fig. 3, (iii)) "
             "is AlexNet's LRN (k=2, n=5, alpha=1e-4, beta=0.75); the paper gives no formula or constants",
+            "inputs normalised with the ImageNet mean and std (torchvision's preprocessing); the paper "
+            "subtracts the per-pixel mean across all images only (Sec. 3)",
         ),
         notes=(
             "Order per layer as Fig. 3: conv, ReLU, 3x3 stride-2 max pooling, then normalisation. "
@@ -85,6 +87,10 @@ class ZFNet(AlexNet):
             "the input at 224x224."
         ),
         test_input_size=(3, 224, 224),
+        # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
+        # per-pixel mean only (Sec. 3).
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
     )
 )
 def zfnet(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> ZFNet:
