@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers.heads import resized_like
 from ..layers.lrn import LRN
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
 from ..weights import rename_keys
@@ -163,6 +162,7 @@ class AlexNet(ClassifierNet):
                 "the paper uses 0.5 (Sec. 4.2), 0 disables dropout"
             )
         self.spec = spec
+        self.classifier_name = spec.output
         self.default_input_size = spec.input_size
         self.num_classes, self.in_chans = num_classes, in_chans
         self._features: list[str] = []
@@ -244,14 +244,8 @@ class AlexNet(ClassifierNet):
             x = getattr(self, name)(x)  # N x 4096 after fc6 and after fc7
         return x if pre_logits else self.get_classifier()(x)
 
-    def get_classifier(self) -> nn.Module:
-        return getattr(self, self.spec.output)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        new = resized_like(self.get_classifier(), num_classes)  # the old layer's device and dtype
-        self._init_layer(self.spec.output, new)  # the spec's initialisation (None: PyTorch's default)
-        self.add_module(self.spec.output, new)  # replaces the old one in place, order kept
-        self.num_classes = num_classes
+    def init_classifier(self, layer: nn.Module) -> None:
+        self._init_layer(self.spec.output, layer)  # the spec's initialisation (None: PyTorch's)
 
 
 def remap_torchvision_alexnet(state, model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import numbers
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -19,6 +20,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..errors import ConfigError, InputShapeError
+from ..layers.heads import resized_like
 
 # Set while the input check traces the model, so the traced forward does not check again.
 _CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("cnnlab_checking", default=False)
@@ -55,10 +57,7 @@ class ClassifierNet(nn.Module):
 
             @functools.wraps(reset)
             def checked(self: "ClassifierNet", num_classes: int) -> None:
-                if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes <= 0:
-                    raise ConfigError(
-                        f"reset_classifier needs a positive integer number of classes, got {num_classes!r}"
-                    )
+                _check_num_classes(num_classes)
                 reset(self, num_classes)
 
             checked._validates = True  # type: ignore[attr-defined]
@@ -88,13 +87,25 @@ class ClassifierNet(nn.Module):
         """Classifier on a feature map; ``pre_logits=True`` stops before the last layer."""
         raise NotImplementedError
 
+    # The attribute that holds the last layer (``"fc8"``, ``"output"``): get_classifier and
+    # reset_classifier use it; models with auxiliary heads extend reset_classifier.
+    classifier_name: str = "fc"
+
     def get_classifier(self) -> nn.Module:
         """The last layer, the one :meth:`reset_classifier` replaces."""
-        raise NotImplementedError
+        return getattr(self, self.classifier_name)
+
+    def init_classifier(self, layer: nn.Module) -> None:
+        """Initialise a new classifier layer as the model's build does (default: PyTorch's)."""
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a freshly initialised one of ``num_classes`` outputs."""
-        raise NotImplementedError
+        """Replace the classifier with a freshly initialised one of ``num_classes`` outputs,
+        on the old one's device and dtype and in its place in the module order."""
+        _check_num_classes(num_classes)
+        new = resized_like(self.get_classifier(), num_classes)
+        self.init_classifier(new)
+        setattr(self, self.classifier_name, new)
+        self.num_classes = num_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -152,6 +163,11 @@ class AuxForward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> object:
         return self.model.forward_aux(x)
+
+
+def _check_num_classes(num_classes: object) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes <= 0:
+        raise ConfigError(f"reset_classifier needs a positive integer number of classes, got {num_classes!r}")
 
 
 def _fmt(size: tuple[int, ...]) -> str:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers import ConvNormAct, resized_like
+from ..layers import ConvNormAct
 from ..registry import ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
 
@@ -245,13 +245,6 @@ class BNInception(ClassifierNet):
         x = torch.flatten(self.avgpool(x), 1)  # N x 1024
         return x if pre_logits else self.fc(x)
 
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        # The old layer's device and dtype; PyTorch's default initialisation, as the build's.
-        self.fc = resized_like(self.fc, num_classes)
 
 
 @register_model(

@@ -398,14 +398,11 @@ class GoogLeNet(ClassifierNet):
         features, aux = self._trunk(x, with_aux=True)
         return self.forward_head(features), aux
 
-    def get_classifier(self) -> nn.Module:
-        return self.fc
+    def init_classifier(self, layer: nn.Module) -> None:
+        self._init_layer(layer)
 
     def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        # resized_like: the old layer's device and dtype; then the build's own initialisation.
-        self.fc = resized_like(self.fc, num_classes)
-        self._init_layer(self.fc)
+        super().reset_classifier(num_classes)  # fc
         for aux in self._aux_after:
             head = self.get_submodule(aux)
             head.fc2 = resized_like(head.fc2, num_classes)

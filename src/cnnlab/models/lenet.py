@@ -46,6 +46,7 @@ class LeNet5(ClassifierNet):
     """
 
     default_input_size = (1, 32, 32)
+    classifier_name = "output"
 
     def __init__(self, num_classes: int = 10, in_chans: int = 1, padding: int = 0, act: str = "relu") -> None:
         super().__init__()
@@ -82,12 +83,6 @@ class LeNet5(ClassifierNet):
         x = self.act6(self.f6(x))  # N x 84
         return x if pre_logits else self.output(x)
 
-    def get_classifier(self) -> nn.Module:
-        return self.output
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.output = resized_like(self.output, num_classes)
-        self.num_classes = num_classes
 
 
 @register_model(

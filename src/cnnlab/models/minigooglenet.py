@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers.heads import resized_like
 from ..layers.keras_compat import KERAS_BN_EPS, KERAS_BN_MOMENTUM, glorot_init_, keras_conv
 from ..registry import ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
@@ -156,13 +155,8 @@ class MiniGoogLeNet(ClassifierNet):
         x = self.dropout(torch.flatten(self.avgpool(x), 1))  # N x 336
         return x if pre_logits else self.fc(x)
 
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.fc = resized_like(self.fc, num_classes)
-        glorot_init_(self.fc)
+    def init_classifier(self, layer: nn.Module) -> None:
+        glorot_init_(layer)  # Keras' default, as the build's
 
 
 @register_model(

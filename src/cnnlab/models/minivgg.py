@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers.heads import resized_like
 from ..layers.keras_compat import KERAS_BN_EPS, KERAS_BN_MOMENTUM, LinearNormAct, glorot_init_, keras_conv
 from ..registry import ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
@@ -108,6 +107,7 @@ class MiniVGG(ClassifierNet):
                 self.add_module(f"fc{n}", LinearNormAct(chs * size * size, row.size, order=fc_order, **bn))
                 chs, size = row.size, 1
         self.fc2 = nn.Linear(chs, num_classes)  # Dense(classes); softmax left to the loss
+        self.classifier_name = "fc2"
         glorot_init_(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,13 +122,8 @@ class MiniVGG(ClassifierNet):
         x = self.dropout3(self.fc1(torch.flatten(x, 1)))  # N x 512
         return x if pre_logits else self.fc2(x)
 
-    def get_classifier(self) -> nn.Module:
-        return self.fc2
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.fc2 = resized_like(self.fc2, num_classes)
-        glorot_init_(self.fc2)
+    def init_classifier(self, layer: nn.Module) -> None:
+        glorot_init_(layer)  # Keras' default, as the build's
 
 
 @register_model(

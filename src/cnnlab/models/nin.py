@@ -25,7 +25,6 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers import resized_like
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
 
@@ -171,14 +170,8 @@ class NIN(ClassifierNet):
         x = getattr(self, f"relu_{self.classifier_name}")(self.get_classifier()(x))  # N x classes x 8 x 8
         return torch.flatten(self.gap(x), 1)  # N x num_classes
 
-    def get_classifier(self) -> nn.Module:
-        return getattr(self, self.classifier_name)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        new = resized_like(self.get_classifier(), num_classes)  # the old layer's device and dtype
-        _init_conv(new)
-        setattr(self, self.classifier_name, new)  # keeps its place in the module order
-        self.num_classes = num_classes
+    def init_classifier(self, layer: nn.Module) -> None:
+        _init_conv(layer)
 
 
 def _init_conv(conv: nn.Conv2d) -> None:

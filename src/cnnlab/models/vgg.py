@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..layers import LRN, resized_like
+from ..layers import LRN
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
@@ -204,6 +204,7 @@ class VGG(ClassifierNet):
                 head += [f"relu{n}", f"drop{n}"]
             width = out
         self.head_names = tuple(head)
+        self.classifier_name = self.head_names[-1]
         init_vgg_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -219,14 +220,8 @@ class VGG(ClassifierNet):
             x = getattr(self, name)(x)  # fc6, fc7: N x 4096
         return x if pre_logits else self.get_classifier()(x)  # N x num_classes
 
-    def get_classifier(self) -> nn.Module:
-        return getattr(self, self.head_names[-1])
-
-    def reset_classifier(self, num_classes: int) -> None:
-        new = resized_like(self.get_classifier(), num_classes)  # the old layer's device and dtype
-        _init_linear(new)
-        setattr(self, self.head_names[-1], new)  # keeps its place in the module order
-        self.num_classes = num_classes
+    def init_classifier(self, layer: nn.Module) -> None:
+        _init_linear(layer)
 
 
 def _fc_width(token: str) -> int:
