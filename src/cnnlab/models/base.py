@@ -37,9 +37,11 @@ class FeatureInfo(NamedTuple):
 class ClassifierNet(nn.Module):
     """Base class of every cnnlab network.
 
-    Subclasses set ``num_classes``, ``in_chans`` and ``feature_info`` in ``__init__`` and
-    implement :meth:`forward_features`, :meth:`forward_head`, :meth:`get_classifier` and
-    :meth:`reset_classifier`.
+    Subclasses set ``num_classes``, ``in_chans``, ``feature_info`` and (unless it is
+    ``"fc"``) ``classifier_name`` in ``__init__``, implement :meth:`forward_features` and
+    :meth:`forward_head`, and override :meth:`init_classifier` when their build initialises
+    the last layer its own way. Models with auxiliary heads add ``forward_aux`` and extend
+    :meth:`reset_classifier` to resize them too.
     """
 
     num_classes: int
@@ -76,7 +78,7 @@ class ClassifierNet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._checked_sizes: set[tuple[int, ...]] = set()
+        self._checked_sizes: set[tuple[object, ...]] = set()  # (dtype, aux, C, H, W) that passed
 
     # -- the contract ---------------------------------------------------------------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
