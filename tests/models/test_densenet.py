@@ -50,7 +50,7 @@ def test_table1_columns_are_the_specification():
         "DenseNet-201": (32, (6, 12, 48, 32)),
         "DenseNet-161": (48, (6, 12, 36, 24)),
     }
-    sizes = [getattr(r, "output") for r in TABLE1_ROWS]
+    sizes = [r.output for r in TABLE1_ROWS]
     assert sizes == [112, 56, 56, 28, 28, 14, 14, 7, 7, 1]
 
 
