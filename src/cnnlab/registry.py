@@ -28,6 +28,8 @@ from .errors import ConfigError, UnknownModelError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel statistics of the CIFAR-10 training set
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,10 @@ class TorchvisionWeights:
     the download URL and the preprocessing; ``builder`` and ``builder_kwargs`` rebuild the
     same torchvision model with random weights for the equivalence tests; ``remap(state,
     model)`` turns a torchvision state dict into ``model``'s (``None``: the keys already
-    agree). ``model_kwargs`` are the cnnlab options that match ``builder_kwargs``.
+    agree). ``model_kwargs`` are the cnnlab options that match ``builder_kwargs`` (the
+    equivalence tests use them). ``requires`` are model attributes the weights need to mean
+    what they meant in training (ResNet-50's ``stride_at="3x3"``); a model without them is
+    refused before any download.
     """
 
     builder: str
@@ -61,6 +66,7 @@ class TorchvisionWeights:
     builder_kwargs: Mapping[str, Any] = field(default_factory=dict)
     remap: Callable[[Mapping[str, Any], nn.Module], dict[str, Any]] | None = None
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    requires: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ def load_weights(model: nn.Module, weights: str | os.PathLike[str]) -> nn.Module
             raise WeightsError(
                 f"{name} has no torchvision weights; models that do: {', '.join(have)}"
             )
+        _check_requirements(model, name, card.torchvision.requires)
         entry = _torchvision_weights_enum(card)
         path = torchvision_cache_path(entry.url)
         if not path.is_file():
@@ -138,8 +139,9 @@ def load_weights(model: nn.Module, weights: str | os.PathLike[str]) -> nn.Module
         path = Path(weights)
         state = read_state_dict(path)
         source = str(path)
-    if not _is_own_format(model, state):
-        if card is not None and card.torchvision is not None and card.torchvision.remap is not None:
+    if not _is_own_format(model, state) and card is not None and card.torchvision is not None:
+        _check_requirements(model, name, card.torchvision.requires)  # a torchvision-format file
+        if card.torchvision.remap is not None:
             state = card.torchvision.remap(state, model)
     load_state(model, state, source)
     model.pretrained_cfg = {**getattr(model, "pretrained_cfg", {}), "source": source}
@@ -149,6 +151,18 @@ def load_weights(model: nn.Module, weights: str | os.PathLike[str]) -> nn.Module
     if callable(hook):
         hook(kind)
     return model
+
+
+def _check_requirements(model: nn.Module, name: str, requires: Mapping[str, Any]) -> None:
+    wrong = {k: v for k, v in requires.items() if getattr(model, k, v) != v}
+    if wrong:
+        need = ", ".join(f"{k}={v!r}" for k, v in wrong.items())
+        have = ", ".join(f"{k}={getattr(model, k)!r}" for k in wrong)
+        raise WeightsError(
+            f"torchvision's weights for {name} were trained with {need}; this model has {have}, where "
+            f"they would load but compute different features. Build it with create_model({name!r}, {need}, "
+            "weights=...)"
+        )
 
 
 def _apply_preprocessing_from_enum(model: nn.Module, entry: Any) -> None:

@@ -440,7 +440,7 @@ def test_torchvision_file_in_the_papers_placement_is_refused(tmp_path):
     import torchvision.models as tvm
 
     torch.save(tvm.resnet50(weights=None).state_dict(), tmp_path / "tv.pth")
-    with pytest.raises(WeightsError, match=r"stride_at='3x3'.*'resnet50_tv'"):
+    with pytest.raises(WeightsError, match=r"trained with stride_at='3x3'; this model has stride_at='1x1'"):
         cnnlab.create_model("resnet50", weights=tmp_path / "tv.pth")
     model = cnnlab.create_model("resnet50", stride_at="3x3", weights=tmp_path / "tv.pth")
     assert model.pretrained_cfg["source"] == str(tmp_path / "tv.pth")
@@ -470,3 +470,21 @@ def test_info_shows_the_stride_placement_and_the_torchvision_difference():
     main(["info", "resnet50_tv"], print_fn=lines.append)
     text = " ".join(" ".join(lines).split())
     assert "stride 2 on the 3x3" in text and "231,211,008" in text
+
+
+def test_torchvision_weights_refused_for_the_paper_placement_before_any_download(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("downloaded weights that cannot be used")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    with pytest.raises(WeightsError, match=r"create_model\('resnet50', stride_at='3x3'"):
+        cnnlab.create_model("resnet50", weights="torchvision")
+
+
+def test_info_says_which_placement_the_weights_need():
+    from cnnlab.cli import main
+
+    lines = []
+    assert main(["info", "resnet50"], print_fn=lines.append) == 0
+    assert "ResNet50_Weights.IMAGENET1K_V1 (needs stride_at='3x3')" in lines[0]

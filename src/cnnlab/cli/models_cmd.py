@@ -87,7 +87,10 @@ def run_info(args: argparse.Namespace, print_fn: PrintFn) -> int:
         lines.append(f"  macs        {macs}" + (f"; paper: {card.paper_macs}" if card.paper_macs else ""))
     lines.append(f"  preprocess  mean {card.mean}, std {card.std}")
     if card.torchvision is not None:
-        lines.append(f"  weights     weights='torchvision' loads {card.torchvision.weights}")
+        needs = ", ".join(f"{k}={v!r}" for k, v in card.torchvision.requires.items())
+        lines.append(
+            f"  weights     weights='torchvision' loads {card.torchvision.weights}" + (f" (needs {needs})" if needs else "")
+        )
     if options:
         lines.append("  options     " + ", ".join(f"{k}={v!r}" for k, v in options.items()))
     if card.notes:

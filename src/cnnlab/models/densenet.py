@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import ConfigError
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
+from ..registry import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
 
@@ -149,8 +149,6 @@ INIT_FEATURES_BC_FACTOR, INIT_FEATURES_BASIC = 2, 16
 PAPER_DROP_PROB = 0.2
 
 # Sec. 4.1: CIFAR normalised "using the channel means and standard deviations".
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 def depth(block_config: Sequence[int], bottleneck: bool = True) -> int:
@@ -658,11 +656,11 @@ def densenet_bc_100_12(
     drop_prob: float = 0.0,
     memory_efficient: bool = False,
 ) -> DenseNet:
-    """``num_init_features=None``: 2k for DenseNet-BC (Sec. 3), 16 for the plain DenseNet
-    (bottleneck=False, compression=1)."""
+    """``num_init_features=None``: 2k for DenseNet-BC, 16 otherwise (DenseNet, DenseNet-B and
+    DenseNet-C): Sec. 3, "16 (or twice the growth rate for DenseNet-BC) convolutions"."""
     if num_init_features is None:
-        basic = not bottleneck and compression == 1
-        num_init_features = INIT_FEATURES_BASIC if basic else INIT_FEATURES_BC_FACTOR * growth_rate
+        bc = bottleneck and compression < 1
+        num_init_features = INIT_FEATURES_BC_FACTOR * growth_rate if bc else INIT_FEATURES_BASIC
     return DenseNet(
         CIFAR_ROWS,
         growth_rate=growth_rate,

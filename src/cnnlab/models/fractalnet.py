@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import ModelCard, Paper, register_model
+from ..registry import CIFAR10_MEAN, CIFAR10_STD, ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
 
 LARSSON_2017 = Paper(
@@ -66,8 +66,6 @@ PAPER_DROPOUT = (0.0, 0.1, 0.2, 0.3, 0.4)
 LOCAL_DROP_PATH = 0.15
 GLOBAL_DROP_RATIO = 0.5
 
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 def _xavier_caffe(layer: nn.Conv2d | nn.Linear) -> None:

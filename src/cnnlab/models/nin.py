@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model
+from ..registry import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
 
 LIN_2014 = Paper(
@@ -74,8 +74,6 @@ NIN_IMAGENET = (
     MLPConv(1024, 3, 1, 1, cccp=(1024, 1000), pool="global", dropout=False),
 )
 
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 _POOLS = ("max", "avg", "global")
 

@@ -25,13 +25,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ..errors import ConfigError, WeightsError
+from ..errors import ConfigError
 from ..layers import ConvNormAct, DropPath, drop_path_rates
 from ..layers.drop_path import MODES as DROP_PATH_MODES
 from ..layers.resnet_shortcuts import SHORTCUTS, ConvNorm, make_shortcut
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
+from ..registry import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
+from .wide_resnet import ZAGORUYKO_2016
 
 HE_2015 = Paper(
     authors="He, Zhang, Ren & Sun",
@@ -46,13 +47,6 @@ HUANG_2016 = Paper(
     year=2016,
     venue="ECCV 2016",
     arxiv="1603.09382",
-)
-ZAGORUYKO_2016 = Paper(
-    authors="Zagoruyko & Komodakis",
-    title="Wide residual networks",
-    year=2016,
-    venue="BMVC 2016",
-    arxiv="1605.07146",
 )
 
 
@@ -146,8 +140,6 @@ CIFAR_SEC42 = (
 # Table 6, "# params" column, as printed, by depth 6n+2.
 CIFAR_TABLE6_PARAMS = {20: "0.27M", 32: "0.46M", 44: "0.66M", 56: "0.85M", 110: "1.7M", 1202: "19.4M"}
 
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel statistics of the CIFAR-10 training set
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 STRIDE_AT = ("1x1", "3x3")
 
@@ -231,7 +223,7 @@ class ResNet(ClassifierNet):
 
     ``shortcut``: "A", "B", "C" (Sec. 3.3) or None (plain network). ``stride_at``: "1x1" (the
     paper) or "3x3" (torchvision's "v1.5"); see :func:`stride_index`. ``drop_path_rate``:
-    stochastic depth's p_L, spread over all blocks by the linear decay rule; ``drop_path_mode``
+    stochastic depth's 1 - p_L (the last block's drop probability), spread over all blocks by the linear decay rule; ``drop_path_mode``
     "row" drops per sample, "batch" per mini-batch (the paper's). ``conv_bias`` gives every
     convolution a bias (stochastic depth's Torch code; BatchNorm cancels it).
     """
@@ -270,7 +262,6 @@ class ResNet(ClassifierNet):
         self.num_classes, self.in_chans = num_classes, in_chans
         self.shortcut_option, self.stride_at = shortcut, stride_at
         # Only bottleneck blocks (first layer 1x1) differ between the stride placements.
-        self.stride_at_matters = any(stage.block[0].kernel != 3 for stage in stages)
         size = stem.output_size * stem.stride  # the input the table is written for: 224 or 32
         self.default_input_size = (in_chans, size, size)
 
@@ -359,22 +350,18 @@ def remap_torchvision_resnet(state: Mapping[str, Any], model: nn.Module) -> dict
 
     torchvision always puts the stride on the 3x3 conv of a downsampling bottleneck. Its
     weights have the same shapes in the paper's placement (``stride_at="1x1"``), but there
-    they would compute other features; loading them there is refused.
+    they would compute other features: the cards' ``requires={"stride_at": "3x3"}`` makes
+    cnnlab.weights refuse that, before any download.
     """
-    if getattr(model, "stride_at_matters", False) and getattr(model, "stride_at", "3x3") != "3x3":
-        card = getattr(model, "card", None)
-        name = card.name if card is not None else type(model).__name__
-        raise WeightsError(
-            f"torchvision's ResNet weights were trained with stride 2 on the 3x3 conv of downsampling "
-            f"bottlenecks ('v1.5'); this {name} has stride_at='1x1' (the paper's placement), where they "
-            f"would load without a shape error but compute different features. Build it with "
-            f"create_model({name!r}, stride_at='3x3', weights=...) or use {name.removesuffix('_tv') + '_tv'!r}"
-        )
     return rename_keys(state, _TORCHVISION_RULES)
 
 
-def _tv(builder: str, weights: str, **model_kwargs: Any) -> TorchvisionWeights:
-    return TorchvisionWeights(builder=builder, weights=weights, remap=remap_torchvision_resnet, model_kwargs=model_kwargs)
+def torchvision_resnet(builder: str, weights: str, **requires: Any) -> TorchvisionWeights:
+    """torchvision's weights for a ResNet-like net; ``requires`` (``stride_at="3x3"``) are the
+    options they were trained with, checked before loading (cnnlab.weights)."""
+    return TorchvisionWeights(
+        builder=builder, weights=weights, remap=remap_torchvision_resnet, model_kwargs=requires, requires=requires
+    )
 
 
 # -- ImageNet ResNets (Table 1) -----------------------------------------------------------
@@ -402,7 +389,7 @@ _BASIC_NOTES = (
 _COMMON_NOTES = (
     "shortcut='B' (default; Sec. 3.3: projections where dimensions increase), 'A' (zero padding, no "
     "parameters), 'C' (projections everywhere) or None (the plain net). drop_path_rate: stochastic "
-    "depth's p_L (Huang et al. 2016), linear decay over all blocks; identity in eval."
+    "depth's 1 - p_L (Huang et al. 2016), linear decay over all blocks; identity in eval."
 )
 _TEST_SIZE = (3, 64, 64)  # 64 -> 2x2 at conv5_x; global pooling feeds the fc
 
@@ -440,7 +427,7 @@ def _resnet(column: str, num_classes: int, in_chans: int, **options: Any) -> Res
 V15_EXTRA_MACS = 231_211_008
 
 
-@register_model(_imagenet_card("resnet18", "18-layer", 11_689_512, 1_814_073_344, _tv("resnet18", "ResNet18_Weights.IMAGENET1K_V1"), notes=_BASIC_NOTES.format(tv="resnet18") + _COMMON_NOTES))
+@register_model(_imagenet_card("resnet18", "18-layer", 11_689_512, 1_814_073_344, torchvision_resnet("resnet18", "ResNet18_Weights.IMAGENET1K_V1"), notes=_BASIC_NOTES.format(tv="resnet18") + _COMMON_NOTES))
 def resnet18(
     num_classes: int = 1000, in_chans: int = 3, shortcut: str | None = "B", stride_at: str = "1x1",
     drop_path_rate: float = 0.0, drop_path_mode: str = "row",
@@ -448,7 +435,7 @@ def resnet18(
     return _resnet("18-layer", num_classes, in_chans, shortcut=shortcut, stride_at=stride_at, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
 
 
-@register_model(_imagenet_card("resnet34", "34-layer", 21_797_672, 3_663_761_408, _tv("resnet34", "ResNet34_Weights.IMAGENET1K_V1"), notes=_BASIC_NOTES.format(tv="resnet34") + _COMMON_NOTES + " Sec. 4.1 compares A (21,623,848 parameters), B (21,797,672) and C (22,716,840) on this net (Table 3)."))
+@register_model(_imagenet_card("resnet34", "34-layer", 21_797_672, 3_663_761_408, torchvision_resnet("resnet34", "ResNet34_Weights.IMAGENET1K_V1"), notes=_BASIC_NOTES.format(tv="resnet34") + _COMMON_NOTES + " Sec. 4.1 compares A (21,623,848 parameters), B (21,797,672) and C (22,716,840) on this net (Table 3)."))
 def resnet34(
     num_classes: int = 1000, in_chans: int = 3, shortcut: str | None = "B", stride_at: str = "1x1",
     drop_path_rate: float = 0.0, drop_path_mode: str = "row",
@@ -456,7 +443,7 @@ def resnet34(
     return _resnet("34-layer", num_classes, in_chans, shortcut=shortcut, stride_at=stride_at, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
 
 
-@register_model(_imagenet_card("resnet50", "50-layer", 25_557_032, 3_857_973_248, _tv("resnet50", "ResNet50_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet50", name="resnet50") + _COMMON_NOTES))
+@register_model(_imagenet_card("resnet50", "50-layer", 25_557_032, 3_857_973_248, torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet50", name="resnet50") + _COMMON_NOTES))
 def resnet50(
     num_classes: int = 1000, in_chans: int = 3, shortcut: str | None = "B", stride_at: str = "1x1",
     drop_path_rate: float = 0.0, drop_path_mode: str = "row",
@@ -464,7 +451,7 @@ def resnet50(
     return _resnet("50-layer", num_classes, in_chans, shortcut=shortcut, stride_at=stride_at, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
 
 
-@register_model(_imagenet_card("resnet101", "101-layer", 44_549_160, 7_570_194_432, _tv("resnet101", "ResNet101_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet101", name="resnet101") + _COMMON_NOTES, test_input_size=(3, 32, 32)))
+@register_model(_imagenet_card("resnet101", "101-layer", 44_549_160, 7_570_194_432, torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet101", name="resnet101") + _COMMON_NOTES, test_input_size=(3, 32, 32)))
 def resnet101(
     num_classes: int = 1000, in_chans: int = 3, shortcut: str | None = "B", stride_at: str = "1x1",
     drop_path_rate: float = 0.0, drop_path_mode: str = "row",
@@ -472,7 +459,7 @@ def resnet101(
     return _resnet("101-layer", num_classes, in_chans, shortcut=shortcut, stride_at=stride_at, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
 
 
-@register_model(_imagenet_card("resnet152", "152-layer", 60_192_808, 11_282_415_616, _tv("resnet152", "ResNet152_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet152", name="resnet152") + _COMMON_NOTES, test_input_size=(3, 32, 32)))
+@register_model(_imagenet_card("resnet152", "152-layer", 60_192_808, 11_282_415_616, torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet152", name="resnet152") + _COMMON_NOTES, test_input_size=(3, 32, 32)))
 def resnet152(
     num_classes: int = 1000, in_chans: int = 3, shortcut: str | None = "B", stride_at: str = "1x1",
     drop_path_rate: float = 0.0, drop_path_mode: str = "row",
@@ -485,14 +472,14 @@ def resnet152(
 # ResNet-50 as "25.5x10^6" parameters and "4.1x10^9" FLOPs.
 _TV_NOTES = (
     "torchvision's {tv} ('ResNet v1.5'): stride 2 on the 3x3 conv of conv3_1, conv4_1, conv5_1; "
-    "{name} is the paper's placement (stride on the first 1x1). drop_path_rate: stochastic depth's p_L. "
+    "{name} is the paper's placement (stride on the first 1x1). drop_path_rate: stochastic depth's 1 - p_L (the last block's drop probability). "
 )
 
 
 @register_model(
     _imagenet_card(
         "resnet50_tv", "50-layer", 25_557_032, 3_857_973_248 + V15_EXTRA_MACS,  # 4,089,184,256
-        _tv("resnet50", "ResNet50_Weights.IMAGENET1K_V1"),
+        torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1"),
         table_suffix=", stride on the 3x3 (torchvision)",
         deviations=(_V15,),
         notes=_TV_NOTES.format(tv="resnet50", name="resnet50")
@@ -507,7 +494,7 @@ def resnet50_tv(num_classes: int = 1000, in_chans: int = 3, drop_path_rate: floa
 @register_model(
     _imagenet_card(
         "resnet101_tv", "101-layer", 44_549_160, 7_570_194_432 + V15_EXTRA_MACS,  # 7,801,405,440
-        _tv("resnet101", "ResNet101_Weights.IMAGENET1K_V1"),
+        torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1"),
         table_suffix=", stride on the 3x3 (torchvision)",
         deviations=(_V15,),
         notes=_TV_NOTES.format(tv="resnet101", name="resnet101"),
@@ -522,7 +509,7 @@ def resnet101_tv(num_classes: int = 1000, in_chans: int = 3, drop_path_rate: flo
 @register_model(
     _imagenet_card(
         "resnet152_tv", "152-layer", 60_192_808, 11_282_415_616 + V15_EXTRA_MACS,  # 11,513,626,624
-        _tv("resnet152", "ResNet152_Weights.IMAGENET1K_V1"),
+        torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1"),
         table_suffix=", stride on the 3x3 (torchvision)",
         deviations=(_V15,),
         notes=_TV_NOTES.format(tv="resnet152", name="resnet152"),
@@ -711,7 +698,7 @@ def plain110(num_classes: int = 10, in_chans: int = 3, conv_bias: bool = False) 
             "parameters); the authors' Torch code keeps them: conv_bias=True gives its 1,732,010",
         ),
         notes=(
-            "drop_path_rate=0.5 is p_L, the paper's setting; block l of the L = 54 gets drop "
+            "drop_path_rate=0.5 is 1 - p_L = 0.5, the paper's setting; block l of the L = 54 gets drop "
             "probability l/L x 0.5 (linear decay rule, Eq. 4). drop_path_mode='batch' drops a block for "
             "the whole mini-batch, as the paper (abstract: 'for each mini-batch') and its code; 'row' "
             "draws one gate per sample. Option A shortcuts. Options as resnet110."
@@ -742,7 +729,7 @@ def widen(stages: Sequence[Stage], factor: int) -> tuple[Stage, ...]:
 @register_model(
     ModelCard(
         name="wide_resnet50_2",
-        family="resnet",
+        family="wide_resnet",
         paper=ZAGORUYKO_2016,
         table="ImageNet WRN-50-2-bottleneck: He et al.'s Table 1 50-layer column with every bottleneck's 1x1 "
         "reduce and 3x3 widths doubled (torchvision's wide_resnet50_2)",
@@ -755,10 +742,10 @@ def widen(stages: Sequence[Stage], factor: int) -> tuple[Stage, ...]:
         notes=(
             "conv2_x blocks are [1x1, 128; 3x3, 128; 1x1, 256], up to [1x1, 1024; 3x3, 1024; 1x1, 2048] "
             "in conv5_x; stride 2 on the 3x3 conv of downsampling blocks (torchvision). "
-            "drop_path_rate: stochastic depth's p_L."
+            "drop_path_rate: stochastic depth's 1 - p_L (the last block's drop probability)."
         ),
         test_input_size=(3, 32, 32),
-        torchvision=_tv("wide_resnet50_2", "Wide_ResNet50_2_Weights.IMAGENET1K_V1"),
+        torchvision=torchvision_resnet("wide_resnet50_2", "Wide_ResNet50_2_Weights.IMAGENET1K_V1"),
     )
 )
 def wide_resnet50_2(num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0, drop_path_mode: str = "row") -> ResNet:

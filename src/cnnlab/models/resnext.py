@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from ..errors import ConfigError
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model
-from .resnet import RESNET_STEM, RESNET_TABLE1, Conv, ResNet, Stage, _tv
+from .resnet import RESNET_STEM, RESNET_TABLE1, Conv, ResNet, Stage, torchvision_resnet
 
 XIE_2017 = Paper(
     authors="Xie, Girshick, Dollar, Tu & He",
@@ -64,7 +64,7 @@ _NOTES = (
     "Downsampling by stride-2 3x3 convs in the first block of conv3_x, conv4_x, conv5_x, as the paper "
     "does (Sec. 4, after fb.resnet.torch); shortcuts option B (projections where dimensions change). "
     "Options: cardinality (C) and group_width (d): bottleneck width C x d x (stage width / 64); "
-    "drop_path_rate (stochastic depth's p_L, linear decay over all blocks)."
+    "drop_path_rate (stochastic depth's 1 - p_L (the last block's drop probability), linear decay over all blocks)."
 )
 
 
@@ -89,7 +89,7 @@ def _build(column: str, cardinality: int, group_width: int, num_classes: int, in
         test_input_size=(3, 64, 64),
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
-        torchvision=_tv("resnext50_32x4d", "ResNeXt50_32X4D_Weights.IMAGENET1K_V1"),
+        torchvision=torchvision_resnet("resnext50_32x4d", "ResNeXt50_32X4D_Weights.IMAGENET1K_V1"),
     )
 )
 def resnext50_32x4d(
@@ -118,7 +118,7 @@ def resnext50_32x4d(
         test_input_size=(3, 32, 32),
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
-        torchvision=_tv("resnext101_32x8d", "ResNeXt101_32X8D_Weights.IMAGENET1K_V1"),
+        torchvision=torchvision_resnet("resnext101_32x8d", "ResNeXt101_32X8D_Weights.IMAGENET1K_V1"),
     )
 )
 def resnext101_32x8d(
