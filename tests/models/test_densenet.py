@@ -360,3 +360,38 @@ def test_cards():
         assert card.torchvision.weights == f"DenseNet{name[8:]}_Weights.IMAGENET1K_V1"
         assert len(card.deviations) == 3
     assert cnnlab.model_card("densenet_bc_100_12").paper_params == "0.8M (Table 2)"
+
+
+def densenet_bc_macs(k, layers, stem, grid, classes):
+    """Conv + fc multiply-adds of DenseNet-BC by hand from Table 1 / Sec. 3, independent of the
+    model code. ``stem`` is (kernel, output grid) of the first convolution (2k maps); ImageNet
+    then max pools to half. A layer with m input maps on a g x g grid costs g^2 (m x 4k + 9 x
+    4k x k); a transition g^2 x m x floor(m / 2) before its 2x2 average pool; fc c x classes."""
+    kernel, out = stem
+    total, chs = out * out * kernel * kernel * 3 * 2 * k, 2 * k
+    for b, n in enumerate(layers):
+        for i in range(n):
+            total += grid * grid * ((chs + i * k) * 4 * k + 9 * 4 * k * k)
+        chs += n * k
+        if b < len(layers) - 1:
+            total += grid * grid * chs * (chs // 2)
+            chs, grid = chs // 2, grid // 2
+    return total + chs * classes
+
+
+@pytest.mark.parametrize(
+    "name, k, layers, stem, grid, classes",
+    [
+        ("densenet121", 32, (6, 12, 24, 16), (7, 112), 56, 1000),
+        ("densenet169", 32, (6, 12, 32, 32), (7, 112), 56, 1000),
+        ("densenet201", 32, (6, 12, 48, 32), (7, 112), 56, 1000),
+        ("densenet161", 48, (6, 12, 36, 24), (7, 112), 56, 1000),
+        ("densenet_bc_100_12", 12, (16, 16, 16), (3, 32), 32, 10),  # (100 - 4) / 6 = 16 layers per block
+    ],
+)
+def test_macs_by_hand(name, k, layers, stem, grid, classes):
+    from cnnlab.analysis import count_macs
+
+    card = cnnlab.model_card(name)
+    expected = densenet_bc_macs(k, layers, stem, grid, classes)
+    assert count_macs(meta_model(name), card.input_size) == expected == card.macs

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import cnnlab
-from cnnlab.analysis import count_params
+from cnnlab.analysis import count_macs, count_params
 from cnnlab.errors import ConfigError
 from cnnlab.models.fractalnet import PAPER_DROPOUT, FractalConv, Join
 from tests.helpers import meta_model
@@ -30,6 +30,21 @@ def test_params_exact():
     got = {n: sum(p.numel() for p in model.get_submodule(n).parameters()) for n in BLOCK_PARAMS}
     assert got == BLOCK_PARAMS
     assert sum(p.numel() for p in model.fc.parameters()) == 512 * 10 + 10
+
+
+def test_macs_by_hand():
+    """All columns (eval) at 32x32, independent of the model code: block b on a g x g map
+    (g = 32, 16, 8, 4, 2) has C = 3 columns of 1, 2, 4 3x3 convs; each column's first reads
+    the previous width c, the other 4 the block width w: g^2 x 9 (3 c w + 4 w^2); fc 512 x 10."""
+    total, c, g = 0, 3, 32
+    for w in WIDTHS:
+        first, rest = 3, sum(2 ** (col - 1) - 1 for col in (1, 2, 3))
+        assert (first, rest) == (3, 4)
+        total += g * g * 9 * (first * c * w + rest * w * w)
+        c, g = w, g // 2
+    total += 512 * 10
+    card = cnnlab.model_card("fractalnet20")
+    assert count_macs(meta_model("fractalnet20").eval(), card.input_size) == total == card.macs
 
 
 def test_fractal_structure():
@@ -140,17 +155,24 @@ def test_local_drop_path_rate_and_eval():
 
 def test_global_drop_path_uses_exactly_one_column():
     model = cnnlab.create_model("fractalnet20", global_drop_ratio=1.0).train()
-    x = torch.randn(2, 3, 32, 32)
+    x = torch.randn(1, 3, 32, 32)
+    # One seed per column: the column the model's own draw gives under that seed (the draw's
+    # distribution is tested below), so every column must be reached and must be the drawn one.
+    seeds = {}
+    for seed in range(100):
+        torch.manual_seed(seed)
+        seeds.setdefault(model.sample_global_column(), seed)
+    assert set(seeds) == {1, 2, 3}
     seen = set()
-    for seed in range(3):
+    for expected, seed in sorted(seeds.items()):
         torch.manual_seed(seed)
         ran, _ = _convs_run(model, x)
         columns = {n.split(".")[1] for n in ran}
-        assert len(columns) == 1
-        col = int(columns.pop()[3:])
-        assert len(ran) == 5 * 2 ** (col - 1)  # the whole column in every block, nothing else
-        seen.add(col)
-    assert seen  # the draw itself is tested below
+        assert columns == {f"col{expected}"}
+        # The whole column in every block (2^(c-1) convs each), nothing else.
+        assert ran == [f"block{b}.col{expected}.conv{i}" for b in range(1, 6) for i in range(1, 2 ** (expected - 1) + 1)]
+        seen.add(expected)
+    assert seen == {1, 2, 3}
 
 
 def test_global_and_local_are_mixed_per_mini_batch():

@@ -40,6 +40,49 @@ def test_exact_counts(name, params, macs):
     assert card.macs == macs
 
 
+def preact_macs(units, stride_at="1x1", imagenet=False, classes=None):
+    """Conv + fc multiply-adds by hand, independent of the model code. CIFAR (resnet-pre-act.lua):
+    conv1 3x3, 16 on 32x32, stages of bottlenecks [1x1, b; 3x3, b; 1x1, o] with (b, o) = (16,
+    64), (32, 128), (64, 256) on 32, 16, 8. ImageNet (He et al. 2015 Table 1): conv1 7x7/2, 64
+    on 112x112, max pool to 56, (b, o) = (64, 256) ... (512, 2048) on 56, 28, 14, 7. Per unit
+    on an out x out grid: in x b for the first 1x1 (on the input grid when the stride sits on
+    the 3x3), 9 b^2, b x o, plus in x o for the first unit's projection (no stride-1 identity
+    needs one); fc o x classes."""
+    if imagenet:
+        total, chs, grid = 112 * 112 * (7 * 7 * 3) * 64, 64, 56
+        rows, classes = ((64, 256, 1), (128, 512, 2), (256, 1024, 2), (512, 2048, 2)), classes or 1000
+    else:
+        total, chs, grid = 32 * 32 * (3 * 3 * 3) * 16, 16, 32
+        rows, classes = ((16, 64, 1), (32, 128, 2), (64, 256, 2)), classes or 10
+    for n, (b, o, stride) in zip(units, rows):
+        out = grid // stride
+        for i in range(n):
+            reduce_grid = grid if (i == 0 and stride_at == "3x3") else out
+            total += reduce_grid**2 * chs * b + out**2 * 9 * b * b + out**2 * b * o
+            if i == 0:
+                total += out**2 * chs * o
+            chs = o
+        grid = out
+    return total + chs * classes
+
+
+@pytest.mark.parametrize(
+    "name, units, imagenet",
+    [
+        ("preact_resnet164", (18, 18, 18), False),
+        ("preact_resnet1001", (111, 111, 111), False),
+        ("preact_resnet200", (3, 24, 36, 3), True),
+    ],
+)
+def test_macs_by_hand(name, units, imagenet):
+    """The hand formula over the table gives the card's figure and the model's count."""
+    card = cnnlab.model_card(name)
+    expected = preact_macs(units, imagenet=imagenet)
+    assert count_macs(default_meta(name), card.input_size) == expected == card.macs
+    if name != "preact_resnet1001":  # the same formula; its count_macs takes seconds
+        assert count_macs(meta_model(name, stride_at="3x3"), card.input_size) == preact_macs(units, "3x3", imagenet)
+
+
 def test_printed_10_2m_is_the_count_without_batchnorm():
     model = default_meta("preact_resnet1001")
     bn = sum(p.numel() for m in model.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters())
@@ -247,11 +290,45 @@ def test_drop_path_is_the_identity_in_eval():
     plain.eval(), stochastic.eval()
     with torch.no_grad():
         assert torch.equal(plain(x), stochastic(x))
-    # In training some residual branches are dropped: the outputs differ.
-    plain.train(), stochastic.train()
-    torch.manual_seed(1)
+
+
+def test_whole_residual_branches_drop_in_training():
+    """Every DropPath sits on a unit's branch F(x) (it receives conv3's output) and, per sample,
+    either zeroes the whole branch or passes it scaled by 1 / keep; both happen; and the drop
+    probabilities are Huang et al.'s linear rule l / L x 0.5 over the L = 6 units."""
+    torch.manual_seed(0)
+    model = preact_resnet_cifar(20, drop_path_rate=0.5).train()
+    units = [(n, u) for n, u in model.named_modules() if isinstance(u, PreActBottleneck)]
+    assert [u.drop_path.drop_prob for _, u in units] == pytest.approx([0.5 / 6, 1 / 6, 0.25, 1 / 3, 0.5 * 5 / 6, 0.5])
+    branch, calls, hooks = {}, [], []
+    def assert_is_branch(name, tensor):
+        assert torch.equal(tensor, branch[name]), f"{name}.drop_path must wrap F(x), conv3's output"
+
+    for name, unit in units:
+        hooks.append(unit.conv3.register_forward_hook(lambda m, a, o, n=name: branch.__setitem__(n, o.detach().clone())))
+        hooks.append(
+            unit.drop_path.register_forward_hook(
+                lambda m, a, o, n=name: calls.append((n, m.drop_prob, a[0].detach().clone(), o.detach().clone()))
+            )
+        )
+        hooks.append(unit.drop_path.register_forward_pre_hook(lambda m, a, n=name: assert_is_branch(n, a[0])))
+
     with torch.no_grad():
-        assert not torch.allclose(plain(x), stochastic(x))
+        for _ in range(5):
+            model(torch.randn(4, 3, 16, 16))
+    for h in hooks:
+        h.remove()
+    assert len(calls) == 5 * len(units)
+    dropped = kept = 0
+    for name, drop_prob, inp, out in calls:
+        for i in range(inp.shape[0]):
+            if not out[i].any():
+                assert inp[i].any(), name
+                dropped += 1
+            else:
+                assert torch.allclose(out[i], inp[i] / (1 - drop_prob), rtol=1e-5, atol=1e-6), name
+                kept += 1
+    assert dropped > 0 and kept > 0
 
 
 @pytest.mark.parametrize("name, units", [("preact_resnet164", 54), ("preact_resnet200", 66)])

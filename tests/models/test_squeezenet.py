@@ -205,3 +205,44 @@ def test_feature_info_stages(name):
 def test_table_rows_are_fire_rows_with_paper_names():
     fires = [r.name for r in SQUEEZENET_V1_0 if isinstance(r, Fire)]
     assert fires == [f"fire{i}" for i in range(2, 10)]
+
+
+def _conv_out(size, kernel, stride):
+    return (size - kernel) // stride + 1  # no padding
+
+
+def _pool_out(size):
+    return -(-(size - 3) // 2) + 1  # 3x3/2, ceil mode
+
+
+
+def squeezenet_macs(conv1, pool_after, size=224, classes=1000):
+    """Conv multiply-adds by hand from Table 1 (no fc: conv10 is the classifier). ``conv1`` is
+    (filters, kernel), stride 2 without padding; 3x3/2 ceil-mode max pools follow conv1 and the
+    fires in ``pool_after``; a fire on a g x g map costs g^2 (in x s + s x e1 + 9 s x e3) and
+    conv10 (1x1, 512 -> classes) runs on the last map."""
+    filters, kernel = conv1
+    grid = _conv_out(size, kernel, 2)
+    total = grid**2 * 3 * kernel * kernel * filters
+    grid, chs = _pool_out(grid), filters
+    for number, (s, e1, e3) in enumerate(TABLE1_FIRES.values(), 2):  # fire2 .. fire9, Table 1
+        total += grid**2 * (chs * s + s * e1 + 9 * s * e3)
+        chs = e1 + e3
+        if number in pool_after:
+            grid = _pool_out(grid)
+    return total + grid**2 * chs * classes
+
+
+@pytest.mark.parametrize(
+    "name, conv1, pool_after, grids",
+    [
+        ("squeezenet1_0", (96, 7), (4, 8), (109, 54, 27, 13)),
+        ("squeezenet1_1", (64, 3), (3, 5), (111, 55, 27, 13)),
+    ],
+)
+def test_macs_by_hand(name, conv1, pool_after, grids):
+    card = cnnlab.model_card(name)
+    g = _conv_out(224, conv1[1], 2)
+    assert (g, _pool_out(g), _pool_out(_pool_out(g)), _pool_out(_pool_out(_pool_out(g)))) == grids
+    expected = squeezenet_macs(conv1, pool_after)
+    assert count_macs(meta_model(name), card.input_size) == expected == card.macs

@@ -16,6 +16,7 @@ from cnnlab.models.wide_resnet import WideBasic, WideResNet, wide_resnet, wrn_bl
 from tests.helpers import meta_model
 
 NAMES = ["wrn28_10", "wrn16_8", "wrn40_4", "wide_resnet"]
+WRN_DEPTH_K = {"wrn28_10": (28, 10), "wrn16_8": (16, 8), "wrn40_4": (40, 4), "wide_resnet": (28, 10)}
 
 
 @cache
@@ -47,7 +48,29 @@ def test_exact_counts(name, params, macs):
     card = cnnlab.model_card(name)
     model = default_meta(name)
     assert count_params(model) == params == card.params
-    assert count_macs(model, card.input_size) == macs == card.macs
+    assert count_macs(model, card.input_size) == macs == card.macs == macs_formula(*WRN_DEPTH_K[name])
+
+
+def macs_formula(depth, k, classes=10):
+    """Conv + fc multiply-adds of WRN-d-k at 32x32 from Table 1, independent of the builder:
+    conv1 3x3, 16 on 32x32; groups of N blocks [3x3, w; 3x3, w] with w = 16k, 32k, 64k on
+    32, 16, 8 (the first block's first conv strides); the first block of a group also has a
+    1x1 projection from the input width where the width or the size changes; fc 64k x classes."""
+    n = (depth - 4) // 6
+    total, c, grid = 32 * 32 * 9 * 3 * 16, 16, 32
+    for w, stride in ((16 * k, 1), (32 * k, 2), (64 * k, 2)):
+        out = grid // stride
+        total += out**2 * 9 * c * w + out**2 * 9 * w * w + (out**2 * c * w if (c != w or stride != 1) else 0)
+        total += (n - 1) * 2 * out**2 * 9 * w * w
+        c, grid = w, out
+    return total + c * classes
+
+
+@pytest.mark.parametrize("depth, k", [(10, 1), (16, 4), (22, 8), (40, 2)])
+def test_general_builder_macs_match_the_formula(depth, k):
+    with torch.device("meta"):
+        model = cnnlab.create_model("wide_resnet", depth=depth, k=k)
+    assert count_macs(model, (3, 32, 32)) == macs_formula(depth, k)
 
 
 @pytest.mark.parametrize("depth, k", [(10, 1), (16, 4), (22, 8), (28, 10), (40, 2), (52, 1), (16, 10), (28, 12)])
@@ -179,10 +202,51 @@ def test_regularisers_are_the_identity_in_eval(option):
     plain.eval(), noisy.eval()
     with torch.no_grad():
         assert torch.equal(plain(x), noisy(x))
-    plain.train(), noisy.train()
-    torch.manual_seed(1)
+    if option == "drop_prob":  # dropout is active in training (DropPath: the test below)
+        plain.train(), noisy.train()
+        torch.manual_seed(1)
+        with torch.no_grad():
+            assert not torch.allclose(plain(x), noisy(x))
+
+
+def test_whole_residual_branches_drop_in_training():
+    """Every DropPath sits on a block's branch (it receives conv2's output) and, per sample,
+    either zeroes the whole branch or passes it scaled by 1 / keep; both happen; and the drop
+    probabilities are Huang et al.'s linear rule l / L x 0.5 over the L = 3N = 6 blocks of
+    WRN-16-1."""
+    torch.manual_seed(0)
+    model = wide_resnet(depth=16, k=1, drop_path_rate=0.5).train()
+    blocks = [(n, b) for n, b in model.named_modules() if isinstance(b, WideBasic)]
+    assert [b.drop_path.drop_prob for _, b in blocks] == pytest.approx([0.5 / 6, 1 / 6, 0.25, 1 / 3, 0.5 * 5 / 6, 0.5])
+    branch, calls, hooks = {}, [], []
+
+    def assert_is_branch(name, tensor):
+        assert torch.equal(tensor, branch[name]), f"{name}.drop_path must wrap the branch, conv2's output"
+
+    for name, block in blocks:
+        hooks.append(block.conv2.register_forward_hook(lambda m, a, o, n=name: branch.__setitem__(n, o.detach().clone())))
+        hooks.append(block.drop_path.register_forward_pre_hook(lambda m, a, n=name: assert_is_branch(n, a[0])))
+        hooks.append(
+            block.drop_path.register_forward_hook(
+                lambda m, a, o, n=name: calls.append((n, m.drop_prob, a[0].detach().clone(), o.detach().clone()))
+            )
+        )
     with torch.no_grad():
-        assert not torch.allclose(plain(x), noisy(x))
+        for _ in range(5):
+            model(torch.randn(4, 3, 16, 16))
+    for h in hooks:
+        h.remove()
+    assert len(calls) == 5 * len(blocks)
+    dropped = kept = 0
+    for name, drop_prob, inp, out in calls:
+        for i in range(inp.shape[0]):
+            if not out[i].any():
+                assert inp[i].any(), name
+                dropped += 1
+            else:
+                assert torch.allclose(out[i], inp[i] / (1 - drop_prob), rtol=1e-5, atol=1e-6), name
+                kept += 1
+    assert dropped > 0 and kept > 0
 
 
 def test_drop_path_rates_decay_linearly():

@@ -91,3 +91,15 @@ def make_shortcut(
     if same:
         return nn.Identity()
     return ZeroPadShortcut(in_chs, out_chs, stride)
+
+
+def preact_shortcut(in_chs: int, out_chs: int, stride: int = 1) -> nn.Module:
+    """The shortcut of a full pre-activation unit (He et al. 2016, arXiv:1603.05027; the
+    authors' resnet-pre-act.lua, and Zagoruyko & Komodakis' wide-residual-networks code): a
+    1x1 projection without BatchNorm or bias where the width or the map size changes, the
+    identity elsewhere. The caller feeds a projection the block's pre-activated input
+    BN-ReLU(x) ("common BN, ReLU" before splitting) and the identity the untouched x; test
+    ``isinstance(shortcut, nn.Identity)`` to tell which."""
+    if stride != 1 or in_chs != out_chs:
+        return nn.Conv2d(in_chs, out_chs, 1, stride, bias=False)
+    return nn.Identity()

@@ -25,6 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers import DropPath, drop_path_rates
+from ..layers.resnet_shortcuts import preact_shortcut
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
 
@@ -130,8 +131,8 @@ class PreActBottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(width)
         self.relu3 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(width, out_chs, 1, bias=False)
-        self.projection = stride != 1 or in_chs != out_chs
-        self.shortcut = nn.Conv2d(in_chs, out_chs, 1, stride, bias=False) if self.projection else nn.Identity()
+        self.shortcut = preact_shortcut(in_chs, out_chs, stride)
+        self.projection = not isinstance(self.shortcut, nn.Identity)
         self.drop_path = DropPath(drop_path_prob)  # on F(x) only; the identity in eval
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers import DropPath, drop_path_rates
+from ..layers.resnet_shortcuts import preact_shortcut
 from ..registry import ModelCard, Paper, register_model
 from .base import ClassifierNet, FeatureInfo
 from .preact_resnet import FB_CIFAR10_MEAN, FB_CIFAR10_STD
@@ -71,8 +72,8 @@ class WideBasic(nn.Module):
         # "dropout should be inserted between convolutional layers" (Sec. 1), after the ReLU (Fig. 1(d)).
         self.dropout = nn.Dropout(drop_prob)
         self.conv2 = nn.Conv2d(out_chs, out_chs, 3, padding=1, bias=False)
-        self.projection = stride != 1 or in_chs != out_chs
-        self.shortcut = nn.Conv2d(in_chs, out_chs, 1, stride, bias=False) if self.projection else nn.Identity()
+        self.shortcut = preact_shortcut(in_chs, out_chs, stride)
+        self.projection = not isinstance(self.shortcut, nn.Identity)
         self.drop_path = DropPath(drop_path_prob)  # on the residual branch only; identity in eval
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
