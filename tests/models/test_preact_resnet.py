@@ -14,7 +14,7 @@ from cnnlab.analysis import count_macs, count_params
 from cnnlab.errors import ConfigError
 from cnnlab.layers import DropPath
 from cnnlab.models.preact_resnet import PreActBottleneck, cifar_depth_units, preact_resnet_cifar
-from tests.helpers import meta_model
+from tests.helpers import check_whole_branches_dropped, meta_model
 
 NAMES = ["preact_resnet164", "preact_resnet1001", "preact_resnet200"]
 
@@ -300,35 +300,7 @@ def test_whole_residual_branches_drop_in_training():
     model = preact_resnet_cifar(20, drop_path_rate=0.5).train()
     units = [(n, u) for n, u in model.named_modules() if isinstance(u, PreActBottleneck)]
     assert [u.drop_path.drop_prob for _, u in units] == pytest.approx([0.5 / 6, 1 / 6, 0.25, 1 / 3, 0.5 * 5 / 6, 0.5])
-    branch, calls, hooks = {}, [], []
-    def assert_is_branch(name, tensor):
-        assert torch.equal(tensor, branch[name]), f"{name}.drop_path must wrap F(x), conv3's output"
-
-    for name, unit in units:
-        hooks.append(unit.conv3.register_forward_hook(lambda m, a, o, n=name: branch.__setitem__(n, o.detach().clone())))
-        hooks.append(
-            unit.drop_path.register_forward_hook(
-                lambda m, a, o, n=name: calls.append((n, m.drop_prob, a[0].detach().clone(), o.detach().clone()))
-            )
-        )
-        hooks.append(unit.drop_path.register_forward_pre_hook(lambda m, a, n=name: assert_is_branch(n, a[0])))
-
-    with torch.no_grad():
-        for _ in range(5):
-            model(torch.randn(4, 3, 16, 16))
-    for h in hooks:
-        h.remove()
-    assert len(calls) == 5 * len(units)
-    dropped = kept = 0
-    for name, drop_prob, inp, out in calls:
-        for i in range(inp.shape[0]):
-            if not out[i].any():
-                assert inp[i].any(), name
-                dropped += 1
-            else:
-                assert torch.allclose(out[i], inp[i] / (1 - drop_prob), rtol=1e-5, atol=1e-6), name
-                kept += 1
-    assert dropped > 0 and kept > 0
+    check_whole_branches_dropped(model, units, "conv3", torch.randn(4, 3, 16, 16))
 
 
 @pytest.mark.parametrize("name, units", [("preact_resnet164", 54), ("preact_resnet200", 66)])

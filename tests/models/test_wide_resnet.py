@@ -13,7 +13,7 @@ import cnnlab
 from cnnlab.analysis import count_macs, count_params
 from cnnlab.errors import ConfigError
 from cnnlab.models.wide_resnet import WideBasic, WideResNet, wide_resnet, wrn_blocks
-from tests.helpers import meta_model
+from tests.helpers import check_whole_branches_dropped, meta_model
 
 NAMES = ["wrn28_10", "wrn16_8", "wrn40_4", "wide_resnet"]
 WRN_DEPTH_K = {"wrn28_10": (28, 10), "wrn16_8": (16, 8), "wrn40_4": (40, 4), "wide_resnet": (28, 10)}
@@ -218,35 +218,7 @@ def test_whole_residual_branches_drop_in_training():
     model = wide_resnet(depth=16, k=1, drop_path_rate=0.5).train()
     blocks = [(n, b) for n, b in model.named_modules() if isinstance(b, WideBasic)]
     assert [b.drop_path.drop_prob for _, b in blocks] == pytest.approx([0.5 / 6, 1 / 6, 0.25, 1 / 3, 0.5 * 5 / 6, 0.5])
-    branch, calls, hooks = {}, [], []
-
-    def assert_is_branch(name, tensor):
-        assert torch.equal(tensor, branch[name]), f"{name}.drop_path must wrap the branch, conv2's output"
-
-    for name, block in blocks:
-        hooks.append(block.conv2.register_forward_hook(lambda m, a, o, n=name: branch.__setitem__(n, o.detach().clone())))
-        hooks.append(block.drop_path.register_forward_pre_hook(lambda m, a, n=name: assert_is_branch(n, a[0])))
-        hooks.append(
-            block.drop_path.register_forward_hook(
-                lambda m, a, o, n=name: calls.append((n, m.drop_prob, a[0].detach().clone(), o.detach().clone()))
-            )
-        )
-    with torch.no_grad():
-        for _ in range(5):
-            model(torch.randn(4, 3, 16, 16))
-    for h in hooks:
-        h.remove()
-    assert len(calls) == 5 * len(blocks)
-    dropped = kept = 0
-    for name, drop_prob, inp, out in calls:
-        for i in range(inp.shape[0]):
-            if not out[i].any():
-                assert inp[i].any(), name
-                dropped += 1
-            else:
-                assert torch.allclose(out[i], inp[i] / (1 - drop_prob), rtol=1e-5, atol=1e-6), name
-                kept += 1
-    assert dropped > 0 and kept > 0
+    check_whole_branches_dropped(model, blocks, "conv2", torch.randn(4, 3, 16, 16))
 
 
 def test_drop_path_rates_decay_linearly():
