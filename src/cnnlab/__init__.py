@@ -3,14 +3,17 @@
     >>> import cnnlab
     >>> model = cnnlab.create_model("vgg16", num_classes=10)
     >>> cnnlab.model_card("vgg16").deviations
+    >>> cnnlab.analyze("vgg16").macs  # 15,470,264,320 multiply-accumulates at 224x224
 """
 
+from .analysis import Analysis, analyze
 from .errors import CnnlabError, ConfigError, InputShapeError, UnknownModelError, WeightsError
 from .registry import ModelCard, Paper, create_model, list_models, model_card, model_options
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Analysis",
     "CnnlabError",
     "ConfigError",
     "InputShapeError",
@@ -18,6 +21,7 @@ __all__ = [
     "Paper",
     "UnknownModelError",
     "WeightsError",
+    "analyze",
     "create_model",
     "list_models",
     "model_card",

@@ -1,5 +1,23 @@
-"""Analysis of networks: counts and traces on the meta device (no memory, no arithmetic)."""
+"""Analysis of networks: per-layer records, counts, receptive fields and memory, all from
+one recorded forward pass on the meta device (no memory, no arithmetic)."""
 
+from .capture import analyze, parse_input_size
+from .receptive_field import empirical_region
+from .records import SCHEMA, Analysis, LayerRecord, ModuleRecord, ReceptiveField, TrainingMemory
 from .trace import LeafRow, count_macs, count_params, leaf_trace
 
-__all__ = ["LeafRow", "count_macs", "count_params", "leaf_trace"]
+__all__ = [
+    "SCHEMA",
+    "Analysis",
+    "LayerRecord",
+    "LeafRow",
+    "ModuleRecord",
+    "ReceptiveField",
+    "TrainingMemory",
+    "analyze",
+    "count_macs",
+    "count_params",
+    "empirical_region",
+    "leaf_trace",
+    "parse_input_size",
+]

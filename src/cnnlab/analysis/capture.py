@@ -1,0 +1,637 @@
+"""``analyze()``: one recorded forward pass on the meta device, at the operation level.
+
+Three recorders run together, and all of them are gone when ``analyze`` returns:
+
+- module hooks open a row for every leaf-module call and a ``ModuleRecord`` for every
+  container call (the user's own hooks are suspended meanwhile, not run);
+- a ``TorchFunctionMode`` opens a row for every functional op a container calls directly
+  (``torch.cat``, ``x + y``, ``F.relu``), so nothing computed in a ``forward`` is missed;
+- a ``TorchDispatchMode`` sees every ATen op inside those rows: it counts multiply-
+  accumulates and the other op families, notes which parameters were used, and follows
+  each tensor's producer and receptive field, so branches and joins come out exact.
+
+Weights are shape-only meta stand-ins passed through ``functional_call``: a registered model
+is built on the meta device, a user's model keeps its own weights untouched, and nothing
+is allocated or computed. A second, training-mode pass measures what autograd saves for
+backward with ``torch.autograd.graph.saved_tensors_hooks``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+from torch.utils.flop_counter import flop_registry
+
+from ..errors import InputShapeError
+from ..models.base import _CHECKING, AuxForward, hooks_suspended
+from ..registry import create_model
+from .receptive_field import _ADAPTIVE, _POOLS, _REDUCTIONS, _per_axis, propagate
+from .records import NO_FIELD, Analysis, LayerRecord, ModuleRecord, ReceptiveField, input_field
+
+_NORM_OPS = {"native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
+             "_native_batch_norm_legit_functional", "native_layer_norm", "native_group_norm"}
+_ACT_OPS = {"relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "gelu", "silu", "silu_",
+            "sigmoid", "sigmoid_", "tanh", "tanh_", "hardtanh", "hardtanh_", "hardswish", "hardswish_",
+            "hardsigmoid", "mish", "softplus", "threshold", "threshold_", "_softmax", "_log_softmax", "prelu",
+            "_prelu_kernel", "clamp_min", "clamp_min_", "log_sigmoid_forward", "celu", "rrelu_with_noise"}
+_CAT_OPS = {"cat", "stack"}
+# Ops that move or select values without arithmetic.
+_MOVE_OPS = {"constant_pad_nd", "index_select", "gather", "index", "clone", "_to_copy", "copy_", "roll", "flip",
+             "repeat", "reflection_pad2d", "replication_pad2d"}
+
+
+def _function_name(func: object) -> str:
+    """``Tensor.__iadd__`` -> 'add', ``Tensor.add_`` -> 'add', ``F.relu`` -> 'relu'."""
+    name = getattr(func, "__name__", type(func).__name__)
+    if name.startswith("__") and name.endswith("__"):
+        name = name[2:-2]
+        if name[:1] in ("i", "r") and name[1:] in ("add", "sub", "mul", "truediv", "floordiv", "matmul", "and", "or", "pow", "mod"):
+            name = name[1:]
+        name = {"truediv": "div"}.get(name, name)
+    return name.rstrip("_") or name
+
+
+def _module_kind(module: nn.Module) -> str | None:
+    """Known PyTorch layer classes by family; ``None`` lets the ATen ops decide."""
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return "conv"
+    if isinstance(module, (nn.Linear, nn.Bilinear)):
+        return "linear"
+    if isinstance(module, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.CrossMapLRN2d)):
+        return "norm"
+    if type(module).__module__ == "torch.nn.modules.pooling" or isinstance(
+        module, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
+    ):
+        return "pool"
+    if type(module).__module__ == "torch.nn.modules.activation" and not isinstance(module, nn.MultiheadAttention):
+        return "act"
+    if isinstance(module, nn.modules.dropout._DropoutNd):
+        return "dropout"
+    if isinstance(module, (nn.Flatten, nn.Unflatten)):
+        return "reshape"
+    if isinstance(module, nn.Identity):
+        return "identity"
+    return None
+
+
+def _conv_macs(args: Sequence, out: torch.Tensor) -> int:
+    """N x C_out x (out positions) x (C_in / groups) x (kernel area); transposed: per input."""
+    x, w = args[0], args[1]
+    transposed = bool(args[6]) if len(args) > 6 else False
+    spatial = x.shape[2:] if transposed else out.shape[2:]
+    return x.shape[0] * math.prod(w.shape) * math.prod(spatial)
+
+
+def _matmul_macs(op: str, args: Sequence, out: torch.Tensor) -> int | None:
+    if op == "mm":
+        return args[0].shape[0] * args[0].shape[1] * args[1].shape[1]
+    if op == "addmm":
+        return args[1].shape[0] * args[1].shape[1] * args[2].shape[1]
+    if op == "bmm":
+        return args[0].shape[0] * args[0].shape[1] * args[0].shape[2] * args[1].shape[2]
+    if op == "baddbmm":
+        return args[1].shape[0] * args[1].shape[1] * args[1].shape[2] * args[2].shape[2]
+    return None
+
+
+class _Row:
+    """A row being recorded; becomes a ``LayerRecord`` when it closes."""
+
+    __slots__ = ("record", "owner", "aten", "aten_ops", "params", "operands", "pool_ops", "bias_ops")
+
+    def __init__(self, record: LayerRecord, owner: nn.Module | None) -> None:
+        self.record = record
+        self.owner = owner
+        self.aten: set[str] = set()
+        self.aten_ops: Counter[str] = Counter()  # the fallback families, for unknown rows
+        self.params: set[str] = set()
+        self.operands = 0
+        self.pool_ops = 0
+        self.bias_ops = 0
+
+
+class _Tracer:
+    def __init__(self, model: nn.Module, rank: int, element_size: int) -> None:
+        self.model = model
+        self.names = {id(m): n for n, m in model.named_modules()}
+        params = dict(model.named_parameters())
+        self.trainable = {n: p.requires_grad for n, p in params.items()}
+        self.sizes = {n: p.numel() for n, p in params.items()}
+        self.param_names: dict[int, str] = {}  # id of a meta stand-in -> the model's name for it
+        self.rank = rank
+        self.element_size = element_size
+        self.rows: list[LayerRecord] = []
+        self.modules: list[ModuleRecord] = []
+        self.tensors: dict[int, tuple[torch.Tensor, int, ReceptiveField]] = {}
+        self.row: _Row | None = None
+        self.containers: list[tuple[nn.Module, ModuleRecord]] = []
+        self.calls: Counter[int] = Counter()
+        self.fn_counts: Counter[str] = Counter()
+        self.used: set[str] = set()
+        self.counted: set[str] = set()
+        self.recording = False
+        self.op_info: dict[object, tuple[str, bool, bool]] = {}
+
+    # -- rows ---------------------------------------------------------------------------
+    def _producers(self, row: _Row, values: object) -> None:
+        for t in tree_leaves(values):
+            if isinstance(t, torch.Tensor):
+                entry = self.tensors.get(id(t))
+                if entry is not None and entry[1] != row.record.index and entry[1] not in row.record.inputs:
+                    row.record.inputs += (entry[1],)
+
+    def open(self, name: str, call: int, type_name: str, kind: str | None, depth: int, functional: bool, owner: nn.Module | None, args: object) -> _Row:
+        shapes = tuple(tuple(t.shape) for t in tree_leaves(args) if isinstance(t, torch.Tensor))
+        record = LayerRecord(
+            index=len(self.rows) + 1, name=name, call=call, type=type_name, kind=kind or "", depth=depth,
+            functional=functional, input_shapes=shapes, output_shapes=(),
+        )
+        row = _Row(record, owner)
+        row.operands = sum(isinstance(t, torch.Tensor) for t in tree_leaves(args))
+        self._producers(row, args)
+        self.row = row
+        return row
+
+    def close(self, row: _Row, out: object) -> None:
+        self.row = None
+        rec = row.record
+        outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        for t in outs:
+            entry = self.tensors.get(id(t))
+            if entry is None:
+                self.tensors[id(t)] = (t, rec.index, NO_FIELD)
+            elif entry[1] != rec.index:  # passed through untouched (identity, eval dropout)
+                if entry[1] not in rec.inputs:
+                    rec.inputs += (entry[1],)
+                self.tensors[id(t)] = (t, rec.index, entry[2])
+        rec.output_shapes = tuple(tuple(t.shape) for t in outs)
+        rec.out_elements = sum(t.numel() for t in outs)
+        rec.out_bytes = sum(t.numel() * t.element_size() for t in outs)
+        rec.rf = self.tensors[id(outs[0])][2] if outs else NO_FIELD
+        if not rec.kind:
+            rec.kind = self._kind_from_ops(row, outs)
+        rec.ops = self._ops(row, rec.kind, rec.out_elements)
+        self._count_params(row)
+        self.rows.append(rec)
+
+    def _kind_from_ops(self, row: _Row, outs: list[torch.Tensor]) -> str:
+        aten = row.aten
+        if aten & {"convolution", "_convolution"}:
+            return "conv"
+        if row.record.macs:
+            return "linear"
+        if aten & _NORM_OPS:
+            return "norm"
+        if aten & (_POOLS | _ADAPTIVE) or ("mean" in aten and row.record.rf.kind == "global"):
+            return "pool"
+        if aten & _CAT_OPS:
+            return "concat"
+        if aten & _ACT_OPS:
+            return "act"
+        if any(self.op_info[op][1] for op in row.aten_ops.keys() if op in self.op_info):
+            return "elementwise"
+        if aten:
+            moves = all(op in _MOVE_OPS or self.op_info[op][2] for op in row.aten_ops if op in self.op_info)
+            return "reshape" if moves else "other"
+        label = row.record.type.lower()
+        return "dropout" if "drop" in label else "identity"
+
+    def _ops(self, row: _Row, kind: str, out_elements: int) -> dict[str, int]:
+        if kind in ("conv", "linear"):
+            return {"bias": row.bias_ops} if row.bias_ops else {}
+        if kind in ("norm", "act"):
+            return {kind: out_elements}
+        if kind == "pool":
+            return {"pool": row.pool_ops}
+        if kind == "elementwise":
+            return {"elementwise": out_elements * max(1, row.operands - 1)}
+        if kind == "other":
+            ops = {"bias": row.bias_ops, "pool": row.pool_ops}
+            for op, n in row.aten_ops.items():
+                family = "norm" if op in _NORM_OPS else "act" if op in _ACT_OPS else "elementwise" if self.op_info.get(op, ("", False))[1] else None
+                if family:
+                    ops[family] = ops.get(family, 0) + n
+            return {k: v for k, v in ops.items() if v}
+        return {}
+
+    def _count_params(self, row: _Row) -> None:
+        rec = row.record
+        if row.owner is not None:
+            prefix = self.names[id(row.owner)]
+            names = {f"{prefix}.{n}" if prefix else n for n, _ in row.owner.named_parameters()}
+        else:
+            names = row.params
+        new = sorted(n for n in names if n not in self.counted)
+        rec.shared = bool(names) and not new
+        for n in new:
+            size = self.sizes[n]
+            if n.rsplit(".", 1)[-1].startswith("bias"):
+                rec.biases += size
+            else:
+                rec.weights += size
+            if self.trainable[n]:
+                rec.trainable += size
+            else:
+                rec.frozen += size
+        self.counted.update(new)
+
+    # -- module hooks -------------------------------------------------------------------
+    def pre_hook(self, module: nn.Module, args: tuple) -> None:
+        if not self.recording or self.row is not None:
+            return
+        name = self.names[id(module)]
+        call = self.calls[id(module)]
+        self.calls[id(module)] += 1
+        depth = name.count(".") + 1
+        if next(iter(module.children()), None) is None:
+            self.open(name, call, type(module).__name__, _module_kind(module), depth, False, module, args)
+        else:
+            rec = ModuleRecord(name, type(module).__name__, depth, call, len(self.rows) + 1, len(self.rows))
+            self.containers.append((module, rec))
+
+    def post_hook(self, module: nn.Module, args: tuple, out: object) -> None:
+        if not self.recording:
+            return
+        if self.row is not None:
+            if self.row.owner is module:
+                self.close(self.row, out)
+            return
+        if self.containers and self.containers[-1][0] is module:
+            _, rec = self.containers.pop()
+            rec.last_row = len(self.rows)
+            rec.output_shapes = tuple(tuple(t.shape) for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+            self.modules.append(rec)
+
+    # -- functional ops -----------------------------------------------------------------
+    def call_function(self, func: object, args: tuple, kwargs: dict) -> object:
+        op = _function_name(func)
+        parent_name = self.containers[-1][1].name if self.containers else ""
+        depth = self.containers[-1][1].depth + 1 if self.containers else 1
+        key = f"{parent_name}.{op}" if parent_name else op
+        n = self.fn_counts[key]
+        name = key if n == 0 else f"{key}_{n}"
+        row = self.open(name, 0, op, None, depth, True, None, (args, kwargs))
+        try:
+            out = func(*args, **kwargs)
+        except BaseException:
+            self.row = None
+            raise
+        has_tensor = any(isinstance(t, torch.Tensor) for t in tree_leaves(out))
+        inputs = {id(t) for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
+        no_op_alias = not row.aten and all(id(t) in inputs for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+        if not has_tensor or (no_op_alias and "drop" not in op):
+            self.row = None  # an accessor (x.size(), x.shape) or a no-op (x.contiguous())
+            return out
+        self.fn_counts[key] += 1
+        self.close(row, out)
+        return out
+
+    # -- ATen ops -----------------------------------------------------------------------
+    def on_op(self, func: torch._ops.OpOverload, args: tuple, kwargs: dict, out: object) -> None:
+        info = self.op_info.get(func)
+        if info is None:
+            info = (func.overloadpacket.__name__, torch.Tag.pointwise in func.tags, bool(func.is_view))
+            self.op_info[func] = info
+            self.op_info[info[0]] = info
+        op, pointwise, is_view = info
+        row = self.row
+        standalone = row is None
+        if standalone:  # an op no function call announced: its own row
+            row = self.open(op, 0, op, None, self.containers[-1][1].depth + 1 if self.containers else 1, True, None, args)
+        rec = row.record
+        row.aten.add(op)
+        row.aten_ops[op] += 1
+        fields = []
+        first = None
+        for t in tree_leaves((args, kwargs)):
+            if not isinstance(t, torch.Tensor):
+                continue
+            pname = self.param_names.get(id(t))
+            if pname is not None:
+                self.used.add(pname)
+                row.params.add(pname)
+                continue
+            entry = self.tensors.get(id(t))
+            if entry is None:
+                continue
+            if entry[1] != rec.index and entry[1] not in rec.inputs:
+                rec.inputs += (entry[1],)
+            fields.append(entry[2])
+            if first is None and entry[2].kind != "none":
+                first = t
+        outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        main = outs[0] if outs else None
+        if main is not None:
+            if op in ("convolution", "_convolution"):
+                rec.macs += _conv_macs(args, main)
+                if args[2] is not None:
+                    row.bias_ops += main.numel()
+                if rec.kernel is None:
+                    r = args[1].dim() - 2
+                    rec.kernel = tuple(args[1].shape[2:])
+                    rec.stride, rec.padding, rec.dilation = (_per_axis(args[i], r, d) for i, d in ((3, 1), (4, 0), (5, 1)))
+                    rec.groups = int(args[8]) if len(args) > 8 else 1
+            else:
+                macs = _matmul_macs(op, args, main)
+                if macs is None and func.overloadpacket in flop_registry:
+                    macs = flop_registry[func.overloadpacket](*args, **kwargs, out_val=out) // 2
+                if macs:
+                    rec.macs += macs
+                    if op in ("addmm", "baddbmm"):
+                        row.bias_ops += main.numel()
+            if op in _POOLS:
+                r = min(self.rank, main.dim() - 2) or 1
+                kernel = _per_axis(args[1], len(args[1]) if isinstance(args[1], (list, tuple)) else r, 1)
+                row.pool_ops += main.numel() * math.prod(kernel)
+                if rec.kernel is None:
+                    rec.kernel = kernel
+                    stride = _per_axis(args[2] if len(args) > 2 else None, len(kernel), 0)
+                    rec.stride = tuple(s or k for s, k in zip(stride, kernel))
+                    rec.padding = _per_axis(args[3] if len(args) > 3 else 0, len(kernel), 0)
+            elif op in _ADAPTIVE or (op in _REDUCTIONS and first is not None):
+                row.pool_ops += first.numel() if first is not None else 0
+            if fields or op in ("cat", "stack"):
+                rf = propagate(op, args, kwargs, fields, first, main, pointwise, is_view)
+            else:
+                rf = NO_FIELD
+            for t in outs:
+                self.tensors[id(t)] = (t, rec.index, rf)
+            rec.rf = rf
+        if standalone:
+            self.close(row, out)
+
+
+class _FunctionCapture(TorchFunctionMode):
+    def __init__(self, tracer: _Tracer) -> None:
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        tracer = self.tracer
+        if not tracer.recording or tracer.row is not None or getattr(func, "__name__", "") in ("__get__", "__set__"):
+            return func(*args, **kwargs)
+        return tracer.call_function(func, args, kwargs)
+
+
+_BATCH_NORMS = {torch.ops.aten.native_batch_norm.default, torch.ops.aten._native_batch_norm_legit.default,
+                torch.ops.aten._native_batch_norm_legit_no_training.default}
+
+
+def _run(func: torch._ops.OpOverload, args: tuple, kwargs: dict) -> object:
+    """``func(*args, **kwargs)``, with a shortcut for batch norm on meta tensors: its meta
+    kernel is a Python decomposition costing milliseconds per call, while its outputs are
+    just the input's shape and two per-channel vectors."""
+    if func in _BATCH_NORMS and args[0].device.type == "meta":
+        x = args[0]
+        return torch.empty_like(x), x.new_empty((x.shape[1],)), x.new_empty((x.shape[1],))
+    return func(*args, **kwargs)
+
+
+class _FastMeta(TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return _run(func, args, kwargs or {})
+
+
+class _OpCapture(TorchDispatchMode):
+    def __init__(self, tracer: _Tracer) -> None:
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = _run(func, args, kwargs)
+        if self.tracer.recording:
+            self.tracer.on_op(func, args, kwargs, out)
+        return out
+
+
+class _Root(nn.Module):
+    """Runs the model (or its ``forward_aux``) with recording switched on around it, so
+    ``functional_call``'s own bookkeeping stays out of the rows."""
+
+    def __init__(self, model: nn.Module, tracer: _Tracer | None, aux: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.tracer = tracer
+        self.aux = aux
+
+    def forward(self, x: torch.Tensor) -> object:
+        tracer = self.tracer
+        if tracer is None:
+            return self.model.forward_aux(x) if self.aux else self.model(x)
+        root = ModuleRecord("", type(self.model).__name__, 0, 0, 1, 0)
+        tracer.tensors[id(x)] = (x, 0, input_field(tracer.rank))
+        tracer.recording = True
+        try:
+            out = self.model.forward_aux(x) if self.aux else self.model(x)
+        finally:
+            tracer.recording = False
+        root.last_row = len(tracer.rows)
+        root.output_shapes = tuple(tuple(t.shape) for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+        tracer.modules.insert(0, root)
+        return out
+
+
+def _meta_state(runner: nn.Module, dtype: torch.dtype, grad: bool = False) -> dict[str, torch.Tensor]:
+    """Shape-only stand-ins for every parameter and buffer, floating ones in ``dtype``."""
+    state = {}
+    for name, t in runner.named_parameters():
+        state[name] = torch.empty(t.shape, device="meta", dtype=dtype if t.is_floating_point() else t.dtype).requires_grad_(grad and t.requires_grad)
+    for name, t in runner.named_buffers():
+        state[name] = torch.empty(t.shape, device="meta", dtype=dtype if t.is_floating_point() else t.dtype)
+    return state
+
+
+def _input_size(model: nn.Module, input_size: object, label: str) -> tuple[int, ...]:
+    if input_size is None:
+        hint = getattr(model, "_input_hint", None)  # cnnlab models: the designed size
+        input_size = hint()[1] if hint is not None else getattr(model, "default_input_size", None)
+        if input_size is None:
+            raise InputShapeError(
+                f"{label} does not declare an input size; pass one, e.g. analyze(model, input_size=(3, 224, 224))"
+            )
+    if isinstance(input_size, str):
+        return parse_input_size(input_size)
+    try:
+        size = tuple(input_size)
+    except TypeError:
+        raise InputShapeError(f"input_size must be a sequence like (3, 224, 224), got {input_size!r}") from None
+    if len(size) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
+        raise InputShapeError(
+            f"input_size must be positive integers (channels, then one size per spatial axis) like "
+            f"(3, 224, 224), got {input_size!r}"
+        )
+    return size
+
+
+def parse_input_size(text: str) -> tuple[int, ...]:
+    """'3x224x224' -> (3, 224, 224)."""
+    try:
+        size = tuple(int(p) for p in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        size = ()
+    if len(size) < 2 or min(size) < 1:
+        raise InputShapeError(f"input size must look like 3x224x224 (channels x height x width), got {text!r}")
+    return size
+
+
+def _unused(model: nn.Module, used: set[str], prefix: str = "") -> list[tuple[str, int]]:
+    """The outermost modules none of whose parameters the forward touched."""
+    out = []
+    for name, child in model.named_children():
+        full = f"{prefix}{name}"
+        params = [(f"{full}.{n}", p.numel()) for n, p in child.named_parameters()]
+        if not params:
+            continue
+        if not any(n in used for n, _ in params):
+            out.append((full, sum(s for _, s in params)))
+        else:
+            out.extend(_unused(child, used, f"{full}."))
+    if not prefix:
+        own = [(n, p.numel()) for n, p in model.named_parameters(recurse=False) if n not in used]
+        out.extend(own)
+    return out
+
+
+def analyze(
+    model_or_name: nn.Module | str,
+    input_size: Sequence[int] | str | None = None,
+    batch_size: int = 1,
+    *,
+    aux: bool = False,
+    dtype: torch.dtype = torch.float32,
+    measure_saved: bool = True,
+    **options: object,
+) -> Analysis:
+    """Analyse one forward pass of any ``nn.Module`` (or a registered model's name, built on
+    the meta device with ``options``) at ``input_size`` (one sample: channels, then spatial
+    sizes; default: the model's declared size) and ``batch_size``.
+
+    Returns an ``Analysis``: one ``LayerRecord`` per leaf-module call or functional op, the
+    container calls for depth control, and totals. ``aux=True`` analyses ``forward_aux``
+    (auxiliary heads included) in training mode; otherwise the eval-mode ``forward``.
+    Every hook is removed and the model's mode restored; nothing is allocated."""
+    if isinstance(model_or_name, str):
+        with torch.device("meta"):
+            model = create_model(model_or_name, **options)
+        label = model_or_name
+    elif isinstance(model_or_name, nn.Module):
+        if options:
+            raise TypeError(f"options {sorted(options)} apply to a registered model's name only; build the module with them instead")
+        model = model_or_name
+        card = getattr(model, "card", None)
+        label = card.name if card is not None else type(model).__name__
+    else:
+        raise TypeError(f"analyze() takes an nn.Module or a registered model name, got {type(model_or_name).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if aux and not hasattr(model, "forward_aux"):
+        raise ValueError(f"{label} has no auxiliary heads (no forward_aux); analyse it with aux=False")
+    size = _input_size(model, input_size, label)
+    element_size = torch.empty((), dtype=dtype).element_size()
+    params = dict(model.named_parameters())
+    tracer = _Tracer(model, len(size) - 1, element_size)
+    runner = _Root(model, tracer, aux)
+    state = _meta_state(runner, dtype)
+    prefix = len("model.")  # the runner holds the model as its child "model"
+    tracer.param_names = {id(t): n[prefix:] for n, t in state.items() if n[prefix:] in params}
+
+    x = torch.empty((batch_size, *size), device="meta", dtype=dtype)
+    was_training = model.training
+    model.train(aux)
+    token = _CHECKING.set(True)
+    handles = []
+    try:
+        with hooks_suspended(model):
+            for m in model.modules():
+                if m is not model:
+                    handles.append(m.register_forward_pre_hook(tracer.pre_hook))
+                    handles.append(m.register_forward_hook(tracer.post_hook))
+            with torch.no_grad(), _FunctionCapture(tracer), _OpCapture(tracer):
+                functional_call(runner, state, (x,))
+    except InputShapeError:
+        raise
+    except Exception as err:
+        _CHECKING.reset(token)
+        token = None
+        model.train(was_training)
+        check = getattr(model, "check_input", None)
+        if check is not None:
+            check(torch.empty((batch_size, *size), device="meta", dtype=dtype), aux=aux)
+        raise InputShapeError(
+            f"{label} cannot run on input {'x'.join(map(str, size))}: {type(err).__name__}: {err}"
+        ) from err
+    finally:
+        for h in handles:
+            h.remove()
+        if token is not None:
+            _CHECKING.reset(token)
+        model.train(was_training)
+
+    saved, note = (None, "not measured (measure_saved=False)")
+    if measure_saved:
+        saved, note = _saved_bytes(model, size, batch_size, dtype)
+    used = tracer.used
+    return Analysis(
+        model=label,
+        input_size=size,
+        batch_size=batch_size,
+        dtype=str(dtype).replace("torch.", ""),
+        element_size=element_size,
+        rows=tracer.rows,
+        modules=sorted(tracer.modules, key=lambda m: (m.first_row, m.depth)),
+        params_total=sum(p.numel() for p in params.values()),
+        params_trainable=sum(p.numel() for p in params.values() if p.requires_grad),
+        params_used=sum(p.numel() for n, p in params.items() if n in used),
+        unused=tuple(_unused(model, used)),
+        saved_bytes=saved,
+        saved_note=note,
+        aux=aux,
+    )
+
+
+def _saved_bytes(model: nn.Module, size: tuple[int, ...], batch_size: int, dtype: torch.dtype) -> tuple[int | None, str]:
+    """Bytes of the activations autograd saves for backward in one training-mode forward
+    (``forward_aux`` where the model has auxiliary heads), parameters excluded, each storage
+    counted once; measured on the meta device with saved-tensor hooks."""
+    aux = hasattr(model, "forward_aux") and bool(getattr(model, "aux_logits", True))
+    runner = AuxForward(model) if aux else model
+    state = _meta_state(runner, dtype, grad=True)
+    param_names = {n for n, _ in runner.named_parameters()}
+    param_keys = {t.untyped_storage()._cdata for n, t in state.items() if n in param_names}
+    seen: dict[int, torch.Tensor] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        key = t.untyped_storage()._cdata
+        if key not in param_keys:
+            seen.setdefault(key, t)
+        return t
+
+    measured_batch = max(batch_size, 2)  # training-mode batch norm needs two samples
+    x = torch.empty((measured_batch, *size), device="meta", dtype=dtype)
+    was_training = model.training
+    model.train()
+    token = _CHECKING.set(True)
+    try:
+        with hooks_suspended(model), torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), _FastMeta():
+            functional_call(runner, state, (x,))
+    except Exception as err:  # a training forward that cannot run on meta tensors
+        return None, f"not measured: the training forward failed on the meta device ({type(err).__name__}: {err})"
+    finally:
+        _CHECKING.reset(token)
+        model.train(was_training)
+    total = sum(t.untyped_storage().nbytes() for t in seen.values())
+    what = "forward_aux (auxiliary heads included)" if aux else "forward"
+    note = f"measured: one training-mode {what}, autograd's saved tensors, parameters excluded"
+    if measured_batch != batch_size:
+        note += f"; measured at batch {measured_batch} and scaled to {batch_size}"
+    return total * batch_size // measured_batch, note
