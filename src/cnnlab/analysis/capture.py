@@ -27,7 +27,6 @@ from torch import nn
 from torch.func import functional_call
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry
 
 from ..errors import InputShapeError
@@ -46,6 +45,24 @@ _CAT_OPS = {"cat", "stack"}
 # Ops that move or select values without arithmetic.
 _MOVE_OPS = {"constant_pad_nd", "index_select", "gather", "index", "clone", "_to_copy", "copy_", "roll", "flip",
              "repeat", "reflection_pad2d", "replication_pad2d"}
+
+
+def _tensors(value: object) -> list[torch.Tensor]:
+    """The tensors in nested tuples, lists and dicts (a lean ``pytree.tree_leaves``: it runs
+    once per op of every traced forward)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        out = []
+        for v in value:
+            if isinstance(v, torch.Tensor):
+                out.append(v)
+            elif isinstance(v, (tuple, list, dict)):
+                out.extend(_tensors(v))
+        return out
+    if isinstance(value, dict):
+        return _tensors(list(value.values()))
+    return []
 
 
 def _function_name(func: object) -> str:
@@ -139,31 +156,30 @@ class _Tracer:
         self.counted: set[str] = set()
         self.recording = False
         self.op_info: dict[object, tuple[str, bool, bool]] = {}
+        self.module_params: dict[int, set[str]] = {}
 
     # -- rows ---------------------------------------------------------------------------
-    def _producers(self, row: _Row, values: object) -> None:
-        for t in tree_leaves(values):
-            if isinstance(t, torch.Tensor):
-                entry = self.tensors.get(id(t))
-                if entry is not None and entry[1] != row.record.index and entry[1] not in row.record.inputs:
-                    row.record.inputs += (entry[1],)
-
     def open(self, name: str, call: int, type_name: str, kind: str | None, depth: int, functional: bool, owner: nn.Module | None, args: object) -> _Row:
-        shapes = tuple(tuple(t.shape) for t in tree_leaves(args) if isinstance(t, torch.Tensor))
+        # Connections come from the ATen ops inside the row (and pass-throughs, in close).
         record = LayerRecord(
             index=len(self.rows) + 1, name=name, call=call, type=type_name, kind=kind or "", depth=depth,
-            functional=functional, input_shapes=shapes, output_shapes=(),
+            functional=functional, input_shapes=(), output_shapes=(),
         )
         row = _Row(record, owner)
-        row.operands = sum(isinstance(t, torch.Tensor) for t in tree_leaves(args))
-        self._producers(row, args)
+        if args is not None:
+            self.set_inputs(row, args)
         self.row = row
         return row
+
+    def set_inputs(self, row: _Row, args: object) -> None:
+        tensors = _tensors(args)
+        row.record.input_shapes = tuple(tuple(t.shape) for t in tensors)
+        row.operands = len(tensors)
 
     def close(self, row: _Row, out: object) -> None:
         self.row = None
         rec = row.record
-        outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        outs = [t for t in _tensors(out) if isinstance(t, torch.Tensor)]
         for t in outs:
             entry = self.tensors.get(id(t))
             if entry is None:
@@ -225,8 +241,11 @@ class _Tracer:
     def _count_params(self, row: _Row) -> None:
         rec = row.record
         if row.owner is not None:
-            prefix = self.names[id(row.owner)]
-            names = {f"{prefix}.{n}" if prefix else n for n, _ in row.owner.named_parameters()}
+            names = self.module_params.get(id(row.owner))
+            if names is None:
+                prefix = self.names[id(row.owner)]
+                names = {f"{prefix}.{n}" if prefix else n for n, _ in row.owner.named_parameters()}
+                self.module_params[id(row.owner)] = names
         else:
             names = row.params
         new = sorted(n for n in names if n not in self.counted)
@@ -245,7 +264,7 @@ class _Tracer:
 
     # -- module hooks -------------------------------------------------------------------
     def pre_hook(self, module: nn.Module, args: tuple) -> None:
-        if not self.recording or self.row is not None:
+        if not self.recording or self.row is not None or id(module) not in self.names or module is self.model:
             return
         name = self.names[id(module)]
         call = self.calls[id(module)]
@@ -267,7 +286,7 @@ class _Tracer:
         if self.containers and self.containers[-1][0] is module:
             _, rec = self.containers.pop()
             rec.last_row = len(self.rows)
-            rec.output_shapes = tuple(tuple(t.shape) for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+            rec.output_shapes = tuple(tuple(t.shape) for t in _tensors(out) if isinstance(t, torch.Tensor))
             self.modules.append(rec)
 
     # -- functional ops -----------------------------------------------------------------
@@ -278,19 +297,20 @@ class _Tracer:
         key = f"{parent_name}.{op}" if parent_name else op
         n = self.fn_counts[key]
         name = key if n == 0 else f"{key}_{n}"
-        row = self.open(name, 0, op, None, depth, True, None, (args, kwargs))
+        row = self.open(name, 0, op, None, depth, True, None, None)
         try:
             out = func(*args, **kwargs)
         except BaseException:
             self.row = None
             raise
-        has_tensor = any(isinstance(t, torch.Tensor) for t in tree_leaves(out))
-        inputs = {id(t) for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
-        no_op_alias = not row.aten and all(id(t) in inputs for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+        has_tensor = any(isinstance(t, torch.Tensor) for t in _tensors(out))
+        inputs = {id(t) for t in _tensors((args, kwargs)) if isinstance(t, torch.Tensor)}
+        no_op_alias = not row.aten and all(id(t) in inputs for t in _tensors(out) if isinstance(t, torch.Tensor))
         if not has_tensor or (no_op_alias and "drop" not in op):
             self.row = None  # an accessor (x.size(), x.shape) or a no-op (x.contiguous())
             return out
         self.fn_counts[key] += 1
+        self.set_inputs(row, (args, kwargs))
         self.close(row, out)
         return out
 
@@ -311,7 +331,7 @@ class _Tracer:
         row.aten_ops[op] += 1
         fields = []
         first = None
-        for t in tree_leaves((args, kwargs)):
+        for t in _tensors((args, kwargs)):
             if not isinstance(t, torch.Tensor):
                 continue
             pname = self.param_names.get(id(t))
@@ -327,7 +347,7 @@ class _Tracer:
             fields.append(entry[2])
             if first is None and entry[2].kind != "none":
                 first = t
-        outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        outs = [t for t in _tensors(out) if isinstance(t, torch.Tensor)]
         main = outs[0] if outs else None
         if main is not None:
             if op in ("convolution", "_convolution"):
@@ -436,7 +456,7 @@ class _Root(nn.Module):
         finally:
             tracer.recording = False
         root.last_row = len(tracer.rows)
-        root.output_shapes = tuple(tuple(t.shape) for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+        root.output_shapes = tuple(tuple(t.shape) for t in _tensors(out) if isinstance(t, torch.Tensor))
         tracer.modules.insert(0, root)
         return out
 
@@ -552,10 +572,10 @@ def analyze(
     handles = []
     try:
         with hooks_suspended(model):
-            for m in model.modules():
-                if m is not model:
-                    handles.append(m.register_forward_pre_hook(tracer.pre_hook))
-                    handles.append(m.register_forward_hook(tracer.post_hook))
+            # Global hooks: two registrations instead of two per module (hooks_suspended
+            # restores the user's global hooks, and handles remove ours in any case).
+            handles.append(nn.modules.module.register_module_forward_pre_hook(tracer.pre_hook))
+            handles.append(nn.modules.module.register_module_forward_hook(tracer.post_hook))
             with torch.no_grad(), _FunctionCapture(tracer), _OpCapture(tracer):
                 functional_call(runner, state, (x,))
     except InputShapeError:
