@@ -110,8 +110,10 @@ def test_every_hook_removed_mode_and_grad_flags_restored_results_repeatable() ->
     assert model.training and not model.fc.weight.requires_grad and model.fc.bias.requires_grad
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
     model.eval()
+    model.bn.train()  # mixed modes come back as they were
     analyze(model, (3, 8, 8))
-    assert not model.training
+    analyze(model, (3, 8, 8), aux=False, measure_saved=True)
+    assert not model.training and model.bn.training and not model.stem.training
 
 
 class _Allocations(TorchDispatchMode):

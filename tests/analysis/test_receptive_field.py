@@ -35,6 +35,16 @@ def test_stride_padding_and_dilation() -> None:
         a.input_region("1", (8, 0))
 
 
+def test_pixels_no_window_reads_are_outside_every_region() -> None:
+    # 3x3 stride 2 on 8 pixels reads 0..6: pixel 7 is never read, though the second
+    # layer's field at its last position (centre 5, size 7) reaches 8.
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, stride=2), nn.Conv2d(1, 1, 3, padding=1))
+    a = analyze(model, (1, 8, 8))
+    assert a.rows[1].rf.extent == ((0.0, 6.0), (0.0, 6.0))
+    assert a.input_region("1", (2, 2), clip=False) == ((2, 8), (2, 8))
+    assert a.input_region("1", (2, 2)) == ((2, 6), (2, 6)) == empirical_region(model, (1, 8, 8), "1", (2, 2))
+
+
 class TwoBranches(nn.Module):
     """1x1 and 5x5 branches joined by concatenation, then a shifted branch joined by
     addition: the union of the regions, not the last branch's."""

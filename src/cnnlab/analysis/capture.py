@@ -30,7 +30,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from ..errors import InputShapeError
-from ..models.base import _CHECKING, AuxForward, hooks_suspended
+from ..models.base import _CHECKING, AuxForward, hooks_suspended, modes_kept
 from ..registry import create_model
 from .receptive_field import _ADAPTIVE, _POOLS, _REDUCTIONS, _per_axis, propagate
 from .records import NO_FIELD, Analysis, LayerRecord, ModuleRecord, ReceptiveField, input_field
@@ -449,7 +449,7 @@ class _Root(nn.Module):
         if tracer is None:
             return self.model.forward_aux(x) if self.aux else self.model(x)
         root = ModuleRecord("", type(self.model).__name__, 0, 0, 1, 0)
-        tracer.tensors[id(x)] = (x, 0, input_field(tracer.rank))
+        tracer.tensors[id(x)] = (x, 0, input_field(x.shape[2:]))
         tracer.recording = True
         try:
             out = self.model.forward_aux(x) if self.aux else self.model(x)
@@ -566,12 +566,11 @@ def analyze(
     tracer.param_names = {id(t): n[prefix:] for n, t in state.items() if n[prefix:] in params}
 
     x = torch.empty((batch_size, *size), device="meta", dtype=dtype)
-    was_training = model.training
-    model.train(aux)
     token = _CHECKING.set(True)
     handles = []
     try:
-        with hooks_suspended(model):
+        with hooks_suspended(model), modes_kept(model):
+            model.train(aux)
             # Global hooks: two registrations instead of two per module (hooks_suspended
             # restores the user's global hooks, and handles remove ours in any case).
             handles.append(nn.modules.module.register_module_forward_pre_hook(tracer.pre_hook))
@@ -583,7 +582,6 @@ def analyze(
     except Exception as err:
         _CHECKING.reset(token)
         token = None
-        model.train(was_training)
         check = getattr(model, "check_input", None)
         if check is not None:
             check(torch.empty((batch_size, *size), device="meta", dtype=dtype), aux=aux)
@@ -595,7 +593,6 @@ def analyze(
             h.remove()
         if token is not None:
             _CHECKING.reset(token)
-        model.train(was_training)
 
     saved, note = (None, "not measured (measure_saved=False)")
     if measure_saved:
@@ -638,17 +635,16 @@ def _saved_bytes(model: nn.Module, size: tuple[int, ...], batch_size: int, dtype
 
     measured_batch = max(batch_size, 2)  # training-mode batch norm needs two samples
     x = torch.empty((measured_batch, *size), device="meta", dtype=dtype)
-    was_training = model.training
-    model.train()
     token = _CHECKING.set(True)
     try:
-        with hooks_suspended(model), torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), _FastMeta():
-            functional_call(runner, state, (x,))
+        with hooks_suspended(model), modes_kept(model), torch.enable_grad(), _FastMeta():
+            model.train()
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                functional_call(runner, state, (x,))
     except Exception as err:  # a training forward that cannot run on meta tensors
         return None, f"not measured: the training forward failed on the meta device ({type(err).__name__}: {err})"
     finally:
         _CHECKING.reset(token)
-        model.train(was_training)
     total = sum(t.untyped_storage().nbytes() for t in seen.values())
     what = "forward_aux (auxiliary heads included)" if aux else "forward"
     note = f"measured: one training-mode {what}, autograd's saved tensors, parameters excluded"

@@ -57,27 +57,62 @@ def union(fields: Sequence[ReceptiveField]) -> ReceptiveField:
         return ReceptiveField("unknown", reason="inputs with different spatial ranks")
     if len(fields) == 1:
         return fields[0]
-    size, jump, start = [], [], []
+    size, jump, start, extent = [], [], [], []
     for axis in range(rank.pop()):
         lo = min(f.start[axis] - (f.size[axis] - 1) / 2 for f in fields)
         hi = max(f.start[axis] + (f.size[axis] - 1) / 2 for f in fields)
         size.append(hi - lo + 1)
         start.append((lo + hi) / 2)
         jump.append(max(f.jump[axis] for f in fields))
-    return ReceptiveField("spatial", tuple(size), tuple(jump), tuple(start))
+        extent.append((min(f.extent[axis][0] for f in fields), max(f.extent[axis][1] for f in fields)))
+    return ReceptiveField("spatial", tuple(size), tuple(jump), tuple(start), extent=tuple(extent))
 
 
-def window(field: ReceptiveField, kernel: Sequence[int], stride: Sequence[float], pad_before: Sequence[float], dilation: Sequence[int]) -> ReceptiveField:
-    """A sliding window over the last ``len(field.size)`` axes."""
+def _read_span(n: int, m: int, kernel: int, stride: int, pad: float, dilation: int) -> tuple[float, float] | None:
+    """The first and last of ``n`` input positions that any of ``m`` windows reads (taps
+    ``o * stride - pad + j * dilation``); ``None`` if every tap falls in the padding."""
+    first = last = None
+    for j in range(kernel):
+        offset = j * dilation - pad
+        lo_o = max(0, math.ceil(-offset / stride))
+        hi_o = min(m - 1, math.floor((n - 1 - offset) / stride))
+        if lo_o > hi_o:
+            continue
+        lo, hi = lo_o * stride + offset, hi_o * stride + offset
+        first = lo if first is None else min(first, lo)
+        last = hi if last is None else max(last, hi)
+    return None if first is None else (first, last)
+
+
+def window(
+    field: ReceptiveField,
+    kernel: Sequence[int],
+    stride: Sequence[float],
+    pad_before: Sequence[float],
+    dilation: Sequence[int],
+    in_size: Sequence[int] | None = None,
+    out_size: Sequence[int] | None = None,
+) -> ReceptiveField:
+    """A sliding window over the last ``len(field.size)`` axes. With the map sizes, the
+    extent (the input pixels the map depends on at all) shrinks to what the windows read:
+    a stride that does not divide the input leaves its last rows unread."""
     if not field.is_spatial:
         return field
-    size, jump, start = [], [], []
+    size, jump, start, extent = [], [], [], []
     for axis in range(len(field.size)):
-        extent = dilation[axis] * (kernel[axis] - 1) + 1
-        size.append(field.size[axis] + (extent - 1) * field.jump[axis])
-        start.append(field.start[axis] + ((extent - 1) / 2 - pad_before[axis]) * field.jump[axis])
-        jump.append(field.jump[axis] * stride[axis])
-    return ReceptiveField("spatial", tuple(size), tuple(jump), tuple(start))
+        k, s, p, d = kernel[axis], stride[axis], pad_before[axis], dilation[axis]
+        span = (d * (k - 1)) + 1
+        size.append(field.size[axis] + (span - 1) * field.jump[axis])
+        start.append(field.start[axis] + ((span - 1) / 2 - p) * field.jump[axis])
+        jump.append(field.jump[axis] * s)
+        lo, hi = field.extent[axis]
+        read = _read_span(in_size[axis], out_size[axis], k, s, p, d) if in_size and float(s).is_integer() else None
+        if read is not None:
+            half = (field.size[axis] - 1) / 2
+            lo = max(lo, field.start[axis] + read[0] * field.jump[axis] - half)
+            hi = min(hi, field.start[axis] + read[1] * field.jump[axis] + half)
+        extent.append((lo, hi))
+    return ReceptiveField("spatial", tuple(size), tuple(jump), tuple(start), extent=tuple(extent))
 
 
 def _per_axis(value: object, rank: int, default: int) -> tuple[int, ...]:
@@ -130,14 +165,14 @@ def propagate(op: str, args: Sequence, kwargs: dict, fields: Sequence[ReceptiveF
         stride = _per_axis(args[3], rank, 1)
         padding = _per_axis(args[4], rank, 0)
         dilation = _per_axis(args[5], rank, 1)
-        return window(src, kernel, stride, padding, dilation)
+        return window(src, kernel, stride, padding, dilation, first.shape[-rank:], out.shape[-rank:])
     if op in _POOLS:
         kernel = _per_axis(args[1], rank, 1)
         stride = _per_axis(_arg(args, kwargs, 2, "stride"), rank, 0)
         stride = tuple(s or k for s, k in zip(stride, kernel))
         padding = _per_axis(_arg(args, kwargs, 3, "padding", 0), rank, 0)
         dilation = _per_axis(_arg(args, kwargs, 4, "dilation", 1), rank, 1) if op.startswith("max") else (1,) * rank
-        return window(src, kernel, stride, padding, dilation)
+        return window(src, kernel, stride, padding, dilation, first.shape[-rank:], out.shape[-rank:])
     if op in _ADAPTIVE:
         out_size = tuple(out.shape[-rank:])
         in_size = tuple(first.shape[-rank:])
@@ -163,7 +198,7 @@ def propagate(op: str, args: Sequence, kwargs: dict, fields: Sequence[ReceptiveF
         before = [0] * rank
         for i in range(min(len(pad) // 2, rank)):  # pairs start at the last axis
             before[rank - 1 - i] = pad[2 * i]
-        return window(src, (1,) * rank, (1,) * rank, before, (1,) * rank)
+        return window(src, (1,) * rank, (1,) * rank, before, (1,) * rank, first.shape[-rank:], out.shape[-rank:])
     if op in ("cat", "stack"):
         dim = int(_arg(args, kwargs, 1, "dim", 0)) % (ndim + (op == "stack"))
         if op == "cat" and dim in sdims:
@@ -175,13 +210,13 @@ def propagate(op: str, args: Sequence, kwargs: dict, fields: Sequence[ReceptiveF
             return src
         axis = dim - sdims.start
         begin = _arg(args, kwargs, 2, "start", 0) or 0
-        begin = begin + first.shape[dim] if begin < 0 else begin
+        begin = max(0, begin + first.shape[dim]) if begin < 0 else min(begin, first.shape[dim])
         step = _arg(args, kwargs, 4, "step", 1) or 1
-        start = list(src.start)
-        jump = list(src.jump)
-        start[axis] += begin * jump[axis]
-        jump[axis] *= step
-        return ReceptiveField("spatial", src.size, tuple(jump), tuple(start))
+        # A slice is a window of one tap: stride ``step``, starting ``begin`` positions in.
+        ones = (1,) * rank
+        stride = tuple(step if a == axis else 1 for a in range(rank))
+        pad = tuple(-begin if a == axis else 0 for a in range(rank))
+        return window(src, ones, stride, pad, ones, first.shape[-rank:], out.shape[-rank:])
     if op in ("split", "split_with_sizes", "chunk", "unbind", "select", "index_select", "narrow"):
         position = 2 if op in ("split", "split_with_sizes", "chunk") else 1
         dim = int(_arg(args, kwargs, position, "dim", 0)) % ndim
@@ -293,24 +328,22 @@ def empirical_region(
     the field."""
     from torch.func import functional_call
 
-    from ..models.base import _CHECKING, hooks_suspended
+    from ..models.base import _CHECKING, hooks_suspended, modes_kept
 
     modules = dict(model.named_modules())
     if layer not in modules:
         raise KeyError(f"no module named {layer!r} in {type(model).__name__}; pass a dotted module name")
     captured: list[torch.Tensor] = []
     x = torch.ones((1, *input_size), dtype=dtype, requires_grad=True)
-    was_training = model.training
-    model.eval()
     token = _CHECKING.set(True)
     try:
-        with hooks_suspended(model):
+        with hooks_suspended(model), modes_kept(model):
+            model.eval()
             modules[layer].register_forward_hook(lambda m, a, out: captured.append(out))
             with _AveragePools(), torch.enable_grad():
                 functional_call(model, positive_state(model, dtype), (x,))
     finally:
         _CHECKING.reset(token)
-        model.train(was_training)
     if not captured:
         raise ValueError(f"{layer!r} did not run in {type(model).__name__}'s forward")
     out = captured[0]

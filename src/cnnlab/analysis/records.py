@@ -51,16 +51,18 @@ class ReceptiveField:
     jump: Axes = ()
     start: Axes = ()
     reason: str = ""
+    # Per axis, the first and last input pixel the map depends on at all: a stride that
+    # does not divide the input leaves border pixels no window reads.
+    extent: tuple[tuple[float, float], ...] = ()
 
     @property
     def is_spatial(self) -> bool:
         return self.kind == "spatial"
 
-    def region(
-        self, position: Sequence[int], input_size: Sequence[int] | None = None
-    ) -> tuple[tuple[int, int], ...]:
+    def region(self, position: Sequence[int], clip: bool = True) -> tuple[tuple[int, int], ...]:
         """Inclusive input bounds ``((y0, y1), (x0, x1))`` seen by output ``position``;
-        clipped to ``input_size`` (the spatial sizes) when given."""
+        with ``clip``, only the input pixels that exist and that the map reads (``extent``),
+        which is what the gradient of that position shows."""
         if not self.is_spatial:
             raise ValueError(f"a {self.kind} receptive field has no region per position ({self.reason or self.kind})")
         if len(position) != len(self.size):
@@ -73,8 +75,8 @@ class ReceptiveField:
             centre = self.start[axis] + index * self.jump[axis]
             half = (self.size[axis] - 1) / 2
             lo, hi = math.ceil(centre - half - 1e-9), math.floor(centre + half + 1e-9)
-            if input_size is not None:
-                lo, hi = max(lo, 0), min(hi, int(input_size[axis]) - 1)
+            if clip and self.extent:
+                lo, hi = max(lo, math.ceil(self.extent[axis][0])), min(hi, math.floor(self.extent[axis][1]))
             bounds.append((lo, hi))
         return tuple(bounds)
 
@@ -97,9 +99,11 @@ NO_FIELD = ReceptiveField("none")
 GLOBAL = ReceptiveField("global")
 
 
-def input_field(rank: int) -> ReceptiveField:
-    """The input itself: each position sees one pixel."""
-    return ReceptiveField("spatial", (1.0,) * rank, (1.0,) * rank, (0.0,) * rank)
+def input_field(spatial: Sequence[int]) -> ReceptiveField:
+    """The input itself (spatial sizes ``spatial``): each position sees one pixel."""
+    rank = len(spatial)
+    extent = tuple((0.0, float(n - 1)) for n in spatial)
+    return ReceptiveField("spatial", (1.0,) * rank, (1.0,) * rank, (0.0,) * rank, extent=extent)
 
 
 @dataclass
@@ -287,15 +291,15 @@ class Analysis:
         """The input pixels ``((y0, y1), (x0, x1))``, inclusive, that ``position`` of
         ``layer``'s output sees; clipped to the input unless ``clip=False``."""
         row = self.row(layer)
-        spatial = self.input_size[1:]
-        out = row.output_shape[-len(spatial):] if row.rf.is_spatial else ()
+        rank = len(self.input_size) - 1
+        out = row.output_shape[-rank:] if row.rf.is_spatial else ()
         for axis, (index, extent) in enumerate(zip(position, out)):
             if not 0 <= index < extent:
                 raise ValueError(
                     f"position {tuple(position)} is outside {layer}'s {'x'.join(map(str, out))} map "
                     f"(axis {axis}: 0..{extent - 1})"
                 )
-        return row.rf.region(position, spatial if clip else None)
+        return row.rf.region(position, clip)
 
     def to_dict(self) -> dict[str, Any]:
         """Versioned plain data (``schema``), for JSON."""

@@ -243,6 +243,18 @@ def hooks_suspended(model: nn.Module) -> Iterator[None]:
             getattr(module_mod, attr).update(hooks)
 
 
+@contextlib.contextmanager
+def modes_kept(model: nn.Module) -> Iterator[None]:
+    """Restore every submodule's own ``training`` flag afterwards (a model in training mode
+    may hold frozen batch norms in eval mode; ``model.train(was)`` would lose them)."""
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
 def _meta_forward(model: nn.Module, size: tuple[int, ...], dtype: torch.dtype, aux: bool, batch: int = 2) -> None:
     runner = AuxForward(model) if aux else model
     # Batch of 2: BatchNorm after a linear layer refuses one sample in training mode.
