@@ -123,7 +123,8 @@ def test_totals_name_their_units_and_conventions(vgg16: Analysis) -> None:
     assert "KiB/MiB/GiB = 2^10/2^20/2^30 bytes" in text
     # Adam keeps two tensors per parameter: 2 x 138,357,544 x 4 bytes
     adam = flat(render_totals(vgg16, "adam", batch_size=32))
-    assert f"Training memory (adam, batch 32): params 527.8 MiB + grads 527.8 MiB + optimizer state {binary_bytes(8 * 138_357_544)}" in adam
+    state = binary_bytes(8 * 138_357_544)
+    assert f"Training memory (adam, batch 32): params 527.8 MiB + grads 527.8 MiB + optimizer state {state}" in adam
     with pytest.raises(ConfigError, match="unknown optimizer 'lbfgs'"):
         render_totals(vgg16, "lbfgs")
 
@@ -152,9 +153,11 @@ def test_csv_parses_back_one_line_per_row(vgg16: Analysis, resnet18: Analysis) -
     rows = list(csv.DictReader(io.StringIO(render_csv(vgg16))))
     assert len(rows) == len(vgg16) == 40
     first = rows[0]
-    assert (first["label"], first["type"], first["output_shapes"], first["params"]) == ("conv1_1", "Conv2d", "1x64x224x224", "1792")
+    cells = [first[k] for k in ("label", "type", "output_shapes", "params")]
+    assert cells == ["conv1_1", "Conv2d", "1x64x224x224", "1792"]
     assert (first["kernel"], first["padding"], first["macs"], first["flops"]) == ("3x3", "1x1", "86704128", "173408256")
-    assert (first["op_bias"], first["rf_kind"], first["rf_size_h"], first["rf_jump_w"], first["rf_start_h"]) == ("3211264", "spatial", "3", "1", "0")
+    rf = [first[k] for k in ("op_bias", "rf_kind", "rf_size_h", "rf_jump_w", "rf_start_h", "rf_extent_last_w")]
+    assert rf == ["3211264", "spatial", "3", "1", "0", "223"]
     assert first["inputs"] == "0"
     pool1 = rows[4]
     assert (pool1["rf_size_w"], pool1["rf_start_w"], pool1["op_pool"]) == ("6", "0.5", "3211264")
@@ -176,11 +179,19 @@ def test_rf_table_and_region_of_a_position(vgg16: Analysis) -> None:
     assert table_row(text, "pool5") == ["31", "pool5 (MaxPool2d)", "pool", "512x7x7", "212", "32", "15.5"]
     assert table_row(text, "fc6")[-1] == "global"
     # centre of avgpool (3, 3): 15.5 + 3 x 32 = 111.5; half of 212 - 1 is 105.5
-    assert "clipped to the 224x224 input: y 6..217, x 6..217 (212x212 pixels)" in text
+    assert "within the 224x224 input: y 6..217, x 6..217 (212x212 pixels)" in text
     corner = render_rf(vgg16, "pool5", (0, 0))
     assert "y 0..121, x 0..121 (122x122 pixels)" in corner and "y -90..121, x -90..121 (212x212 pixels)" in corner
     assert "padding" in corner
     assert "Input region" not in render_rf(vgg16)
+
+
+def test_region_names_input_pixels_a_stride_leaves_unread() -> None:
+    a = analyze("nin_imagenet", measure_saved=False)
+    # conv1 (11x11, stride 4, no padding): its 54th and last window ends at 53 x 4 + 10 = 222
+    text = render_rf(a, "relu_cccp8", (5, 5))
+    assert "within the 224x224 input: y 96..222, x 96..222 (127x127 pixels)" in text
+    assert "this map reads only y 0..222, x 0..222 (223x223 pixels) of the input" in " ".join(text.split())
 
 
 def test_rf_target_defaults_and_errors(vgg16: Analysis, resnet18: Analysis) -> None:

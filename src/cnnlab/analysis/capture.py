@@ -29,7 +29,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from ..errors import InputShapeError
+from ..errors import ConfigError, InputShapeError
 from ..models.base import _CHECKING, AuxForward, hooks_suspended, modes_kept
 from ..registry import create_model
 from .receptive_field import _ADAPTIVE, _POOLS, _REDUCTIONS, _per_axis, propagate
@@ -555,7 +555,7 @@ def analyze(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if aux and not hasattr(model, "forward_aux"):
-        raise ValueError(f"{label} has no auxiliary heads (no forward_aux); analyse it with aux=False")
+        raise ConfigError(f"{label} has no auxiliary heads (no forward_aux); analyse it with aux=False")
     size = _input_size(model, input_size, label)
     element_size = torch.empty((), dtype=dtype).element_size()
     params = dict(model.named_parameters())

@@ -292,7 +292,9 @@ class Analysis:
         ``layer``'s output sees; clipped to the input unless ``clip=False``."""
         row = self.row(layer)
         rank = len(self.input_size) - 1
-        out = row.output_shape[-rank:] if row.rf.is_spatial else ()
+        shape = row.output_shape
+        # A flattened 1x1 map keeps its field: one position.
+        out = (shape[-rank:] if len(shape) == rank + 2 else (1,) * rank) if row.rf.is_spatial else ()
         for axis, (index, extent) in enumerate(zip(position, out)):
             if not 0 <= index < extent:
                 raise ValueError(
