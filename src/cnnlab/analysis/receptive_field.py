@@ -234,7 +234,8 @@ def propagate(op: str, args: Sequence, kwargs: dict, fields: Sequence[ReceptiveF
         return src
     if is_view or op in ("reshape", "expand", "permute", "transpose", "t", "squeeze", "unsqueeze", "flatten"):
         in_spatial = tuple(first.shape[d] for d in sdims)
-        if out.dim() >= rank and tuple(out.shape[-rank:]) == in_spatial and (op != "permute" or _keeps_last(args, rank)):
+        # Still a map (batch, channels..., then the same spatial axes): positions untouched.
+        if out.dim() >= rank + 2 and tuple(out.shape[-rank:]) == in_spatial and (op != "permute" or _keeps_last(args, rank)):
             return src
         if math.prod(in_spatial) == 1:
             return src  # one position: reshaping moves no pixels

@@ -1,0 +1,126 @@
+"""``cnnlab repro list`` and ``cnnlab repro run``: slide and paper numbers next to cnnlab's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+
+from ..analysis.repro import KINDS, SCHEMA, VERDICTS, ClaimResult, claim_to_dict, get_claim, list_claims, run_claim
+from .render import format_table
+
+PrintFn = Callable[[str], None]
+WIDTH = 100  # explanations and notes wrap at this width
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "repro",
+        help="check lecture-slide and paper numbers against cnnlab's computation",
+        description="Reproduce the numbers printed on lecture slides and in papers (output sizes, parameters, "
+        "multiply-adds, memory) with cnnlab's own analysis, side by side with a verdict for each.",
+    )
+    repro = p.add_subparsers(dest="repro_command", metavar="ACTION", required=True)
+
+    q = repro.add_parser("list", help="list the claims: id, kind, title, source", description="List the registered claims.")
+    q.add_argument("--kind", choices=tuple(KINDS), default=None, help="only claims of this kind (default: all)")
+    q.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    q.set_defaults(run=run_list)
+
+    q = repro.add_parser(
+        "run",
+        help="run claims and print slide vs cnnlab per quantity",
+        description="Run claims; print each printed number, cnnlab's computed value, the verdict and why. "
+        "Verdicts: " + "; ".join(f"{v}: {d}" for v, d in VERDICTS.items()) + ".",
+    )
+    q.add_argument("ids", nargs="+", metavar="ID", help="claim ids (see `cnnlab repro list`), or 'all'")
+    q.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    q.set_defaults(run=run_run)
+
+
+def run_list(args: argparse.Namespace, print_fn: PrintFn) -> int:
+    claims = list_claims(args.kind)
+    if args.format == "json":
+        rows = [{"id": c.id, "kind": c.kind, "title": c.title, "source": c.source} for c in claims]
+        print_fn(json.dumps(rows, indent=2))
+        return 0
+    lines = []
+    for c in claims:
+        lines.append(f"{c.id}  ({c.kind})")
+        lines.append(textwrap.fill(c.title, WIDTH, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False))
+        lines.append(textwrap.fill(c.source, WIDTH, initial_indent="  source: ", subsequent_indent="          ", break_on_hyphens=False))
+    lines.append(f"{len(claims)} claims; run one with `cnnlab repro run ID`, or all with `cnnlab repro run all`")
+    print_fn("\n".join(lines))
+    return 0
+
+
+def selected_ids(ids: Sequence[str]) -> list[str]:
+    """'all' stands for every claim; unknown ids fail before anything runs; order kept, no repeats."""
+    out: list[str] = []
+    for claim_id in ids:
+        names = [c.id for c in list_claims()] if claim_id == "all" else [get_claim(claim_id).id]
+        out.extend(n for n in names if n not in out)
+    return out
+
+
+def format_value(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, Fraction):
+        return str(value) if value.denominator != 1 else f"{int(value):,}"
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
+
+
+def render_claim(result: ClaimResult) -> str:
+    """One claim as text: header, the table (# | quantity | slide | cnnlab | verdict), the
+    numbered explanations, the notes and the verdict counts."""
+    claim = result.claim
+    lines = []
+    if claim is not None:
+        lines.append(f"{claim.id}: {claim.title}")
+        lines.append(textwrap.fill(claim.source, WIDTH, initial_indent="source: ", subsequent_indent="        ", break_on_hyphens=False))
+        lines.append("")
+    table = [
+        [str(i), c.quantity, format_value(c.slide), format_value(c.cnnlab), c.verdict]
+        for i, c in enumerate(result.checks, 1)
+    ]
+    lines.append(format_table(["#", "quantity", "slide", "cnnlab", "verdict"], table, align="rllrl"))
+    explained = [(i, c) for i, c in enumerate(result.checks, 1) if c.explanation]
+    if explained:
+        lines.append("")
+        width = len(str(len(result.checks)))
+        for i, c in explained:
+            head = f"[{i}]".rjust(width + 2) + " "
+            lines.append(textwrap.fill(c.explanation, WIDTH, initial_indent=head, subsequent_indent=" " * len(head), break_on_hyphens=False))
+    if result.notes:
+        lines.append("")
+        lines.append(textwrap.fill(result.notes, WIDTH, initial_indent="notes: ", subsequent_indent="       ", break_on_hyphens=False))
+    if result.artifacts:
+        lines.append("files: " + ", ".join(result.artifacts))
+    counts = ", ".join(f"{n} {v}" for v, n in result.summary.items() if n)
+    lines.append(f"verdicts: {counts}")
+    return "\n".join(lines)
+
+
+def run_run(args: argparse.Namespace, print_fn: PrintFn) -> int:
+    ids = selected_ids(args.ids)
+    results = [run_claim(claim_id) for claim_id in ids]
+    if args.format == "json":
+        print_fn(json.dumps({"schema": SCHEMA, "verdicts": VERDICTS, "claims": [claim_to_dict(r) for r in results]}, indent=2))
+        return 0
+    blocks = [render_claim(r) for r in results]
+    total = {v: sum(r.summary[v] for r in results) for v in VERDICTS}
+    legend = ["verdicts:"] + [
+        textwrap.fill(f"{v}: {d}", WIDTH, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
+        for v, d in VERDICTS.items()
+    ]
+    if len(results) > 1:
+        legend.insert(0, f"{len(results)} claims, {sum(total.values())} checks: " + ", ".join(f"{n} {v}" for v, n in total.items()))
+    print_fn(("\n\n" + "=" * WIDTH + "\n\n").join(blocks) + "\n\n" + "\n".join(legend))
+    return 0
