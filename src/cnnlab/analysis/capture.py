@@ -461,6 +461,24 @@ class _Root(nn.Module):
         return out
 
 
+class _SkipInit(TorchFunctionMode):
+    """Weight initialisation is a no-op on meta tensors, but PyTorch still runs its
+    Python reference kernels for every ``normal_`` and ``uniform_``: skip them."""
+
+    _INIT = frozenset({
+        "normal_", "uniform_", "zero_", "fill_", "constant_", "ones_", "zeros_", "trunc_normal_", "orthogonal_",
+        "kaiming_normal_", "kaiming_uniform_", "xavier_normal_", "xavier_uniform_", "eye_", "dirac_", "sparse_",
+    })
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in self._INIT:
+            t = args[0] if args else kwargs.get("tensor")
+            if isinstance(t, torch.Tensor) and t.device.type == "meta":
+                return t
+        return func(*args, **kwargs)
+
+
 def _meta_state(runner: nn.Module, dtype: torch.dtype, grad: bool = False) -> dict[str, torch.Tensor]:
     """Shape-only stand-ins for every parameter and buffer, floating ones in ``dtype``."""
     state = {}
@@ -541,7 +559,7 @@ def analyze(
     (auxiliary heads included) in training mode; otherwise the eval-mode ``forward``.
     Every hook is removed and the model's mode restored; nothing is allocated."""
     if isinstance(model_or_name, str):
-        with torch.device("meta"):
+        with torch.device("meta"), _SkipInit():
             model = create_model(model_or_name, **options)
         label = model_or_name
     elif isinstance(model_or_name, nn.Module):

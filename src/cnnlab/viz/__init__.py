@@ -1,0 +1,6 @@
+"""Figures drawn from cnnlab's data: the only part of cnnlab that imports matplotlib, and it
+does so inside each function, so ``import cnnlab.viz`` stays cheap and needs no display."""
+
+from .compare import plot_comparison
+
+__all__ = ["plot_comparison"]
