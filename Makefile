@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/cnnlab list
 	$(VENV)/bin/cnnlab info googlenet
+	$(VENV)/bin/cnnlab summary vgg16
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) -m "not slow and not gpu"

@@ -6,7 +6,7 @@
     >>> cnnlab.analyze("vgg16").macs  # 15,470,264,320 multiply-accumulates at 224x224
 """
 
-from .analysis import Analysis, analyze
+from .analysis import Analysis, analyze, compare
 from .errors import CnnlabError, ConfigError, InputShapeError, UnknownModelError, WeightsError
 from .registry import ModelCard, Paper, create_model, list_models, model_card, model_options
 
@@ -22,6 +22,7 @@ __all__ = [
     "UnknownModelError",
     "WeightsError",
     "analyze",
+    "compare",
     "create_model",
     "list_models",
     "model_card",

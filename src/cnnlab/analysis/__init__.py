@@ -2,6 +2,7 @@
 one recorded forward pass on the meta device (no memory, no arithmetic)."""
 
 from .capture import analyze, parse_input_size
+from .compare import Comparison, compare
 from .receptive_field import empirical_region
 from .records import SCHEMA, Analysis, LayerRecord, ModuleRecord, ReceptiveField, TrainingMemory
 from .trace import LeafRow, count_macs, count_params, leaf_trace
@@ -9,12 +10,14 @@ from .trace import LeafRow, count_macs, count_params, leaf_trace
 __all__ = [
     "SCHEMA",
     "Analysis",
+    "Comparison",
     "LayerRecord",
     "LeafRow",
     "ModuleRecord",
     "ReceptiveField",
     "TrainingMemory",
     "analyze",
+    "compare",
     "count_macs",
     "count_params",
     "empirical_region",
