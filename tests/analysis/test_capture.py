@@ -214,3 +214,44 @@ def test_every_registered_model_macs_equal_flop_counter_and_params_the_card(name
     assert a.saved_bytes is not None and a.saved_bytes > 0, a.saved_note
     assert not [r.label for r in a if r.rf.kind == "unknown"]
     assert all(r.kind != "other" for r in a)
+
+
+def test_tied_pruned_and_normalised_weights_are_counted_where_they_are_used() -> None:
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Conv2d(4, 4, 3, padding=1)
+            self.b = nn.Conv2d(4, 4, 3, padding=1)
+            self.b.weight = self.a.weight
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    a = analyze(Tied(), (4, 8, 8))
+    assert [(r.params, r.shared) for r in a] == [(148, False), (4, False)]  # b's own bias only
+    assert a.params_used == a.params_total == 152
+
+    pruned = nn.Conv2d(3, 8, 3)
+    torch.nn.utils.prune.l1_unstructured(pruned, "weight", 0.5)
+    normed = torch.nn.utils.parametrizations.weight_norm(nn.Conv2d(3, 8, 3))
+    for model, total in ((pruned, 224), (normed, 232)):
+        a = analyze(nn.Sequential(model), (3, 8, 8))
+        assert sum(r.params for r in a) == a.params_used == a.params_total == total
+    assert pruned.weight.device.type == "cpu"  # the weight the pruning hook computes is left as it was
+
+
+def test_bias_added_as_its_own_op_and_flat_inputs() -> None:
+    class Tokens(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(8, 4)
+
+        def forward(self, x):
+            return self.fc(x.flatten(2).transpose(1, 2))  # N x 16 x 8: mm, then the bias add
+
+    a = analyze(Tokens(), (8, 4, 4))
+    assert a.row("fc").ops == {"bias": 16 * 4} and a.row("fc").macs == 16 * 8 * 4
+    mlp = analyze(nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 2)), (10,))
+    assert mlp.macs == 60 and [r.rf.kind for r in mlp] == ["global"] * 3
+    with pytest.raises(ValueError, match="never loads weights"):
+        analyze("vgg16", weights="torchvision")

@@ -213,3 +213,21 @@ def test_meta_device_only():
     before = torch.empty(0).device
     compare(["lenet5"], measure_saved=False)
     assert torch.empty(0).device == before
+
+
+def test_published_errors_only_describe_the_published_configuration() -> None:
+    from cnnlab.analysis import compare
+
+    c = compare(["resnet18", "resnet20"], input_size="3x32x32")
+    assert c.models[0].published is None and c.models[1].published is not None
+    assert any("left out for resnet18" in n for n in c.notes)
+    assert compare(["resnet18"]).models[0].published is not None
+
+
+def test_unregistered_modules_of_one_class_are_numbered() -> None:
+    from torch import nn
+
+    from cnnlab.analysis import compare
+
+    c = compare([nn.Sequential(nn.Conv2d(3, 4, 3)), nn.Sequential(nn.Conv2d(3, 8, 3))], input_size=(3, 8, 8))
+    assert [m.name for m in c.models] == ["Sequential#1", "Sequential#2"]

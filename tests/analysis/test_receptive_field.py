@@ -129,3 +129,40 @@ def test_analytic_and_empirical_fields_agree_on_every_chain_model(name: str) -> 
     spatial = last.output_shape[2:]
     for position in ((0, 0), tuple(s // 2 for s in spatial), tuple(s - 1 for s in spatial)):
         assert empirical_region(model, a.input_size, last.name, position) == a.input_region(last.label, position), position
+
+
+class _Moves(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3)
+        self.how = how
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if self.how == "transpose-flatten":  # non-contiguous: clone + _unsafe_view
+            return y.transpose(2, 3).flatten(1)
+        if self.how == "nhwc":  # ConvNeXt's LayerNorm layout
+            return y.permute(0, 2, 3, 1)
+        if self.how == "tokens":
+            return y.flatten(2).transpose(1, 2)
+        if self.how == "normalize":
+            return F.hardswish(F.normalize(y, dim=1))
+        raise AssertionError(self.how)
+
+
+@pytest.mark.parametrize(
+    ("how", "kind"), [("transpose-flatten", "global"), ("nhwc", "unknown"), ("tokens", "unknown"), ("normalize", "spatial")]
+)
+def test_moving_or_merging_positions_is_never_reported_as_a_local_field(how: str, kind: str) -> None:
+    a = analyze(_Moves(how), (2, 8, 9))
+    assert a.rows[-1].rf.kind == kind, [(r.label, r.rf) for r in a]
+    if kind == "spatial":  # a channel L2 norm and a hardswish keep each position's field
+        assert a.rows[-1].rf.size == (3.0, 3.0)
+
+
+def test_adaptive_pooling_with_uneven_windows_is_unknown_not_wrong() -> None:
+    a = analyze(nn.Sequential(nn.Conv2d(1, 1, 1), nn.AdaptiveAvgPool2d(3)), (1, 7, 7))
+    assert a.rows[-1].rf.kind == "unknown" and "7 -> 3" in a.rows[-1].rf.reason
+    with pytest.raises(ValueError, match="receptive field is unknown"):
+        a.input_region("1", (0, 0))
+    assert analyze("vgg11", (3, 256, 256)).row("avgpool").rf.kind == "unknown"  # 8x8 -> 7x7

@@ -33,7 +33,7 @@ from ..errors import ConfigError, InputShapeError
 from ..models.base import _CHECKING, AuxForward, hooks_suspended, modes_kept
 from ..registry import create_model
 from .receptive_field import _ADAPTIVE, _POOLS, _REDUCTIONS, _per_axis, propagate
-from .records import NO_FIELD, Analysis, LayerRecord, ModuleRecord, ReceptiveField, input_field
+from .records import GLOBAL, NO_FIELD, Analysis, LayerRecord, ModuleRecord, ReceptiveField, input_field
 
 _NORM_OPS = {"native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
              "_native_batch_norm_legit_functional", "native_layer_norm", "native_group_norm"}
@@ -119,10 +119,34 @@ def _matmul_macs(op: str, args: Sequence, out: torch.Tensor) -> int | None:
     return None
 
 
+class _TracerError(RuntimeError):
+    """A failure in cnnlab's own recording, not in the model's forward."""
+
+
+def _recording(method):
+    """Turn an exception raised by the recorder itself into a ``_TracerError``, so that
+    ``analyze`` does not report a recorder bug as a model that cannot run its input."""
+
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except _TracerError:
+            raise
+        except Exception as err:
+            raise _TracerError(
+                f"cnnlab's analysis failed while recording ({method.__name__}): {type(err).__name__}: {err}; "
+                "this is a bug in cnnlab, not in the model: please report it"
+            ) from err
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
 class _Row:
     """A row being recorded; becomes a ``LayerRecord`` when it closes."""
 
-    __slots__ = ("record", "owner", "aten", "aten_ops", "params", "operands", "pool_ops", "bias_ops")
+    __slots__ = ("record", "owner", "aten", "aten_ops", "params", "operands", "pool_ops", "bias_ops", "elements")
 
     def __init__(self, record: LayerRecord, owner: nn.Module | None) -> None:
         self.record = record
@@ -133,6 +157,7 @@ class _Row:
         self.operands = 0
         self.pool_ops = 0
         self.bias_ops = 0
+        self.elements: Counter[str] = Counter()  # output elements of norm / act / elementwise ATen ops
 
 
 class _Tracer:
@@ -140,6 +165,7 @@ class _Tracer:
         self.model = model
         self.names = {id(m): n for n, m in model.named_modules()}
         params = dict(model.named_parameters())
+        self.canonical = {id(p): n for n, p in params.items()}  # tied weights: the first name
         self.trainable = {n: p.requires_grad for n, p in params.items()}
         self.sizes = {n: p.numel() for n, p in params.items()}
         self.param_names: dict[int, str] = {}  # id of a meta stand-in -> the model's name for it
@@ -159,6 +185,7 @@ class _Tracer:
         self.module_params: dict[int, set[str]] = {}
 
     # -- rows ---------------------------------------------------------------------------
+    @_recording
     def open(self, name: str, call: int, type_name: str, kind: str | None, depth: int, functional: bool, owner: nn.Module | None, args: object) -> _Row:
         # Connections come from the ATen ops inside the row (and pass-throughs, in close).
         record = LayerRecord(
@@ -171,11 +198,13 @@ class _Tracer:
         self.row = row
         return row
 
+    @_recording
     def set_inputs(self, row: _Row, args: object) -> None:
         tensors = _tensors(args)
         row.record.input_shapes = tuple(tuple(t.shape) for t in tensors)
         row.operands = len(tensors)
 
+    @_recording
     def close(self, row: _Row, out: object) -> None:
         self.row = None
         rec = row.record
@@ -193,12 +222,12 @@ class _Tracer:
         rec.out_bytes = sum(t.numel() * t.element_size() for t in outs)
         rec.rf = self.tensors[id(outs[0])][2] if outs else NO_FIELD
         if not rec.kind:
-            rec.kind = self._kind_from_ops(row, outs)
+            rec.kind = self._kind_from_ops(row)
         rec.ops = self._ops(row, rec.kind, rec.out_elements)
         self._count_params(row)
         self.rows.append(rec)
 
-    def _kind_from_ops(self, row: _Row, outs: list[torch.Tensor]) -> str:
+    def _kind_from_ops(self, row: _Row) -> str:
         aten = row.aten
         if aten & {"convolution", "_convolution"}:
             return "conv"
@@ -221,33 +250,26 @@ class _Tracer:
         return "dropout" if "drop" in label else "identity"
 
     def _ops(self, row: _Row, kind: str, out_elements: int) -> dict[str, int]:
-        if kind in ("conv", "linear"):
-            return {"bias": row.bias_ops} if row.bias_ops else {}
+        """A row of a known kind counts by the kind's convention; what else its ATen ops did
+        (a conv with a fused activation, an LSTM's gates) is added per output element."""
         if kind in ("norm", "act"):
             return {kind: out_elements}
         if kind == "pool":
             return {"pool": row.pool_ops}
         if kind == "elementwise":
             return {"elementwise": out_elements * max(1, row.operands - 1)}
-        if kind == "other":
-            ops = {"bias": row.bias_ops, "pool": row.pool_ops}
-            for op, n in row.aten_ops.items():
-                family = "norm" if op in _NORM_OPS else "act" if op in _ACT_OPS else "elementwise" if self.op_info.get(op, ("", False))[1] else None
-                if family:
-                    ops[family] = ops.get(family, 0) + n
-            return {k: v for k, v in ops.items() if v}
-        return {}
+        ops = {"bias": row.bias_ops, "pool": row.pool_ops if kind == "other" else 0, **row.elements}
+        return {k: v for k, v in ops.items() if v}
 
     def _count_params(self, row: _Row) -> None:
         rec = row.record
+        names = row.params
         if row.owner is not None:
-            names = self.module_params.get(id(row.owner))
-            if names is None:
-                prefix = self.names[id(row.owner)]
-                names = {f"{prefix}.{n}" if prefix else n for n, _ in row.owner.named_parameters()}
-                self.module_params[id(row.owner)] = names
-        else:
-            names = row.params
+            owned = self.module_params.get(id(row.owner))
+            if owned is None:
+                owned = {self.canonical[id(p)] for p in row.owner.parameters() if id(p) in self.canonical}
+                self.module_params[id(row.owner)] = owned
+            names = owned | names  # and any parameter it read from elsewhere
         new = sorted(n for n in names if n not in self.counted)
         rec.shared = bool(names) and not new
         for n in new:
@@ -262,7 +284,11 @@ class _Tracer:
                 rec.frozen += size
         self.counted.update(new)
 
+    def _param_args(self, args: tuple) -> list[str]:
+        return [self.param_names[id(t)] for t in _tensors(args) if id(t) in self.param_names]
+
     # -- module hooks -------------------------------------------------------------------
+    @_recording
     def pre_hook(self, module: nn.Module, args: tuple) -> None:
         if not self.recording or self.row is not None or id(module) not in self.names or module is self.model:
             return
@@ -276,6 +302,7 @@ class _Tracer:
             rec = ModuleRecord(name, type(module).__name__, depth, call, len(self.rows) + 1, len(self.rows))
             self.containers.append((module, rec))
 
+    @_recording
     def post_hook(self, module: nn.Module, args: tuple, out: object) -> None:
         if not self.recording:
             return
@@ -315,6 +342,7 @@ class _Tracer:
         return out
 
     # -- ATen ops -----------------------------------------------------------------------
+    @_recording
     def on_op(self, func: torch._ops.OpOverload, args: tuple, kwargs: dict, out: object) -> None:
         info = self.op_info.get(func)
         if info is None:
@@ -350,6 +378,7 @@ class _Tracer:
         outs = [t for t in _tensors(out) if isinstance(t, torch.Tensor)]
         main = outs[0] if outs else None
         if main is not None:
+            macs_op = op in ("convolution", "_convolution") or func.overloadpacket in flop_registry
             if op in ("convolution", "_convolution"):
                 rec.macs += _conv_macs(args, main)
                 if args[2] is not None:
@@ -367,6 +396,15 @@ class _Tracer:
                     rec.macs += macs
                     if op in ("addmm", "baddbmm"):
                         row.bias_ops += main.numel()
+            if macs_op is False:
+                if op in ("add", "add_") and any(n.rsplit(".", 1)[-1].startswith("bias") for n in self._param_args(args)):
+                    row.bias_ops += main.numel()  # a bias added as its own op (Linear on 3-d input)
+                elif op in _NORM_OPS:
+                    row.elements["norm"] += main.numel()
+                elif op in _ACT_OPS:
+                    row.elements["act"] += main.numel()
+                elif pointwise:
+                    row.elements["elementwise"] += main.numel()
             if op in _POOLS:
                 r = min(self.rank, main.dim() - 2) or 1
                 kernel = _per_axis(args[1], len(args[1]) if isinstance(args[1], (list, tuple)) else r, 1)
@@ -449,7 +487,8 @@ class _Root(nn.Module):
         if tracer is None:
             return self.model.forward_aux(x) if self.aux else self.model(x)
         root = ModuleRecord("", type(self.model).__name__, 0, 0, 1, 0)
-        tracer.tensors[id(x)] = (x, 0, input_field(x.shape[2:]))
+        # An input without spatial axes (N x features): every output sees all of it.
+        tracer.tensors[id(x)] = (x, 0, input_field(x.shape[2:]) if x.dim() > 2 else GLOBAL)
         tracer.recording = True
         try:
             out = self.model.forward_aux(x) if self.aux else self.model(x)
@@ -503,10 +542,10 @@ def _input_size(model: nn.Module, input_size: object, label: str) -> tuple[int, 
         size = tuple(input_size)
     except TypeError:
         raise InputShapeError(f"input_size must be a sequence like (3, 224, 224), got {input_size!r}") from None
-    if len(size) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
+    if not size or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
         raise InputShapeError(
             f"input_size must be positive integers (channels, then one size per spatial axis) like "
-            f"(3, 224, 224), got {input_size!r}"
+            f"(3, 224, 224), or (features,) for a model without spatial axes; got {input_size!r}"
         )
     return size
 
@@ -517,7 +556,7 @@ def parse_input_size(text: str) -> tuple[int, ...]:
         size = tuple(int(p) for p in text.lower().replace("×", "x").split("x"))
     except ValueError:
         size = ()
-    if len(size) < 2 or min(size) < 1:
+    if not size or min(size) < 1:
         raise InputShapeError(f"input size must look like 3x224x224 (channels x height x width), got {text!r}")
     return size
 
@@ -559,6 +598,11 @@ def analyze(
     (auxiliary heads included) in training mode; otherwise the eval-mode ``forward``.
     Every hook is removed and the model's mode restored; nothing is allocated."""
     if isinstance(model_or_name, str):
+        if "weights" in options:
+            raise ConfigError(
+                f"analyze builds {model_or_name} on the meta device and never loads weights (counts do not "
+                f"depend on them); drop weights={options['weights']!r}"
+            )
         with torch.device("meta"), _SkipInit():
             model = create_model(model_or_name, **options)
         label = model_or_name
@@ -587,7 +631,7 @@ def analyze(
     token = _CHECKING.set(True)
     handles = []
     try:
-        with hooks_suspended(model), modes_kept(model):
+        with hooks_suspended(model, keep_weight_hooks=True), modes_kept(model):
             model.train(aux)
             # Global hooks: two registrations instead of two per module (hooks_suspended
             # restores the user's global hooks, and handles remove ours in any case).
@@ -595,7 +639,7 @@ def analyze(
             handles.append(nn.modules.module.register_module_forward_hook(tracer.post_hook))
             with torch.no_grad(), _FunctionCapture(tracer), _OpCapture(tracer):
                 functional_call(runner, state, (x,))
-    except InputShapeError:
+    except (InputShapeError, _TracerError):
         raise
     except Exception as err:
         _CHECKING.reset(token)
@@ -655,7 +699,7 @@ def _saved_bytes(model: nn.Module, size: tuple[int, ...], batch_size: int, dtype
     x = torch.empty((measured_batch, *size), device="meta", dtype=dtype)
     token = _CHECKING.set(True)
     try:
-        with hooks_suspended(model), modes_kept(model), torch.enable_grad(), _FastMeta():
+        with hooks_suspended(model, keep_weight_hooks=True), modes_kept(model), torch.enable_grad(), _FastMeta():
             model.train()
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 functional_call(runner, state, (x,))

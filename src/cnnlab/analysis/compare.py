@@ -27,6 +27,7 @@ without ``feature_info`` are broken down by their top-level (depth-1) modules.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -39,7 +40,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..registry import create_model, list_models, model_card
-from .capture import analyze, parse_input_size
+from .capture import _input_size, analyze, parse_input_size
 from .published import DATASETS, PublishedError, find_published
 from .records import Analysis
 
@@ -218,10 +219,7 @@ def _requested_size(input_size: Sequence[int] | str | None) -> tuple[int, ...] |
         return None
     if isinstance(input_size, str):
         return parse_input_size(input_size)
-    size = tuple(int(s) for s in input_size)
-    if len(size) < 2 or min(size) < 1:
-        raise ConfigError(f"input_size must be (channels, height, width) with positive sizes, got {tuple(input_size)!r}")
-    return size
+    return _input_size(nn.Identity(), input_size, "compare")
 
 
 def _analyse(entry: object, size: tuple[int, ...] | None, batch_size: int, measure_saved: bool) -> tuple[Analysis, list | None]:
@@ -376,6 +374,10 @@ def compare(
             f"add it to the list or pick one of them"
         )
     analysed = [_analyse(m, size, batch_size, measure_saved) for m in models]
+    raw = [a.model for a, _ in analysed]
+    for i, (a, info) in enumerate(analysed):  # unregistered modules of one class: number them
+        if not isinstance(models[i], str) and raw.count(a.model) > 1:
+            analysed[i] = (dataclasses.replace(a, model=f"{a.model}#{raw[: i + 1].count(a.model)}"), info)
     names = [a.model for a, _ in analysed]
     seen = set()
     for name in names:
@@ -415,7 +417,7 @@ def compare(
                 activation_elements=analysis.activation_elements,
                 activation_bytes=analysis.activation_bytes,
                 saved_bytes=analysis.saved_bytes,
-                published=find_published(analysis.model) if card else None,
+                published=find_published(analysis.model) if _as_published(analysis, card) else None,
                 params_ratio=_ratio(analysis.params_total, base.params_total),
                 macs_ratio=_ratio(analysis.macs, base.macs),
                 activations_ratio=_ratio(analysis.activation_elements, base.activation_elements),
@@ -427,8 +429,20 @@ def compare(
     return Comparison(tuple(compared), baseline, size, tuple(_notes(compared, size)))
 
 
+def _as_published(analysis: Analysis, card: object) -> bool:
+    """A paper's error describes its model at its input size and classes only: the card's
+    exact parameter count stands for "built with the default options"."""
+    return card is not None and tuple(analysis.input_size) == tuple(card.input_size) and analysis.params_total == card.params
+
+
 def _notes(models: Sequence[ComparedModel], size: tuple[int, ...] | None) -> list[str]:
     notes = []
+    altered = [m.name for m in models if m.published is None and m.name in list_models() and find_published(m.name)]
+    if altered:
+        notes.append(
+            "published errors left out for " + ", ".join(altered) + ": analysed at another input size or with other "
+            "options than the published model"
+        )
     sizes = {m.input_size for m in models}
     if size is not None:
         notes.append(f"every model analysed at input {_size(size)} (batch {models[0].batch_size})")
@@ -444,7 +458,7 @@ def _notes(models: Sequence[ComparedModel], size: tuple[int, ...] | None) -> lis
     protocols = {m.published.protocol for m in models if m.published}
     if len(protocols) > 1:
         notes.append("published errors were measured under different protocols (10-crop, single crop, test scale); see each source")
-    missing = [m.name for m in models if m.published is None]
+    missing = [m.name for m in models if m.published is None and m.name not in altered]
     if missing:
         notes.append("no verified published error on file for: " + ", ".join(missing))
     return notes
@@ -534,7 +548,7 @@ def _footer(c: Comparison) -> list[str]:
         f"baseline: {c.baseline} (x columns are model / baseline)",
         f"units: params = parameter elements; MACs = multiply-accumulates of conv and linear layers per forward pass "
         f"(batch {batch}); FLOPs = 2 x MACs; activations = input + conv/linear/pool output elements; "
-        "saved (train) = activations autograd keeps for backward, measured, float32",
+        f"saved (train) = activations autograd keeps for backward, measured, {c.models[0].analysis.dtype}",
         "published errors (%):",
     ]
     width = max(len(m.name) for m in c.models)

@@ -36,10 +36,16 @@ _REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "var", "std", "var_mean", 
 _SOFTMAX = {"_softmax", "_log_softmax", "softmax", "log_softmax"}
 _PADS = {"constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d"}
 # Normalisation at inference: a per-channel scale and shift, position by position.
-_PER_CHANNEL = {"_native_batch_norm_legit_no_training", "native_batch_norm", "_native_batch_norm_legit", "batch_norm"}
+# Normalisation: the lecture's convention ignores the statistics (computed over positions by
+# training-mode batch norm, group norm, layer norm over a map): each output follows its input.
+_NORMS = {"_native_batch_norm_legit_no_training", "native_batch_norm", "_native_batch_norm_legit", "batch_norm",
+          "native_layer_norm", "native_group_norm", "_native_batch_norm_legit_functional"}
+# Activations PyTorch does not tag as pointwise.
+_ACTIVATIONS = {"_prelu_kernel", "prelu", "hardswish", "hardswish_", "rrelu_with_noise", "threshold", "threshold_",
+                "log_sigmoid_forward", "hardsigmoid", "hardsigmoid_", "mish", "softplus", "celu", "gelu", "silu", "elu"}
 # Ops whose result depends on their input's shape only, never its values.
 _CONSTANT = {"empty_like", "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "new_empty", "new_zeros", "new_ones", "new_full", "bernoulli_", "fill_", "zero_", "scalar_tensor", "empty", "zeros", "ones", "full", "arange"}
-_SAME = {"clone", "_to_copy", "detach", "alias", "lift_fresh", "contiguous", "native_dropout", "_unsafe_view", "to", "type_as"}
+_SAME = {"clone", "_to_copy", "detach", "alias", "lift_fresh", "contiguous", "native_dropout", "to", "type_as"}
 _MATMUL = {"mm", "addmm"}
 
 
@@ -149,13 +155,20 @@ def propagate(op: str, args: Sequence, kwargs: dict, fields: Sequence[ReceptiveF
     if not known or op in _CONSTANT:
         return NO_FIELD
     spatial = [f for f in known if f.is_spatial]
+    rank = len(spatial[0].size) if spatial else 2
+    if first is not None and (is_view or op in ("reshape", "_unsafe_view")) and out.dim() <= 2 < first.dim() - rank + 1:
+        if math.prod(first.shape[-rank:]) > 1 and not any(f.kind == "global" for f in known):
+            return GLOBAL  # positions merged into features (flatten), whatever the map saw
     if not spatial:
         return union(known)
-    rank = len(spatial[0].size)
     src = union(fields)
-    if not src.is_spatial or first is None:
+    if first is None:
+        return src
+    if not src.is_spatial:
         return src
     ndim = first.dim()
+    if ndim < rank + 2:
+        return src  # a flattened one-position map: no positions left to mix or move
     sdims = _spatial_dims(ndim, rank)
 
     if op in ("convolution", "_convolution"):
@@ -178,13 +191,17 @@ def propagate(op: str, args: Sequence, kwargs: dict, fields: Sequence[ReceptiveF
         in_size = tuple(first.shape[-rank:])
         if all(o == 1 for o in out_size) and math.prod(in_size) > 1:
             return GLOBAL
-        # PyTorch's windows: [floor(i * n / m), ceil((i + 1) * n / m)); even when n % m == 0
-        # these are k = s = n / m; otherwise the widest window and the mean step.
-        kernel = tuple(-(-n // m) + (1 if n % m else 0) for n, m in zip(in_size, out_size))
-        stride = tuple(n / m for n, m in zip(in_size, out_size))
-        return window(src, kernel, stride, (0,) * rank, (1,) * rank)
+        # PyTorch's windows are [floor(i * n / m), ceil((i + 1) * n / m)): when m divides n,
+        # a k = s = n / m pool; otherwise their widths and steps vary by position, which no
+        # size / jump / start can express.
+        uneven = [f"{n} -> {m}" for n, m in zip(in_size, out_size) if n % m]
+        if uneven:
+            return ReceptiveField("unknown", reason=f"adaptive pooling with uneven windows ({', '.join(uneven)})")
+        kernel = tuple(n // m for n, m in zip(in_size, out_size))
+        return window(src, kernel, kernel, (0,) * rank, (1,) * rank, in_size, out_size)
     if op in _REDUCTIONS:
-        dims = _dims(_arg(args, kwargs, 1, "dim"), ndim)
+        # norm(x, p, dim) and linalg_vector_norm(x, ord, dim) take the dims third.
+        dims = _dims(_arg(args, kwargs, 2, "dim") if op in ("norm", "linalg_vector_norm") else _arg(args, kwargs, 1, "dim"), ndim)
         reduced = set(range(ndim)) if dims is None else dims
         if reduced & set(sdims):
             positions = math.prod(first.shape[d] for d in sdims)
@@ -221,26 +238,24 @@ def propagate(op: str, args: Sequence, kwargs: dict, fields: Sequence[ReceptiveF
         position = 2 if op in ("split", "split_with_sizes", "chunk") else 1
         dim = int(_arg(args, kwargs, position, "dim", 0)) % ndim
         return src if dim not in sdims else ReceptiveField("unknown", reason=f"{op} along a spatial axis")
-    if op in _PER_CHANNEL:
+    if op in _NORMS or op in _ACTIVATIONS:
         return src
-    if op in ("native_layer_norm",):
-        normalized = len(args[1])
-        return GLOBAL if set(range(ndim - normalized, ndim)) & set(sdims) else src
-    if op == "native_group_norm":
-        return GLOBAL  # statistics over each group's positions
     if op in _MATMUL:
         return src  # a 2-d matrix product mixes features within a row (sample)
     if op in _SAME or pointwise:
         return src
-    if is_view or op in ("reshape", "expand", "permute", "transpose", "t", "squeeze", "unsqueeze", "flatten"):
+    if is_view or op in ("reshape", "_unsafe_view", "expand", "permute", "transpose", "t", "squeeze", "unsqueeze", "flatten"):
         in_spatial = tuple(first.shape[d] for d in sdims)
+        if op in ("transpose", "t") and len(args) > 2 and {int(args[1]) % ndim, int(args[2]) % ndim} & set(sdims):
+            if math.prod(in_spatial) > 1:
+                return ReceptiveField("unknown", reason="transpose of a spatial axis")
         # Still a map (batch, channels..., then the same spatial axes): positions untouched.
         if out.dim() >= rank + 2 and tuple(out.shape[-rank:]) == in_spatial and (op != "permute" or _keeps_last(args, rank)):
             return src
         if math.prod(in_spatial) == 1:
             return src  # one position: reshaping moves no pixels
-        if out.dim() <= 2 or out.numel() == first.numel():
-            return GLOBAL  # positions merged into features (flatten)
+        if out.dim() <= 2:
+            return GLOBAL  # positions merged into features (flatten): N x features
         return ReceptiveField("unknown", reason=f"{op} moves the spatial axes")
     return ReceptiveField("unknown", reason=f"aten.{op}")
 

@@ -291,6 +291,11 @@ class Analysis:
         """The input pixels ``((y0, y1), (x0, x1))``, inclusive, that ``position`` of
         ``layer``'s output sees; clipped to the input unless ``clip=False``."""
         row = self.row(layer)
+        if not row.rf.is_spatial:
+            spatial = [r.label for r in self.rows if r.rf.is_spatial]
+            hint = f"; the last row with a spatial map is {spatial[-1]!r}" if spatial else ""
+            why = f" ({row.rf.reason})" if row.rf.reason else ""
+            raise ValueError(f"{layer}'s receptive field is {row.rf.kind}{why}: no region per position{hint}")
         rank = len(self.input_size) - 1
         shape = row.output_shape
         # A flattened 1x1 map keeps its field: one position.

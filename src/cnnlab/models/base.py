@@ -218,19 +218,37 @@ _GLOBAL_HOOKS = (
 )
 
 
+def _weight_hooks() -> tuple[type, ...]:
+    """Forward pre-hooks that compute a module's weight (pruning masks, weight and spectral
+    normalisation): part of the computation, so traces keep them."""
+    from torch.nn.utils.prune import BasePruningMethod
+    from torch.nn.utils.spectral_norm import SpectralNorm
+    from torch.nn.utils.weight_norm import WeightNorm
+
+    return (BasePruningMethod, SpectralNorm, WeightNorm)
+
+
 @contextlib.contextmanager
-def hooks_suspended(model: nn.Module) -> Iterator[None]:
+def hooks_suspended(model: nn.Module, keep_weight_hooks: bool = False) -> Iterator[None]:
     """Run with every hook of ``model`` and every global module hook out of the way.
 
     cnnlab's own traces run on meta tensors; a user's hook (feature capture, ``.numpy()``)
     must neither see them nor break them. Hooks registered inside the block are discarded.
+    ``keep_weight_hooks`` keeps the pre-hooks that compute weights (``_weight_hooks``).
     """
     import torch.nn.modules.module as module_mod
 
+    keep = _weight_hooks() if keep_weight_hooks else ()
     saved_local = [(m, attr, m.__dict__[attr]) for m in model.modules() for attr in _MODULE_HOOKS if attr in m.__dict__]
     saved_global = [(attr, dict(getattr(module_mod, attr))) for attr in _GLOBAL_HOOKS if hasattr(module_mod, attr)]
-    for m, attr, _ in saved_local:
-        m.__dict__[attr] = OrderedDict()
+    computed = []  # the weights those hooks will overwrite, restored afterwards
+    for m, attr, hooks in saved_local:
+        kept = [(k, h) for k, h in hooks.items() if keep and isinstance(h, keep)] if attr == "_forward_pre_hooks" else []
+        for _, h in kept:
+            name = getattr(h, "_tensor_name", None) or getattr(h, "name", None)
+            if name in m.__dict__:
+                computed.append((m, name, m.__dict__[name]))
+        m.__dict__[attr] = OrderedDict(kept)
     for attr, _ in saved_global:
         getattr(module_mod, attr).clear()
     try:
@@ -238,6 +256,8 @@ def hooks_suspended(model: nn.Module) -> Iterator[None]:
     finally:
         for m, attr, hooks in saved_local:
             m.__dict__[attr] = hooks
+        for m, name, value in computed:
+            m.__dict__[name] = value
         for attr, hooks in saved_global:
             getattr(module_mod, attr).clear()
             getattr(module_mod, attr).update(hooks)
