@@ -2,5 +2,6 @@
 does so inside each function, so ``import cnnlab.viz`` stays cheap and needs no display."""
 
 from .compare import plot_comparison
+from .training import plot_confusion_matrix, plot_curves
 
-__all__ = ["plot_comparison"]
+__all__ = ["plot_comparison", "plot_confusion_matrix", "plot_curves"]

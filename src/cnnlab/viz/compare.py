@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from ..analysis.compare import Comparison, ComparedModel
 from ..analysis.published import DATASETS
 from ..errors import ConfigError
+from ._save import save_figure
 
 _COLOURS = {"imagenet": "#1f77b4", "cifar10": "#ff7f0e"}
 _MAX_AREA = 2000.0  # points^2 of the largest model's marker
@@ -156,16 +156,5 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike, *, title: s
     fig.text(0.01, 0.005, "\n".join(notes), fontsize=7, va="bottom", ha="left", wrap=True)
     fig.tight_layout(rect=(0, 0.03 + 0.025 * len(notes), 1, 1))
 
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=dpi)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    save_figure(fig, path, dpi)
     return path

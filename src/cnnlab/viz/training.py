@@ -1,0 +1,80 @@
+"""Training figures: loss and accuracy curves per epoch, and a confusion matrix."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ._save import save_figure
+
+
+def plot_curves(history: Sequence[Mapping[str, float]], path: str | os.PathLike, *, title: str = "") -> Path:
+    """The course's training plot: loss (left axis) and accuracy (right axis) per epoch, for
+    the training and validation sets. ``history`` holds one mapping per epoch with ``epoch``
+    and any of ``train_loss``, ``val_loss``, ``train_acc1``, ``val_acc1`` (accuracy in
+    [0, 1]); missing series are skipped."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.0, 5.0))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    acc_ax = ax.twinx()
+    epochs = [int(h["epoch"]) + 1 for h in history]  # epochs are 0-based in the records
+    styles = {
+        "train_loss": (ax, "tab:blue", "-", "train loss"),
+        "val_loss": (ax, "tab:orange", "-", "validation loss"),
+        "train_acc1": (acc_ax, "tab:blue", "--", "train accuracy"),
+        "val_acc1": (acc_ax, "tab:orange", "--", "validation accuracy"),
+    }
+    lines = []
+    for key, (axis, colour, style, label) in styles.items():
+        points = [(e, h[key]) for e, h in zip(epochs, history) if h.get(key) is not None]
+        if points:
+            xs, ys = zip(*points)
+            lines += axis.plot(xs, ys, style, color=colour, marker="o", markersize=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (cross-entropy)")
+    acc_ax.set_ylabel("top-1 accuracy")
+    acc_ax.set_ylim(0.0, 1.0)
+    ax.grid(alpha=0.3)
+    if lines:
+        ax.legend(lines, [ln.get_label() for ln in lines], loc="center right")
+    ax.set_title(title or "training curves")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_confusion_matrix(
+    matrix: Sequence[Sequence[int]], class_names: Sequence[str], path: str | os.PathLike, *, title: str = ""
+) -> Path:
+    """Rows are true classes, columns predicted ones; each cell shows its count and is shaded
+    by its share of the row (the class's recall on the diagonal)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    counts = np.asarray(matrix, dtype=np.int64)
+    n = counts.shape[0]
+    if counts.shape != (n, n) or len(class_names) != n:
+        raise ValueError(f"a confusion matrix needs n x n counts and n class names, got {counts.shape} and {len(class_names)} names")
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(5.0, 0.45 * n + 2.0)
+    fig = Figure(figsize=(size + 1.0, size))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    ax.set_xticks(range(n), labels=list(class_names), rotation=90 if n > 10 else 45, ha="right" if n <= 10 else "center")
+    ax.set_yticks(range(n), labels=list(class_names))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if share[i, j] > 0.5 else "black")
+    ax.set_title(title or "confusion matrix")
+    fig.tight_layout()
+    return save_figure(fig, path)

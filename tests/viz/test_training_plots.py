@@ -1,0 +1,25 @@
+"""Training figures are real PNGs, written atomically, and refuse malformed input."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnnlab.viz import plot_confusion_matrix, plot_curves
+
+
+def test_curves_and_confusion_matrix_are_pngs(tmp_path) -> None:
+    history = [
+        {"epoch": e, "train_loss": 2.0 / (e + 1), "val_loss": 2.2 / (e + 1), "train_acc1": 0.5 + 0.1 * e, "val_acc1": 0.45 + 0.1 * e}
+        for e in range(4)
+    ]
+    curves = plot_curves(history, tmp_path / "curves.png", title="lenet5 on digits")
+    matrix = plot_confusion_matrix([[5, 1], [0, 6]], ["zero", "one"], tmp_path / "cm.png")
+    for path in (curves, matrix):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cm.png", "curves.png"]  # no temporary files left
+    plot_curves(history[:1] + [{"epoch": 1, "train_loss": 1.0}], tmp_path / "partial.png")  # missing series skipped
+
+
+def test_confusion_matrix_shape_is_checked(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"n x n counts and n class names, got \(2, 3\)"):
+        plot_confusion_matrix([[1, 2, 3], [4, 5, 6]], ["a", "b"], tmp_path / "cm.png")
