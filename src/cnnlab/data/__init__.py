@@ -1,0 +1,69 @@
+"""Datasets in their official on-disk formats, and input pipelines that keep up.
+
+    >>> from cnnlab.data import load_dataset, DeviceLoader, Augment
+    >>> train = load_dataset("cifar10", "train", data_dir="~/data")       # official batches
+    >>> loader = DeviceLoader(train, 128, train=True, device="cuda",
+    ...                       augment=Augment(crop_padding=4, hflip=True))
+    >>> for epoch in range(epochs):
+    ...     loader.set_epoch(epoch)
+    ...     for x, y in loader: ...
+
+``list_datasets()`` names what :func:`load_dataset` reads; ``dataset_info(name)`` gives its
+classes, stored size, channel statistics, official files with md5s, URLs and citation.
+"""
+
+from .augment import Augment
+from .catalog import Archive, DatasetInfo, OfficialFile, dataset_info, list_datasets
+from .datasets import (
+    FolderImages,
+    ImageTensors,
+    channel_stats,
+    download_dataset,
+    load_dataset,
+    resize_images,
+)
+from .errors import (
+    DatasetIntegrityError,
+    DatasetNotFoundError,
+    DownloadError,
+    UnsafePickleError,
+)
+from .files import RestrictedUnpickler, default_data_root, load_pickle, md5sum
+from .idx import read_idx, write_idx
+from .loaders import (
+    DeviceLoader,
+    FolderLoader,
+    folder_loader,
+    folder_transform,
+    pipeline_throughput,
+)
+
+__all__ = [
+    "Archive",
+    "Augment",
+    "DatasetInfo",
+    "DatasetIntegrityError",
+    "DatasetNotFoundError",
+    "DeviceLoader",
+    "DownloadError",
+    "FolderImages",
+    "FolderLoader",
+    "ImageTensors",
+    "OfficialFile",
+    "RestrictedUnpickler",
+    "UnsafePickleError",
+    "channel_stats",
+    "dataset_info",
+    "default_data_root",
+    "download_dataset",
+    "folder_loader",
+    "folder_transform",
+    "list_datasets",
+    "load_dataset",
+    "load_pickle",
+    "md5sum",
+    "pipeline_throughput",
+    "read_idx",
+    "resize_images",
+    "write_idx",
+]
