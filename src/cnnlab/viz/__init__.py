@@ -2,6 +2,6 @@
 does so inside each function, so ``import cnnlab.viz`` stays cheap and needs no display."""
 
 from .compare import plot_comparison
-from .training import plot_confusion_matrix, plot_curves
+from .training import CurvePlotter, plot_confusion_matrix, plot_curves
 
-__all__ = ["plot_comparison", "plot_confusion_matrix", "plot_curves"]
+__all__ = ["CurvePlotter", "plot_comparison", "plot_confusion_matrix", "plot_curves"]

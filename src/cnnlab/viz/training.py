@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..engine.callbacks import Callback
 from ._save import save_figure
 
 
@@ -78,3 +79,16 @@ def plot_confusion_matrix(
     ax.set_title(title or "confusion matrix")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+class CurvePlotter(Callback):
+    """A training callback that rewrites ``<run_dir>/curves.png`` after every epoch (rank 0),
+    so an interrupted run still has its plot."""
+
+    def __init__(self, filename: str = "curves.png") -> None:
+        self.filename = filename
+
+    def on_epoch_end(self, state, metrics) -> None:
+        if state.is_main and state.run_dir is not None:
+            name = (state.recipe or {}).get("recipe", {}).get("name", "")
+            plot_curves(list(state.history), Path(state.run_dir) / self.filename, title=name)

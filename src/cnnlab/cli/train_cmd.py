@@ -1,0 +1,163 @@
+"""``cnnlab train``, ``cnnlab eval`` and ``cnnlab predict``: parse, call ``cnnlab.engine.run``,
+render."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+PrintFn = Callable[[str], None]
+
+TRAIN_DESCRIPTION = """\
+Train a model with a recipe: the data, optimizer, schedule, augmentation and epochs of one
+experiment, with its sources (`cnnlab train --list-recipes`). With only MODEL, the packaged
+recipe for that model (and --dataset) is used: `cnnlab train lenet5` trains LeNet-5 on
+scikit-learn's digits.
+
+A run directory (default runs/<recipe>-<UTC time>) holds recipe.yaml (the resolved recipe),
+metrics.csv and metrics.jsonl (one row per epoch), curves.png (loss and accuracy, rewritten
+every epoch), checkpoints/ (last.pt, best.pt, epoch_NNN.pt every checkpoint_every epochs)
+and report.json (test accuracy, per-class report, confusion matrix).
+
+Any recipe field can be set with --set key=value (dotted keys: optimizer.lr=0.01,
+dataset.augment.hflip=true, schedule.name=cosine); unknown keys and ill-typed values fail
+before training with the valid keys. --resume DIR continues a run exactly (model,
+optimizer, schedule, random state, data order); --lr-on-resume changes the learning rate
+from there. Several GPUs or processes: torchrun --nproc-per-node N -m cnnlab train ...
+"""
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model with a recipe; runs you can follow and resume",
+                       description=TRAIN_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", nargs="?", help="a registered model (default: the recipe's)")
+    p.add_argument("--recipe", metavar="NAME|FILE", help="a packaged recipe name or a YAML file")
+    p.add_argument("--dataset", metavar="D", help="dataset name (cnnlab.data.list_datasets()); picks the model's recipe for it")
+    p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's official files, e.g. ../shared/data/mnist")
+    p.add_argument("--epochs", type=int, metavar="N")
+    p.add_argument("--batch-size", type=int, metavar="N")
+    p.add_argument("--lr", type=float, metavar="X", help="the optimizer's (base) learning rate")
+    p.add_argument("--seed", type=int, metavar="N")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any recipe field (repeatable)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="default: the recipe's (auto: CUDA, MPS, CPU)")
+    p.add_argument("--amp", action="store_true", help="mixed precision (bf16 autocast; fp16 with loss scaling on CUDA without bf16)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--run-dir", metavar="DIR", help="where the run is written (default: runs/<recipe>-<UTC time>)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    p.add_argument("--lr-on-resume", type=float, metavar="X", help="with --resume: the learning rate from here on")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch)")
+    p.add_argument("--list-recipes", action="store_true", help="list the packaged recipes and exit")
+    p.set_defaults(run=run_train)
+
+    p = sub.add_parser("eval", help="test a run or checkpoint: rank-1/rank-5, per-class report, confusion matrix",
+                       description="Evaluate a run directory (its best.pt, else last.pt) or a checkpoint file on a split of its "
+                       "dataset: rank-1 and rank-5 accuracy, per-class precision/recall/F1/support with macro and weighted "
+                       "averages, a confusion-matrix PNG and the results as JSON. --crops 10 or 144 averages the softmax over "
+                       "crops (Szegedy et al. 2014 Sec. 7); --ensemble averages several runs' probabilities.")
+    p.add_argument("target", metavar="RUN", help="a run directory or a checkpoint file")
+    p.add_argument("--dataset", metavar="D", help="evaluate on another dataset with the same classes (default: the run's)")
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--split", default="test", help="test (default), train or val")
+    p.add_argument("--crops", type=int, choices=(1, 10, 144), default=1)
+    p.add_argument("--ensemble", nargs="+", default=[], metavar="RUN", help="more runs whose probabilities are averaged in")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--out", metavar="DIR", help="where eval.json and confusion.png go (default: the run directory)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=run_eval)
+
+    p = sub.add_parser("predict", help="top-5 classes of images with a trained run",
+                       description="Classify image files with a run (or checkpoint): the top classes with their probabilities.")
+    p.add_argument("target", metavar="RUN", help="a run directory or a checkpoint file")
+    p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    p.add_argument("--top", type=int, default=5, metavar="K")
+    p.set_defaults(run=run_predict)
+
+
+def _recipe(args: argparse.Namespace):
+    from ..engine.recipes import apply_overrides, load_recipe, recipes_for
+    from ..engine.run import default_recipe
+
+    if args.recipe:
+        recipe = load_recipe(args.recipe)
+        sets = []
+        if args.model and args.model != recipe.model.name:
+            sets.append(f"model.name={args.model}")
+        if args.dataset and args.dataset != recipe.dataset.name:
+            sets.append(f"dataset.name={args.dataset}")
+    else:
+        model = args.model or "lenet5"
+        dataset = args.dataset or ("digits" if not recipes_for(model) else None)
+        names = recipes_for(model, dataset)
+        recipe = load_recipe(names[0]) if names else default_recipe(model, dataset or "digits")
+        sets = []
+    if args.data_dir:
+        sets.append(f"dataset.data_dir={args.data_dir}")
+    for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size), ("optimizer.lr", args.lr), ("seed", args.seed), ("device", args.device)):
+        if value is not None:
+            sets.append(f"{key}={value}")
+    if args.amp:
+        sets.append("amp=true")
+    if args.channels_last:
+        sets.append("channels_last=true")
+    return apply_overrides(recipe, [*sets, *args.set])
+
+
+def run_train(args: argparse.Namespace, print_fn: PrintFn) -> int:
+    from ..engine.recipes import list_recipes, load_recipe
+    from ..engine.run import train_recipe
+    from ..viz import CurvePlotter
+
+    if args.list_recipes:
+        for name in list_recipes():
+            r = load_recipe(name)
+            print_fn(f"{name:34s} {r.model.name:16s} {r.dataset.name:14s} {r.epochs:4d} epochs  {r.description.splitlines()[0] if r.description else ''}")
+        return 0
+    recipe = None if args.resume else _recipe(args)
+    result = train_recipe(
+        recipe if recipe is not None else "",
+        overrides=list(args.set) if args.resume else (),
+        run_dir=args.run_dir, resume=args.resume, lr_on_resume=args.lr_on_resume,
+        device=args.device, callbacks=[CurvePlotter()], progress=not args.no_progress,
+        compile=args.compile, print_fn=print_fn,
+    )
+    test = result.test
+    acc5 = f", rank-5 {test['acc5']:.2%}" if test.get("acc5") is not None else ""
+    print_fn(f"test: rank-1 {test['acc1']:.2%}{acc5} on {test['images']} images; {result.seconds:.1f} s")
+    print_fn(f"run directory: {result.run_dir}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace, print_fn: PrintFn) -> int:
+    from ..engine.checkpoint import atomic_write
+    from ..engine.metrics import format_classification_report
+    from ..engine.run import evaluate_checkpoint
+    from ..viz import plot_confusion_matrix
+
+    result = evaluate_checkpoint(args.target, dataset=args.dataset, split=args.split, crops=args.crops,
+                                 ensemble=args.ensemble, device=args.device, data_dir=args.data_dir)
+    out = Path(args.out) if args.out else (Path(args.target) if Path(args.target).is_dir() else Path(args.target).parent)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "eval.json", lambda f: f.write(json.dumps(result, indent=2).encode()))
+    plot_confusion_matrix(result["confusion"], result["classes"], out / "confusion.png", title=f"{args.split}, {args.crops} crop(s)")
+    if args.format == "json":
+        print_fn(json.dumps(result, indent=2))
+        return 0
+    acc5 = f"  rank-5 {result['acc5']:.2%}" if result.get("acc5") is not None else ""
+    print_fn(f"{args.split}: {result['images']} images, {args.crops} crop(s), {len(result['runs'])} model(s)")
+    print_fn(f"rank-1 {result['acc1']:.2%}{acc5}")
+    print_fn(format_classification_report(result["report"]))
+    print_fn(f"wrote {out / 'eval.json'} and {out / 'confusion.png'}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace, print_fn: PrintFn) -> int:
+    from ..engine.run import predict_images
+
+    for path, top in predict_images(args.target, args.images, k=args.top):
+        print_fn(f"{path}:")
+        for name, prob in top:
+            print_fn(f"  {prob:7.2%}  {name}")
+    return 0

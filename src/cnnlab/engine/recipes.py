@@ -1,0 +1,656 @@
+"""Recipes: typed, cited training settings, one YAML file per experiment.
+
+    >>> from cnnlab.engine.recipes import load_recipe, apply_overrides, list_recipes
+    >>> recipe = load_recipe("resnet-cifar10")           # or a path to a .yaml file
+    >>> recipe.optimizer.lr, recipe.source[0]
+    (0.1, 'He, Zhang, Ren & Sun (2015), Deep Residual Learning ..., Sec. 4.2 ...')
+    >>> recipe = apply_overrides(recipe, ["optimizer.lr=0.05", "epochs=10"])
+
+A recipe file is read with ``yaml.safe_load`` only, and every value is checked against the
+dataclass field types below before anything is built: an unknown key fails with the list of
+valid keys, an ill-typed value fails naming the key, the value and the type it needs.
+``--set key=value`` overrides go through the same reader (values are YAML scalars or flow
+collections: ``schedule.milestones=[30,60]``, ``model.options={stage4: false}``).
+
+Packaged recipes live in ``cnnlab/recipes/*.yaml``. Each cites its ``source`` (paper section
+or course chapter) and lists under ``assumptions`` every setting the source does not give.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import importlib.resources
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import torch
+import yaml
+from torch import nn
+
+from ..errors import ConfigError
+from .schedules import ScheduleSpec, check_schedule_spec
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+EVAL_CROPS = (1, 10, 144)
+
+
+@dataclass
+class ModelSpec:
+    """The network: a registered name and builder options (``cnnlab.model_options(name)``).
+    ``num_classes`` and ``in_chans`` come from the dataset unless given here."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AugmentSpec:
+    """Training-time augmentation (test images are never augmented). The first seven fields
+    are :class:`cnnlab.data.Augment`'s, applied to whole batches on the training device:
+
+    - ``crop_padding``: pad each side by this many zero pixels, crop back at random
+      (He et al. 2015 Sec. 4.2: 4).
+    - ``hflip``: flip left-right with probability 0.5.
+    - ``shift``: translate by up to this many whole pixels on each axis (Keras'
+      ``width/height_shift_range``, which the course gives as a fraction: 0.1 of 32 is 3).
+    - ``rotation`` (degrees), ``zoom`` (fraction), ``shear`` (degrees): one random affine map
+      per image, Keras' ``rotation_range``, ``zoom_range``, ``shear_range``.
+    - ``fill``: what fills the border a shift or an affine map uncovers: ``"nearest"``
+      (Keras' default ``fill_mode``) or ``"zero"``.
+
+    The last three are for folder datasets (ImageNet's layout), where images are decoded
+    and cropped per image: ``random_crop``: train on random ``image_size`` crops of the
+    image resized to ``dataset.resize_shorter`` (AlexNet's 224 of 256) instead of its centre;
+    ``scale``: random-resized crops over this range of image area, aspect ratio 3/4 to 4/3
+    (Szegedy et al. 2014 Sec. 6: [0.08, 1.0]); ``pca_lighting``: AlexNet's PCA colour
+    noise, the std of the eigenvalue weights (Krizhevsky et al. 2012 Sec. 4.1: 0.1).
+    """
+
+    crop_padding: int = 0
+    hflip: bool = False
+    shift: int = 0
+    rotation: float = 0.0
+    zoom: float = 0.0
+    shear: float = 0.0
+    fill: Literal["nearest", "zero"] = "nearest"
+    random_crop: bool = False
+    scale: tuple[float, float] | None = None
+    pca_lighting: float = 0.0
+
+
+@dataclass
+class DatasetSpec:
+    """The data (``cnnlab.data``):
+
+    - ``name``: a dataset name (``cnnlab.data.list_datasets()``).
+    - ``image_size``: the side length the model sees (None: the dataset's own). In-memory
+      sets are resized to it once, by ``resize_mode``: ``"bilinear"`` or ``"pad"`` (centred
+      in a field of zeros, as LeCun et al. 1998 Sec. III.A put 28x28 MNIST digits in 32x32).
+      Folder sets crop it from the image resized to ``resize_shorter``.
+    - ``resize_shorter``: folder sets: the shorter side images are resized to before
+      cropping (AlexNet, 2012 Sec. 2: 256).
+    - ``val_split``: the fraction of the training split held out for validation (0:
+      validate on the test split, as the course does).
+    - ``normalise``: ``"model"``: the model card's mean and std; ``"dataset"``: the training
+      split's per-channel statistics; ``"none"``: pixels in [0, 1].
+    - ``augment``: training-time augmentation; ``data_dir``: where the files are (None:
+      cnnlab's search path).
+    """
+
+    name: str
+    image_size: int | None = None
+    resize_mode: Literal["bilinear", "pad"] = "bilinear"
+    resize_shorter: int | None = None
+    val_split: float = 0.0
+    normalise: Literal["model", "dataset", "none"] = "model"
+    augment: AugmentSpec = field(default_factory=AugmentSpec)
+    data_dir: str | None = None
+
+
+@dataclass
+class OptimizerSpec:
+    """The optimizer. ``weight_decay_on`` says which parameters decay: ``"all"`` (PyTorch's
+    default, and Caffe's/cuda-convnet's ``decay_mult`` defaults) or ``"weights"`` (conv and
+    linear kernels, the parameters with two or more dimensions: not biases, not
+    normalisation scales and shifts; Keras' ``kernel_regularizer`` in the course).
+    ``weight_decay`` is PyTorch's coupled L2 term (``grad += wd * w``): Keras' ``l2(r)`` is
+    ``weight_decay = 2 r``. ``alpha`` is RMSprop's smoothing constant (TensorFlow's "decay")."""
+
+    name: Literal["sgd", "adam", "adamw", "rmsprop"] = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    weight_decay_on: Literal["all", "weights"] = "all"
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    alpha: float = 0.99
+
+
+@dataclass
+class LossSpec:
+    """Cross-entropy; ``label_smoothing`` as in Szegedy et al. 2015 (Inception-v3) Sec. 7."""
+
+    label_smoothing: float = 0.0
+
+
+def _szegedy_scales() -> list[int]:
+    return [256, 288, 320, 352]
+
+
+@dataclass
+class EvalSpec:
+    """Test-time evaluation: 1, 10 or 144 crops (``cnnlab.engine.evaluate``); ``scales`` are
+    the shorter sides for 144 crops (Szegedy et al. 2014 Sec. 7)."""
+
+    crops: Literal[1, 10, 144] = 1
+    scales: list[int] = field(default_factory=_szegedy_scales)
+
+
+@dataclass
+class Recipe:
+    """Everything one training run needs, with its sources.
+
+    ``aux_weights``: loss weights of the auxiliary classifiers (``forward_aux``); None uses
+    the model's own ``aux_weights`` (GoogLeNet: 0.3 each). ``grad_clip_norm``: clip the
+    gradient norm to this (None: no clipping). ``checkpoint_every``: epochs between
+    numbered checkpoints (0: only last and best). ``device``: ``"auto"`` picks CUDA, then
+    MPS, then CPU. ``source``: where each setting comes from; ``assumptions``: the settings
+    no source gives; ``reported``: what the source reports reaching.
+    """
+
+    name: str
+    model: ModelSpec
+    dataset: DatasetSpec
+    epochs: int
+    batch_size: int
+    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+    loss: LossSpec = field(default_factory=LossSpec)
+    aux_weights: list[float] | None = None
+    grad_clip_norm: float | None = None
+    checkpoint_every: int = 5
+    eval: EvalSpec = field(default_factory=EvalSpec)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    amp: bool = False
+    channels_last: bool = False
+    description: str = ""
+    source: list[str] = field(default_factory=list)
+    assumptions: list[str] = field(default_factory=list)
+    reported: str | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# Reading typed data
+
+
+class _Mismatch(Exception):
+    """A value that does not fit a type; turned into a ConfigError naming the key."""
+
+
+def _type_name(tp: Any) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return "any value"
+    if tp is type(None):
+        return "null"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if is_dataclass(tp):
+        return f"a mapping of {tp.__name__} keys"
+    if origin is list:
+        return f"a list of {_type_name(args[0])}"
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_type_name(args[0])}"
+        return f"a list of {len(args)} ({', '.join(_type_name(a) for a in args)})"
+    if origin is dict:
+        return f"a mapping of {_type_name(args[0])} to {_type_name(args[1])}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    """``value`` as type ``tp``, or :class:`_Mismatch`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
+    if tp is type(None):
+        if value is None:
+            return None
+        raise _Mismatch
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, path)
+            except _Mismatch:
+                continue
+        raise _Mismatch
+    if origin is Literal:
+        for a in args:
+            if type(a) is type(value) and a == value:
+                return value
+        # "10" from a command line for an int literal
+        if isinstance(value, str):
+            for a in args:
+                if str(a) == value:
+                    return a
+        raise _Mismatch
+    if is_dataclass(tp):
+        if isinstance(tp, type) and isinstance(value, tp):
+            return value
+        if isinstance(value, Mapping):
+            return from_mapping(tp, value, path)
+        raise _Mismatch
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Mismatch
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            return int(value)  # 64000.0 or 6.4e4 from YAML
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                raise _Mismatch from None
+        raise _Mismatch
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            # PyYAML (YAML 1.1) reads 1e-3 as a string: it wants a dot, 1.0e-3.
+            try:
+                return float(value)
+            except ValueError:
+                raise _Mismatch from None
+        raise _Mismatch
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch
+    if origin is list:
+        if isinstance(value, (list, tuple)):
+            return [_convert_item(v, args[0], f"{path}[{i}]") for i, v in enumerate(value)]
+        raise _Mismatch
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _Mismatch
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert_item(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise _Mismatch
+        return tuple(_convert_item(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise _Mismatch
+        kt, vt = args
+        return {_convert_item(k, kt, f"{path} key {k!r}"): _convert_item(v, vt, f"{path}.{k}") for k, v in value.items()}
+    raise ConfigError(f"{path}: cnnlab cannot read values of type {tp!r}")  # a bug in a dataclass, not in a recipe
+
+
+def _convert_item(value: Any, tp: Any, path: str) -> Any:
+    try:
+        return _convert(value, tp, path)
+    except _Mismatch:
+        raise ConfigError(_ill_typed(path, value, tp)) from None
+
+
+def _ill_typed(path: str, value: Any, tp: Any) -> str:
+    return f"{path}={value!r} has the wrong type: {path} takes {_type_name(tp)}"
+
+
+def _valid_keys(cls: type, prefix: str) -> list[str]:
+    return [f"{prefix}.{f.name}" if prefix else f.name for f in fields(cls)]
+
+
+def _unknown_key(key: str, cls: type, prefix: str) -> ConfigError:
+    valid = _valid_keys(cls, prefix)
+    full = f"{prefix}.{key}" if prefix else key
+    close = difflib.get_close_matches(full, valid, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    where = f"under {prefix}" if prefix else "at the top of a recipe"
+    return ConfigError(f"unknown key {full!r}{hint}; valid keys {where}: {', '.join(valid)}")
+
+
+def from_mapping(cls: type, mapping: Mapping[str, Any], path: str = "") -> Any:
+    """An instance of dataclass ``cls`` from plain data, every key and value checked."""
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(f"{path or cls.__name__} must be a mapping of {cls.__name__} keys, got {mapping!r}")
+    hints = _hints(cls)
+    names = {f.name for f in fields(cls)}
+    kwargs = {}
+    for key, value in mapping.items():
+        if not isinstance(key, str) or key not in names:
+            raise _unknown_key(str(key), cls, path)
+        sub = f"{path}.{key}" if path else key
+        kwargs[key] = _convert_item(value, hints[key], sub)
+    missing = [
+        f.name
+        for f in fields(cls)
+        if f.name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        full = [f"{path}.{m}" if path else m for m in missing]
+        raise ConfigError(f"{path or cls.__name__} is missing required key(s): {', '.join(full)}")
+    return cls(**kwargs)
+
+
+def recipe_from_dict(data: Mapping[str, Any], *, name: str | None = None) -> Recipe:
+    """A validated :class:`Recipe` from plain data (a parsed YAML document)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a recipe is a mapping of keys (name, model, dataset, ...), got {type(data).__name__}")
+    data = dict(data)
+    if name is not None and "name" not in data:
+        data["name"] = name
+    recipe = from_mapping(Recipe, data)
+    validate_recipe(recipe)
+    return recipe
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    """Plain data (lists, dicts, numbers, strings) for YAML or JSON."""
+
+    def plain(x: Any) -> Any:
+        if is_dataclass(x) and not isinstance(x, type):
+            return {f.name: plain(getattr(x, f.name)) for f in fields(x)}
+        if isinstance(x, (list, tuple)):
+            return [plain(v) for v in x]
+        if isinstance(x, Mapping):
+            return {k: plain(v) for k, v in x.items()}
+        return x
+
+    return plain(recipe)
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The recipe as YAML text that :func:`load_recipe` reads back to an equal recipe."""
+    return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False, allow_unicode=True, width=100)
+
+
+# ---------------------------------------------------------------------------------------
+# Packaged recipes
+
+
+def _recipes_dir() -> Traversable:
+    return importlib.resources.files("cnnlab").joinpath("recipes")
+
+
+def list_recipes() -> list[str]:
+    """Names of the packaged recipes (``cnnlab/recipes/*.yaml``)."""
+    folder = _recipes_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A packaged recipe by name (``"lenet5-digits"``) or a YAML file by path."""
+    text, name, where = _read_recipe_text(name_or_path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where} is not valid YAML: {exc}") from None
+    try:
+        return recipe_from_dict(data, name=name)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _read_recipe_text(name_or_path: str | Path) -> tuple[str, str, str]:
+    path = Path(name_or_path)
+    looks_like_path = isinstance(name_or_path, Path) or path.suffix in (".yaml", ".yml") or len(path.parts) > 1
+    if path.is_file():
+        return path.read_text(encoding="utf-8"), path.stem, str(path)
+    if looks_like_path:
+        raise ConfigError(f"recipe file {str(name_or_path)!r} does not exist; give a YAML path or one of: {', '.join(list_recipes())}")
+    name = str(name_or_path)
+    resource = _recipes_dir().joinpath(f"{name}.yaml")
+    if not resource.is_file():
+        known = list_recipes()
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"no recipe named {name!r}.{hint} Packaged recipes: {', '.join(known)}; or give a path to a .yaml file")
+    return resource.read_text(encoding="utf-8"), name, f"recipe {name!r}"
+
+
+def recipes_for(model: str | None = None, dataset: str | None = None) -> list[str]:
+    """Packaged recipe names for a model and/or dataset name (``recipes_for("lenet5")``)."""
+    out = []
+    for name in list_recipes():
+        r = load_recipe(name)
+        if (model is None or r.model.name == model) and (dataset is None or r.dataset.name == dataset):
+            out.append(name)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Overrides
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"optimizer.lr=0.01"`` -> ``("optimizer.lr", 0.01)``; the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not key=value; e.g. --set optimizer.lr=0.01")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override {text!r} has no key before '='; e.g. --set epochs=5")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw  # a plain string with YAML-looking characters
+    return key, value
+
+
+def apply_overrides(recipe: Recipe, overrides: Iterable[str] | Mapping[str, Any]) -> Recipe:
+    """A new recipe with dotted-key overrides applied and the result validated.
+
+    ``overrides`` are ``"key=value"`` strings (the CLI's ``--set``) or a mapping of dotted
+    keys to values. Keys reach into nested settings (``optimizer.lr``,
+    ``dataset.augment.hflip``) and into mappings (``model.options.stage4``,
+    ``schedule.table.25``). A dataclass-valued key given a mapping is replaced as a whole
+    from defaults (``schedule={name: cosine}``).
+    """
+    items = list(overrides.items()) if isinstance(overrides, Mapping) else [parse_override(o) for o in overrides]
+    new = copy.deepcopy(recipe)
+    for key, value in items:
+        _set_path(new, key, value)
+    validate_recipe(new)
+    return new
+
+
+def _set_path(root: Any, key: str, value: Any) -> None:
+    parts = key.split(".")
+    obj: Any = root
+    prefix = ""
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        here = f"{prefix}.{part}" if prefix else part
+        if is_dataclass(obj):
+            cls = type(obj)
+            if part not in {f.name for f in fields(cls)}:
+                raise _unknown_key(part, cls, prefix)
+            tp = _hints(cls)[part]
+            if last:
+                if is_dataclass(tp) and isinstance(value, Mapping):
+                    setattr(obj, part, from_mapping(tp, value, here))
+                else:
+                    setattr(obj, part, _convert_item(value, tp, here))
+                return
+            child = getattr(obj, part)
+            if child is None or not (is_dataclass(child) or isinstance(child, dict)):
+                raise ConfigError(f"{here} is {_type_name(tp)}, not a group of settings, so {key!r} does not exist; set {here}=VALUE")
+            obj, prefix = child, here
+            obj_type = tp
+        elif isinstance(obj, dict):
+            kt, vt = typing.get_args(obj_type) or (str, Any)
+            k = _convert_item(part, kt, f"{prefix} key")
+            if last:
+                obj[k] = _convert_item(value, vt, here)
+                return
+            child = obj.get(k)
+            if not isinstance(child, dict):
+                child = {}
+                obj[k] = child
+            obj, prefix, obj_type = child, here, dict[str, Any]
+        else:  # pragma: no cover - guarded above
+            raise ConfigError(f"cannot set {key!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# Validation
+
+
+def validate_recipe(recipe: Recipe) -> None:
+    """Raise :class:`ConfigError` for settings that cannot run, before any training:
+    unknown model or dataset, model options the builder does not take, out-of-range
+    numbers, a schedule that does not fit."""
+    from ..registry import list_models, model_options
+
+    models = list_models()
+    name = recipe.model.name
+    if name not in models:
+        close = difflib.get_close_matches(name, models, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"model.name={name!r} is not a registered model{hint}; see `cnnlab models` for the list")
+    opts = model_options(name)
+    allowed = set(opts) | {"num_classes", "in_chans"}
+    unknown = sorted(set(recipe.model.options) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"model.options has {', '.join(repr(u) for u in unknown)}, which {name} does not take; "
+            f"its options are: {', '.join(sorted(opts)) or 'none'}"
+        )
+    datasets = _dataset_names()
+    if datasets is not None and recipe.dataset.name not in datasets:
+        close = difflib.get_close_matches(recipe.dataset.name, datasets, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"dataset.name={recipe.dataset.name!r} is not a known dataset{hint}; known: {', '.join(datasets)}")
+
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise ConfigError(msg)
+
+    need(recipe.epochs >= 1, f"epochs={recipe.epochs!r} must be at least 1")
+    need(recipe.batch_size >= 1, f"batch_size={recipe.batch_size!r} must be at least 1")
+    need(recipe.checkpoint_every >= 0, f"checkpoint_every={recipe.checkpoint_every!r} must be >= 0 (0: only last and best)")
+    d = recipe.dataset
+    need(d.image_size is None or d.image_size >= 1, f"dataset.image_size={d.image_size!r} must be a positive side length")
+    need(d.resize_shorter is None or d.resize_shorter >= 1, f"dataset.resize_shorter={d.resize_shorter!r} must be a positive side length")
+    need(
+        d.resize_shorter is None or d.image_size is None or d.resize_shorter >= d.image_size,
+        f"dataset.resize_shorter={d.resize_shorter!r} is smaller than dataset.image_size={d.image_size!r}; "
+        f"crops are taken from the resized image",
+    )
+    need(0 <= d.val_split < 1, f"dataset.val_split={d.val_split!r} must be in [0, 1), e.g. 0.1 for He et al.'s 45k/5k split")
+    a = d.augment
+    need(a.crop_padding >= 0, f"dataset.augment.crop_padding={a.crop_padding!r} must be >= 0")
+    need(a.shift >= 0, f"dataset.augment.shift={a.shift!r} must be >= 0 pixels (Keras' 0.1 of a 32-pixel image is 3)")
+    need(0 <= a.zoom < 1, f"dataset.augment.zoom={a.zoom!r} must be in [0, 1)")
+    need(0 <= a.rotation <= 180, f"dataset.augment.rotation={a.rotation!r} must be degrees from 0 to 180")
+    need(0 <= a.shear < 90, f"dataset.augment.shear={a.shear!r} must be degrees from 0 to below 90")
+    need(a.pca_lighting >= 0, f"dataset.augment.pca_lighting={a.pca_lighting!r} must be >= 0")
+    if a.scale is not None:
+        lo, hi = a.scale
+        need(0 < lo <= hi <= 1, f"dataset.augment.scale={list(a.scale)!r} must be [low, high] with 0 < low <= high <= 1")
+    o = recipe.optimizer
+    need(o.lr > 0, f"optimizer.lr={o.lr!r} must be positive")
+    need(0 <= o.momentum < 1, f"optimizer.momentum={o.momentum!r} must be in [0, 1)")
+    need(o.weight_decay >= 0, f"optimizer.weight_decay={o.weight_decay!r} must be >= 0")
+    if o.nesterov:
+        need(o.name == "sgd" and o.momentum > 0, f"optimizer.nesterov=true needs optimizer.name=sgd and momentum > 0 (got {o.name}, momentum {o.momentum})")
+    need(all(0 <= b < 1 for b in o.betas), f"optimizer.betas={list(o.betas)!r} must both be in [0, 1)")
+    need(o.eps > 0, f"optimizer.eps={o.eps!r} must be positive")
+    need(0 < o.alpha < 1, f"optimizer.alpha={o.alpha!r} must be in (0, 1)")
+    need(0 <= recipe.loss.label_smoothing < 1, f"loss.label_smoothing={recipe.loss.label_smoothing!r} must be in [0, 1)")
+    if recipe.aux_weights is not None:
+        need(all(w >= 0 for w in recipe.aux_weights), f"aux_weights={recipe.aux_weights!r} must be >= 0")
+    need(
+        recipe.grad_clip_norm is None or recipe.grad_clip_norm > 0,
+        f"grad_clip_norm={recipe.grad_clip_norm!r} must be positive, or null for no clipping",
+    )
+    need(all(s >= 1 for s in recipe.eval.scales) and bool(recipe.eval.scales), f"eval.scales={recipe.eval.scales!r} must be positive side lengths")
+    check_schedule_spec(recipe.schedule, epochs=recipe.epochs)
+    s = recipe.schedule
+    if s.name == "epochs":
+        first = s.table[min(s.table)]
+        need(
+            abs(first - o.lr) <= 1e-12 * max(first, o.lr),
+            f"optimizer.lr={o.lr!r} but schedule.table starts at {first!r}: the table gives the learning rate "
+            f"of every epoch, so set schedule.table.0={o.lr!r} too (or leave optimizer.lr at {first!r})",
+        )
+
+
+def _dataset_names() -> list[str] | None:
+    """The dataset names ``cnnlab.data`` knows, or None while it has no list."""
+    try:
+        from .. import data
+    except ImportError:
+        return None
+    lister = getattr(data, "list_datasets", None)
+    return list(lister()) if callable(lister) else None
+
+
+# ---------------------------------------------------------------------------------------
+# Optimizers
+
+
+def weight_decay_groups(model: nn.Module, weight_decay: float, on: str = "all") -> list[dict[str, Any]]:
+    """Parameter groups for an optimizer. ``on="all"``: one group, every parameter decays.
+    ``on="weights"``: parameters with two or more dimensions (conv and linear kernels) decay;
+    one-dimensional ones (biases, BatchNorm/LayerNorm scales and shifts, per-map
+    coefficients) do not."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if on == "all" or weight_decay == 0:
+        return [{"params": params, "weight_decay": weight_decay}]
+    if on != "weights":
+        raise ConfigError(f"optimizer.weight_decay_on={on!r} must be 'all' or 'weights'")
+    decay = [p for p in params if p.ndim >= 2]
+    rest = [p for p in params if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if rest:
+        groups.append({"params": rest, "weight_decay": 0.0})
+    return groups
+
+
+def build_optimizer(model: nn.Module, recipe: Recipe | OptimizerSpec | Mapping[str, Any]) -> torch.optim.Optimizer:
+    """The optimizer a recipe (or its ``optimizer`` block) describes, over ``model``'s
+    trainable parameters, with weight decay on the parameters ``weight_decay_on`` names."""
+    if isinstance(recipe, Recipe):
+        spec = recipe.optimizer
+    elif isinstance(recipe, OptimizerSpec):
+        spec = recipe
+    else:
+        spec = from_mapping(OptimizerSpec, recipe, "optimizer")
+    groups = weight_decay_groups(model, spec.weight_decay, spec.weight_decay_on)
+    if not any(g["params"] for g in groups):
+        raise ConfigError("the model has no trainable parameters; unfreeze some (requires_grad=True) before training")
+    if spec.name == "sgd":
+        return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov)
+    if spec.name == "adam":
+        return torch.optim.Adam(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
+    if spec.name == "adamw":
+        return torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
+    if spec.name == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=spec.lr, alpha=spec.alpha, eps=spec.eps, momentum=spec.momentum)
+    raise ConfigError(f"optimizer.name={spec.name!r} is not one of {', '.join(OPTIMIZERS)}")

@@ -1,0 +1,364 @@
+"""A whole run from a recipe: data, model, optimizer, schedule, callbacks, final test.
+
+``train_recipe`` is what ``cnnlab train`` calls; it only wires the plain pieces together
+(``cnnlab.data`` loaders, ``create_model``, ``build_optimizer``, ``build_schedule``,
+``fit``, ``evaluate``). ``evaluate_checkpoint`` is what ``cnnlab eval`` calls.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import Augment, DeviceLoader, dataset_info, folder_loader, load_dataset
+from ..errors import ConfigError
+from ..registry import create_model
+from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar
+from .checkpoint import atomic_write, load_checkpoint, resume_state
+from .distributed import cleanup_distributed, init_distributed, unwrap, wrap_ddp
+from .loop import evaluate, fit
+from .metrics import classification_report, confusion_matrix, topk_accuracy
+from .multicrop import predict_crops
+from .recipes import Recipe, apply_overrides, build_optimizer, dump_recipe, load_recipe, recipe_from_dict, validate_recipe
+from .schedules import build_schedule
+
+PrintFn = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    """What a finished run leaves: its folder, the per-epoch history and the test results."""
+
+    run_dir: Path
+    history: list[dict[str, Any]]
+    test: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``auto``: CUDA, then Apple's MPS, then the CPU."""
+    if name in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA device; use --device cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _normalisation(recipe: Recipe, model_mean: Sequence[float], model_std: Sequence[float], info: Any, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    how = recipe.dataset.normalise
+    if how == "none":
+        return (0.0,) * channels, (1.0,) * channels
+    mean, std = (model_mean, model_std) if how == "model" else (info.mean, info.std)
+    if len(mean) != channels:  # a 3-channel card on grey images: the mean of its channels
+        mean, std = (float(np.mean(mean)),) * channels, (float(np.mean(std)),) * channels
+    return tuple(mean), tuple(std)
+
+
+def build_loaders(recipe: Recipe, rank: int = 0, world_size: int = 1, split: str = "test") -> tuple[Any, Any, Any]:
+    """The training loader, the validation loader (a held-out part of the training split,
+    or the ``split`` set) and the dataset's facts."""
+    spec = recipe.dataset
+    info = dataset_info(spec.name)
+    kw = {"data_dir": spec.data_dir, "image_size": spec.image_size}
+    if info.in_memory:
+        kw["resize"] = spec.resize_mode
+    train = load_dataset(spec.name, "train", **kw)
+    evaluation = load_dataset(spec.name, split, **kw)
+    if not info.in_memory:
+        size = spec.image_size or 224
+        train_loader = folder_loader(train, recipe.batch_size, True, image_size=size, seed=recipe.seed, rank=rank, world_size=world_size)
+        eval_loader = folder_loader(evaluation, recipe.batch_size, False, image_size=size, rank=rank, world_size=world_size)
+        return train_loader, eval_loader, info
+    if spec.val_split > 0:
+        n = len(train)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(recipe.seed))
+        held = int(round(spec.val_split * n))
+        evaluation, train = _subset(train, order[:held]), _subset(train, order[held:])
+    return train, evaluation, info
+
+
+def _subset(data: Any, index: torch.Tensor) -> Any:
+    return type(data)(data.images[index], data.labels[index], data.info)
+
+
+def _device_loaders(recipe: Recipe, train: Any, evaluation: Any, mean: Sequence[float], std: Sequence[float], device: torch.device, rank: int, world_size: int) -> tuple[DeviceLoader, DeviceLoader]:
+    a = recipe.dataset.augment
+    augment = Augment(crop_padding=a.crop_padding, hflip=a.hflip, shift=a.shift, rotation=a.rotation, zoom=a.zoom, shear=a.shear, fill=a.fill)
+    common = {"device": device, "mean": mean, "std": std, "rank": rank, "world_size": world_size, "channels_last": recipe.channels_last}
+    train_loader = DeviceLoader(train, recipe.batch_size, train=True, augment=augment, seed=recipe.seed, drop_last=False, **common)
+    eval_loader = DeviceLoader(evaluation, recipe.batch_size, train=False, **common)
+    return train_loader, eval_loader
+
+
+def default_run_dir(recipe: Recipe, root: str | Path = "runs") -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{recipe.name}-{stamp}"
+
+
+def train_recipe(
+    recipe: Recipe | str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    lr_on_resume: float | None = None,
+    device: str | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+    compile: bool = False,
+    print_fn: PrintFn = print,
+) -> RunResult:
+    """Train what ``recipe`` (a ``Recipe``, a packaged recipe's name or a YAML path) says,
+    in ``run_dir`` (default ``runs/<recipe>-<UTC time>``), then test the final weights on
+    the test split and write ``report.json``.
+    ``resume``: a run directory to continue exactly where it stopped (its own recipe, with
+    ``overrides`` applied on top); ``lr_on_resume`` changes the learning rate from there
+    (the course's way of continuing after an interruption)."""
+    if resume is not None:
+        _, ckpt = resume_state(resume)
+        recipe = recipe_from_dict(ckpt["recipe"]["recipe"]) if "recipe" in (ckpt.get("recipe") or {}) else recipe
+        run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent.parent
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    recipe = apply_overrides(recipe, overrides) if overrides else recipe
+    validate_recipe(recipe)
+    dist = init_distributed(device)
+    try:
+        return _train(recipe, dist, run_dir, resume, lr_on_resume, device, callbacks, progress, compile, print_fn)
+    finally:
+        cleanup_distributed()
+
+
+def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | Path | None, lr_on_resume: float | None,
+           device_name: str | None, callbacks: Sequence[Callback], progress: bool, compile: bool, print_fn: PrintFn) -> RunResult:
+    started = time.perf_counter()
+    device = dist.device if dist.distributed else resolve_device(device_name or recipe.device)
+    seed_everything(recipe.seed)
+    train, evaluation, info = build_loaders(recipe, dist.rank, dist.world_size)
+    channels = info.image_size[0] if info.image_size else 3
+    model = create_model(recipe.model.name, num_classes=info.num_classes, in_chans=channels, **recipe.model.options)
+    if recipe.aux_weights is not None and hasattr(model, "aux_weights"):
+        model.aux_weights = tuple(recipe.aux_weights)
+    cfg = model.pretrained_cfg
+    mean, std = _normalisation(recipe, cfg["mean"], cfg["std"], info, channels)
+    if info.in_memory:
+        train_loader, eval_loader = _device_loaders(recipe, train, evaluation, mean, std, device, dist.rank, dist.world_size)
+    else:
+        train_loader, eval_loader = train, evaluation
+    model = model.to(device)
+    if recipe.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, recipe)
+    schedule = build_schedule(optimizer, recipe.schedule, epochs=recipe.epochs, steps_per_epoch=len(train_loader))
+    trained: nn.Module = wrap_ddp(model, device) if dist.distributed else model
+    if compile:
+        trained = torch.compile(trained)
+
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(recipe)
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / "recipe.yaml", lambda f: f.write(dump_recipe(recipe).encode()))
+        print_fn(f"run directory: {run_dir}")
+    run_callbacks: list[Callback] = [MetricsLogger(run_dir), Checkpointer(run_dir, every=recipe.checkpoint_every)]
+    if progress:
+        run_callbacks.insert(0, ProgressBar(print_fn=print_fn))
+    history = fit(
+        trained, train_loader, eval_loader, optimizer,
+        epochs=recipe.epochs, device=device, scheduler=schedule, callbacks=[*run_callbacks, *callbacks],
+        amp=recipe.amp, channels_last=recipe.channels_last, grad_clip=recipe.grad_clip_norm,
+        loss_fn=nn.CrossEntropyLoss(label_smoothing=recipe.loss.label_smoothing),
+        recipe={"recipe": _plain_recipe(recipe)}, run_dir=run_dir,
+        resume_from=resume, lr=lr_on_resume,
+    )
+    test = test_report(unwrap(trained), eval_loader, device, info)
+    seconds = time.perf_counter() - started
+    if dist.is_main:
+        report = {"recipe": recipe.name, "model": recipe.model.name, "dataset": recipe.dataset.name,
+                  "epochs": recipe.epochs, "seconds": round(seconds, 1), "device": str(device),
+                  "test": {k: v for k, v in test.items() if k != "confusion"}, "confusion": test["confusion"]}
+        atomic_write(run_dir / "report.json", lambda f: f.write(json.dumps(report, indent=2).encode()))
+    return RunResult(run_dir, [dict(h) for h in history], test, seconds)
+
+
+def _plain_recipe(recipe: Recipe) -> dict[str, Any]:
+    from .recipes import recipe_to_dict
+
+    return recipe_to_dict(recipe)
+
+
+def test_report(model: nn.Module, loader: Any, device: torch.device, info: Any, crops: int = 1) -> dict[str, Any]:
+    """Rank-1 and rank-5 accuracy, the per-class report and the confusion matrix."""
+    result = evaluate(model, loader, device=device, return_outputs=True)
+    logits, labels = result["logits"], result["labels"]
+    acc = topk_accuracy(logits, labels, ks=tuple(k for k in (1, 5) if k <= logits.shape[1]))
+    preds = logits.argmax(dim=1)
+    return {
+        "images": int(labels.numel()),
+        "loss": result["loss"],
+        "acc1": acc[1],
+        "acc5": acc.get(5),
+        "report": classification_report(labels, preds, list(info.classes)),
+        "confusion": confusion_matrix(labels, preds, info.num_classes).tolist(),
+        "classes": list(info.classes),
+    }
+
+
+def load_run_model(run_or_checkpoint: str | Path, which: str = "best", map_location: str = "cpu") -> tuple[nn.Module, Recipe, dict[str, Any]]:
+    """The model of a run directory (its ``best.pt``, else ``last.pt``) or of a checkpoint
+    file, rebuilt from the checkpoint's recipe; weights loaded without executing code."""
+    path = Path(run_or_checkpoint)
+    if path.is_dir():
+        folder = path / "checkpoints"
+        candidates = [folder / f"{which}.pt", folder / "last.pt"]
+        path = next((p for p in candidates if p.is_file()), candidates[0])
+        if not path.is_file():
+            raise ConfigError(f"no checkpoint in {folder}: expected best.pt or last.pt; is {run_or_checkpoint} a run directory?")
+    ckpt = load_checkpoint(path, map_location)
+    recipe_data = (ckpt.get("recipe") or {}).get("recipe")
+    if recipe_data is None:
+        raise ConfigError(f"{path} holds no recipe; it was not written by `cnnlab train`")
+    recipe = recipe_from_dict(recipe_data)
+    cfg = ckpt.get("model_config") or {}
+    model = create_model(recipe.model.name, num_classes=cfg.get("num_classes"), in_chans=cfg.get("in_chans"), **recipe.model.options)
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model, recipe, ckpt
+
+
+def evaluate_checkpoint(
+    run_or_checkpoint: str | Path,
+    *,
+    dataset: str | None = None,
+    split: str = "test",
+    crops: int = 1,
+    ensemble: Sequence[str | Path] = (),
+    device: str | None = None,
+    data_dir: str | None = None,
+) -> dict[str, Any]:
+    """Rank-1 / rank-5 accuracy, classification report and confusion matrix of a run (or a
+    checkpoint) on ``split``; ``crops`` 1, 10 or 144 averages softmax over crops;
+    ``ensemble`` adds more runs whose probabilities are averaged with this one's."""
+    dev = resolve_device(device)
+    runs = [run_or_checkpoint, *ensemble]
+    probs, labels, info = [], None, None
+    for run in runs:
+        model, recipe, _ = load_run_model(run)
+        if dataset is not None or data_dir is not None:
+            recipe = replace(recipe, dataset=replace(recipe.dataset, name=dataset or recipe.dataset.name, data_dir=data_dir or recipe.dataset.data_dir))
+        info = dataset_info(recipe.dataset.name)
+        data = load_dataset(recipe.dataset.name, split, data_dir=recipe.dataset.data_dir, image_size=recipe.dataset.image_size,
+                            **({"resize": recipe.dataset.resize_mode} if info.in_memory else {}))
+        if not info.in_memory:
+            raise ConfigError(f"cnnlab eval reads in-memory datasets for now; {recipe.dataset.name} is a folder dataset")
+        channels = data.images.shape[1]
+        mean, std = _normalisation(recipe, model.pretrained_cfg["mean"], model.pretrained_cfg["std"], info, channels)
+        loader = DeviceLoader(data, 256, train=False, device=dev, mean=mean, std=std)
+        model = model.to(dev)
+        run_probs, run_labels = [], []
+        for x, y in loader:
+            size = None
+            if crops > 1 and x.shape[-1] < 64:
+                # Small images have no margin to crop from: crop the image padded with black
+                # (0 before normalisation) by the shift training used (crop_padding or shift).
+                size, pad = x.shape[-1], max(recipe.dataset.augment.crop_padding, recipe.dataset.augment.shift)
+                if pad == 0:
+                    raise ConfigError(
+                        f"{crops}-crop testing of {size}x{size} images needs the margin training used, and "
+                        f"{recipe.name} trained without crop_padding or shift; evaluate with --crops 1"
+                    )
+                black = (-torch.tensor(mean) / torch.tensor(std)).to(x).view(1, -1, 1, 1)
+                padded = black.expand(x.shape[0], -1, x.shape[2] + 2 * pad, x.shape[3] + 2 * pad).clone()
+                padded[..., pad:-pad, pad:-pad] = x
+                x = padded
+            run_probs.append(predict_crops(model, x, crops, crop_size=size).cpu())
+            run_labels.append(y.cpu())
+        probs.append(torch.cat(run_probs))
+        labels = torch.cat(run_labels)
+    mean_probs = torch.stack(probs).mean(dim=0)
+    acc = topk_accuracy(mean_probs, labels, ks=tuple(k for k in (1, 5) if k <= mean_probs.shape[1]))
+    preds = mean_probs.argmax(dim=1)
+    return {
+        "runs": [str(r) for r in runs],
+        "split": split,
+        "crops": crops,
+        "images": int(labels.numel()),
+        "acc1": acc[1],
+        "acc5": acc.get(5),
+        "report": classification_report(labels, preds, list(info.classes)),
+        "confusion": confusion_matrix(labels, preds, info.num_classes).tolist(),
+        "classes": list(info.classes),
+    }
+
+
+def override_recipe(name_or_path: str | Path, overrides: Sequence[str]) -> Recipe:
+    """A packaged or YAML recipe with ``key=value`` overrides, validated."""
+    recipe = apply_overrides(load_recipe(name_or_path), overrides)
+    validate_recipe(recipe)
+    return recipe
+
+
+def default_recipe(model: str, dataset: str) -> Recipe:
+    """A plain starting point for a model and dataset no packaged recipe covers: SGD with
+    Nesterov momentum 0.9, lr 0.01 cosine-annealed over 10 epochs, batch 64, weight decay
+    5e-4 on the kernels. Not from a paper: ``assumptions`` says so."""
+    from .recipes import recipe_from_dict
+
+    return recipe_from_dict({
+        "name": f"{model}-{dataset}",
+        "model": {"name": model},
+        "dataset": {"name": dataset},
+        "epochs": 10,
+        "batch_size": 64,
+        "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, "weight_decay_on": "weights"},
+        "schedule": {"name": "cosine"},
+        "description": f"cnnlab's generic starting point for {model} on {dataset} (no packaged recipe)",
+        "assumptions": ["every setting: a generic default, not from a paper"],
+    })
+
+
+def predict_images(run_or_checkpoint: str | Path, images: Sequence[str | Path], k: int = 5) -> list[tuple[str, list[tuple[str, float]]]]:
+    """The top ``k`` classes and probabilities of each image file, with a run's model: the
+    image converted to the model's channels, resized to its input size, normalised as in
+    training."""
+    from PIL import Image
+
+    model, recipe, _ = load_run_model(run_or_checkpoint)
+    info = dataset_info(recipe.dataset.name)
+    channels = model.in_chans
+    size = recipe.dataset.image_size or (info.image_size[1] if info.image_size else 224)
+    mean, std = _normalisation(recipe, model.pretrained_cfg["mean"], model.pretrained_cfg["std"], info, channels)
+    out = []
+    for path in images:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"image {str(path)!r} does not exist; pass image files (PNG, JPEG, ...)")
+        with Image.open(p) as img:
+            img = img.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+            x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
+        x = x.unsqueeze(0) if channels == 1 else x.permute(2, 0, 1)
+        x = (x - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
+        with torch.no_grad():
+            probs = model(x.unsqueeze(0)).softmax(dim=1)[0]
+        top = probs.topk(min(k, probs.numel()))
+        out.append((str(path), [(info.classes[i], float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]))
+    return out

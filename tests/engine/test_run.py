@@ -1,0 +1,92 @@
+"""A whole run from a recipe, through the library and the command line: the run directory's
+files, resume, evaluation (1 and 10 crops), prediction, and bad overrides."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.cli.main import main
+from cnnlab.data import load_dataset
+from cnnlab.engine.run import evaluate_checkpoint, predict_images, train_recipe
+from cnnlab.viz import CurvePlotter
+
+QUICK = ["epochs=2", "checkpoint_every=1"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "lenet5"
+    result = train_recipe("lenet5-digits", overrides=QUICK, run_dir=run_dir, callbacks=[CurvePlotter()], progress=False, print_fn=lambda s: None)
+    return result
+
+
+def test_a_run_leaves_its_recipe_metrics_curves_checkpoints_and_report(run) -> None:
+    d = run.run_dir
+    for name in ("recipe.yaml", "metrics.csv", "metrics.jsonl", "curves.png", "report.json"):
+        assert (d / name).is_file(), name
+    assert sorted(p.name for p in (d / "checkpoints").iterdir()) == ["best.pt", "epoch_001.pt", "epoch_002.pt", "last.pt"]
+    assert [h["epoch"] for h in run.history] == [1, 2]
+    report = json.loads((d / "report.json").read_text())
+    assert report["test"]["images"] == 359 and report["test"]["acc1"] == run.test["acc1"] > 0.5
+    assert np.asarray(report["confusion"]).sum() == 359
+    assert len((d / "metrics.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+
+
+def test_resume_continues_where_the_run_stopped(run, tmp_path) -> None:
+    import shutil
+
+    copy = tmp_path / "resumed"
+    shutil.copytree(run.run_dir, copy)
+    result = train_recipe("", overrides=["epochs=3"], resume=copy, progress=False, print_fn=lambda s: None)
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    assert result.history[:2] == run.history  # the first two epochs are the original run's rows
+
+
+def test_evaluation_matches_the_report_and_ten_crops_run(run) -> None:
+    one = evaluate_checkpoint(run.run_dir / "checkpoints" / "last.pt")
+    assert one["acc1"] == pytest.approx(run.test["acc1"]) and one["images"] == 359
+    ten = evaluate_checkpoint(run.run_dir / "checkpoints" / "last.pt", crops=10)
+    assert 0.0 < ten["acc1"] <= 1.0 and ten["crops"] == 10
+    both = evaluate_checkpoint(run.run_dir, ensemble=[run.run_dir / "checkpoints" / "epoch_001.pt"])
+    assert len(both["runs"]) == 2
+
+
+def test_predict_names_the_top_classes(run, tmp_path) -> None:
+    test = load_dataset("digits", "test")
+    path = tmp_path / "digit.png"
+    Image.fromarray(test.images[0, 0].numpy()).save(path)
+    ((name, top),) = predict_images(run.run_dir, [path], k=3)
+    assert name == str(path) and len(top) == 3
+    assert abs(sum(p for _, p in top) - 1.0) < 0.5 and top[0][1] >= top[1][1] >= top[2][1]
+
+
+def test_cli_train_eval_predict(tmp_path) -> None:
+    lines: list[str] = []
+    run_dir = tmp_path / "cli-run"
+    assert main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress"], print_fn=lines.append) == 0
+    assert any(line.startswith("test: rank-1") for line in lines)
+    lines.clear()
+    assert main(["eval", str(run_dir)], print_fn=lines.append) == 0
+    assert (run_dir / "eval.json").is_file() and (run_dir / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert any("macro avg" in line for line in lines)
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((32, 32), dtype=np.uint8)).save(image)
+    lines.clear()
+    assert main(["predict", str(run_dir), str(image), "--top", "2"], print_fn=lines.append) == 0
+    assert len(lines) == 3
+    lines.clear()
+    assert main(["train", "--list-recipes"], print_fn=lines.append) == 0
+    assert any(line.startswith("lenet5-digits") for line in lines)
+
+
+def test_cli_refuses_unknown_and_ill_typed_settings_before_training(tmp_path, capsys) -> None:
+    assert main(["train", "lenet5", "--set", "optimizer.learning_rate=0.1", "--run-dir", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "optimizer.learning_rate" in err and "optimizer.lr" in err
+    assert main(["train", "lenet5", "--set", "epochs=many", "--run-dir", str(tmp_path / "r")]) == 1
+    assert "epochs" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
