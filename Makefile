@@ -13,10 +13,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The main job: train LeNet-5 on scikit-learn's bundled digits (no download), test it.
+DEMO_RUN ?= runs/demo-lenet5-$(shell date -u +%Y%m%d-%H%M%S)
+
 demo: $(STAMP)
-	$(VENV)/bin/cnnlab list
-	$(VENV)/bin/cnnlab info googlenet
-	$(VENV)/bin/cnnlab summary vgg16
+	$(VENV)/bin/cnnlab train lenet5 --run-dir $(DEMO_RUN) --no-progress
+	$(VENV)/bin/cnnlab eval $(DEMO_RUN)
+	@echo "run directory: $(DEMO_RUN) (recipe.yaml, metrics.csv, curves.png, checkpoints/, report.json, eval.json)"
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) -m "not slow and not gpu"

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import time
@@ -25,7 +26,7 @@ from ..errors import ConfigError
 from ..registry import create_model
 from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar
 from .checkpoint import atomic_write, load_checkpoint, resume_state
-from .distributed import cleanup_distributed, init_distributed, unwrap, wrap_ddp
+from .distributed import cleanup_distributed, init_distributed, training_module, unwrap, wrap_ddp
 from .loop import evaluate, fit
 from .metrics import classification_report, confusion_matrix, topk_accuracy
 from .multicrop import predict_crops
@@ -171,17 +172,17 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
     optimizer = build_optimizer(model, recipe)
     schedule = build_schedule(optimizer, recipe.schedule, epochs=recipe.epochs, steps_per_epoch=len(train_loader))
     trained: nn.Module = wrap_ddp(model, device) if dist.distributed else model
-    if compile:
-        trained = torch.compile(trained)
+    if compile:  # compile what trains: the auxiliary path where the model has one
+        trained = torch.compile(trained if dist.distributed else training_module(trained))
 
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(recipe)
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / "recipe.yaml", lambda f: f.write(dump_recipe(recipe).encode()))
         print_fn(f"run directory: {run_dir}")
-    run_callbacks: list[Callback] = [MetricsLogger(run_dir), Checkpointer(run_dir, every=recipe.checkpoint_every)]
-    if progress:
-        run_callbacks.insert(0, ProgressBar(print_fn=print_fn))
+    # The bar needs a terminal; without one (or with progress=False) one line per epoch.
+    bar = ProgressBar(print_fn=print_fn) if progress else ProgressBar(print_fn=print_fn, file=io.StringIO())
+    run_callbacks: list[Callback] = [bar, MetricsLogger(run_dir), Checkpointer(run_dir, every=recipe.checkpoint_every)]
     history = fit(
         trained, train_loader, eval_loader, optimizer,
         epochs=recipe.epochs, device=device, scheduler=schedule, callbacks=[*run_callbacks, *callbacks],

@@ -403,6 +403,9 @@ class InceptionV3(ClassifierNet):
             stage_chs.append(chs)
             if stage is STAGE_17:  # Sec. 4: "on top of the last 17x17 layer"
                 self.AuxLogits = InceptionAux(chs, num_classes) if aux_logits else None
+                # The paper gives no loss weight for its one auxiliary head (Sec. 4); 0.4 is
+                # TF-slim's train_image_classifier setting, which the Inception-v3 release used.
+                self.aux_weights: tuple[float, ...] = (0.4,) if aux_logits else ()
         self._stem = tuple(row.name for row in STEM)
         self._stages = tuple(tuple(spec.name for spec in stage) for stage in (STAGE_35, STAGE_17, STAGE_8))
         self.avgpool = nn.AdaptiveAvgPool2d(1)  # Table 1 "pool 8x8": the whole 8x8 grid at 299
