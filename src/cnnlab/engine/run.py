@@ -30,7 +30,16 @@ from .distributed import cleanup_distributed, init_distributed, training_module,
 from .loop import evaluate, fit
 from .metrics import classification_report, confusion_matrix, topk_accuracy
 from .multicrop import predict_crops
-from .recipes import Recipe, apply_overrides, build_optimizer, dump_recipe, load_recipe, recipe_from_dict, validate_recipe
+from .recipes import (
+    Recipe,
+    apply_overrides,
+    build_optimizer,
+    dump_recipe,
+    load_recipe,
+    recipe_from_dict,
+    recipe_to_dict,
+    validate_recipe,
+)
 from .schedules import build_schedule
 
 PrintFn = Callable[[str], None]
@@ -188,10 +197,10 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
         epochs=recipe.epochs, device=device, scheduler=schedule, callbacks=[*run_callbacks, *callbacks],
         amp=recipe.amp, channels_last=recipe.channels_last, grad_clip=recipe.grad_clip_norm,
         loss_fn=nn.CrossEntropyLoss(label_smoothing=recipe.loss.label_smoothing),
-        recipe={"recipe": _plain_recipe(recipe)}, run_dir=run_dir,
+        recipe={"recipe": recipe_to_dict(recipe)}, run_dir=run_dir,
         resume_from=resume, lr=lr_on_resume,
     )
-    test = test_report(unwrap(trained), eval_loader, device, info)
+    test = final_report(unwrap(trained), eval_loader, device, info)
     seconds = time.perf_counter() - started
     if dist.is_main:
         report = {"recipe": recipe.name, "model": recipe.model.name, "dataset": recipe.dataset.name,
@@ -201,13 +210,7 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
     return RunResult(run_dir, [dict(h) for h in history], test, seconds)
 
 
-def _plain_recipe(recipe: Recipe) -> dict[str, Any]:
-    from .recipes import recipe_to_dict
-
-    return recipe_to_dict(recipe)
-
-
-def test_report(model: nn.Module, loader: Any, device: torch.device, info: Any, crops: int = 1) -> dict[str, Any]:
+def final_report(model: nn.Module, loader: Any, device: torch.device, info: Any) -> dict[str, Any]:
     """Rank-1 and rank-5 accuracy, the per-class report and the confusion matrix."""
     result = evaluate(model, loader, device=device, return_outputs=True)
     logits, labels = result["logits"], result["labels"]
@@ -311,19 +314,10 @@ def evaluate_checkpoint(
     }
 
 
-def override_recipe(name_or_path: str | Path, overrides: Sequence[str]) -> Recipe:
-    """A packaged or YAML recipe with ``key=value`` overrides, validated."""
-    recipe = apply_overrides(load_recipe(name_or_path), overrides)
-    validate_recipe(recipe)
-    return recipe
-
-
 def default_recipe(model: str, dataset: str) -> Recipe:
     """A plain starting point for a model and dataset no packaged recipe covers: SGD with
     Nesterov momentum 0.9, lr 0.01 cosine-annealed over 10 epochs, batch 64, weight decay
     5e-4 on the kernels. Not from a paper: ``assumptions`` says so."""
-    from .recipes import recipe_from_dict
-
     return recipe_from_dict({
         "name": f"{model}-{dataset}",
         "model": {"name": model},
