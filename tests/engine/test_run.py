@@ -90,3 +90,18 @@ def test_cli_refuses_unknown_and_ill_typed_settings_before_training(tmp_path, ca
     assert main(["train", "lenet5", "--set", "epochs=many", "--run-dir", str(tmp_path / "r")]) == 1
     assert "epochs" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_torchrun_two_processes_train_and_report_the_whole_test_split(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "cnnlab", "train", "lenet5",
+           "--epochs", "1", "--device", "cpu", "--run-dir", str(tmp_path / "ddp"), "--no-progress"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    reports = [line for line in out.stdout.splitlines() if line.startswith("test: rank-1")]
+    assert len(reports) == 1 and "on 359 images" in reports[0]  # rank 0 alone, the whole split
+    assert json.loads((tmp_path / "ddp" / "report.json").read_text())["test"]["images"] == 359

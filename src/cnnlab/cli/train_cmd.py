@@ -124,6 +124,8 @@ def run_train(args: argparse.Namespace, print_fn: PrintFn) -> int:
         compile=args.compile, print_fn=print_fn,
     )
     test = result.test
+    if not test:  # another rank of a distributed run: rank 0 reports
+        return 0
     acc5 = f", rank-5 {test['acc5']:.2%}" if test.get("acc5") is not None else ""
     print_fn(f"test: rank-1 {test['acc1']:.2%}{acc5} on {test['images']} images; {result.seconds:.1f} s")
     print_fn(f"run directory: {result.run_dir}")

@@ -200,8 +200,15 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
         recipe={"recipe": recipe_to_dict(recipe)}, run_dir=run_dir,
         resume_from=resume, lr=lr_on_resume,
     )
+    # The test report covers the whole split on every rank (a shard per rank would report a
+    # part); under DDP evaluate() all-reduces, so every rank must take part. Rank 0 keeps it.
+    if info.in_memory and dist.distributed:
+        eval_loader = DeviceLoader(evaluation, recipe.batch_size, train=False, device=device, mean=mean, std=std,
+                                   channels_last=recipe.channels_last)
     test = final_report(unwrap(trained), eval_loader, device, info)
     seconds = time.perf_counter() - started
+    if not dist.is_main:
+        return RunResult(run_dir, [dict(h) for h in history], {}, seconds)
     if dist.is_main:
         report = {"recipe": recipe.name, "model": recipe.model.name, "dataset": recipe.dataset.name,
                   "epochs": recipe.epochs, "seconds": round(seconds, 1), "device": str(device),
