@@ -253,7 +253,28 @@ def load_run_model(run_or_checkpoint: str | Path, which: str = "best", map_locat
     model = create_model(recipe.model.name, num_classes=cfg.get("num_classes"), in_chans=cfg.get("in_chans"), **recipe.model.options)
     model.load_state_dict(ckpt["model"])
     model.eval()
+    model.pretrained_cfg = run_preprocessing(model, recipe, source=str(path))
     return model, recipe, ckpt
+
+
+def run_preprocessing(model: nn.Module, recipe: Recipe, source: str | None = None) -> dict[str, Any]:
+    """The preprocessing a run trained with, in the form of ``model.pretrained_cfg``: input
+    size, per-channel mean and std (in units of pixel / 255), class names and the dataset.
+    It travels with the model so explanation, transfer and export feed it what it saw."""
+    info = dataset_info(recipe.dataset.name)
+    channels = model.in_chans
+    mean, std = _normalisation(recipe, model.pretrained_cfg["mean"], model.pretrained_cfg["std"], info, channels)
+    size = recipe.dataset.image_size or (info.image_size[1] if info.image_size else model.pretrained_cfg["input_size"][-1])
+    return {
+        **model.pretrained_cfg,
+        "input_size": (channels, size, size),
+        "mean": mean,
+        "std": std,
+        "classes": list(info.classes),
+        "dataset": recipe.dataset.name,
+        "resize_mode": recipe.dataset.resize_mode,
+        "source": source,
+    }
 
 
 def evaluate_checkpoint(
