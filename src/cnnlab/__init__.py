@@ -7,18 +7,32 @@
 """
 
 from .analysis import Analysis, analyze, compare
-from .errors import CnnlabError, ConfigError, InputShapeError, UnknownModelError, WeightsError
+from .errors import (
+    CheckpointError,
+    CnnlabError,
+    ConfigError,
+    DatasetIntegrityError,
+    DatasetNotFoundError,
+    InputShapeError,
+    TrainingDivergedError,
+    UnknownModelError,
+    WeightsError,
+)
 from .registry import ModelCard, Paper, create_model, list_models, model_card, model_options
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Analysis",
+    "CheckpointError",
     "CnnlabError",
     "ConfigError",
+    "DatasetIntegrityError",
+    "DatasetNotFoundError",
     "InputShapeError",
     "ModelCard",
     "Paper",
+    "TrainingDivergedError",
     "UnknownModelError",
     "WeightsError",
     "analyze",

@@ -7,6 +7,8 @@ and its message names the value received and the fix.
 
 from __future__ import annotations
 
+import pickle
+
 
 class CnnlabError(Exception):
     """Base class of every error cnnlab raises deliberately."""
@@ -26,3 +28,31 @@ class InputShapeError(CnnlabError, ValueError):
 
 class WeightsError(CnnlabError, RuntimeError):
     """Weights that could not be found, downloaded or mapped onto a model."""
+
+
+class CheckpointError(CnnlabError, RuntimeError):
+    """A checkpoint that is missing, truncated, corrupted, or holds code we will not run."""
+
+
+class TrainingDivergedError(CnnlabError, RuntimeError):
+    """The loss became NaN or infinite; training stopped before the bad step was applied."""
+
+    def __init__(self, message: str, *, epoch: int, step: int, value: float) -> None:
+        super().__init__(message)
+        self.epoch, self.step, self.value = epoch, step, value
+
+
+class DatasetNotFoundError(CnnlabError, FileNotFoundError):
+    """A dataset's files are not in any folder searched."""
+
+
+class DatasetIntegrityError(CnnlabError, RuntimeError):
+    """A dataset file that is present but damaged, altered or in an unexpected format."""
+
+
+class UnsafePickleError(DatasetIntegrityError, pickle.UnpicklingError):
+    """A pickle that asks for anything beyond plain containers and NumPy arrays."""
+
+
+class DownloadError(CnnlabError, RuntimeError):
+    """No mirror delivered a file with the expected checksum."""

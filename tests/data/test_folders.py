@@ -151,3 +151,45 @@ def test_folder_loader_with_workers_matches_in_process(tiny):
     a = torch.cat([x for x, _ in folder_loader(train, 3, True, num_workers=0, seed=5)])
     b = torch.cat([x for x, _ in folder_loader(train, 3, True, num_workers=2, seed=5)])
     assert torch.equal(a, b)
+
+
+def test_folder_transform_follows_the_recipe_options(tmp_path):
+    from torchvision import transforms as T
+
+    from cnnlab.data import Augment, PCALighting, folder_transform
+
+    _image_tree(tmp_path, per_class=2)
+    data = load_dataset("imagefolder", data_dir=tmp_path, image_size=24)
+    alexnet = folder_transform(data, True, image_size=24, resize_shorter=28, random_crop=True, pca_lighting=0.1)
+    kinds = [type(t) for t in alexnet.transforms]
+    assert kinds == [T.Resize, T.RandomCrop, T.RandomHorizontalFlip, T.ToTensor, PCALighting, T.Normalize]
+    assert alexnet.transforms[0].size == 28
+    inception = folder_transform(data, True, image_size=24, scale=(0.08, 1.0), hflip=False)
+    assert [type(t) for t in inception.transforms] == [T.RandomResizedCrop, T.ToTensor, T.Normalize]
+    assert inception.transforms[0].scale == (0.08, 1.0)
+    ten = folder_transform(data, False, image_size=24, resize_shorter=28, crops=10)
+    assert ten(data[0][0]).shape == (3, 28, 28)  # the centre square ten_crop cuts 24x24 crops from
+    keras = folder_transform(data, True, image_size=24, augment=Augment(rotation=20, fill="zero"))
+    assert "ImageAugment" in repr(keras)
+    torch.manual_seed(0)
+    a = keras(data[0][0])
+    torch.manual_seed(0)
+    assert torch.equal(a, keras(data[0][0]))
+
+
+def test_pca_lighting_shifts_each_image_along_the_principal_components():
+    from cnnlab.data import PCALighting
+    from cnnlab.data.loaders import IMAGENET_PCA_EIGVEC
+
+    image = torch.full((3, 4, 4), 0.5)
+    assert torch.equal(PCALighting(0.0)(image), image)
+    torch.manual_seed(1)
+    shifted = PCALighting(0.1)(image)
+    delta = shifted - image
+    assert torch.allclose(delta, delta[:, :1, :1].expand_as(delta))  # one RGB offset for every pixel
+    offset = delta[:, 0, 0]
+    vec = torch.tensor(IMAGENET_PCA_EIGVEC)
+    coeffs = torch.linalg.solve(vec, offset)  # offset = eigvec @ (alpha * eigval)
+    assert torch.all(coeffs.abs() > 0) and offset.abs().max() < 0.2
+    with pytest.raises(ConfigError, match="RGB"):
+        PCALighting(0.1)(torch.zeros(1, 4, 4))

@@ -105,3 +105,91 @@ def test_torchrun_two_processes_train_and_report_the_whole_test_split(tmp_path) 
     reports = [line for line in out.stdout.splitlines() if line.startswith("test: rank-1")]
     assert len(reports) == 1 and "on 359 images" in reports[0]  # rank 0 alone, the whole split
     assert json.loads((tmp_path / "ddp" / "report.json").read_text())["test"]["images"] == 359
+
+
+def test_a_runs_model_carries_the_preprocessing_it_trained_with(run) -> None:
+    from cnnlab.engine.run import load_run_model
+
+    model, recipe, _ = load_run_model(run.run_dir)
+    cfg = model.pretrained_cfg
+    assert cfg["input_size"] == (1, 32, 32) and cfg["dataset"] == "digits"
+    assert cfg["classes"] == [str(i) for i in range(10)]
+    info_mean = load_dataset("digits", "train").info.mean
+    expected = (0.0,) if recipe.dataset.normalise == "none" else tuple(info_mean)
+    assert cfg["mean"] == pytest.approx(expected) and cfg["source"].endswith("best.pt")
+
+
+def test_cli_train_logs_to_tensorboard_and_wandb_when_asked(tmp_path, monkeypatch) -> None:
+    import sys
+    import types
+
+    calls: list[str] = []
+
+    class Writer:
+        def __init__(self, logdir, purge_step=None):
+            calls.append(f"tensorboard {logdir}")
+
+        def add_scalar(self, *args):
+            pass
+
+        def flush(self):
+            pass
+
+        def close(self):
+            calls.append("tensorboard close")
+
+    class Run:
+        def log(self, metrics, step):
+            calls.append("wandb log")
+
+        def finish(self, exit_code):
+            calls.append(f"wandb finish {exit_code}")
+
+    def init(**kwargs):
+        calls.append(f"wandb init {kwargs['project']} {kwargs['mode']}")
+        return Run()
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=init))
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    run_dir = tmp_path / "logged"
+    args = ["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress", "--tensorboard", "--wandb", "course"]
+    assert main(args, print_fn=lambda s: None) == 0
+    assert calls[0] == f"tensorboard {run_dir / 'tensorboard'}" and calls[1] == "wandb init course offline"
+    assert "wandb log" in calls and calls[-2:] == ["tensorboard close", "wandb finish 0"]
+
+
+def _tiny_imagenet_tree(root, classes: int = 200, val: int = 8):
+    from tests.data.fakes import write_image
+
+    base = root / "tiny-imagenet-200"
+    wnids = [f"n{index:08d}" for index in range(classes)]
+    (base / "val" / "images").mkdir(parents=True)
+    (base / "wnids.txt").write_text("\n".join(wnids) + "\n")
+    for k, wnid in enumerate(wnids):
+        write_image(base / "train" / wnid / "images" / f"{wnid}_0.JPEG", (64, 64), k)
+    lines = []
+    for k in range(val):
+        write_image(base / "val" / "images" / f"val_{k}.JPEG", (64, 64), 1000 + k)
+        lines.append(f"val_{k}.JPEG\t{wnids[k]}\t0\t0\t63\t63")
+    (base / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_train_and_evaluate_on_a_tiny_imagenet_tree(tmp_path) -> None:
+    """A folder dataset end to end: Keras-style affine augmentation image by image, the
+    validation split as the test set (Tiny ImageNet withholds test labels), 1 and 10 crops."""
+    from cnnlab.engine.run import default_recipe, load_run_model
+
+    root = _tiny_imagenet_tree(tmp_path / "data")
+    sets = ["dataset.image_size=32", f"dataset.data_dir={root}", "epochs=1", "batch_size=50",
+            "dataset.augment.shift=3", "dataset.augment.rotation=10", "dataset.augment.hflip=true"]
+    result = train_recipe(default_recipe("lenet5", "tiny-imagenet"), overrides=sets, run_dir=tmp_path / "run",
+                          progress=False, print_fn=lambda s: None)
+    assert result.test["images"] == 8 and len(result.test["report"]["classes"]) == 200
+    model, _, _ = load_run_model(result.run_dir)
+    assert model.pretrained_cfg["input_size"] == (3, 32, 32) and model.num_classes == 200
+    one = evaluate_checkpoint(result.run_dir)
+    assert one["split"] == "val" and one["images"] == 8 and one["acc1"] == pytest.approx(result.test["acc1"])
+    ten = evaluate_checkpoint(result.run_dir, crops=10)
+    assert ten["images"] == 8 and ten["crops"] == 10 and len(ten["classes"]) == 200

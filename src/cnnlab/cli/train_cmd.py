@@ -49,6 +49,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     p.add_argument("--lr-on-resume", type=float, metavar="X", help="with --resume: the learning rate from here on")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log to TensorBoard in RUN_DIR/tensorboard (needs the tensorboard package)")
+    p.add_argument("--wandb", nargs="?", const="cnnlab", metavar="PROJECT",
+                   help="also log to Weights & Biases (default project: cnnlab), offline unless WANDB_MODE says otherwise; "
+                        "needs the wandb package")
     p.add_argument("--list-recipes", action="store_true", help="list the packaged recipes and exit")
     p.set_defaults(run=run_train)
 
@@ -60,7 +65,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", metavar="RUN", help="a run directory or a checkpoint file")
     p.add_argument("--dataset", metavar="D", help="evaluate on another dataset with the same classes (default: the run's)")
     p.add_argument("--data-dir", metavar="DIR")
-    p.add_argument("--split", default="test", help="test (default), train or val")
+    p.add_argument("--split", help="test, val or train (default: test; val for Tiny ImageNet, ImageNet and image folders)")
     p.add_argument("--crops", type=int, choices=(1, 10, 144), default=1)
     p.add_argument("--ensemble", nargs="+", default=[], metavar="RUN", help="more runs whose probabilities are averaged in")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
@@ -106,6 +111,7 @@ def _recipe(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace, print_fn: PrintFn) -> int:
+    from ..engine.callbacks import TensorBoardLogger, WandbLogger
     from ..engine.recipes import list_recipes, load_recipe
     from ..engine.run import train_recipe
     from ..viz import CurvePlotter
@@ -116,11 +122,16 @@ def run_train(args: argparse.Namespace, print_fn: PrintFn) -> int:
             print_fn(f"{name:34s} {r.model.name:16s} {r.dataset.name:14s} {r.epochs:4d} epochs  {r.description.splitlines()[0] if r.description else ''}")
         return 0
     recipe = None if args.resume else _recipe(args)
+    callbacks = [CurvePlotter()]
+    if args.tensorboard:
+        callbacks.append(TensorBoardLogger(print_fn=print_fn))
+    if args.wandb:
+        callbacks.append(WandbLogger(project=args.wandb, print_fn=print_fn))
     result = train_recipe(
         recipe if recipe is not None else "",
         overrides=list(args.set) if args.resume else (),
         run_dir=args.run_dir, resume=args.resume, lr_on_resume=args.lr_on_resume,
-        device=args.device, callbacks=[CurvePlotter()], progress=not args.no_progress,
+        device=args.device, callbacks=callbacks, progress=not args.no_progress,
         compile=args.compile, print_fn=print_fn,
     )
     test = result.test
@@ -143,12 +154,12 @@ def run_eval(args: argparse.Namespace, print_fn: PrintFn) -> int:
     out = Path(args.out) if args.out else (Path(args.target) if Path(args.target).is_dir() else Path(args.target).parent)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "eval.json", lambda f: f.write(json.dumps(result, indent=2).encode()))
-    plot_confusion_matrix(result["confusion"], result["classes"], out / "confusion.png", title=f"{args.split}, {args.crops} crop(s)")
+    plot_confusion_matrix(result["confusion"], result["classes"], out / "confusion.png", title=f"{result['split']}, {args.crops} crop(s)")
     if args.format == "json":
         print_fn(json.dumps(result, indent=2))
         return 0
     acc5 = f"  rank-5 {result['acc5']:.2%}" if result.get("acc5") is not None else ""
-    print_fn(f"{args.split}: {result['images']} images, {args.crops} crop(s), {len(result['runs'])} model(s)")
+    print_fn(f"{result['split']}: {result['images']} images, {args.crops} crop(s), {len(result['runs'])} model(s)")
     print_fn(f"rank-1 {result['acc1']:.2%}{acc5}")
     print_fn(format_classification_report(result["report"]))
     print_fn(f"wrote {out / 'eval.json'} and {out / 'confusion.png'}")

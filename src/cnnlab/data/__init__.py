@@ -33,6 +33,7 @@ from .idx import read_idx, write_idx
 from .loaders import (
     DeviceLoader,
     FolderLoader,
+    PCALighting,
     folder_loader,
     folder_transform,
     pipeline_throughput,
@@ -50,6 +51,7 @@ __all__ = [
     "FolderLoader",
     "ImageTensors",
     "OfficialFile",
+    "PCALighting",
     "RestrictedUnpickler",
     "UnsafePickleError",
     "channel_stats",

@@ -245,17 +245,76 @@ class FolderLoader(DataLoader):
         self.generator.manual_seed(epoch_seed(self.seed, epoch, "workers"))  # type: ignore[union-attr]
 
 
+# AlexNet's PCA colour augmentation (Krizhevsky et al. 2012, Sec. 4.1) needs the principal
+# components of ImageNet's RGB pixel values (pixels in [0, 1]). The paper does not print
+# them; these are the values Facebook's fb.resnet.torch uses (datasets/imagenet.lua, "pca").
+IMAGENET_PCA_EIGVAL = (0.2175, 0.0188, 0.0045)
+IMAGENET_PCA_EIGVEC = (
+    (-0.5675, 0.7192, 0.4009),
+    (-0.5808, -0.0045, -0.8140),
+    (-0.5836, -0.6948, 0.4203),
+)
+
+
+class PCALighting:
+    """Add ``sum_i a_i * lambda_i * p_i`` to every pixel of an RGB tensor in ``[0, 1]``, with
+    ``a_i ~ N(0, alpha_std)`` drawn once per image (Krizhevsky et al. 2012, Sec. 4.1: "the
+    standard deviation 0.1"); ``lambda_i, p_i``: eigenvalues and eigenvectors of ImageNet's
+    RGB covariance (``IMAGENET_PCA_EIGVAL``/``EIGVEC``)."""
+
+    def __init__(self, alpha_std: float) -> None:
+        self.alpha_std = float(alpha_std)
+        self.eigval = torch.tensor(IMAGENET_PCA_EIGVAL)
+        self.eigvec = torch.tensor(IMAGENET_PCA_EIGVEC)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if image.shape[0] != 3:
+            raise ConfigError(f"PCA lighting is defined for RGB images; got {image.shape[0]} channels (set pca_lighting: 0)")
+        alpha = torch.randn(3) * self.alpha_std
+        shift = self.eigvec @ (alpha * self.eigval)
+        return image + shift.view(3, 1, 1)
+
+    def __repr__(self) -> str:
+        return f"PCALighting(alpha_std={self.alpha_std})"
+
+
+class ImageAugment:
+    """An :class:`Augment` (shift, rotation, zoom, shear with its fill) applied to one image
+    tensor in ``[0, 1]``, for folder datasets: the same maps the in-memory sets apply to
+    whole batches, drawn from torch's generator (seeded per image by
+    :class:`TransformedDataset`)."""
+
+    def __init__(self, augment: Augment) -> None:
+        self.augment = augment
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self.augment(image[None])[0]
+
+    def __repr__(self) -> str:
+        return f"ImageAugment({self.augment})"
+
+
 def folder_transform(
     dataset: Any, train: bool, *, image_size: int | Sequence[int] | None = None,
     mean: Sequence[float] | None = None, std: Sequence[float] | None = None, crop_padding: int | None = None,
+    resize_shorter: int | None = None, random_crop: bool = False, scale: Sequence[float] | None = None,
+    hflip: bool = True, pca_lighting: float = 0.0, crops: int = 1, augment: Augment | None = None,
 ) -> Any:
     """torchvision transforms for a folder dataset.
 
     Fixed-size sets (Tiny ImageNet, 64x64): training = random crop with ``crop_padding``
     zero pixels (default: an eighth of the size, 8 at 64x64) + horizontal flip; evaluation
-    = the image as stored. Other folders (ImageNet layout): training = ``RandomResizedCrop``
-    + flip; evaluation = resize to ``size / 0.875`` (256 for 224) + centre crop. Then
-    ``ToTensor`` and ``Normalize(mean, std)`` (default: the dataset's statistics).
+    = the image as stored. Other folders (ImageNet layout), training: ``scale`` given:
+    ``RandomResizedCrop`` over that range of areas (Szegedy et al. 2014, Sec. 6);
+    ``random_crop``: resize the shorter side to ``resize_shorter`` (default ``size / 0.875``,
+    256 for 224) then a random ``size`` crop (Krizhevsky et al. 2012, Sec. 4.1); otherwise
+    torchvision's ``RandomResizedCrop`` defaults. Then a horizontal flip (``hflip``).
+    Evaluation: resize the shorter side to ``resize_shorter`` and take the centre crop,
+    ``size`` for ``crops=1``, the centre square for ``crops=10`` (``ten_crop`` cuts it), and
+    the resized image alone for ``crops=144`` (each scale is cut later). Then ``ToTensor``,
+    in training ``augment`` (an :class:`Augment`'s shift, rotation, zoom and shear, as
+    Keras' ``ImageDataGenerator``) and ``PCALighting(pca_lighting)`` when it is above 0,
+    and ``Normalize(mean, std)`` (default: the dataset's statistics).
     """
     from torchvision import transforms as T
 
@@ -267,18 +326,35 @@ def folder_transform(
     size = (size, size) if isinstance(size, int) else tuple(size)[-2:]
     mean = mean if mean is not None else (info.mean if info is not None else (0.485, 0.456, 0.406))
     std = std if std is not None else (info.std if info is not None else (0.229, 0.224, 0.225))
+    shorter = resize_shorter or round(min(size) / 0.875)
+    if crops not in (1, 10, 144):
+        raise ConfigError(f"crops={crops!r} must be 1, 10 or 144")
     steps: list[Any] = []
-    if stored is not None:
+    if stored is not None and crops == 1:
         if tuple(size) != tuple(stored):
             steps.append(T.Resize(size))
         if train:
             pad = crop_padding if crop_padding is not None else max(1, size[0] // 8)
-            steps += [T.RandomCrop(size, padding=pad), T.RandomHorizontalFlip()]
+            steps.append(T.RandomCrop(size, padding=pad))
     elif train:
-        steps += [T.RandomResizedCrop(size), T.RandomHorizontalFlip()]
-    else:
-        steps += [T.Resize(tuple(round(s / 0.875) for s in size)), T.CenterCrop(size)]
-    steps += [T.ToTensor(), T.Normalize(mean, std)]
+        if scale is not None:
+            steps.append(T.RandomResizedCrop(size, scale=tuple(scale)))
+        elif random_crop:
+            steps += [T.Resize(shorter), T.RandomCrop(size)]
+        else:
+            steps.append(T.RandomResizedCrop(size))
+    elif crops == 1:
+        steps += [T.Resize(shorter), T.CenterCrop(size)]
+    elif crops == 10:
+        steps += [T.Resize(shorter), T.CenterCrop(shorter)]
+    if train and hflip:
+        steps.append(T.RandomHorizontalFlip())
+    steps.append(T.ToTensor())
+    if train and augment is not None and not augment.is_identity:
+        steps.append(ImageAugment(augment))
+    if train and pca_lighting > 0:
+        steps.append(PCALighting(pca_lighting))
+    steps.append(T.Normalize(mean, std))
     return T.Compose(steps)
 
 
@@ -293,6 +369,7 @@ def folder_loader(
     std: Sequence[float] | None = None,
     crop_padding: int | None = None,
     transform: Any = None,
+    options: dict[str, Any] | None = None,
     seed: int = 0,
     rank: int = 0,
     world_size: int = 1,
@@ -300,7 +377,7 @@ def folder_loader(
     pin_memory: bool = False,
 ) -> FolderLoader:
     """A ``DataLoader`` over a folder dataset with the standard torchvision transforms
-    (:func:`folder_transform`, or ``transform``) and a ``DistributedSampler`` (one replica
+    (:func:`folder_transform` with ``options``, or ``transform``) and a ``DistributedSampler`` (one replica
     when ``world_size == 1``), shuffling in training. Call ``set_epoch(e)`` each epoch.
 
     ``dataset`` yields ``(PIL image, label)``, as :class:`FolderImages` does. In training each
@@ -313,8 +390,8 @@ def folder_loader(
         raise ConfigError(f"num_workers must be an int >= 0, got {num_workers!r}")
     _check_rank(rank, world_size)
     if transform is None:
-        transform = folder_transform(dataset, train, image_size=image_size, mean=mean, std=std,
-                                     crop_padding=crop_padding)
+        options = {"crop_padding": crop_padding, **(options or {})}
+        transform = folder_transform(dataset, train, image_size=image_size, mean=mean, std=std, **options)
     wrapped = TransformedDataset(dataset, transform, seed=seed if train else None)
     sampler = DistributedSampler(wrapped, num_replicas=world_size, rank=rank, shuffle=train, seed=seed)
     return FolderLoader(

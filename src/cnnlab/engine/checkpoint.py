@@ -44,17 +44,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import CnnlabError
+from ..errors import CheckpointError
 from .distributed import unwrap
 
 FORMAT = "cnnlab-checkpoint"
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.pt$")
-
-
-class CheckpointError(CnnlabError, RuntimeError):
-    """A checkpoint that is missing, truncated, corrupted, or holds code we will not run."""
 
 
 def cnnlab_version() -> str:

@@ -26,21 +26,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CnnlabError, ConfigError
+from ..errors import ConfigError, TrainingDivergedError
 from ..models.base import modes_kept
 from .callbacks import Callback, History, TrainState, call_hook
 from .checkpoint import load_checkpoint, resume_state, restore_training_state, set_rng_state
 from .distributed import all_reduce_metrics, any_rank, get_rank, get_world_size, unwrap, uses_aux
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-class TrainingDivergedError(CnnlabError, RuntimeError):
-    """The loss became NaN or infinite; training stopped before the bad step was applied."""
-
-    def __init__(self, message: str, *, epoch: int, step: int, value: float) -> None:
-        super().__init__(message)
-        self.epoch, self.step, self.value = epoch, step, value
 
 
 # -- small pieces -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..data import Augment, DeviceLoader, dataset_info, folder_loader, load_dataset
 from ..errors import ConfigError
-from ..registry import create_model
+from ..registry import create_model, model_card
 from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar
 from .checkpoint import atomic_write, load_checkpoint, resume_state
 from .distributed import cleanup_distributed, init_distributed, training_module, unwrap, wrap_ddp
@@ -84,21 +84,43 @@ def _normalisation(recipe: Recipe, model_mean: Sequence[float], model_std: Seque
     return tuple(mean), tuple(std)
 
 
-def build_loaders(recipe: Recipe, rank: int = 0, world_size: int = 1, split: str = "test") -> tuple[Any, Any, Any]:
+def folder_options(recipe: Recipe) -> dict[str, Any]:
+    """The recipe's augmentation for a folder dataset, as :func:`~cnnlab.data.folder_transform`
+    options (in-memory sets augment whole batches on the device with
+    :class:`~cnnlab.data.Augment`; folder sets apply the same maps image by image)."""
+    spec, a = recipe.dataset, recipe.dataset.augment
+    affine = Augment(shift=a.shift, rotation=a.rotation, zoom=a.zoom, shear=a.shear, fill=a.fill)
+    return {"resize_shorter": spec.resize_shorter, "random_crop": a.random_crop, "scale": a.scale,
+            "hflip": a.hflip, "pca_lighting": a.pca_lighting, "crop_padding": a.crop_padding,
+            "augment": None if affine.is_identity else affine}
+
+
+def test_split(dataset: str) -> str:
+    """The split a run is tested on: ``"test"``, or ``"val"`` for the sets whose test labels
+    are withheld (Tiny ImageNet, ImageNet) and for image folders (ImageNet's layout)."""
+    return "val" if dataset_info(dataset).name in ("tiny-imagenet", "imagenet", "imagefolder") else "test"
+
+
+def build_loaders(recipe: Recipe, rank: int = 0, world_size: int = 1, split: str | None = None, *,
+                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> tuple[Any, Any, Any]:
     """The training loader, the validation loader (a held-out part of the training split,
-    or the ``split`` set) and the dataset's facts."""
+    or the ``split`` set) and the dataset's facts. Folder datasets get DataLoaders that
+    apply the recipe's augmentation and normalise with ``mean`` and ``std``; in-memory
+    sets come back as tensors (the device loaders normalise them)."""
     spec = recipe.dataset
     info = dataset_info(spec.name)
     kw = {"data_dir": spec.data_dir, "image_size": spec.image_size}
     if info.in_memory:
         kw["resize"] = spec.resize_mode
     train = load_dataset(spec.name, "train", **kw)
-    evaluation = load_dataset(spec.name, split, **kw)
+    evaluation = load_dataset(spec.name, split or test_split(spec.name), **kw)
     if not info.in_memory:
         size = spec.image_size or 224
-        train_loader = folder_loader(train, recipe.batch_size, True, image_size=size, seed=recipe.seed, rank=rank, world_size=world_size)
-        eval_loader = folder_loader(evaluation, recipe.batch_size, False, image_size=size, rank=rank, world_size=world_size)
-        return train_loader, eval_loader, info
+        options = folder_options(recipe)
+        common = {"image_size": size, "mean": mean, "std": std, "rank": rank, "world_size": world_size}
+        train_loader = folder_loader(train, recipe.batch_size, True, seed=recipe.seed, options=options, **common)
+        eval_loader = folder_loader(evaluation, recipe.batch_size, False, options={"resize_shorter": spec.resize_shorter}, **common)
+        return train_loader, eval_loader, train.info  # an image folder's classes are its sub-folders
     if spec.val_split > 0:
         n = len(train)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(recipe.seed))
@@ -164,13 +186,14 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
     started = time.perf_counter()
     device = dist.device if dist.distributed else resolve_device(device_name or recipe.device)
     seed_everything(recipe.seed)
-    train, evaluation, info = build_loaders(recipe, dist.rank, dist.world_size)
+    info = dataset_info(recipe.dataset.name)
     channels = info.image_size[0] if info.image_size else 3
+    card = model_card(recipe.model.name)
+    mean, std = _normalisation(recipe, card.mean, card.std, info, channels)
+    train, evaluation, info = build_loaders(recipe, dist.rank, dist.world_size, mean=mean, std=std)
     model = create_model(recipe.model.name, num_classes=info.num_classes, in_chans=channels, **recipe.model.options)
     if recipe.aux_weights is not None and hasattr(model, "aux_weights"):
         model.aux_weights = tuple(recipe.aux_weights)
-    cfg = model.pretrained_cfg
-    mean, std = _normalisation(recipe, cfg["mean"], cfg["std"], info, channels)
     if info.in_memory:
         train_loader, eval_loader = _device_loaders(recipe, train, evaluation, mean, std, device, dist.rank, dist.world_size)
     else:
@@ -223,14 +246,15 @@ def final_report(model: nn.Module, loader: Any, device: torch.device, info: Any)
     logits, labels = result["logits"], result["labels"]
     acc = topk_accuracy(logits, labels, ks=tuple(k for k in (1, 5) if k <= logits.shape[1]))
     preds = logits.argmax(dim=1)
+    classes = _class_names(None, info, logits.shape[1])
     return {
         "images": int(labels.numel()),
         "loss": result["loss"],
         "acc1": acc[1],
         "acc5": acc.get(5),
-        "report": classification_report(labels, preds, list(info.classes)),
-        "confusion": confusion_matrix(labels, preds, info.num_classes).tolist(),
-        "classes": list(info.classes),
+        "report": classification_report(labels, preds, classes),
+        "confusion": confusion_matrix(labels, preds, len(classes)).tolist(),
+        "classes": classes,
     }
 
 
@@ -270,7 +294,7 @@ def run_preprocessing(model: nn.Module, recipe: Recipe, source: str | None = Non
         "input_size": (channels, size, size),
         "mean": mean,
         "std": std,
-        "classes": list(info.classes),
+        "classes": list(info.classes) or None,
         "dataset": recipe.dataset.name,
         "resize_mode": recipe.dataset.resize_mode,
         "source": source,
@@ -281,7 +305,7 @@ def evaluate_checkpoint(
     run_or_checkpoint: str | Path,
     *,
     dataset: str | None = None,
-    split: str = "test",
+    split: str | None = None,
     crops: int = 1,
     ensemble: Sequence[str | Path] = (),
     device: str | None = None,
@@ -298,15 +322,23 @@ def evaluate_checkpoint(
         if dataset is not None or data_dir is not None:
             recipe = replace(recipe, dataset=replace(recipe.dataset, name=dataset or recipe.dataset.name, data_dir=data_dir or recipe.dataset.data_dir))
         info = dataset_info(recipe.dataset.name)
+        split = split or test_split(recipe.dataset.name)
         data = load_dataset(recipe.dataset.name, split, data_dir=recipe.dataset.data_dir, image_size=recipe.dataset.image_size,
                             **({"resize": recipe.dataset.resize_mode} if info.in_memory else {}))
-        if not info.in_memory:
-            raise ConfigError(f"cnnlab eval reads in-memory datasets for now; {recipe.dataset.name} is a folder dataset")
-        channels = data.images.shape[1]
+        channels = model.in_chans
         mean, std = _normalisation(recipe, model.pretrained_cfg["mean"], model.pretrained_cfg["std"], info, channels)
-        loader = DeviceLoader(data, 256, train=False, device=dev, mean=mean, std=std)
         model = model.to(dev)
         run_probs, run_labels = [], []
+        if not info.in_memory:
+            for x, y in _folder_eval_batches(data, recipe, crops, mean, std):
+                x = x.to(dev)
+                size = recipe.dataset.image_size or 224
+                run_probs.append(predict_crops(model, x, crops, crop_size=size, scales=recipe.eval.scales).cpu())
+                run_labels.append(y)
+            probs.append(torch.cat(run_probs))
+            labels = torch.cat(run_labels)
+            continue
+        loader = DeviceLoader(data, 256, train=False, device=dev, mean=mean, std=std)
         for x, y in loader:
             size = None
             if crops > 1 and x.shape[-1] < 64:
@@ -329,6 +361,7 @@ def evaluate_checkpoint(
     mean_probs = torch.stack(probs).mean(dim=0)
     acc = topk_accuracy(mean_probs, labels, ks=tuple(k for k in (1, 5) if k <= mean_probs.shape[1]))
     preds = mean_probs.argmax(dim=1)
+    classes = _class_names(data, info, mean_probs.shape[1])
     return {
         "runs": [str(r) for r in runs],
         "split": split,
@@ -336,10 +369,27 @@ def evaluate_checkpoint(
         "images": int(labels.numel()),
         "acc1": acc[1],
         "acc5": acc.get(5),
-        "report": classification_report(labels, preds, list(info.classes)),
-        "confusion": confusion_matrix(labels, preds, info.num_classes).tolist(),
-        "classes": list(info.classes),
+        "report": classification_report(labels, preds, classes),
+        "confusion": confusion_matrix(labels, preds, len(classes)).tolist(),
+        "classes": classes,
     }
+
+
+def _class_names(data: Any, info: Any, count: int) -> list[str]:
+    # An image folder's classes are its sub-folders; the catalogue knows the others'.
+    names = list(getattr(data, "classes", None) or info.classes)
+    return names if len(names) == count else [str(i) for i in range(count)]
+
+
+def _folder_eval_batches(data: Any, recipe: Recipe, crops: int, mean: Sequence[float], std: Sequence[float]) -> Any:
+    """Evaluation batches of a folder dataset for 1, 10 or 144 crops: the centre crop, the
+    centre square ``ten_crop`` cuts, or (144) the image at its own aspect ratio, one image
+    per batch unless the set's images share one size."""
+    size = recipe.dataset.image_size or 224
+    fixed = data.info.image_size is not None
+    batch = recipe.batch_size if crops != 144 or fixed else 1
+    options = {"resize_shorter": recipe.dataset.resize_shorter, "crops": crops}
+    return folder_loader(data, batch, False, image_size=size, mean=mean, std=std, options=options)
 
 
 def default_recipe(model: str, dataset: str) -> Recipe:
