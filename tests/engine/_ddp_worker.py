@@ -43,11 +43,25 @@ def train(rank: int = 0, world_size: int = 1) -> dict:
     return results
 
 
+def rank_generators_resume(rank: int) -> bool:
+    """Each rank draws different random numbers; a checkpoint of every rank's generators
+    gives each rank its own back (not rank 0's)."""
+    from cnnlab.engine.checkpoint import own_rng_state, rank_rng_states, set_rng_state
+
+    torch.manual_seed(100 + rank)
+    ckpt = {"rng_ranks": rank_rng_states()}
+    expected = torch.rand(4)
+    torch.manual_seed(999)  # whatever happened after the checkpoint
+    set_rng_state(own_rng_state(ckpt))
+    return torch.equal(torch.rand(4), expected)
+
+
 def main(out: str) -> None:
     torch.set_num_threads(1)
     info = init_distributed(device="cpu")
     assert info.distributed and info.world_size == 2 and info.backend == "gloo", info
     results = train(info.rank, info.world_size)
+    results["rng_resumed"] = all_reduce_metrics({"ok": float(rank_generators_resume(info.rank))}, op="sum")
     results["sum"] = all_reduce_metrics({"rank": info.rank, "one": 1}, op="sum")
     results["mean"] = all_reduce_metrics({"rank": info.rank}, op="mean")
     if info.is_main:

@@ -45,6 +45,7 @@ def test_two_gloo_processes_match_one_process_on_the_global_batch(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ddp = torch.load(out, weights_only=True)
     assert ddp["sum"] == {"rank": 1.0, "one": 2.0} and ddp["mean"] == {"rank": 0.5}
+    assert ddp["rng_resumed"] == {"ok": 2.0}  # both ranks got their own generators back
 
     from tests.engine._ddp_worker import train  # noqa: PLC0415
 

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .checkpoint import atomic_copy, atomic_write, checkpoint_dir, save_checkpoint, training_checkpoint
+from .checkpoint import atomic_copy, atomic_write, checkpoint_dir, rank_rng_states, save_checkpoint, training_checkpoint
 from .distributed import unwrap
 
 PrintFn = Callable[[str], None]
@@ -331,13 +331,14 @@ class Checkpointer(Callback):
             self.best = None if best is None else best[self.monitor]
 
     def on_epoch_end(self, state: TrainState, metrics: Mapping[str, Any]) -> None:
+        rank_rngs = rank_rng_states()  # a collective under DDP: every rank takes part
         if not state.is_main:
             return
         bad = [k for k, v in metrics.items() if k.endswith("loss") and not _finite(v)]
         if bad or not all(torch.isfinite(t).all() for t in unwrap(state.model).state_dict().values() if t.is_floating_point()):
             (self.print_fn or print)(f"checkpoint for epoch {metrics.get('epoch')} not saved: non-finite {bad or 'weights'}")
             return
-        last = save_checkpoint(self.folder / "last.pt", training_checkpoint(state, metrics))
+        last = save_checkpoint(self.folder / "last.pt", training_checkpoint(state, metrics, rank_rngs))
         self.last_saved = last
         n = state.epoch + 1
         if self.every and n % self.every == 0:

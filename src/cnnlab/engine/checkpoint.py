@@ -310,6 +310,29 @@ def rng_state() -> dict[str, Any]:
     }
 
 
+def rank_rng_states() -> list[dict[str, Any]] | None:
+    """Every rank's :func:`rng_state` under ``torch.distributed`` with more than one rank
+    (a collective: every rank must call it), else ``None``."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return None
+    states: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(states, rng_state())
+    return states
+
+
+def own_rng_state(ckpt: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The generators this process should resume with: its own rank's when the checkpoint
+    holds one per rank for the same number of ranks, else the (rank 0) ``rng``."""
+    import torch.distributed as dist
+
+    ranks = ckpt.get("rng_ranks")
+    if ranks and dist.is_available() and dist.is_initialized() and len(ranks) == dist.get_world_size():
+        return ranks[dist.get_rank()]
+    return ckpt.get("rng")
+
+
 def set_rng_state(state: Mapping[str, Any]) -> None:
     """Restore what :func:`rng_state` captured (CUDA states only where this machine has as
     many devices; a CPU-only machine skips them)."""
@@ -354,11 +377,16 @@ def loader_state(loader: Any, next_epoch: int) -> dict[str, Any]:
     return state
 
 
-def training_checkpoint(state: Any, metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def training_checkpoint(state: Any, metrics: Mapping[str, Any] | None = None,
+                        rank_rngs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The checkpoint of a :class:`~cnnlab.engine.callbacks.TrainState` at the end of its
-    current epoch (``state.epoch`` is the 0-based index of the epoch just finished)."""
+    current epoch (``state.epoch`` is the 0-based index of the epoch just finished).
+    ``rank_rngs``: every rank's generators (:func:`rank_rng_states`) for a distributed run,
+    so each rank resumes with its own."""
     scheduler, scaler = state.scheduler, state.scaler
+    extra = {"rng_ranks": rank_rngs} if rank_rngs else {}
     return {
+        **extra,
         "model_config": model_config(state.model),
         "model": unwrap(state.model).state_dict(),
         "optimizer": state.optimizer.state_dict() if state.optimizer is not None else None,
@@ -426,6 +454,7 @@ def restore_training_state(
             scheduler.set_lr(lr)  # rescales the rest of the schedule too
         elif optimizer is not None:
             set_lr(optimizer, lr)
-    if rng and ckpt.get("rng"):
-        set_rng_state(ckpt["rng"])
+    own = own_rng_state(ckpt)
+    if rng and own:
+        set_rng_state(own)
     return int(ckpt["epoch"])

@@ -29,7 +29,7 @@ from torch import nn
 from ..errors import ConfigError, TrainingDivergedError
 from ..models.base import modes_kept
 from .callbacks import Callback, History, TrainState, call_hook
-from .checkpoint import load_checkpoint, resume_state, restore_training_state, set_rng_state
+from .checkpoint import load_checkpoint, own_rng_state, resume_state, restore_training_state, set_rng_state
 from .distributed import all_reduce_metrics, any_rank, get_rank, get_world_size, unwrap, uses_aux
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -386,7 +386,7 @@ def fit(
     try:
         call_hook(callbacks, "on_fit_start", state)
         if ckpt is not None and ckpt.get("rng"):
-            set_rng_state(ckpt["rng"])  # last, so nothing above draws from the restored generators
+            set_rng_state(own_rng_state(ckpt))  # last, so nothing above draws from the restored generators
         for epoch in range(start_epoch, epochs):
             state.epoch = epoch
             epoch_start = time.perf_counter()
