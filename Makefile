@@ -10,7 +10,7 @@ JOBS   ?= 2
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[test,explain]'
+	$(PY) -m pip install --quiet -e '.[test,explain,export]'
 	touch $(STAMP)
 
 # The main job: train LeNet-5 on scikit-learn's bundled digits (no download), test it.
