@@ -1,0 +1,84 @@
+"""The benchmark harness: its arithmetic on a model of known FLOPs, the interleaved
+comparison with a plain loop, and the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from cnnlab.cli.main import main
+from cnnlab.engine.bench import Timing, bench, matmul_peak, summarize
+from cnnlab.errors import ConfigError
+
+
+class Known(nn.Module):
+    """One 3x3 convolution, 2 -> 4 channels, 8x8 output, then a 256 -> 5 linear layer:
+    4*8*8*2*9 + 256*5 = 4,608 + 1,280 = 5,888 multiply-adds per image."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.fc = nn.Linear(256, 5)
+        self.num_classes = 5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.conv(x), 1))
+
+
+def test_summary_arithmetic() -> None:
+    timing = Timing([0.5, 0.2, 0.25, 0.3, 0.4], batch_size=10)
+    out = summarize(timing, flops_per_step=1_000_000, peak_flops=8_000_000.0)
+    assert out["median_step_s"] == 0.3 and out["spread_s"] == (0.2, 0.5)
+    assert out["images_per_s"] == pytest.approx(10 / 0.3)
+    assert out["achieved_flops"] == pytest.approx(1_000_000 / 0.3)
+    assert out["percent_of_peak"] == pytest.approx(100 * (1_000_000 / 0.3) / 8_000_000)
+    assert summarize(timing, 1, None)["percent_of_peak"] is None
+
+
+def test_a_model_of_known_flops_against_the_plain_loop() -> None:
+    result = bench(Known(), input_size=(2, 8, 8), batch_size=4, steps=2, repeats=3, warmup=1, against="plain", peak=False)
+    assert result.flops_per_step == 3 * 2 * 5_888 * 4  # training: 3 x forward, flops = 2 x macs
+    assert len(result.step_seconds) == 3 and len(result.against_step_seconds) == 3
+    assert result.median_step_s == sorted(result.step_seconds)[1]
+    assert result.images_per_s == pytest.approx(4 / result.median_step_s)
+    assert result.achieved_flops == pytest.approx(result.flops_per_step / result.median_step_s)
+    assert result.ratio == pytest.approx(result.images_per_s / result.against_images_per_s)
+    infer = bench(Known(), mode="infer", input_size=(2, 8, 8), batch_size=4, steps=2, repeats=1, warmup=0, peak=False)
+    assert infer.flops_per_step == 2 * 5_888 * 4 and infer.ratio is None
+
+
+def test_the_bench_trains_the_model_it_times() -> None:
+    model = Known()
+    before = model.fc.weight.detach().clone()
+    bench(model, input_size=(2, 8, 8), batch_size=4, steps=1, repeats=1, warmup=0, peak=False)
+    assert not torch.equal(before, model.fc.weight)
+
+
+def test_matmul_peak_is_a_rate() -> None:
+    rate = matmul_peak("cpu", size=64, repeats=2, min_seconds=0.01)
+    assert 1e6 < rate < 1e14
+
+
+def test_bad_arguments_name_the_value() -> None:
+    with pytest.raises(ConfigError, match="mode='fit'"):
+        bench(Known(), mode="fit", input_size=(2, 8, 8))
+    with pytest.raises(ConfigError, match="steps=0"):
+        bench(Known(), steps=0, input_size=(2, 8, 8))
+    with pytest.raises(ConfigError, match="torchvision has no model called 'lenet5'"):
+        bench("lenet5", against="torchvision", steps=1, repeats=1, warmup=0, peak=False)
+
+
+def test_cli_json_and_table() -> None:
+    lines: list[str] = []
+    args = ["bench", "lenet5", "--batch-size", "8", "--steps", "1", "--repeats", "2", "--warmup", "0",
+            "--against", "plain", "--no-peak", "--format", "json"]
+    assert main(args, print_fn=lines.append) == 0
+    data = json.loads(lines[0])
+    assert data["model"] == "lenet5" and data["ratio"] == pytest.approx(data["images_per_s"] / data["against_images_per_s"])
+    assert data["flops_per_step"] == 3 * 8 * 2 * 416_520  # LeNet-5's 416,520 multiply-adds at 32x32
+    lines.clear()
+    assert main(args[:-2] + ["--mode", "infer"], print_fn=lines.append) == 0
+    assert any("against plain" in line and "ratio" in line for line in lines)
