@@ -82,3 +82,17 @@ def test_cli_json_and_table() -> None:
     lines.clear()
     assert main(args[:-2] + ["--mode", "infer"], print_fn=lines.append) == 0
     assert any("against plain" in line and "ratio" in line for line in lines)
+
+
+def test_auto_threads_leaves_out_busy_cores(monkeypatch) -> None:
+    from cnnlab.engine.threads import auto_threads, parse_threads
+
+    assert auto_threads(load=0.1, cores=2) == 2
+    assert auto_threads(load=0.6, cores=2) == 1
+    assert auto_threads(load=5.0, cores=2) == 1
+    assert auto_threads(load=1.4, cores=8) == 7
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert auto_threads() == 3 and parse_threads("auto") == 3 and parse_threads("2") == 2
+    assert parse_threads(None) is None
+    with pytest.raises(ConfigError, match="threads='many'"):
+        parse_threads("many")

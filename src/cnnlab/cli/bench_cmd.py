@@ -39,7 +39,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=5, metavar="N", help="timed blocks; the median is reported (default 5)")
     p.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed steps first (default 3)")
     p.add_argument("--against", choices=("plain", "torchvision"), help="a second run, interleaved, and the ratio")
-    p.add_argument("--threads", type=int, metavar="N", help="torch.set_num_threads(N) first (CPU)")
+    p.add_argument("--threads", metavar="N|auto",
+                   help="CPU threads: a number, or auto (the cores the load average leaves free); default: PyTorch's")
     p.add_argument("--no-peak", action="store_true", help="skip the matmul peak measurement")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(run=run_bench)
@@ -50,13 +51,11 @@ def run_bench(args: argparse.Namespace, print_fn: PrintFn) -> int:
 
     from ..analysis import parse_input_size
     from ..engine.bench import bench, render_bench
+    from ..engine.threads import parse_threads
 
-    if args.threads is not None:
-        if args.threads < 1:
-            from ..errors import ConfigError
-
-            raise ConfigError(f"--threads {args.threads}: give a positive number of threads")
-        torch.set_num_threads(args.threads)
+    threads = parse_threads(args.threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
     result = bench(
         args.model, mode=args.mode, batch_size=args.batch_size,
         input_size=parse_input_size(args.input) if args.input else None, device=args.device, amp=args.amp,

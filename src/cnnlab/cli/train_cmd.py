@@ -49,6 +49,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     p.add_argument("--lr-on-resume", type=float, metavar="X", help="with --resume: the learning rate from here on")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch)")
+    p.add_argument("--threads", default="auto", metavar="N|auto",
+                   help="CPU threads (default auto: the cores the load average leaves free, or OMP_NUM_THREADS)")
     p.add_argument("--tensorboard", action="store_true",
                    help="also log to TensorBoard in RUN_DIR/tensorboard (needs the tensorboard package)")
     p.add_argument("--wandb", nargs="?", const="cnnlab", metavar="PROJECT",
@@ -111,22 +113,41 @@ def _recipe(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace, print_fn: PrintFn) -> int:
-    from ..engine.callbacks import TensorBoardLogger, WandbLogger
+    import torch
+
     from ..engine.recipes import list_recipes, load_recipe
-    from ..engine.run import train_recipe
-    from ..viz import CurvePlotter
+    from ..engine.threads import parse_threads
 
     if args.list_recipes:
         for name in list_recipes():
             r = load_recipe(name)
             print_fn(f"{name:34s} {r.model.name:16s} {r.dataset.name:14s} {r.epochs:4d} epochs  {r.description.splitlines()[0] if r.description else ''}")
         return 0
-    recipe = None if args.resume else _recipe(args)
+    previous, threads = torch.get_num_threads(), parse_threads(args.threads)
+    if threads is not None and threads != previous:
+        torch.set_num_threads(threads)
+    try:
+        return _train(args, print_fn, callbacks_for(args, print_fn))
+    finally:
+        torch.set_num_threads(previous)  # a caller's process keeps its own setting
+
+
+def callbacks_for(args: argparse.Namespace, print_fn: PrintFn) -> list:
+    from ..engine.callbacks import TensorBoardLogger, WandbLogger
+    from ..viz import CurvePlotter
+
     callbacks = [CurvePlotter()]
     if args.tensorboard:
         callbacks.append(TensorBoardLogger(print_fn=print_fn))
     if args.wandb:
         callbacks.append(WandbLogger(project=args.wandb, print_fn=print_fn))
+    return callbacks
+
+
+def _train(args: argparse.Namespace, print_fn: PrintFn, callbacks: list) -> int:
+    from ..engine.run import train_recipe
+
+    recipe = None if args.resume else _recipe(args)
     result = train_recipe(
         recipe if recipe is not None else "",
         overrides=list(args.set) if args.resume else (),
