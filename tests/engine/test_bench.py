@@ -96,3 +96,11 @@ def test_auto_threads_leaves_out_busy_cores(monkeypatch) -> None:
     assert parse_threads(None) is None
     with pytest.raises(ConfigError, match="threads='many'"):
         parse_threads("many")
+
+
+def test_one_default_on_and_off() -> None:
+    result = bench(Known(), input_size=(2, 8, 8), batch_size=4, steps=1, repeats=2, warmup=0, peak=False,
+                   channels_last=True, against={"channels_last": False})
+    assert result.against == "channels_last=False" and result.ratio > 0
+    with pytest.raises(ConfigError, match="fused"):
+        bench(Known(), input_size=(2, 8, 8), against={"fused": True})

@@ -317,17 +317,19 @@ def bench(
     steps: int = 10,
     warmup: int = 3,
     repeats: int = 5,
-    against: str | None = None,
+    against: str | dict[str, Any] | None = None,
     peak: bool = True,
     num_classes: int | None = None,
     seed: int = 0,
 ) -> BenchResult:
     """Time ``repeats`` blocks of ``steps`` steps (after ``warmup`` steps) of ``model`` (a
-    registered name or a module) and return the measurements (see :class:`BenchResult`)."""
+    registered name or a module) and return the measurements (see :class:`BenchResult`).
+    ``against``: ``"plain"``, ``"torchvision"``, or a dict of options (``{"channels_last":
+    False}``) for cnnlab's own path with those changed, interleaved with this one."""
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} must be one of {', '.join(MODES)}")
-    if against is not None and against not in AGAINST:
-        raise ConfigError(f"against={against!r} must be one of {', '.join(AGAINST)} or None")
+    if against is not None and not isinstance(against, dict) and against not in AGAINST:
+        raise ConfigError(f"against={against!r} must be one of {', '.join(AGAINST)}, a dict of options, or None")
     for name, value, low in (("batch_size", batch_size, 1), ("steps", steps, 1), ("repeats", repeats, 1), ("warmup", warmup, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{name}={value!r} must be a whole number >= {low}")
@@ -348,6 +350,12 @@ def bench(
     other: _Runner | None = None
     if against == "plain":
         other = _plain_runner(copy.deepcopy(built), mode, data, batch_size, dev)
+    elif isinstance(against, dict):  # cnnlab's path with some options changed: one default on and off
+        unknown = set(against) - {"amp", "channels_last", "compile"}
+        if unknown:
+            raise ConfigError(f"against options {sorted(unknown)} unknown; use amp, channels_last, compile")
+        opts = {"amp": amp, "channels_last": channels_last, "compile": compile, **against}
+        other = _cnnlab_runner(copy.deepcopy(built), mode, data, batch_size, dev, **opts)
     elif against == "torchvision":
         if not isinstance(model, str):
             raise ConfigError("against='torchvision' needs a registered model's name, to find torchvision's model of that name")
@@ -373,7 +381,7 @@ def bench(
     )
     if other is not None:
         theirs = Timing(times[1], batch_size)
-        result.against = against
+        result.against = against if isinstance(against, str) else ", ".join(f"{k}={v}" for k, v in against.items())
         result.against_step_seconds = list(theirs.step_seconds)
         result.against_images_per_s = theirs.images_per_s
         result.ratio = result.images_per_s / theirs.images_per_s
