@@ -52,6 +52,12 @@ VERDICTS = {
     "convention, named in the explanation); neither number is an arithmetic slip",
 }
 
+# The verdicts of training experiments: a measured effect, not an exact number.
+TRAINING_VERDICTS = {
+    "reproduced": "the measurement shows what the source says, within the tolerance the check states",
+    "not reproduced": "the measurement does not show it; the explanation gives the numbers",
+}
+
 # What a claim's kind promises about its run.
 KINDS = {
     "count": "shapes, parameters, multiply-adds and memory from cnnlab's analysis; seconds, no data",
@@ -75,8 +81,9 @@ class Check:
     explanation: str = ""
 
     def __post_init__(self) -> None:
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict {self.verdict!r} of {self.quantity!r} is not one of {', '.join(VERDICTS)}")
+        if self.verdict not in VERDICTS and self.verdict not in TRAINING_VERDICTS:
+            known = ", ".join((*VERDICTS, *TRAINING_VERDICTS))
+            raise ValueError(f"verdict {self.verdict!r} of {self.quantity!r} is not one of {known}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +121,9 @@ class ClaimResult:
     notes: str = ""
     artifacts: tuple[str, ...] = ()
     claim: Claim | None = None
+    # A training experiment's measured curves and statistics (plain lists and numbers),
+    # which ``cnnlab.viz.plot_claim`` draws.
+    series: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checks", tuple(self.checks))
@@ -131,9 +141,11 @@ class ClaimResult:
 
     @property
     def summary(self) -> dict[str, int]:
-        """How many checks got each verdict (every verdict listed, in ``VERDICTS`` order)."""
+        """How many checks got each verdict (every verdict of the claim's kind listed, in
+        ``VERDICTS`` or ``TRAINING_VERDICTS`` order)."""
         counts = Counter(c.verdict for c in self.checks)
-        return {v: counts.get(v, 0) for v in VERDICTS}
+        kinds = TRAINING_VERDICTS if any(v in TRAINING_VERDICTS for v in counts) else VERDICTS
+        return {v: counts.get(v, 0) for v in kinds}
 
 
 # -- registry -----------------------------------------------------------------------------
@@ -152,14 +164,21 @@ def register_claim(id: str, title: str, source: str, kind: str = "count") -> Cal
     return wrap
 
 
+def _load_training_claims() -> None:
+    # The training experiments live with the training code and register on import.
+    from ..engine import experiments  # noqa: F401
+
+
 def list_claims(kind: str | None = None) -> list[Claim]:
     """The registered claims in registration order; ``kind`` keeps one kind only."""
+    _load_training_claims()
     if kind is not None and kind not in KINDS:
         raise ConfigError(f"unknown claim kind {kind!r}; choose one of {', '.join(KINDS)}")
     return [c for c in _CLAIMS.values() if kind is None or c.kind == kind]
 
 
 def get_claim(claim_id: str) -> Claim:
+    _load_training_claims()
     try:
         return _CLAIMS[claim_id]
     except KeyError:
@@ -195,6 +214,7 @@ def claim_to_dict(result: ClaimResult) -> dict[str, Any]:
         "summary": result.summary,
         "notes": result.notes,
         "artifacts": list(result.artifacts),
+        "series": result.series,
     }
 
 

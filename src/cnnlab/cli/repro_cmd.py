@@ -6,9 +6,10 @@ import argparse
 import json
 import textwrap
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from fractions import Fraction
 
-from ..analysis.repro import KINDS, SCHEMA, VERDICTS, ClaimResult, claim_to_dict, get_claim, list_claims, run_claim
+from ..analysis.repro import KINDS, SCHEMA, TRAINING_VERDICTS, VERDICTS, ClaimResult, claim_to_dict, get_claim, list_claims, run_claim
 from .render import format_table
 
 PrintFn = Callable[[str], None]
@@ -35,7 +36,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description="Run claims; print each printed number, cnnlab's computed value, the verdict and why. "
         "Verdicts: " + "; ".join(f"{v}: {d}" for v, d in VERDICTS.items()) + ".",
     )
-    q.add_argument("ids", nargs="+", metavar="ID", help="claim ids (see `cnnlab repro list`), or 'all'")
+    q.add_argument("ids", nargs="+", metavar="ID", help="claim ids (see `cnnlab repro list`), or 'all' (every claim of --kind)")
+    q.add_argument("--kind", choices=tuple(KINDS), default="count",
+                   help="what 'all' stands for: count claims (default, seconds) or training experiments (minutes)")
+    q.add_argument("--out", metavar="DIR", default="runs/repro",
+                   help="where training experiments write their figures (default: runs/repro)")
+    q.add_argument("--quick", action="store_true", help="training experiments: a smaller, faster run")
+    q.add_argument("--data-dir", metavar="DIR", help="training experiments on Fashion-MNIST: the folder of its files")
+    q.add_argument("--seed", type=int, default=0, help="training experiments: the seed (default 0)")
     q.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     q.set_defaults(run=run_run)
 
@@ -56,11 +64,12 @@ def run_list(args: argparse.Namespace, print_fn: PrintFn) -> int:
     return 0
 
 
-def selected_ids(ids: Sequence[str]) -> list[str]:
-    """'all' stands for every claim; unknown ids fail before anything runs; order kept, no repeats."""
+def selected_ids(ids: Sequence[str], kind: str = "count") -> list[str]:
+    """'all' stands for every claim of ``kind``; unknown ids fail before anything runs; order
+    kept, no repeats."""
     out: list[str] = []
     for claim_id in ids:
-        names = [c.id for c in list_claims()] if claim_id == "all" else [get_claim(claim_id).id]
+        names = [c.id for c in list_claims(kind)] if claim_id == "all" else [get_claim(claim_id).id]
         out.extend(n for n in names if n not in out)
     return out
 
@@ -108,17 +117,34 @@ def render_claim(result: ClaimResult) -> str:
     return "\n".join(lines)
 
 
+def _run(claim_id: str, args: argparse.Namespace) -> ClaimResult:
+    claim = get_claim(claim_id)
+    if claim.kind != "training":
+        return run_claim(claim_id)
+    import inspect
+
+    from ..viz import plot_claim
+
+    accepted = inspect.signature(claim.run).parameters
+    options = {"seed": args.seed, "quick": args.quick, "data_dir": args.data_dir}
+    result = run_claim(claim_id, **{k: v for k, v in options.items() if k in accepted and (v is not None)})
+    files = plot_claim(result, args.out)
+    return replace(result, artifacts=(*result.artifacts, *(str(f) for f in files)))
+
+
 def run_run(args: argparse.Namespace, print_fn: PrintFn) -> int:
-    ids = selected_ids(args.ids)
-    results = [run_claim(claim_id) for claim_id in ids]
+    ids = selected_ids(args.ids, args.kind)
+    results = [_run(claim_id, args) for claim_id in ids]
+    kinds = {r.claim.kind for r in results if r.claim is not None}
+    verdicts = {**(VERDICTS if "count" in kinds else {}), **(TRAINING_VERDICTS if "training" in kinds else {})}
     if args.format == "json":
-        print_fn(json.dumps({"schema": SCHEMA, "verdicts": VERDICTS, "claims": [claim_to_dict(r) for r in results]}, indent=2))
+        print_fn(json.dumps({"schema": SCHEMA, "verdicts": verdicts, "claims": [claim_to_dict(r) for r in results]}, indent=2))
         return 0
     blocks = [render_claim(r) for r in results]
-    total = {v: sum(r.summary[v] for r in results) for v in VERDICTS}
+    total = {v: sum(r.summary.get(v, 0) for r in results) for v in verdicts}
     legend = ["verdicts:"] + [
         textwrap.fill(f"{v}: {d}", WIDTH, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
-        for v, d in VERDICTS.items()
+        for v, d in verdicts.items()
     ]
     if len(results) > 1:
         legend.insert(0, f"{len(results)} claims, {sum(total.values())} checks: " + ", ".join(f"{n} {v}" for v, n in total.items()))
