@@ -370,7 +370,7 @@ def degradation(seed: int = 0, quick: bool = False, data_dir: str | None = None,
               f"{r_d:.2%} vs {r_s:.2%}", _verdict(r_d <= p_d and r_d <= r_s + 0.01),
               "the deeper ResNet ends no more than 1 point above the shallower one, and below the deep plain net"),
     ]
-    notes = (f"{images:,} Fashion-MNIST training images, {epochs} epochs, SGD 0.1 momentum 0.9, batch 128, "
+    notes = (f"{images:,} Fashion-MNIST training images, {epochs} epochs, SGD 0.1 momentum 0.9 cosine-annealed, batch 128, "
              f"training error per epoch measured in eval mode on the training images; seconds per net: {seconds}")
     return ClaimResult(checks, notes=notes, series={"kind": "error-curves", "curves": curves, "ylabel": "training error"})
 
@@ -383,8 +383,13 @@ def _error(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def _train_errors(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, seed: int) -> list[float]:
+    """SGD 0.1 (momentum 0.9, weight decay 1e-4, batch 128) annealed by a cosine to 0, so
+    the last epoch's error is the optimiser's result rather than the noise of a high rate;
+    the training error after each epoch, in eval mode."""
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    steps = epochs * math.ceil(len(x) / 128)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     errors = []
     for _ in range(epochs):
         model.train()
@@ -395,5 +400,6 @@ def _train_errors(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs:
             opt.zero_grad()
             loss.backward()
             opt.step()
+            schedule.step()
         errors.append(_error(model, x, y))
     return errors

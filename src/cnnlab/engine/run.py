@@ -68,6 +68,21 @@ def resolve_device(name: str | None) -> torch.device:
     return torch.device(name)
 
 
+def fast_defaults(recipe: Recipe, device: torch.device, model: nn.Module | None = None) -> Recipe:
+    """The recipe with ``"auto"`` settings resolved for ``device``, as measured in
+    docs/performance.md: channels-last memory for convolutional nets on CPUs and CUDA GPUs
+    (MiniVGG and LeNet-5 training on the 2-core CPU: see the table there), bf16 autocast on
+    CUDA GPUs that support it, full precision elsewhere. Explicit true/false are kept."""
+    has_conv = model is None or any(isinstance(m, nn.Conv2d) for m in model.modules())
+    channels_last = recipe.channels_last
+    if channels_last == "auto":
+        channels_last = has_conv and device.type in ("cpu", "cuda")
+    amp = recipe.amp
+    if amp == "auto":
+        amp = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return replace(recipe, channels_last=channels_last, amp=amp)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -194,6 +209,7 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
     model = create_model(recipe.model.name, num_classes=info.num_classes, in_chans=channels, **recipe.model.options)
     if recipe.aux_weights is not None and hasattr(model, "aux_weights"):
         model.aux_weights = tuple(recipe.aux_weights)
+    recipe = fast_defaults(recipe, device, model)
     if info.in_memory:
         train_loader, eval_loader = _device_loaders(recipe, train, evaluation, mean, std, device, dist.rank, dist.world_size)
     else:
