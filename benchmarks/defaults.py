@@ -23,6 +23,7 @@ from cnnlab.engine.bench import bench
 # (label, options of the measured run, options of the run it is compared with)
 CPU_CHECKS = [
     ("channels_last", {"channels_last": True}, {"channels_last": False}),
+    ("torch.compile (not a CPU default)", {"channels_last": True, "compile": True}, {"compile": False}),
     ("all defaults vs plain loop", {"channels_last": True}, "plain"),
 ]
 GPU_CHECKS = [
