@@ -19,10 +19,38 @@ from .access import (
     run_to,
     split_forward,
 )
+from .adversarial import fgsm, fooling_image, pgd
+from .attribution import cam, deconvnet, grad_cam, grad_cam_pp, guided_backprop, occlusion, saliency
+from .inspect import activations, dead_units, embed_2d, extract_features, filters, nearest_neighbours
 from .result import Explanation
+from .sanity import SanityResult, class_sensitivity, deletion, model_randomisation
+from .synthesis import activation_maximization, feature_inversion, optimize_image
 
 __all__ = [
     "Explanation",
+    "SanityResult",
+    "activation_maximization",
+    "activations",
+    "cam",
+    "class_sensitivity",
+    "dead_units",
+    "deconvnet",
+    "deletion",
+    "embed_2d",
+    "extract_features",
+    "feature_inversion",
+    "fgsm",
+    "filters",
+    "fooling_image",
+    "grad_cam",
+    "grad_cam_pp",
+    "guided_backprop",
+    "model_randomisation",
+    "nearest_neighbours",
+    "occlusion",
+    "optimize_image",
+    "pgd",
+    "saliency",
     "LayerInfo",
     "Preprocess",
     "as_batch",
