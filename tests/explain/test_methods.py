@@ -308,3 +308,17 @@ def test_bad_targets_and_layers_name_the_value() -> None:
         A.saliency(net, images() * 255)
     assert A.saliency(net, images(), target="b").target.tolist() == [1, 1, 1]
     assert functools.partial(A.saliency, smoothgrad=True)  # methods compose with partial for sanity checks
+
+
+def test_grabcut_covers_a_salient_blob() -> None:
+    pytest.importorskip("cv2")
+    img = torch.full((1, 3, 32, 32), 0.2)
+    img[:, 0, 8:24, 8:24] = 0.9  # a red square on grey
+    sal = torch.zeros(1, 32, 32)
+    sal[:, 10:22, 10:22] = 1.0 + torch.rand(12, 12) * 0.01
+    sal += torch.rand(1, 32, 32) * 0.01
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 2))
+    net.pretrained_cfg = {"input_size": (3, 32, 32), "mean": (0.0,) * 3, "std": (1.0,) * 3}
+    exp = A.grabcut(net, img, saliency_maps=sal)
+    mask = exp.maps[0]
+    assert mask.dtype == torch.bool and mask[12:20, 12:20].all() and not mask[:4].any()

@@ -250,3 +250,41 @@ def occlusion(model: nn.Module, images: Any, target: Target = None, *, window: i
         extras={"class_map": best.view(shape).cpu(), "class_prob": best_p.view(shape).cpu(), "baseline": baseline.cpu(),
                 "positions": {"rows": ys, "cols": xs}},
     )
+
+
+def grabcut(model: nn.Module, images: Any, target: Target = None, *, saliency_maps: torch.Tensor | None = None,
+            foreground: float = 0.95, background: float = 0.30, iterations: int = 5) -> Explanation:
+    """Simonyan et al. (2014), Sec. 3.1: segment the object with GrabCut (OpenCV) seeded by
+    the saliency map: pixels above its ``foreground`` quantile are foreground seeds, below
+    its ``background`` quantile background seeds, the rest left to GrabCut's colour model.
+    maps: N x H x W boolean masks; extras["saliency"]: the maps used."""
+    try:
+        import cv2
+    except ImportError:
+        raise ConfigError("grabcut needs OpenCV: pip install opencv-python-headless (or cnnlab[explain])") from None
+    if not 0 < background < foreground < 1:
+        raise ConfigError(f"need 0 < background < foreground < 1, got background={background}, foreground={foreground}")
+    pre = Preprocess.of(model)
+    x = as_batch(images, pre)
+    result = None
+    if saliency_maps is None:
+        result = saliency(model, x, target)
+        saliency_maps = result.maps
+    masks = []
+    for img, sal in zip(x, saliency_maps):
+        rgb = (img.expand(3, -1, -1) if img.shape[0] == 1 else img[:3]).permute(1, 2, 0).mul(255).round().byte().numpy().copy()
+        hi, lo = torch.quantile(sal.flatten().float(), foreground), torch.quantile(sal.flatten().float(), background)
+        seed = torch.full(sal.shape, cv2.GC_PR_BGD, dtype=torch.uint8)
+        seed[sal >= torch.quantile(sal.flatten().float(), (foreground + background) / 2)] = cv2.GC_PR_FGD
+        seed[sal >= hi] = cv2.GC_FGD
+        seed[sal <= lo] = cv2.GC_BGD
+        mask = seed.numpy().copy()
+        bgd, fgd = torch.zeros(1, 65).double().numpy(), torch.zeros(1, 65).double().numpy()
+        cv2.grabCut(rgb, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        masks.append(torch.from_numpy((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)))
+    return Explanation(
+        "grabcut", torch.stack(masks), "foreground mask", target=None if result is None else result.target,
+        logits=None if result is None else result.logits,
+        params={"foreground": foreground, "background": background, "iterations": iterations},
+        extras={"saliency": saliency_maps.cpu()},
+    )

@@ -1,0 +1,181 @@
+"""``cnnlab explain``: parse, call ``cnnlab.explain``, draw with ``cnnlab.viz.explain``, write
+PNGs and a JSON manifest."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PrintFn = Callable[[str], None]
+
+# method: (module, function, fixed keyword arguments, needs images, one line of help)
+METHODS: dict[str, tuple[str, str, dict[str, Any], bool, str]] = {
+    "saliency": ("attribution", "saliency", {}, True, "|d class score / d pixel|, max over channels (Simonyan et al. 2014)"),
+    "smoothgrad": ("attribution", "saliency", {"smoothgrad": True}, True, "saliency averaged over noisy copies (Smilkov et al. 2017)"),
+    "grabcut": ("attribution", "grabcut", {}, True, "object mask: GrabCut seeded by the saliency map (Simonyan et al. 2014)"),
+    "occlusion": ("attribution", "occlusion", {}, True, "p(class) as a grey square slides over the image (Zeiler & Fergus 2014)"),
+    "cam": ("attribution", "cam", {}, True, "class activation map of a GAP + linear head (Zhou et al. 2016)"),
+    "gradcam": ("attribution", "grad_cam", {}, True, "gradient-weighted class activation map (Selvaraju et al. 2017)"),
+    "gradcam++": ("attribution", "grad_cam_pp", {}, True, "Grad-CAM++ (Chattopadhyay et al. 2018)"),
+    "guided-backprop": ("attribution", "guided_backprop", {}, True, "guided backpropagation (Springenberg et al. 2015)"),
+    "deconvnet": ("attribution", "deconvnet", {}, True, "deconvnet projection of a class or a neuron (Zeiler & Fergus 2014)"),
+    "filters": ("inspect", "filters", {}, False, "a convolution's filters as images (default: the first)"),
+    "activations": ("inspect", "activations", {}, True, "a layer's feature maps for the image"),
+    "maximize": ("synthesis", "activation_maximization", {}, False, "an image that maximises a class score or a channel (Simonyan et al. 2014)"),
+    "invert": ("synthesis", "feature_inversion", {}, True, "an image whose layer features match the input's (Mahendran & Vedaldi 2015)"),
+    "fooling": ("adversarial", "fooling_image", {}, True, "change the image until the net says --target (CS231n)"),
+    "fgsm": ("adversarial", "fgsm", {}, True, "fast gradient sign attack (Goodfellow et al. 2015)"),
+    "pgd": ("adversarial", "pgd", {}, True, "projected gradient descent attack (Madry et al. 2018)"),
+}
+
+DESCRIPTION = "Explain what a network computes: writes PNGs and manifest.json (method, parameters, seed, model, versions).\n\nmethods:\n" + "\n".join(
+    f"  {name:16s} {help_}" for name, (_, _, _, _, help_) in METHODS.items()
+) + "\n\nMODEL is a run directory or checkpoint (cnnlab train), or a registered model name (--weights for its weights)."
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("explain", help="saliency, CAMs, occlusion, guided backprop, synthesis, attacks: PNGs + manifest",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("method", choices=tuple(METHODS), metavar="METHOD", help="one of the methods listed above")
+    p.add_argument("model", metavar="MODEL", help="a run directory, a checkpoint file, or a registered model name")
+    p.add_argument("--weights", metavar="FILE|torchvision", help="weights for a registered model")
+    p.add_argument("--image", nargs="+", default=[], metavar="FILE", help="image files (resized to the model's input)")
+    p.add_argument("--target", metavar="CLASS", help="class index or name (default: the top class)")
+    p.add_argument("--layer", metavar="NAME", help="layer name (see --list-layers)")
+    p.add_argument("--channel", type=int, metavar="N", help="a channel of --layer (maximize, deconvnet, guided-backprop)")
+    p.add_argument("--seed", type=int, help="seed of a stochastic method")
+    p.add_argument("--batch-size", type=int, metavar="N", help="batch size of perturbation methods")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other argument of the method")
+    p.add_argument("--norm", choices=("minmax", "symmetric", "none"), default="minmax", help="colour scale of heat maps")
+    p.add_argument("--out", metavar="DIR", default="explain", help="output folder (default: ./explain)")
+    p.add_argument("--list-layers", action="store_true", help="list the layers with output shapes and receptive fields, then exit")
+    p.set_defaults(run=run_explain)
+
+
+def _load_model(spec: str, weights: str | None) -> tuple[Any, str]:
+    from ..errors import ConfigError
+
+    path = Path(spec)
+    if path.is_dir() or path.suffix == ".pt":
+        if weights:
+            raise ConfigError(f"--weights applies to a registered model name; {spec} is a run, whose weights it holds")
+        from ..engine.run import load_run_model
+
+        model, _, _ = load_run_model(path)
+        return model, str(path)
+    from ..registry import create_model
+
+    return create_model(spec, weights=weights), spec
+
+
+def _typed(value: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if value.lower() in ("true", "1", "yes"):
+            return True
+        if value.lower() in ("false", "0", "no"):
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    try:
+        return float(value) if "." in value or "e" in value.lower() else int(value)
+    except ValueError:
+        return value
+
+
+def _options(fn: Callable[..., Any], args: argparse.Namespace, fixed: dict[str, Any]) -> dict[str, Any]:
+    from ..errors import ConfigError
+
+    params = inspect.signature(fn).parameters
+    opts = dict(fixed)
+    for key, value in (("layer", args.layer), ("channel", args.channel), ("seed", args.seed), ("batch_size", args.batch_size)):
+        if value is not None:
+            if key not in params:
+                raise ConfigError(f"--{key.replace('_', '-')} does not apply to {fn.__name__}")
+            opts[key] = value
+    settable = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY]
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in settable:
+            raise ConfigError(f"--set {item!r}: {fn.__name__} takes {', '.join(settable)} (as KEY=VALUE)")
+        try:
+            opts[key] = _typed(value, params[key].default)
+        except ValueError as err:
+            raise ConfigError(f"--set {item!r}: {err}") from None
+    return opts
+
+
+def _atomic_json(path: Path, data: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
+    import importlib
+
+    import torch
+    import torchvision
+
+    from .. import __version__
+    from ..errors import ConfigError
+    from ..explain.access import Preprocess, list_layers, load_image
+    from ..viz.explain import save_explanation
+
+    model, source = _load_model(args.model, args.weights)
+    model.eval()
+    pre = Preprocess.of(model)
+    if args.list_layers:
+        for layer in list_layers(model):
+            rf = "x".join(map(str, layer.receptive_field)) if layer.receptive_field else "-"
+            print_fn(f"{layer.name:32s} {layer.type:20s} {'x'.join(map(str, layer.output_shape)):>14s}  rf {rf}")
+        return 0
+    module, name, fixed, needs_images, _ = METHODS[args.method]
+    fn = getattr(importlib.import_module(f"cnnlab.explain.{module}"), name)
+    if needs_images and not args.image:
+        raise ConfigError(f"{args.method} needs --image FILE ...")
+    images = torch.stack([load_image(p, pre) for p in args.image]) if args.image else None
+    opts = _options(fn, args, fixed)
+    call: list[Any] = [model]
+    if needs_images:
+        call.append(images)
+    if args.method in ("fooling",) and args.target is None:
+        raise ConfigError("fooling needs --target CLASS, the class to fool the network into")
+    if "target" in inspect.signature(fn).parameters and args.target is not None:
+        opts["target"] = args.target
+    elif args.method == "maximize" and "layer" not in opts:
+        opts["target"] = 0
+    exp = fn(*call, **opts)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = args.method.replace("+", "p")
+    written = save_explanation(exp, images, out, stem, classes=pre.classes, norm=args.norm)
+    manifest = {
+        **exp.manifest(),
+        "model": source,
+        "images": list(args.image),
+        "norm": args.norm,
+        "files": [str(p) for p in written],
+        "versions": {"cnnlab": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+                     "python": sys.version.split()[0]},
+        "command": ["cnnlab", "explain", *sys.argv[2:]] if sys.argv[1:2] == ["explain"] else None,
+    }
+    _atomic_json(out / f"{stem}.json", manifest)
+    for p in [*written, out / f"{stem}.json"]:
+        print_fn(str(p))
+    return 0

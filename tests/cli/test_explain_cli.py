@@ -1,0 +1,72 @@
+"""``cnnlab explain``: every method from the command line on a small model, PNGs and a
+manifest, the layer list, and errors that name the value."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.cli.explain_cmd import METHODS
+from cnnlab.cli.main import main
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "x.png"
+    Image.fromarray((np.random.default_rng(0).random((40, 40)) * 255).astype("uint8")).save(path)
+    return path
+
+
+def test_help_lists_every_method_with_one_line(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["explain", "--help"])
+    out = capsys.readouterr().out
+    for name in METHODS:
+        assert f"  {name} " in out
+
+
+EXTRA = {"activations": ["--layer", "c3"], "invert": ["--layer", "s4", "--set", "steps=3"], "maximize": ["--target", "3", "--set", "steps=3"],
+         "fooling": ["--target", "2", "--set", "max_iterations=3"], "smoothgrad": ["--set", "samples=2", "--seed", "1"],
+         "occlusion": ["--set", "stride=8"], "pgd": ["--set", "steps=2"]}
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "cam"])
+def test_each_method_writes_a_png_and_a_manifest(method, image, tmp_path) -> None:
+    if method == "grabcut":
+        pytest.importorskip("cv2")
+    out = tmp_path / "out"
+    args = ["explain", method, "lenet5", "--out", str(out), *EXTRA.get(method, [])]
+    if METHODS[method][3]:
+        args += ["--image", str(image)]
+    lines: list[str] = []
+    assert main(args, print_fn=lines.append) == 0
+    stem = method.replace("+", "p")
+    assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
+    manifest = json.loads((out / f"{stem}.json").read_text())
+    assert manifest["model"] == "lenet5" and manifest["versions"]["torch"] and manifest["params"] is not None
+    assert manifest["images"] == ([str(image)] if METHODS[method][3] else [])
+
+
+def test_cam_on_a_gap_model(image, tmp_path) -> None:
+    assert main(["explain", "cam", "minigooglenet", "--image", str(image), "--out", str(tmp_path)], print_fn=lambda s: None) == 0
+    assert json.loads((tmp_path / "cam.json").read_text())["layer"] == "forward_features"
+
+
+def test_list_layers(capsys) -> None:
+    lines: list[str] = []
+    assert main(["explain", "saliency", "lenet5", "--list-layers"], print_fn=lines.append) == 0
+    assert lines[0].split()[:2] == ["c1", "Conv2d"] and "rf 5x5" in lines[0]
+
+
+def test_errors_name_the_value(image, tmp_path, capsys) -> None:
+    assert main(["explain", "saliency", "lenet5", "--image", str(image), "--set", "noise_level=1", "--out", str(tmp_path)]) == 1
+    assert "noise_level" in capsys.readouterr().err
+    assert main(["explain", "saliency", "lenet5", "--image", str(tmp_path / "missing.png")]) == 1
+    assert "missing.png" in capsys.readouterr().err
+    assert main(["explain", "gradcam", "lenet5", "--image", str(image), "--layer", "conv9", "--out", str(tmp_path)]) == 1
+    assert "conv9" in capsys.readouterr().err
+    assert main(["explain", "fooling", "lenet5", "--image", str(image), "--out", str(tmp_path)]) == 1
+    assert "--target" in capsys.readouterr().err
