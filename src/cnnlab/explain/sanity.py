@@ -47,12 +47,16 @@ class SanityResult:
         return asdict(self)
 
 
-def pixel_map(exp: Explanation) -> torch.Tensor:
-    """The method's map as N x H x W at the input's resolution."""
-    m = exp.extras.get("upsampled", exp.maps)
+def pixel_map(exp: Explanation, size: Sequence[int] | None = None) -> torch.Tensor:
+    """The method's map as N x H x W: ``extras["upsampled"]`` where the method gives one,
+    the absolute maximum over channels of an N x C x H x W result, and a coarser map
+    (occlusion's grid) resized to ``size`` (nearest)."""
+    m = exp.extras.get("upsampled", exp.maps).float()
     if m.dim() == 4:
         m = m.abs().amax(dim=1)
-    return m.float()
+    if size is not None and tuple(m.shape[-2:]) != tuple(size):
+        m = torch.nn.functional.interpolate(m[:, None], size=tuple(size), mode="nearest")[:, 0]
+    return m
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -83,7 +87,7 @@ def model_randomisation(method: Method, model: nn.Module, images: Any, target: A
     x = as_batch(images, pre)
     with prepared(model), torch.no_grad():
         targets = resolve_targets(target, model(pre.normalize(x.to(model_device(model)))), pre).cpu()
-    base = pixel_map(method(model, x, targets)).flatten(1).abs()
+    base = pixel_map(method(model, x, targets), x.shape[-2:]).flatten(1).abs()
     copy_ = copy.deepcopy(model)
     todo = list(reversed(_parameterised(copy_)))[: layers or None]
     if not todo:
@@ -95,7 +99,7 @@ def model_randomisation(method: Method, model: nn.Module, images: Any, target: A
             target_model = copy_ if cascade else copy.deepcopy(model)
             mod = module if cascade else dict(target_model.named_modules())[name]
             mod.reset_parameters()
-            maps = pixel_map(method(target_model, x, targets)).flatten(1).abs()
+            maps = pixel_map(method(target_model, x, targets), x.shape[-2:]).flatten(1).abs()
             values.append(float(spearman(base, maps).mean()))
             labels.append(name)
     score = values[-1]
@@ -121,7 +125,7 @@ def class_sensitivity(method: Method, model: nn.Module, images: Any, classes: Se
         if len(classes) < 3:
             raise ConfigError(f"class sensitivity needs 3 or more classes, got {list(classes)}")
         chosen = torch.tensor(list(classes))[:, None].expand(-1, len(x))
-    maps = [pixel_map(method(model, x, c)).flatten(1) for c in chosen]
+    maps = [pixel_map(method(model, x, c), x.shape[-2:]).flatten(1) for c in chosen]
     pairs = [float(spearman(maps[i], maps[j]).mean()) for i in range(len(maps)) for j in range(i + 1, len(maps))]
     score = sum(pairs) / len(pairs)
     passed = score < threshold
@@ -141,7 +145,7 @@ def deletion(method: Method, model: nn.Module, images: Any, target: Any = None, 
     dev = model_device(model)
     with prepared(model), torch.no_grad():
         targets = resolve_targets(target, model(pre.normalize(x.to(dev))), pre).cpu()
-    importance = pixel_map(method(model, x, targets)).flatten(1)
+    importance = pixel_map(method(model, x, targets), x.shape[-2:]).flatten(1)
     if low_is_important:
         importance = -importance
     g = torch.Generator().manual_seed(seed)
