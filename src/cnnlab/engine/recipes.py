@@ -24,7 +24,7 @@ import difflib
 import importlib.resources
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -102,6 +102,9 @@ class DatasetSpec:
       split's per-channel statistics; ``"none"``: pixels in [0, 1].
     - ``augment``: training-time augmentation; ``data_dir``: where the files are (None:
       cnnlab's search path).
+    - ``train_size``: train on this many training images only, drawn at random with the
+      recipe's seed (:func:`cnnlab.engine.run.train_subset`), for little-data experiments;
+      in-memory sets only.
     """
 
     name: str
@@ -112,6 +115,7 @@ class DatasetSpec:
     normalise: Literal["model", "dataset", "none"] = "model"
     augment: AugmentSpec = field(default_factory=AugmentSpec)
     data_dir: str | None = None
+    train_size: int | None = None
 
 
 @dataclass
@@ -141,6 +145,39 @@ class LossSpec:
     label_smoothing: float = 0.0
 
 
+@dataclass
+class TransferSpec:
+    """Fine-tuning from pretrained weights (:mod:`cnnlab.transfer.finetune`).
+
+    - ``init``: where the starting weights come from: a cnnlab run directory or checkpoint
+      (then ``model`` must be the run's), ``"torchvision"`` (ImageNet weights) or a weights
+      file for ``model``.
+    - ``freeze_until``: a module name; it and every layer the forward pass runs before it
+      stay frozen. ``trainable_stages``: train the top N blocks below the classifier (the
+      model's ``feature_info`` stages, then the head's hidden layers); 0 trains the new
+      classifier only. Neither given: every layer trains.
+    - ``head_epochs``: the first N epochs train the new classifier alone, the body frozen.
+    - ``lr_head``: the new classifier's learning rate (None: ``optimizer.lr``);
+      ``lr_body``: the unfrozen pretrained layers' (None: ``optimizer.lr / 10``). The
+      schedule scales both alike.
+    - ``mean``, ``std``: the weights' preprocessing (pixel / 255 units, one value per input
+      channel of the model); None: filled in from the weights when the run starts. They
+      replace ``dataset.normalise``, which must stay ``"model"``.
+
+    The new classifier always trains; frozen BatchNorm layers stay in eval mode (their
+    running statistics do not move).
+    """
+
+    init: str
+    freeze_until: str | None = None
+    trainable_stages: int | None = None
+    head_epochs: int = 1
+    lr_head: float | None = None
+    lr_body: float | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+
 def _szegedy_scales() -> list[int]:
     return [256, 288, 320, 352]
 
@@ -164,7 +201,8 @@ class Recipe:
     numbered checkpoints (0: only last and best). ``device``: ``"auto"`` picks CUDA, then
     MPS, then CPU. ``amp`` and ``channels_last``: ``"auto"`` (the default) takes the fast
     setting measured for the device (:func:`cnnlab.engine.run.fast_defaults`); true or
-    false forces it. ``source``: where each setting comes from; ``assumptions``: the settings
+    false forces it. ``transfer``: start from pretrained weights and fine-tune
+    (:class:`TransferSpec`); None trains from scratch. ``source``: where each setting comes from; ``assumptions``: the settings
     no source gives; ``reported``: what the source reports reaching.
     """
 
@@ -184,6 +222,7 @@ class Recipe:
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     amp: bool | Literal["auto"] = "auto"
     channels_last: bool | Literal["auto"] = "auto"
+    transfer: TransferSpec | None = None
     description: str = ""
     source: list[str] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
@@ -565,6 +604,7 @@ def validate_recipe(recipe: Recipe) -> None:
         f"crops are taken from the resized image",
     )
     need(0 <= d.val_split < 1, f"dataset.val_split={d.val_split!r} must be in [0, 1), e.g. 0.1 for He et al.'s 45k/5k split")
+    need(d.train_size is None or d.train_size >= 1, f"dataset.train_size={d.train_size!r} must be a positive number of images, or null for the whole split")
     a = d.augment
     need(a.crop_padding >= 0, f"dataset.augment.crop_padding={a.crop_padding!r} must be >= 0")
     need(a.shift >= 0, f"dataset.augment.shift={a.shift!r} must be >= 0 pixels (Keras' 0.1 of a 32-pixel image is 3)")
@@ -592,6 +632,8 @@ def validate_recipe(recipe: Recipe) -> None:
         f"grad_clip_norm={recipe.grad_clip_norm!r} must be positive, or null for no clipping",
     )
     need(all(s >= 1 for s in recipe.eval.scales) and bool(recipe.eval.scales), f"eval.scales={recipe.eval.scales!r} must be positive side lengths")
+    if recipe.transfer is not None:
+        _validate_transfer(recipe.transfer, recipe)
     check_schedule_spec(recipe.schedule, epochs=recipe.epochs)
     s = recipe.schedule
     if s.name == "epochs":
@@ -601,6 +643,29 @@ def validate_recipe(recipe: Recipe) -> None:
             f"optimizer.lr={o.lr!r} but schedule.table starts at {first!r}: the table gives the learning rate "
             f"of every epoch, so set schedule.table.0={o.lr!r} too (or leave optimizer.lr at {first!r})",
         )
+
+
+def _validate_transfer(t: TransferSpec, recipe: Recipe) -> None:
+    problems = [
+        (bool(t.init), "transfer.init is empty; give a cnnlab run directory, 'torchvision' or a weights file"),
+        (t.freeze_until is None or t.trainable_stages is None,
+         f"transfer.freeze_until={t.freeze_until!r} and transfer.trainable_stages={t.trainable_stages!r} both say what "
+         "trains; give one of them"),
+        (t.trainable_stages is None or t.trainable_stages >= 0,
+         f"transfer.trainable_stages={t.trainable_stages!r} must be >= 0 (0: the new classifier only)"),
+        (0 <= t.head_epochs <= recipe.epochs, f"transfer.head_epochs={t.head_epochs!r} must be from 0 to epochs ({recipe.epochs})"),
+        (t.lr_head is None or t.lr_head > 0, f"transfer.lr_head={t.lr_head!r} must be positive, or null for optimizer.lr"),
+        (t.lr_body is None or t.lr_body > 0, f"transfer.lr_body={t.lr_body!r} must be positive, or null for optimizer.lr / 10"),
+        ((t.mean is None) == (t.std is None) and (t.mean is None or (len(t.mean) == len(t.std) and all(v > 0 for v in t.std))),
+         f"transfer.mean={t.mean!r} and transfer.std={t.std!r} must both be null (the weights' own) or both one value "
+         "per input channel, std positive"),
+        (recipe.dataset.normalise == "model",
+         f"dataset.normalise={recipe.dataset.normalise!r} with a transfer section: fine-tuning normalises with the "
+         "pretrained weights' mean and std (transfer.mean, transfer.std); set dataset.normalise=model"),
+    ]
+    for ok, message in problems:
+        if not ok:
+            raise ConfigError(message)
 
 
 def _dataset_names() -> list[str] | None:
@@ -617,12 +682,13 @@ def _dataset_names() -> list[str] | None:
 # Optimizers
 
 
-def weight_decay_groups(model: nn.Module, weight_decay: float, on: str = "all") -> list[dict[str, Any]]:
-    """Parameter groups for an optimizer. ``on="all"``: one group, every parameter decays.
+def weight_decay_groups(model: nn.Module | Iterable[nn.Parameter], weight_decay: float, on: str = "all") -> list[dict[str, Any]]:
+    """Parameter groups for an optimizer, over a model's trainable parameters or the
+    given ones. ``on="all"``: one group, every parameter decays.
     ``on="weights"``: parameters with two or more dimensions (conv and linear kernels) decay;
     one-dimensional ones (biases, BatchNorm/LayerNorm scales and shifts, per-map
     coefficients) do not."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad] if isinstance(model, nn.Module) else list(model)
     if on == "all" or weight_decay == 0:
         return [{"params": params, "weight_decay": weight_decay}]
     if on != "weights":
@@ -635,16 +701,23 @@ def weight_decay_groups(model: nn.Module, weight_decay: float, on: str = "all") 
     return groups
 
 
-def build_optimizer(model: nn.Module, recipe: Recipe | OptimizerSpec | Mapping[str, Any]) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, recipe: Recipe | OptimizerSpec | Mapping[str, Any], *,
+                    lr_groups: Sequence[tuple[Sequence[nn.Parameter], float]] | None = None) -> torch.optim.Optimizer:
     """The optimizer a recipe (or its ``optimizer`` block) describes, over ``model``'s
-    trainable parameters, with weight decay on the parameters ``weight_decay_on`` names."""
+    trainable parameters, with weight decay on the parameters ``weight_decay_on`` names.
+    ``lr_groups``: ``(parameters, learning rate)`` pairs to optimise instead, each with its
+    own rate (fine-tuning: a new classifier and pretrained layers, some still frozen)."""
     if isinstance(recipe, Recipe):
         spec = recipe.optimizer
     elif isinstance(recipe, OptimizerSpec):
         spec = recipe
     else:
         spec = from_mapping(OptimizerSpec, recipe, "optimizer")
-    groups = weight_decay_groups(model, spec.weight_decay, spec.weight_decay_on)
+    if lr_groups is None:
+        groups = weight_decay_groups(model, spec.weight_decay, spec.weight_decay_on)
+    else:
+        groups = [{**g, "lr": lr} for params, lr in lr_groups if params
+                  for g in weight_decay_groups(params, spec.weight_decay, spec.weight_decay_on)]
     if not any(g["params"] for g in groups):
         raise ConfigError("the model has no trainable parameters; unfreeze some (requires_grad=True) before training")
     # Fused kernels (one launch for every parameter) on CUDA: the same update, faster.

@@ -130,6 +130,9 @@ def build_loaders(recipe: Recipe, rank: int = 0, world_size: int = 1, split: str
     train = load_dataset(spec.name, "train", **kw)
     evaluation = load_dataset(spec.name, split or test_split(spec.name), **kw)
     if not info.in_memory:
+        if spec.train_size is not None:
+            raise ConfigError(f"dataset.train_size={spec.train_size} works on in-memory datasets (digits, mnist, fashion-mnist, "
+                              f"cifar10, cifar100); {spec.name} is read from disk: give a smaller folder instead")
         size = spec.image_size or 224
         options = folder_options(recipe)
         common = {"image_size": size, "mean": mean, "std": std, "rank": rank, "world_size": world_size}
@@ -141,7 +144,19 @@ def build_loaders(recipe: Recipe, rank: int = 0, world_size: int = 1, split: str
         order = torch.randperm(n, generator=torch.Generator().manual_seed(recipe.seed))
         held = int(round(spec.val_split * n))
         evaluation, train = _subset(train, order[:held]), _subset(train, order[held:])
+    if spec.train_size is not None:
+        train = _subset(train, train_subset(len(train), spec.train_size, recipe.seed))
     return train, evaluation, info
+
+
+def train_subset(count: int, size: int, seed: int) -> torch.Tensor:
+    """Indices, in stored order, of ``size`` of ``count`` training images drawn at random
+    with ``seed``: the images a ``dataset.train_size`` run trains on (and a linear probe
+    with the same size and seed fits on)."""
+    if size > count:
+        raise ConfigError(f"train_size={size} but the training split has {count} images; use at most {count}")
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    return order[:size].sort().values
 
 
 def _subset(data: Any, index: torch.Tensor) -> Any:
@@ -203,10 +218,23 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
     seed_everything(recipe.seed)
     info = dataset_info(recipe.dataset.name)
     channels = info.image_size[0] if info.image_size else 3
-    card = model_card(recipe.model.name)
-    mean, std = _normalisation(recipe, card.mean, card.std, info, channels)
+    tuning = None
+    if recipe.transfer is not None:
+        # Fine-tuning: the model, its input channels and its preprocessing come with the
+        # pretrained weights. cnnlab.transfer builds on this module, hence the late import.
+        from ..transfer.finetune import start_finetune
+
+        tuning = start_finetune(recipe)
+        recipe, mean, std = tuning.recipe, tuning.mean, tuning.std
+    else:
+        card = model_card(recipe.model.name)
+        mean, std = _normalisation(recipe, card.mean, card.std, info, channels)
     train, evaluation, info = build_loaders(recipe, dist.rank, dist.world_size, mean=mean, std=std)
-    model = create_model(recipe.model.name, num_classes=info.num_classes, in_chans=channels, **recipe.model.options)
+    if tuning is not None:
+        train, evaluation = tuning.adapt(train), tuning.adapt(evaluation)
+        model = tuning.model_for(info.num_classes)
+    else:
+        model = create_model(recipe.model.name, num_classes=info.num_classes, in_chans=channels, **recipe.model.options)
     if recipe.aux_weights is not None and hasattr(model, "aux_weights"):
         model.aux_weights = tuple(recipe.aux_weights)
     recipe = fast_defaults(recipe, device, model)
@@ -217,7 +245,7 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
     model = model.to(device)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, recipe)
+    optimizer = build_optimizer(model, recipe, lr_groups=tuning.lr_groups() if tuning is not None else None)
     schedule = build_schedule(optimizer, recipe.schedule, epochs=recipe.epochs, steps_per_epoch=len(train_loader))
     trained: nn.Module = wrap_ddp(model, device) if dist.distributed else model
     if compile:  # compile what trains: the auxiliary path where the model has one
@@ -228,9 +256,13 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / "recipe.yaml", lambda f: f.write(dump_recipe(recipe).encode()))
         print_fn(f"run directory: {run_dir}")
+        for note in tuning.notes if tuning is not None else ():
+            print_fn(note)
     # The bar needs a terminal; without one (or with progress=False) one line per epoch.
     bar = ProgressBar(print_fn=print_fn) if progress else ProgressBar(print_fn=print_fn, file=io.StringIO())
     run_callbacks: list[Callback] = [bar, MetricsLogger(run_dir), Checkpointer(run_dir, every=recipe.checkpoint_every)]
+    if tuning is not None:
+        run_callbacks.append(tuning.callback)
     history = fit(
         trained, train_loader, eval_loader, optimizer,
         epochs=recipe.epochs, device=device, scheduler=schedule, callbacks=[*run_callbacks, *callbacks],
@@ -303,7 +335,9 @@ def run_preprocessing(model: nn.Module, recipe: Recipe, source: str | None = Non
     It travels with the model so explanation, transfer and export feed it what it saw."""
     info = dataset_info(recipe.dataset.name)
     channels = model.in_chans
-    mean, std = _normalisation(recipe, model.pretrained_cfg["mean"], model.pretrained_cfg["std"], info, channels)
+    tuned = recipe.transfer if recipe.transfer is not None and recipe.transfer.mean is not None else None  # the weights' own
+    model_mean, model_std = (tuned.mean, tuned.std) if tuned is not None else (model.pretrained_cfg["mean"], model.pretrained_cfg["std"])
+    mean, std = _normalisation(recipe, model_mean, model_std, info, channels)
     size = recipe.dataset.image_size or (info.image_size[1] if info.image_size else model.pretrained_cfg["input_size"][-1])
     return {
         **model.pretrained_cfg,
@@ -342,6 +376,10 @@ def evaluate_checkpoint(
         data = load_dataset(recipe.dataset.name, split, data_dir=recipe.dataset.data_dir, image_size=recipe.dataset.image_size,
                             **({"resize": recipe.dataset.resize_mode} if info.in_memory else {}))
         channels = model.in_chans
+        if recipe.transfer is not None:  # fine-tuned on images converted to the pretrained model's channels
+            from ..transfer.pretrained import match_channels
+
+            data = match_channels(data, channels)
         mean, std = _normalisation(recipe, model.pretrained_cfg["mean"], model.pretrained_cfg["std"], info, channels)
         model = model.to(dev)
         run_probs, run_labels = [], []
