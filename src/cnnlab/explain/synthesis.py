@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, InputShapeError
+from ..errors import ConfigError
 from .access import Preprocess, as_batch, batches, generator, get_layer, model_device, prepared, run_to
 from .result import Explanation
 
@@ -115,7 +115,7 @@ def _size(image_size: int | Sequence[int] | None, pre: Preprocess) -> tuple[int,
         return pre.input_size[1], pre.input_size[2]
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(size) != 2 or min(size) < 1:
-        raise InputShapeError(f"image_size must be H or (H, W), got {image_size!r}")
+        raise ConfigError(f"image_size must be H or (H, W), got {image_size!r}")
     return int(size[0]), int(size[1])
 
 
@@ -139,9 +139,10 @@ def activation_maximization(model: nn.Module, target: int | str | None = None, *
     a generator seeded by ``seed``. ``image_size``: H or (H, W), default the model's.
 
     maps: N x C x H x W, units ``pixel [0, 1]``; target: the class or channel; logits: the
-    model's logits for the result; extras: ``score_start`` and ``score_end`` (N, the score or
-    mean activation before and after, no jitter) and ``history`` (see :func:`optimize_image`;
-    its ``objective`` is the negated score)."""
+    model's logits for the result (classes only: a hidden unit's forward pass stops at its
+    layer, so any ``image_size`` its convolutions accept works); extras: ``score_start`` and
+    ``score_end`` (N, the score or mean activation before and after, no jitter) and
+    ``history`` (see :func:`optimize_image`; its ``objective`` is the negated score)."""
     pre = Preprocess.of(model)
     if (target is None) == (layer is None):
         raise ConfigError(f"give a class (target=) or a hidden unit (layer= and channel=), not both or neither; "
@@ -185,10 +186,10 @@ def activation_maximization(model: nn.Module, target: int | str | None = None, *
                                          blur_every=blur_every, blur_sigma=blur_sigma, seed=seed, progress=progress)
         with torch.no_grad():
             end = score(pre.normalize(images))
-            logits = model(pre.normalize(images))
+            logits = model(pre.normalize(images)).cpu() if cls is not None else None
     return Explanation(
         "activation-maximization", images.cpu(), "pixel [0, 1]",
-        target=torch.full((n,), cls if cls is not None else channel, dtype=torch.long), logits=logits.cpu(),
+        target=torch.full((n,), cls if cls is not None else channel, dtype=torch.long), logits=logits,
         layer=layer, seed=seed,
         params={"target": cls, "layer": layer, "channel": channel, "n": n, "image_size": [h, w], "steps": steps,
                 "lr": lr, "l2": l2, "jitter": jitter, "blur_every": blur_every, "blur_sigma": blur_sigma,
@@ -198,7 +199,7 @@ def activation_maximization(model: nn.Module, target: int | str | None = None, *
 
 
 def feature_inversion(model: nn.Module, images: Any, layer: str, *, steps: int = 200, lr: float = 0.05,
-                      tv: float = 0.01, l2: float = 0.0, seed: int = 0, init: str = "noise",
+                      tv: float = 0.3, l2: float = 0.0, seed: int = 0, init: str = "noise",
                       progress: bool | None = None) -> Explanation:
     """Mahendran & Vedaldi (2015), "Understanding Deep Image Representations by Inverting
     Them": an image whose representation at ``layer`` matches that of each given image,
