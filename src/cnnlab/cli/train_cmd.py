@@ -7,6 +7,7 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 PrintFn = Callable[[str], None]
 
@@ -155,6 +156,11 @@ def _train(args: argparse.Namespace, print_fn: PrintFn, callbacks: list) -> int:
         device=args.device, callbacks=callbacks, progress=not args.no_progress,
         compile=args.compile, print_fn=print_fn,
     )
+    return report_run(result, print_fn)
+
+
+def report_run(result: Any, print_fn: PrintFn) -> int:
+    """The last lines of a training command: test accuracy and where the run is."""
     test = result.test
     if not test:  # another rank of a distributed run: rank 0 reports
         return 0

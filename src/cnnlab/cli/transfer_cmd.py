@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from functools import partial
@@ -191,7 +190,7 @@ def _finetune(args: argparse.Namespace, print_fn: PrintFn) -> int:
     from ..engine.run import train_recipe
     from ..errors import ConfigError
     from ..transfer import finetune_recipe
-    from .train_cmd import callbacks_for
+    from .train_cmd import callbacks_for, report_run
 
     if (args.resume is None) == (args.source is None) or (args.source is None) != (args.dataset is None):
         raise ConfigError("give MODEL|RUN and --dataset to start a fine-tune, or --resume DIR alone to continue one "
@@ -208,13 +207,7 @@ def _finetune(args: argparse.Namespace, print_fn: PrintFn) -> int:
         lr_on_resume=args.lr_on_resume, device=args.device, callbacks=callbacks_for(args, print_fn),
         progress=not args.no_progress, compile=args.compile, print_fn=print_fn,
     )
-    test = result.test
-    if not test:  # another rank of a distributed run: rank 0 reports
-        return 0
-    acc5 = f", rank-5 {test['acc5']:.2%}" if test.get("acc5") is not None else ""
-    print_fn(f"test: rank-1 {test['acc1']:.2%}{acc5} on {test['images']} images; {result.seconds:.1f} s")
-    print_fn(f"run directory: {result.run_dir}")
-    return 0
+    return report_run(result, print_fn)
 
 
 # -- blocks -----------------------------------------------------------------------------------

@@ -403,7 +403,7 @@ def render_bench(result: BenchResult) -> list[str]:
     lines = [
         f"{result.model} {result.mode}  batch {result.batch_size}  input {'x'.join(map(str, result.input_size))}  "
         f"{result.device} ({result.machine}), {result.dtype}, {result.threads} threads, torch {result.torch_version}",
-        f"  options: " + ", ".join(f"{k}={v}" for k, v in result.options.items()),
+        "  options: " + ", ".join(f"{k}={v}" for k, v in result.options.items()),
         f"  step: median {result.median_step_s * 1e3:.2f} ms (min {lo * 1e3:.2f}, max {hi * 1e3:.2f}; "
         f"{result.repeats} repeats of {result.steps} steps)",
         f"  images/s: {result.images_per_s:,.1f}",

@@ -31,11 +31,25 @@ def plot_claim(result: Any, out_dir: str | os.PathLike) -> list[Path]:
     return draw(series, out, claim_id)
 
 
-def _layer_statistics(series: dict, out: Path, claim_id: str) -> list[Path]:
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_one(fig: Any, path: Path) -> list[Path]:
+    plt = _pyplot()
+    fig.tight_layout()
+    saved = save_figure(fig, path)
+    plt.close(fig)
+    return [saved]
+
+
+def _layer_statistics(series: dict, out: Path, claim_id: str) -> list[Path]:
+    plt = _pyplot()
 
     cases = series["cases"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -66,27 +80,18 @@ def _layer_statistics(series: dict, out: Path, claim_id: str) -> list[Path]:
 
 
 def _gradient_norms(series: dict, out: Path, claim_id: str) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for act, norms in series["norms"].items():
         ax.semilogy(range(1, len(norms) + 1), norms, marker="o", label=act)
     ax.set(xlabel="layer (input side first)", ylabel="mean |dL/dW| (log scale)", title="gradient size through depth")
     ax.legend()
-    fig.tight_layout()
-    path = save_figure(fig, out / f"{claim_id}.png")
-    plt.close(fig)
-    return [path]
+    return _save_one(fig, out / f"{claim_id}.png")
 
 
 def _dropout(series: dict, out: Path, claim_id: str) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.hist(series["train_plain"], bins=40, alpha=0.6, label="training outputs, no scaling")
@@ -95,24 +100,15 @@ def _dropout(series: dict, out: Path, claim_id: str) -> list[Path]:
     ax.axvline(series["test_lecture"], color="r", linestyle="--", label="test output x (1 - p)")
     ax.set(xlabel="output of one unit", ylabel="masks", title=f"dropout, drop_prob = {series['drop_prob']}")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = save_figure(fig, out / f"{claim_id}.png")
-    plt.close(fig)
-    return [path]
+    return _save_one(fig, out / f"{claim_id}.png")
 
 
 def _curves(series: dict, out: Path, claim_id: str) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for label, values in series["curves"].items():
         ax.plot(range(1, len(values) + 1), values, marker="o", label=label)
     ax.set(xlabel="epoch", ylabel=series.get("ylabel", ""), title=claim_id)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = save_figure(fig, out / f"{claim_id}.png")
-    plt.close(fig)
-    return [path]
+    return _save_one(fig, out / f"{claim_id}.png")
