@@ -50,6 +50,7 @@ __all__ = [
     "HEAD",
     "Block",
     "DataPreprocessing",
+    "ExportError",
     "ExportResult",
     "FeatureCache",
     "FineTune",
@@ -63,6 +64,8 @@ __all__ = [
     "data_preprocessing",
     "default_cache_dir",
     "export_model",
+    "load_safetensors",
+    "read_metadata",
     "extract_features",
     "finetune",
     "finetune_recipe",
@@ -83,7 +86,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # export_model and ExportResult live in .export (ONNX, TorchScript, safetensors), imported
     # on first use: `import cnnlab.transfer` stays free of the exporters' imports.
-    if name in ("export_model", "ExportResult"):
+    if name in ("export_model", "ExportResult", "ExportError", "load_safetensors", "read_metadata"):
         from . import export
 
         return getattr(export, name)
