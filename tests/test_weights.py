@@ -117,3 +117,82 @@ def test_checkpoint_without_batchnorm_counters_loads(tmp_path):
     other = cnnlab.create_model("minivgg", weights=tmp_path / "old.pth").eval()
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(other(x), model(x))
+
+
+# -- files that say which model they came from ---------------------------------------------------
+def test_create_model_records_its_options():
+    model = cnnlab.create_model("resnet20", num_classes=5, shortcut="B")
+    assert model.build_options == {"shortcut": "B"}
+    assert cnnlab.create_model("lenet5").build_options == {}
+
+
+def _export(model, path):
+    from cnnlab.transfer.export import export_model
+
+    export_model(model.eval(), path, "safetensors")
+    return path
+
+
+def test_exported_weights_refuse_a_model_of_another_build(tmp_path):
+    # plain20 and resnet20 hold the same tensors (option A shortcuts have none), so the
+    # weights would load silently and compute something else.
+    path = _export(cnnlab.create_model("plain20"), tmp_path / "plain20.safetensors")
+    with pytest.raises(WeightsError, match=r"create_model\('plain20'\).*this model is create_model\('resnet20'\)"):
+        cnnlab.create_model("resnet20", weights=path)
+    # same name, a structural option changed: refused, and the message gives the build to use
+    path = _export(cnnlab.create_model("resnet20", shortcut="C"), tmp_path / "r20c.safetensors")
+    with pytest.raises(WeightsError, match=r"create_model\('resnet20', shortcut='C', weights=\.\.\.\)"):
+        cnnlab.create_model("resnet20", shortcut="B", weights=path)
+    ok = cnnlab.create_model("resnet20", shortcut="C", weights=path)
+    assert ok.build_options == {"shortcut": "C"}
+
+
+def test_exported_weights_ignore_regularisation_options_and_explicit_defaults(tmp_path):
+    path = _export(cnnlab.create_model("resnet20", drop_path_rate=0.2), tmp_path / "sd.safetensors")
+    x = torch.randn(2, 3, 32, 32)
+    reference = cnnlab.create_model("resnet20", drop_path_rate=0.2).eval()
+    reference.load_state_dict(read_state_dict(path))
+    for options in ({}, {"shortcut": "A"}, {"drop_path_rate": 0.5}):  # eval computes the same function
+        model = cnnlab.create_model("resnet20", weights=path, **options).eval()
+        assert torch.equal(model(x), reference(x))
+
+
+def test_exported_weights_bring_their_preprocessing(tmp_path):
+    model = cnnlab.create_model("lenet5")
+    model.pretrained_cfg = {**model.pretrained_cfg, "mean": (0.5,), "std": (0.25,), "classes": list("abcdefghij")}
+    path = _export(model, tmp_path / "lenet5.safetensors")
+    loaded = cnnlab.create_model("lenet5", weights=path)
+    assert loaded.pretrained_cfg["mean"] == (0.5,) and loaded.pretrained_cfg["std"] == (0.25,)
+    assert loaded.pretrained_cfg["classes"] == list("abcdefghij")
+    assert loaded.pretrained_cfg["input_size"] == (1, 32, 32)
+    assert loaded.pretrained_cfg["source"] == str(path)
+
+
+def test_training_checkpoint_names_its_model(tmp_path):
+    from cnnlab.engine.checkpoint import model_config
+
+    source = cnnlab.create_model("plain20", num_classes=4)
+    path = tmp_path / "last.pt"
+    torch.save({"model_config": model_config(source), "model": source.state_dict(), "epoch": 1}, path)
+    assert model_config(source)["options"] == {}
+    with pytest.raises(WeightsError, match="plain20"):
+        cnnlab.create_model("resnet20", num_classes=4, weights=path)
+    loaded = cnnlab.create_model("plain20", num_classes=4, weights=path).eval()
+    x = torch.randn(1, 3, 32, 32)
+    assert torch.equal(loaded(x), source.eval()(x))
+
+
+def test_plain_state_dicts_are_not_checked(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "plain.safetensors"
+    save_file(cnnlab.create_model("plain20").state_dict(), str(path))
+    cnnlab.create_model("resnet20", weights=path)  # nothing says where these came from
+
+
+def test_export_rebuilds_with_the_options_the_model_was_built_with(tmp_path):
+    from cnnlab.transfer.export import load_safetensors, read_metadata
+
+    path = _export(cnnlab.create_model("densenet_bc_100_12", num_classes=3, depth=40, growth_rate=6), tmp_path / "d.safetensors")
+    assert read_metadata(path)["options"] == {"depth": 40, "growth_rate": 6}
+    assert load_safetensors(path).build_options == {"depth": 40, "growth_rate": 6}

@@ -270,6 +270,7 @@ def create_model(
             _check_option(name, key, value, hints[key], valid[key])
     model = entry.builder(num_classes=num_classes, in_chans=in_chans, **options)
     model.card = card
+    model.build_options = dict(options)  # what create_model was given: files saved from it record them
     # An option may change the size the model is designed for (LeNet-5 with padding=2).
     size = model.__dict__.get("default_input_size", card.input_size)
     mean, std = card.mean, card.std

@@ -6,6 +6,7 @@ everything else with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,14 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     Accepts safetensors files, plain state dicts saved with ``torch.save``, and checkpoints
     that wrap one under ``"state_dict"``, ``"model"`` or ``"model_state"``.
     """
+    return read_weights(path)[0]
+
+
+def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors of a weights file and what the file says about the model they came from:
+    ``{"model": name, "options": {...}, "pretrained_cfg": {...}}`` for a cnnlab safetensors
+    export (read from its header) or a cnnlab training checkpoint (its ``model_config``);
+    ``{}`` for a plain state dict. Executes no code from the file."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(
@@ -42,9 +51,12 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             "'.safetensors' file, or weights='torchvision' for torchvision's ImageNet weights"
         )
     if path.suffix == ".safetensors":
+        from safetensors import safe_open
         from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
+        with safe_open(str(path), framework="pt") as f:
+            header = dict(f.metadata() or {})
+        return load_file(str(path), device="cpu"), _origin_from_header(header)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling refused or file damaged
@@ -53,13 +65,78 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             "cnnlab loads only plain tensors (weights_only=True); re-save the file with "
             "torch.save(model.state_dict(), path) or as .safetensors"
         ) from None
+    origin: dict[str, Any] = {}
+    if isinstance(obj, Mapping) and isinstance(obj.get("model_config"), Mapping):  # a cnnlab checkpoint
+        config = obj["model_config"]
+        origin = {k: config[k] for k in ("model", "options") if k in config}
+        if config.get("name"):
+            origin["model"] = config["name"]
     for key in ("state_dict", "model", "model_state"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
             break
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{str(path)!r} does not hold a state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in obj.items()}
+    return {k.removeprefix("module."): v for k, v in obj.items()}, origin
+
+
+def _origin_from_header(header: Mapping[str, str]) -> dict[str, Any]:
+    # cnnlab export writes JSON values under these keys (cnnlab.transfer.export.export_metadata).
+    origin: dict[str, Any] = {}
+    if header.get("model"):
+        origin["model"] = header["model"]
+    for key in ("options", "pretrained_cfg"):
+        if key in header:
+            try:
+                origin[key] = json.loads(header[key])
+            except ValueError:
+                raise WeightsError(f"the safetensors header's {key!r} is not JSON ({header[key]!r:.80}); "
+                                   "re-export the file with `cnnlab export`") from None
+    return origin
+
+
+def _comparable(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """A model's build options as plain JSON data with every default filled in, leaving out
+    the regularisation options (``*drop*``: dropout, drop-path) that change training but not
+    the function an eval-mode model computes."""
+    from .registry import list_models, model_options
+
+    full = {**(model_options(name) if name in list_models() else {}), **options}
+    return {k: v for k, v in json.loads(json.dumps(full, default=repr)).items() if "drop" not in k}
+
+
+def check_origin(model: nn.Module, origin: Mapping[str, Any], source: str) -> None:
+    """Refuse weights that fit ``model``'s tensors but come from another build (``resnet50_tv``'s
+    weights in ``resnet50``, ``plain20``'s in ``resnet20``): they would load and compute
+    something else. Files that name no model (plain state dicts) are not checked."""
+    card = getattr(model, "card", None)
+    theirs = origin.get("model")
+    if card is None or not theirs:
+        return
+    mine = dict(getattr(model, "build_options", None) or {})
+    differs = theirs != card.name or (
+        "options" in origin and _comparable(theirs, origin["options"] or {}) != _comparable(card.name, mine))
+    if differs:
+        def call(name: str, options: Mapping[str, Any]) -> str:
+            return f"create_model({', '.join([repr(name), *(f'{k}={v!r}' for k, v in options.items())])})"
+
+        built = call(theirs, origin.get("options") or {})
+        raise WeightsError(
+            f"weights from {source} were saved from {built}, but this model is {call(card.name, mine)}: the "
+            f"tensors fit, yet the two compute different functions. Build the model as the file's was "
+            f"({built[:-1]}, weights=...)); to load the tensors anyway, "
+            "model.load_state_dict(cnnlab.weights.read_state_dict(path))"
+        )
+
+
+def apply_origin_preprocessing(model: nn.Module, origin: Mapping[str, Any], source: str) -> None:
+    """Set ``model.pretrained_cfg`` from the preprocessing a file carries (input size, mean,
+    std, class names, dataset), so that what the weights were trained with travels with them."""
+    cfg = dict(origin.get("pretrained_cfg") or {})
+    for key in ("input_size", "mean", "std", "resize_size"):
+        if isinstance(cfg.get(key), list):
+            cfg[key] = tuple(cfg[key])
+    model.pretrained_cfg = {**(getattr(model, "pretrained_cfg", None) or {}), **cfg, "source": source}
 
 
 def rename_keys(state: Mapping[str, Any], rules: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -119,6 +196,7 @@ def load_weights(model: nn.Module, weights: str | os.PathLike[str]) -> nn.Module
     card = getattr(model, "card", None)
     name = card.name if card is not None else type(model).__name__
     kind = "torchvision" if isinstance(weights, str) and weights == "torchvision" else "file"
+    origin: dict[str, Any] = {}  # what a file says about the model its weights came from
     if kind == "torchvision":
         if card is None or card.torchvision is None:
             from .registry import list_models, model_card
@@ -137,14 +215,15 @@ def load_weights(model: nn.Module, weights: str | os.PathLike[str]) -> nn.Module
         _apply_preprocessing_from_enum(model, entry)
     else:
         path = Path(weights)
-        state = read_state_dict(path)
+        state, origin = read_weights(path)
         source = str(path)
+        check_origin(model, origin, source)
     if not _is_own_format(model, state) and card is not None and card.torchvision is not None:
         _check_requirements(model, name, card.torchvision.requires)  # a torchvision-format file
         if card.torchvision.remap is not None:
             state = card.torchvision.remap(state, model)
     load_state(model, state, source)
-    model.pretrained_cfg = {**getattr(model, "pretrained_cfg", {}), "source": source}
+    apply_origin_preprocessing(model, origin, source)
     # Models whose behaviour depends on where the weights came from (torchvision's
     # GoogLeNet and Inception-v3 re-normalise their input for Google's weights) adapt here.
     hook = getattr(model, "on_weights_loaded", None)

@@ -194,7 +194,7 @@ def test_checkpointer_files_best_and_resume_lr(tmp_path):
     last = load_checkpoint(folder / "last.pt")
     assert last["epoch"] == 4 and last["global_step"] == 16 and last["metrics"] == history[-1]
     assert last["recipe"] == {"lr": 0.05, "out": str(tmp_path)}
-    assert last["model_config"] == {"name": "lenet5", "num_classes": 10, "in_chans": 1}
+    assert last["model_config"] == {"name": "lenet5", "num_classes": 10, "in_chans": 1, "options": {}}
     assert last["loader"]["epoch"] == 4 and last["loader"]["seed"] == 0
     best_epoch = min(history, key=lambda r: r["train_loss"])["epoch"]
     assert load_checkpoint(folder / "best.pt")["epoch"] == best_epoch

@@ -364,6 +364,7 @@ def model_config(model: nn.Module) -> dict[str, Any]:
         "name": getattr(card, "name", None),
         "num_classes": getattr(net, "num_classes", None),
         "in_chans": getattr(net, "in_chans", None),
+        "options": to_plain(dict(getattr(net, "build_options", None) or {})),
     }
 
 

@@ -45,7 +45,7 @@ from torch import nn
 
 from ..errors import CnnlabError, ConfigError
 from ..registry import create_model, list_models, model_options
-from ..weights import load_state
+from ..weights import apply_origin_preprocessing, load_state
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors"}
@@ -177,13 +177,14 @@ def model_name(model: nn.Module) -> str:
 
 
 def rebuild_options(model: nn.Module, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The builder options that rebuild ``model``: ``options`` when given, else the builder's
-    options whose value the model keeps as a same-named attribute and that differ from the
-    default (``transform_input=True`` after torchvision's weights were loaded, say)."""
+    """The builder options that rebuild ``model``: ``options`` when given, else those
+    ``create_model`` was given (``model.build_options``) updated with the builder's options
+    whose value the model keeps as a same-named attribute and that differ from the default
+    (``transform_input=True`` after torchvision's weights were loaded, say)."""
     card = getattr(model, "card", None)
     if card is None or card.name not in list_models():
         return dict(options or {})
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = dict(getattr(model, "build_options", None) or {}) if options is None else {}
     if options is None:
         for key, default in model_options(card.name).items():
             value = model.__dict__.get(key, getattr(type(model), key, default))
@@ -273,13 +274,7 @@ def load_safetensors(path: str | os.PathLike[str]) -> nn.Module:
         raise ConfigError(f"{path} has no cnnlab metadata (model name); it was not written by `cnnlab export`")
     model = _rebuild(meta["model"], meta.get("num_classes"), meta.get("in_chans"), meta.get("options") or {})
     load_state(model, load_file(str(path), device="cpu"), str(path))
-    cfg = dict(meta.get("pretrained_cfg") or {})
-    if "input_size" in cfg:
-        cfg["input_size"] = tuple(cfg["input_size"])
-    for key in ("mean", "std"):
-        if key in cfg:
-            cfg[key] = tuple(cfg[key])
-    model.pretrained_cfg = {**model.pretrained_cfg, **cfg, "source": str(path)}
+    apply_origin_preprocessing(model, meta, str(path))
     return model.eval()
 
 
