@@ -155,6 +155,12 @@ def test_exported_weights_ignore_regularisation_options_and_explicit_defaults(tm
     for options in ({}, {"shortcut": "A"}, {"drop_path_rate": 0.5}):  # eval computes the same function
         model = cnnlab.create_model("resnet20", weights=path, **options).eval()
         assert torch.equal(model(x), reference(x))
+    # LeNet-5 trained on 32x32 digits, run on 28x28 MNIST with padding=2: the weights mean the same
+    path = _export(cnnlab.create_model("lenet5"), tmp_path / "lenet5.safetensors")
+    padded = cnnlab.create_model("lenet5", padding=2, weights=path).eval()
+    plain = cnnlab.create_model("lenet5", weights=path).eval()
+    x = torch.randn(2, 1, 28, 28)
+    assert torch.equal(padded(x), plain(torch.nn.functional.pad(x, (2, 2, 2, 2))))
 
 
 def test_exported_weights_bring_their_preprocessing(tmp_path):

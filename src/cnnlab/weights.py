@@ -95,14 +95,24 @@ def _origin_from_header(header: Mapping[str, str]) -> dict[str, Any]:
     return origin
 
 
+# Options that change how a model runs, not what its weights mean: regularisation (every
+# ``*drop*`` option: dropout, drop-path), and these.
+_RUN_OPTIONS = frozenset({
+    "bn_momentum",  # how fast BatchNorm's running statistics move in training
+    "memory_efficient",  # DenseNet's checkpointed concatenations: the same function
+    "padding",  # LeNet-5's zero padding of 28x28 input to the 32x32 it was designed for
+    "column",  # which FractalNet column evaluates
+})
+
+
 def _comparable(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """A model's build options as plain JSON data with every default filled in, leaving out
-    the regularisation options (``*drop*``: dropout, drop-path) that change training but not
-    the function an eval-mode model computes."""
+    those that change how the model runs but not what its weights mean (``_RUN_OPTIONS``)."""
     from .registry import list_models, model_options
 
     full = {**(model_options(name) if name in list_models() else {}), **options}
-    return {k: v for k, v in json.loads(json.dumps(full, default=repr)).items() if "drop" not in k}
+    return {k: v for k, v in json.loads(json.dumps(full, default=repr)).items()
+            if "drop" not in k and k not in _RUN_OPTIONS}
 
 
 def check_origin(model: nn.Module, origin: Mapping[str, Any], source: str) -> None:

@@ -70,3 +70,13 @@ def test_errors_name_the_value(image, tmp_path, capsys) -> None:
     assert "conv9" in capsys.readouterr().err
     assert main(["explain", "fooling", "lenet5", "--image", str(image), "--out", str(tmp_path)]) == 1
     assert "--target" in capsys.readouterr().err
+
+
+def test_a_folder_of_images_is_a_batch(image, tmp_path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("b.png", "a.png"):
+        (folder / name).write_bytes(image.read_bytes())
+    out = tmp_path / "out"
+    assert main(["explain", "saliency", "lenet5", "--image", str(folder), "-o", str(out)], print_fn=lambda s: None) == 0
+    assert json.loads((out / "saliency.json").read_text())["images"] == [str(folder / "a.png"), str(folder / "b.png")]

@@ -11,6 +11,7 @@ from PIL import Image
 
 from cnnlab.cli.main import main
 from cnnlab.data import load_dataset
+from cnnlab.errors import ConfigError
 from cnnlab.engine.run import evaluate_checkpoint, predict_images, train_recipe
 from cnnlab.viz import CurvePlotter
 
@@ -62,6 +63,22 @@ def test_predict_names_the_top_classes(run, tmp_path) -> None:
     ((name, top),) = predict_images(run.run_dir, [path], k=3)
     assert name == str(path) and len(top) == 3
     assert abs(sum(p for _, p in top) - 1.0) < 0.5 and top[0][1] >= top[1][1] >= top[2][1]
+
+
+def test_predict_reads_folders_and_names_what_is_missing(run, tmp_path) -> None:
+    test = load_dataset("digits", "test")
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i in (2, 0, 1):
+        Image.fromarray(test.images[i, 0].numpy()).save(folder / f"d{i}.png")
+    (folder / "notes.txt").write_text("not an image")
+    names = [name for name, _ in predict_images(run.run_dir, [folder], k=1)]
+    assert names == [str(folder / f"d{i}.png") for i in (0, 1, 2)]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="holds no image files"):
+        predict_images(run.run_dir, [tmp_path / "empty"], k=1)
+    with pytest.raises(ConfigError, match=r"'nowhere.png' does not exist"):
+        predict_images(run.run_dir, ["nowhere.png"], k=1)
 
 
 def test_cli_train_eval_predict(tmp_path) -> None:

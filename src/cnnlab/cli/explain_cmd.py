@@ -46,7 +46,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("method", choices=tuple(METHODS), metavar="METHOD", help="one of the methods listed above")
     p.add_argument("model", metavar="MODEL", help="a run directory, a checkpoint file, or a registered model name")
     p.add_argument("--weights", metavar="FILE|torchvision", help="weights for a registered model")
-    p.add_argument("--image", nargs="+", default=[], metavar="FILE", help="image files (resized to the model's input)")
+    p.add_argument("--image", nargs="+", default=[], metavar="FILE", help="image files, or folders of them (resized to the model's input)")
     p.add_argument("--target", metavar="CLASS", help="class index or name (default: the top class)")
     p.add_argument("--layer", metavar="NAME", help="layer name (see --list-layers)")
     p.add_argument("--channel", type=int, metavar="N", help="a channel of --layer (maximize, deconvnet, guided-backprop)")
@@ -54,7 +54,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, metavar="N", help="batch size of perturbation methods")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other argument of the method")
     p.add_argument("--norm", choices=("minmax", "symmetric", "none"), default="minmax", help="colour scale of heat maps")
-    p.add_argument("--out", metavar="DIR", default="explain", help="output folder (default: ./explain)")
+    p.add_argument("-o", "--out", metavar="DIR", default="explain", help="output folder (default: ./explain)")
     p.add_argument("--list-layers", action="store_true", help="list the layers with output shapes and receptive fields, then exit")
     p.set_defaults(run=run_explain)
 
@@ -134,6 +134,7 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
 
     from .. import __version__
     from ..errors import ConfigError
+    from ..data import image_files
     from ..explain.access import Preprocess, list_layers, load_image
     from ..viz.explain import save_explanation
 
@@ -149,7 +150,8 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
     fn = getattr(importlib.import_module(f"cnnlab.explain.{module}"), name)
     if needs_images and not args.image:
         raise ConfigError(f"{args.method} needs --image FILE ...")
-    images = torch.stack([load_image(p, pre) for p in args.image]) if args.image else None
+    files = image_files(args.image)
+    images = torch.stack([load_image(p, pre) for p in files]) if files else None
     opts = _options(fn, args, fixed)
     call: list[Any] = [model]
     if needs_images:
@@ -168,7 +170,7 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
     manifest = {
         **exp.manifest(),
         "model": source,
-        "images": list(args.image),
+        "images": [str(f) for f in files],
         "norm": args.norm,
         "files": [str(p) for p in written],
         "versions": {"cnnlab": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,

@@ -42,7 +42,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "or a registered model name (`cnnlab list`)")
     p.add_argument("--format", choices=("onnx", "torchscript", "safetensors"), default="onnx",
                    help="file format (default onnx)")
-    p.add_argument("--out", metavar="FILE",
+    p.add_argument("-o", "--out", metavar="FILE",
                    help="where to write (default: <model>.onnx, .torchscript.pt or .safetensors, in the run directory "
                         "for a run, else in the current directory)")
     p.add_argument("--weights", metavar="FILE|torchvision",

@@ -39,7 +39,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("ids", nargs="+", metavar="ID", help="claim ids (see `cnnlab repro list`), or 'all' (every claim of --kind)")
     q.add_argument("--kind", choices=tuple(KINDS), default="count",
                    help="what 'all' stands for: count claims (default, seconds) or training experiments (minutes)")
-    q.add_argument("--out", metavar="DIR", default="runs/repro",
+    q.add_argument("-o", "--out", metavar="DIR", default="runs/repro",
                    help="where training experiments write their figures (default: runs/repro)")
     q.add_argument("--quick", action="store_true", help="training experiments: a smaller, faster run")
     q.add_argument("--data-dir", metavar="DIR", help="training experiments on Fashion-MNIST: the folder of its files")

@@ -72,14 +72,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crops", type=int, choices=(1, 10, 144), default=1)
     p.add_argument("--ensemble", nargs="+", default=[], metavar="RUN", help="more runs whose probabilities are averaged in")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
-    p.add_argument("--out", metavar="DIR", help="where eval.json and confusion.png go (default: the run directory)")
+    p.add_argument("-o", "--out", metavar="DIR", help="where eval.json and confusion.png go (default: the run directory)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=run_eval)
 
     p = sub.add_parser("predict", help="top-5 classes of images with a trained run",
                        description="Classify image files with a run (or checkpoint): the top classes with their probabilities.")
     p.add_argument("target", metavar="RUN", help="a run directory or a checkpoint file")
-    p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) or folders of them")
     p.add_argument("--top", type=int, default=5, metavar="K")
     p.set_defaults(run=run_predict)
 

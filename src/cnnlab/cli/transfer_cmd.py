@@ -70,7 +70,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     q.add_argument("--cache-dir", metavar="DIR", help="feature cache (default $CNNLAB_CACHE/features or ~/.cache/cnnlab/features)")
     q.add_argument("--no-cache", action="store_true", help="neither read nor write cached features")
-    q.add_argument("--out", metavar="DIR", help="where probe.json and probe.png go (default runs/probe-<model>-<dataset>-<UTC time>)")
+    q.add_argument("-o", "--out", metavar="DIR", help="where probe.json and probe.png go (default runs/probe-<model>-<dataset>-<UTC time>)")
     q.add_argument("--format", choices=("text", "json"), default="text")
     _threads(q)
     q.set_defaults(run=run_probe)

@@ -19,6 +19,7 @@ from .datasets import (
     ImageTensors,
     channel_stats,
     download_dataset,
+    image_files,
     load_dataset,
     resize_images,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "dataset_info",
     "default_data_root",
     "download_dataset",
+    "image_files",
     "folder_loader",
     "folder_transform",
     "list_datasets",

@@ -45,6 +45,26 @@ from .idx import maybe_decompress, parse_idx
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
+def image_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The image files that ``paths`` name: files as given, folders replaced by the image
+    files directly inside them (sorted by name). Missing paths and folders without images
+    raise ``ConfigError`` naming them."""
+    out: list[Path] = []
+    for path in paths:
+        p = Path(path)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise ConfigError(f"folder {str(path)!r} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); "
+                                  "pass image files, or a folder that holds some")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise ConfigError(f"image {str(path)!r} does not exist; pass image files (PNG, JPEG, ...) or folders of them")
+    return out
+
+
 # --------------------------------------------------------------------------- containers
 
 

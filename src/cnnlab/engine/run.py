@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import Augment, DeviceLoader, dataset_info, folder_loader, load_dataset
+from ..data import Augment, DeviceLoader, dataset_info, folder_loader, image_files, load_dataset
 from ..errors import ConfigError
 from ..registry import create_model, model_card
 from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar
@@ -464,8 +464,8 @@ def default_recipe(model: str, dataset: str) -> Recipe:
 
 
 def predict_images(run_or_checkpoint: str | Path, images: Sequence[str | Path], k: int = 5) -> list[tuple[str, list[tuple[str, float]]]]:
-    """The top ``k`` classes and probabilities of each image file, with a run's model: the
-    image converted to the model's channels, resized to its input size, normalised as in
+    """The top ``k`` classes and probabilities of each image file (folders: the images in
+    them), with a run's model: the image converted to the model's channels, resized to its input size, normalised as in
     training."""
     from PIL import Image
 
@@ -475,10 +475,7 @@ def predict_images(run_or_checkpoint: str | Path, images: Sequence[str | Path], 
     size = recipe.dataset.image_size or (info.image_size[1] if info.image_size else 224)
     mean, std = _normalisation(recipe, model.pretrained_cfg["mean"], model.pretrained_cfg["std"], info, channels)
     out = []
-    for path in images:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"image {str(path)!r} does not exist; pass image files (PNG, JPEG, ...)")
+    for p in image_files(images):
         with Image.open(p) as img:
             img = img.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
             x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
@@ -487,5 +484,5 @@ def predict_images(run_or_checkpoint: str | Path, images: Sequence[str | Path], 
         with torch.no_grad():
             probs = model(x.unsqueeze(0)).softmax(dim=1)[0]
         top = probs.topk(min(k, probs.numel()))
-        out.append((str(path), [(info.classes[i], float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]))
+        out.append((str(p), [(info.classes[i], float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]))
     return out

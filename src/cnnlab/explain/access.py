@@ -151,7 +151,8 @@ def load_image(path: str | Path, preprocess: Preprocess, *, resize: bool = True)
 
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"image {str(path)!r} does not exist; pass an image file (PNG, JPEG, ...)")
+        what = "is a folder" if p.is_dir() else "does not exist"
+        raise ConfigError(f"image {str(path)!r} {what}; pass an image file (PNG, JPEG, ...)")
     channels, height, width = preprocess.input_size
     with Image.open(p) as img:
         img = img.convert("L" if channels == 1 else "RGB")
