@@ -22,10 +22,10 @@ demo: $(STAMP)
 	@echo "run directory: $(DEMO_RUN) (recipe.yaml, metrics.csv, curves.png, checkpoints/, report.json, eval.json)"
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(JOBS) -m "not slow and not gpu"
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m "not slow and not gpu"
 
 test-all: $(STAMP)
-	$(PY) -m pytest -q -n $(JOBS)
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup
 
 # Rewrite the structure snapshots in tests/snapshots/ after an intended change; review the diff.
 snapshots: $(STAMP)

@@ -35,6 +35,7 @@ def test_single_process_defaults(monkeypatch):
         init_distributed(device="cpu")
 
 
+@pytest.mark.xdist_group("torchrun")  # one worker for all torchrun tests: no two rendezvous at once
 def test_two_gloo_processes_match_one_process_on_the_global_batch(tmp_path):
     out = tmp_path / "ddp.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}

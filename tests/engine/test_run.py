@@ -109,13 +109,16 @@ def test_cli_refuses_unknown_and_ill_typed_settings_before_training(tmp_path, ca
     assert not (tmp_path / "r").exists()
 
 
+# The torchrun tests share one pytest-xdist worker (make test runs --dist loadgroup): two
+# rendezvous at once could race for the same free port.
+@pytest.mark.xdist_group("torchrun")
 def test_torchrun_two_processes_train_and_report_the_whole_test_split(tmp_path) -> None:
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "cnnlab", "train", "lenet5",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "cnnlab", "train", "lenet5",
            "--epochs", "1", "--device", "cpu", "--run-dir", str(tmp_path / "ddp"), "--no-progress"]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
