@@ -79,9 +79,11 @@ def test_cli_json_and_table() -> None:
     data = json.loads(lines[0])
     assert data["model"] == "lenet5" and data["ratio"] == pytest.approx(data["images_per_s"] / data["against_images_per_s"])
     assert data["flops_per_step"] == 3 * 8 * 2 * 416_520  # LeNet-5's 416,520 multiply-adds at 32x32
+    assert data["options"] == {"amp": False, "channels_last": True, "compile": False}  # cnnlab train's CPU defaults
     lines.clear()
-    assert main(args[:-2] + ["--mode", "infer"], print_fn=lines.append) == 0
+    assert main(args[:-2] + ["--mode", "infer", "--no-channels-last"], print_fn=lines.append) == 0
     assert any("against plain" in line and "ratio" in line for line in lines)
+    assert any("options: amp=False, channels_last=False" in line for line in lines)
 
 
 def test_auto_threads_leaves_out_busy_cores(monkeypatch) -> None:
@@ -119,6 +121,11 @@ def test_fast_defaults_resolve_per_device() -> None:
     from dataclasses import replace
 
     assert fast_defaults(replace(recipe, channels_last=False), torch.device("cpu"), Known()).channels_last is False
+    from cnnlab.engine.run import resolve_auto
+
+    with pytest.raises(ConfigError, match="channels_last='yes'"):
+        resolve_auto("yes", "auto", "cpu")
+    assert resolve_auto("auto", True, "cpu", nn.Linear(3, 2)) == (False, True)
 
 
 def test_channels_last_trains_like_the_plain_layout() -> None:

@@ -9,7 +9,8 @@ from collections.abc import Callable
 PrintFn = Callable[[str], None]
 
 DESCRIPTION = """\
-Measure a model's training or inference speed on this machine: images/second, time per step
+Measure a model's training or inference speed on this machine, with the settings cnnlab
+train uses here unless told otherwise (--no-channels-last, --amp ...): images/second, time per step
 (median and spread over repeated blocks), achieved FLOP/s from cnnlab's own multiply-add
 counts (a training step counts 3 x the forward FLOPs), the percentage of the device's peak
 (a dense matmul timed by the tool itself, in the dtype the model computes in) and peak memory.
@@ -32,8 +33,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", metavar="CxHxW", help="input size, e.g. 3x224x224 (default: the model's)")
     p.add_argument("--num-classes", type=int, metavar="N", help="classes of the head (default: the model's)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, mps")
-    p.add_argument("--amp", action="store_true", help="bf16 autocast (fp16 on GPUs without bf16)")
-    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast (fp16 on GPUs without bf16); default: as cnnlab train on this device (on for CUDA GPUs with bf16)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels-last memory format; default: as cnnlab train on this device (on for conv nets on CPU and CUDA)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (warm-up steps include compiling)")
     p.add_argument("--steps", type=int, default=10, metavar="N", help="steps per timed block (default 10)")
     p.add_argument("--repeats", type=int, default=5, metavar="N", help="timed blocks; the median is reported (default 5)")
@@ -58,8 +61,9 @@ def run_bench(args: argparse.Namespace, print_fn: PrintFn) -> int:
         torch.set_num_threads(threads)
     result = bench(
         args.model, mode=args.mode, batch_size=args.batch_size,
-        input_size=parse_input_size(args.input) if args.input else None, device=args.device, amp=args.amp,
-        channels_last=args.channels_last, compile=args.compile, steps=args.steps, warmup=args.warmup,
+        input_size=parse_input_size(args.input) if args.input else None, device=args.device,
+        amp="auto" if args.amp is None else args.amp,
+        channels_last="auto" if args.channels_last is None else args.channels_last, compile=args.compile, steps=args.steps, warmup=args.warmup,
         repeats=args.repeats, against=args.against, peak=not args.no_peak, num_classes=args.num_classes,
     )
     if args.format == "json":

@@ -311,8 +311,8 @@ def bench(
     batch_size: int = 64,
     input_size: Sequence[int] | None = None,
     device: str | torch.device = "cpu",
-    amp: bool = False,
-    channels_last: bool = False,
+    amp: bool | str = "auto",
+    channels_last: bool | str = "auto",
     compile: bool = False,
     steps: int = 10,
     warmup: int = 3,
@@ -324,6 +324,8 @@ def bench(
 ) -> BenchResult:
     """Time ``repeats`` blocks of ``steps`` steps (after ``warmup`` steps) of ``model`` (a
     registered name or a module) and return the measurements (see :class:`BenchResult`).
+    ``amp`` and ``channels_last`` default to ``"auto"``: what ``cnnlab train`` uses on this
+    device (:func:`cnnlab.engine.run.resolve_auto`).
     ``against``: ``"plain"``, ``"torchvision"``, or a dict of options (``{"channels_last":
     False}``) for cnnlab's own path with those changed, interleaved with this one."""
     if mode not in MODES:
@@ -339,6 +341,9 @@ def bench(
         built = create_model(model, **({"num_classes": num_classes} if num_classes else {}))
     else:
         label, built = type(model).__name__, model
+    from .run import resolve_auto  # run.py imports much of the engine; bench is imported by it
+
+    channels_last, amp = resolve_auto(channels_last, amp, dev, built)
     size = tuple(input_size) if input_size is not None else tuple(built.pretrained_cfg["input_size"]) if hasattr(built, "pretrained_cfg") else None
     if size is None or len(size) != 3:
         raise ConfigError(f"input_size must be C x H x W, got {input_size!r}; pass input_size=(3, 224, 224)")

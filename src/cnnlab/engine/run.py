@@ -69,18 +69,26 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 def fast_defaults(recipe: Recipe, device: torch.device, model: nn.Module | None = None) -> Recipe:
-    """The recipe with ``"auto"`` settings resolved for ``device``, as measured in
+    """The recipe with ``"auto"`` settings resolved for ``device`` (:func:`resolve_auto`)."""
+    channels_last, amp = resolve_auto(recipe.channels_last, recipe.amp, device, model)
+    return replace(recipe, channels_last=channels_last, amp=amp)
+
+
+def resolve_auto(channels_last: bool | str, amp: bool | str, device: torch.device | str,
+                 model: nn.Module | None = None) -> tuple[bool, bool]:
+    """``"auto"`` channels-last and autocast settings resolved for ``device``, as measured in
     docs/performance.md: channels-last memory for convolutional nets on CPUs and CUDA GPUs
     (MiniVGG and LeNet-5 training on the 2-core CPU: see the table there), bf16 autocast on
     CUDA GPUs that support it, full precision elsewhere. Explicit true/false are kept."""
-    has_conv = model is None or any(isinstance(m, nn.Conv2d) for m in model.modules())
-    channels_last = recipe.channels_last
+    device = torch.device(device)
     if channels_last == "auto":
-        channels_last = has_conv and device.type in ("cpu", "cuda")
-    amp = recipe.amp
+        channels_last = (model is None or any(isinstance(m, nn.Conv2d) for m in model.modules())) and device.type in ("cpu", "cuda")
     if amp == "auto":
         amp = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return replace(recipe, channels_last=channels_last, amp=amp)
+    for name, value in (("channels_last", channels_last), ("amp", amp)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r} must be true, false or 'auto'")
+    return channels_last, amp
 
 
 def seed_everything(seed: int) -> None:
