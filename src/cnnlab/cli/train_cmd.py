@@ -35,7 +35,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        description=TRAIN_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", nargs="?", help="a registered model (default: the recipe's)")
     p.add_argument("--recipe", metavar="NAME|FILE", help="a packaged recipe name or a YAML file")
-    p.add_argument("--dataset", metavar="D", help="dataset name (cnnlab.data.list_datasets()); picks the model's recipe for it")
+    p.add_argument("--dataset", metavar="D", help="dataset name (cnnlab.data.list_datasets()), or some of its classes: mnist[0-4], cifar10[0,1,8,9]; picks the model's recipe for it")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's official files, e.g. ../shared/data/mnist")
     p.add_argument("--epochs", type=int, metavar="N")
     p.add_argument("--batch-size", type=int, metavar="N")
@@ -85,6 +85,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _recipe(args: argparse.Namespace):
+    from ..data import split_subset
     from ..engine.recipes import apply_overrides, load_recipe, recipes_for
     from ..engine.run import default_recipe
 
@@ -98,9 +99,9 @@ def _recipe(args: argparse.Namespace):
     else:
         model = args.model or "lenet5"
         dataset = args.dataset or ("digits" if not recipes_for(model) else None)
-        names = recipes_for(model, dataset)
+        names = recipes_for(model, split_subset(dataset)[0] if dataset else None)  # mnist[0-4]: mnist's recipe
         recipe = load_recipe(names[0]) if names else default_recipe(model, dataset or "digits")
-        sets = []
+        sets = [f"dataset.name={dataset}"] if dataset and recipe.dataset.name != dataset else []
     if args.data_dir:
         sets.append(f"dataset.data_dir={args.data_dir}")
     for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size), ("optimizer.lr", args.lr), ("seed", args.seed), ("device", args.device)):

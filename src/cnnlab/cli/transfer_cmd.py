@@ -141,6 +141,7 @@ def run_probe(args: argparse.Namespace, print_fn: PrintFn) -> int:
 
 def _probe(args: argparse.Namespace, print_fn: PrintFn) -> int:
     from ..engine.checkpoint import atomic_write
+    from ..engine.run import path_safe
     from ..transfer import linear_probe
 
     layers = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
@@ -149,7 +150,7 @@ def _probe(args: argparse.Namespace, print_fn: PrintFn) -> int:
         train_size=args.train_size, seed=args.seed, pool=args.pool, C=args.C, max_iter=args.max_iter,
         batch_size=args.batch_size, device=args.device, cache_dir=args.cache_dir, cache=not args.no_cache,
     )
-    out = Path(args.out) if args.out else Path("runs") / f"probe-{result.model}-{args.dataset}-{_stamp()}"
+    out = Path(args.out) if args.out else Path("runs") / path_safe(f"probe-{result.model}-{args.dataset}-{_stamp()}")
     data = result.to_dict()
     atomic_write(out / "probe.json", lambda f: f.write(json.dumps(data, indent=2).encode()))
     from ..viz import plot_probe

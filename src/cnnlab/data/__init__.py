@@ -10,10 +10,12 @@
 
 ``list_datasets()`` names what :func:`load_dataset` reads; ``dataset_info(name)`` gives its
 classes, stored size, channel statistics, official files with md5s, URLs and citation.
+A name may keep some classes only: ``load_dataset("mnist[5-9]")`` holds the digits 5 to 9,
+labelled 0 to 4.
 """
 
 from .augment import Augment
-from .catalog import Archive, DatasetInfo, OfficialFile, dataset_info, list_datasets
+from .catalog import Archive, DatasetInfo, OfficialFile, dataset_info, list_datasets, split_subset
 from .datasets import (
     FolderImages,
     ImageTensors,
@@ -22,6 +24,7 @@ from .datasets import (
     image_files,
     load_dataset,
     resize_images,
+    select_classes,
 )
 from .errors import (
     DatasetIntegrityError,
@@ -69,5 +72,7 @@ __all__ = [
     "pipeline_throughput",
     "read_idx",
     "resize_images",
+    "select_classes",
+    "split_subset",
     "write_idx",
 ]

@@ -10,7 +10,9 @@ its common loaders check. Channel statistics are per-channel mean and standard d
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
@@ -74,6 +76,8 @@ class DatasetInfo:
     in_memory: bool
     license: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # A class subset (``"mnist[5-9]"``): the full set's label of each class kept, in order.
+    class_subset: tuple[int, ...] | None = None
 
     def split_size(self, split: str) -> int | None:
         return dict(self.num_samples).get(split)
@@ -412,19 +416,64 @@ def list_datasets() -> list[str]:
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    """The :class:`DatasetInfo` of a dataset name (``"fashion_mnist"`` and case are forgiven)."""
-    key = canonical_name(name)
-    return _CATALOG[key]
+    """The :class:`DatasetInfo` of a dataset name (``"fashion_mnist"`` and case are forgiven).
+
+    A name may select classes: ``"mnist[5-9]"``, ``"cifar10[0,1,8,9]"`` (labels of the full
+    set, ranges inclusive). The subset's classes are relabelled 0, 1, ... in the order
+    given, and its images are those of the kept classes (:func:`load_dataset`)."""
+    base, spec = split_subset(canonical_name(name))
+    info = _CATALOG[base]
+    if spec is None:
+        return info
+    kept = _parse_subset(spec, info, name)
+    return dataclasses.replace(
+        info, name=f"{info.name}[{spec}]", title=f"{info.title}, classes {spec}", num_classes=len(kept),
+        classes=tuple(info.classes[i] for i in kept) if info.classes else (), num_samples=(), class_subset=kept,
+        notes=(*info.notes, f"classes {spec} of {info.name} only, relabelled 0..{len(kept) - 1} in that order; "
+               "the channel statistics are the full set's"),
+    )
+
+
+_SUBSET = re.compile(r"^\s*(?P<base>[^\[\]]+?)\s*\[(?P<spec>[^\[\]]*)\]\s*$")
+
+
+def split_subset(name: str) -> tuple[str, str | None]:
+    """``"mnist[5-9]"`` -> ``("mnist", "5-9")``; a plain name -> ``(name, None)``."""
+    if not isinstance(name, str):
+        raise ConfigError(f"dataset name must be a string, got {name!r}; choose one of {list_datasets()}")
+    m = _SUBSET.match(name)
+    return (m["base"], m["spec"].replace(" ", "")) if m else (name, None)
+
+
+def _parse_subset(spec: str, info: DatasetInfo, name: str) -> tuple[int, ...]:
+    fix = (f"write the labels to keep as numbers and inclusive ranges, e.g. {info.name}[0-4] or "
+           f"{info.name}[0,1,8,9]")
+    kept: list[int] = []
+    for part in spec.split(","):
+        bounds = part.split("-")
+        if not 1 <= len(bounds) <= 2 or not all(b.isdigit() for b in bounds):
+            raise ConfigError(f"dataset {name!r}: cannot read the class selection {part!r}; {fix}")
+        low, high = int(bounds[0]), int(bounds[-1])
+        if high < low:
+            raise ConfigError(f"dataset {name!r}: the range {part!r} runs backwards; write {high}-{low}")
+        kept.extend(range(low, high + 1))
+    if len(set(kept)) != len(kept):
+        raise ConfigError(f"dataset {name!r} selects a class twice; {fix}")
+    count = info.num_classes if info.classes else None  # image folders know their classes when read
+    if count is not None and kept[-1:] and max(kept) >= count:
+        raise ConfigError(f"dataset {name!r} selects class {max(kept)}, but {info.name} has classes 0-{count - 1}")
+    if len(kept) < 2:
+        raise ConfigError(f"dataset {name!r} keeps {len(kept)} class; a classifier needs two or more; {fix}")
+    return tuple(kept)
 
 
 def canonical_name(name: str) -> str:
-    if not isinstance(name, str):
-        raise ConfigError(f"dataset name must be a string, got {name!r}; choose one of {list_datasets()}")
-    key = name.strip().lower().replace("_", "-")
+    base, spec = split_subset(name)
+    key = base.strip().lower().replace("_", "-")
     key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100",
            "tinyimagenet": "tiny-imagenet", "tiny-imagenet-200": "tiny-imagenet"}.get(key, key)
     if key not in _CATALOG:
         close = difflib.get_close_matches(key, list(_CATALOG), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"unknown dataset {name!r}{hint}; choose one of {', '.join(_CATALOG)}")
-    return key
+    return key if spec is None else f"{key}[{spec}]"

@@ -28,6 +28,7 @@ from .catalog import (
     DatasetInfo,
     canonical_name,
     dataset_info,
+    split_subset,
 )
 from .errors import DatasetIntegrityError, DatasetNotFoundError
 from .files import (
@@ -167,6 +168,26 @@ class FolderImages(Dataset):
 
     def __repr__(self) -> str:
         return f"FolderImages({self.info.name!r}, {len(self)} images, {self.num_classes} classes, root={str(self.root)!r})"
+
+
+def select_classes(data: ImageTensors | FolderImages, subset: DatasetInfo) -> ImageTensors | FolderImages:
+    """The images of ``subset.class_subset``'s classes, relabelled 0, 1, ... in its order, with
+    ``subset`` (:func:`~cnnlab.data.dataset_info` of a name like ``"mnist[5-9]"``) as info."""
+    kept = subset.class_subset or ()
+    classes = data.info.classes if isinstance(data, ImageTensors) else data.classes
+    if classes and max(kept) >= len(classes):
+        raise ConfigError(f"dataset {subset.name!r} selects class {max(kept)}, but the data hold classes 0-{len(classes) - 1}")
+    names = tuple(classes[i] for i in kept) if classes else subset.classes
+    info = dataclasses.replace(subset, classes=names, num_classes=len(kept))
+    if isinstance(data, ImageTensors):
+        relabel = torch.full((max(int(data.labels.max()) + 1, max(kept) + 1),), -1, dtype=torch.int64)
+        relabel[list(kept)] = torch.arange(len(kept))
+        new = relabel[data.labels]
+        index = (new >= 0).nonzero().flatten()
+        return ImageTensors(data.images[index], new[index], info, {k: v[index] for k, v in data.extras.items()})
+    position = {old: new for new, old in enumerate(kept)}
+    samples = [(path, position[label]) for path, label in data.samples if label in position]
+    return FolderImages(samples, names, info, transform=data.transform, image_size=data.image_size, root=data.root)
 
 
 def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -589,6 +610,10 @@ def load_dataset(
     """
     key = canonical_name(name)
     info = dataset_info(key)
+    if info.class_subset is not None:
+        full = load_dataset(split_subset(key)[0], split, data_dir, download, image_size, verify=verify, resize=resize,
+                            mirrors=mirrors, progress=progress)
+        return select_classes(full, info)
     _check_split(info, split)
     size = _size_pair(image_size, key)
 

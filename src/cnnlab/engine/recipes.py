@@ -89,7 +89,8 @@ class AugmentSpec:
 class DatasetSpec:
     """The data (``cnnlab.data``):
 
-    - ``name``: a dataset name (``cnnlab.data.list_datasets()``).
+    - ``name``: a dataset name (``cnnlab.data.list_datasets()``), optionally with a class
+      selection: ``mnist[5-9]``, ``cifar10[0,1,8,9]`` (relabelled 0, 1, ... in that order).
     - ``image_size``: the side length the model sees (None: the dataset's own). In-memory
       sets are resized to it once, by ``resize_mode``: ``"bilinear"`` or ``"pad"`` (centred
       in a field of zeros, as LeCun et al. 1998 Sec. III.A put 28x28 MNIST digits in 32x32).
@@ -583,10 +584,15 @@ def validate_recipe(recipe: Recipe) -> None:
             f"its options are: {', '.join(sorted(opts)) or 'none'}"
         )
     datasets = _dataset_names()
-    if datasets is not None and recipe.dataset.name not in datasets:
-        close = difflib.get_close_matches(recipe.dataset.name, datasets, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"dataset.name={recipe.dataset.name!r} is not a known dataset{hint}; known: {', '.join(datasets)}")
+    if datasets is not None:
+        from ..data import dataset_info, split_subset
+
+        base = split_subset(recipe.dataset.name)[0]
+        if base not in datasets:
+            close = difflib.get_close_matches(base, datasets, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(f"dataset.name={recipe.dataset.name!r} is not a known dataset{hint}; known: {', '.join(datasets)}")
+        dataset_info(recipe.dataset.name)  # a class selection that does not parse says why
 
     def need(ok: bool, msg: str) -> None:
         if not ok:

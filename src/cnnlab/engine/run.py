@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -121,7 +122,7 @@ def folder_options(recipe: Recipe) -> dict[str, Any]:
 def test_split(dataset: str) -> str:
     """The split a run is tested on: ``"test"``, or ``"val"`` for the sets whose test labels
     are withheld (Tiny ImageNet, ImageNet) and for image folders (ImageNet's layout)."""
-    return "val" if dataset_info(dataset).name in ("tiny-imagenet", "imagenet", "imagefolder") else "test"
+    return "test" if dataset_info(dataset).in_memory else "val"  # Tiny ImageNet, ImageNet and folders: val
 
 
 def build_loaders(recipe: Recipe, rank: int = 0, world_size: int = 1, split: str | None = None, *,
@@ -182,7 +183,13 @@ def _device_loaders(recipe: Recipe, train: Any, evaluation: Any, mean: Sequence[
 
 def default_run_dir(recipe: Recipe, root: str | Path = "runs") -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{recipe.name}-{stamp}"
+    return Path(root) / f"{path_safe(recipe.name)}-{stamp}"
+
+
+def path_safe(text: str) -> str:
+    """``text`` as a file name shells need not quote: ``"finetune-lenet5-mnist[5-9]"`` ->
+    ``"finetune-lenet5-mnist_5-9"``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text.replace("]", "")).strip("_") or "run"
 
 
 def train_recipe(
