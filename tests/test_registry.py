@@ -3,7 +3,7 @@ import torch
 
 import cnnlab
 from cnnlab.errors import ConfigError, InputShapeError, UnknownModelError
-from cnnlab.registry import ModelCard, Paper, register_model
+from cnnlab.registry import ModelCard, Paper, register_model, register_variant
 
 
 def test_list_models_filters_and_sorts():
@@ -33,6 +33,26 @@ def test_builder_must_take_contract_arguments():
     )
     with pytest.raises(TypeError, match="num_classes"):
         register_model(card)(lambda: None)
+
+
+def test_a_variant_takes_its_builders_other_arguments():
+    import inspect
+
+    resnet20 = cnnlab.models.resnet.resnet20
+    assert list(inspect.signature(resnet20).parameters) == [
+        "num_classes", "in_chans", "shortcut", "drop_path_rate", "drop_path_mode", "conv_bias"]
+    assert cnnlab.model_options("plain20") == {"conv_bias": False}  # shortcut and drop path fixed
+    assert "n=3" in resnet20.__doc__ and resnet20.__name__ == "resnet20"
+    a, b = resnet20(5, 3, "B"), cnnlab.models.resnet.resnet_cifar(3, num_classes=5, shortcut="B")  # positional as named
+    assert str(a) == str(b) and a.num_classes == 5
+    with pytest.raises(ConfigError, match="option shortcut=2 for resnet20"):
+        cnnlab.create_model("resnet20", shortcut=2)  # the inherited annotation is checked
+    with pytest.raises(ConfigError, match="unknown option.*n=4"):
+        cnnlab.create_model("resnet20", n=4)  # fixed arguments are not options
+    card = ModelCard(name="_test_variant", family="x", paper=Paper("A", "T", 2000, "V"), table="t",
+                     input_size=(1, 8, 8), num_classes=2, params=1)
+    with pytest.raises(TypeError, match="no argument.*depth"):
+        register_variant(card, cnnlab.models.resnet.resnet_cifar, depth=3)
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "10", True])

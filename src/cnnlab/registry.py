@@ -162,6 +162,31 @@ def register_model(card: ModelCard) -> Callable[[Callable[..., nn.Module]], Call
     return decorate
 
 
+def register_variant(card: ModelCard, builder: Callable[..., nn.Module], /, **fixed: Any) -> Callable[..., nn.Module]:
+    """Register ``builder`` with some of its arguments fixed, under ``card.name``, and return
+    the variant: ``resnet20 = register_variant(card, resnet_cifar, n=3)``. The variant takes
+    the builder's other arguments with their defaults and annotations, so ``create_model``
+    checks them and ``cnnlab info`` lists them as for any builder."""
+    sig = inspect.signature(builder)
+    unknown = sorted(set(fixed) - set(sig.parameters))
+    if unknown:
+        raise TypeError(f"{builder.__name__} has no argument(s) {', '.join(unknown)} to fix for {card.name!r}")
+    hints = typing.get_type_hints(builder)
+    params = [p for name, p in sig.parameters.items() if name not in fixed]
+    variant_sig = sig.replace(parameters=params, return_annotation=hints.get("return", sig.return_annotation))
+
+    def variant(*args: Any, **kwargs: Any) -> nn.Module:
+        return builder(**variant_sig.bind(*args, **kwargs).arguments, **fixed)
+
+    variant.__signature__ = variant_sig  # type: ignore[attr-defined]
+    variant.__annotations__ = {k: v for k, v in hints.items() if k not in fixed}
+    variant.__name__ = variant.__qualname__ = card.name
+    variant.__module__ = builder.__module__
+    shown = ", ".join(f"{k}={getattr(v, 'name', repr(v))}" for k, v in fixed.items())
+    variant.__doc__ = f"{card.name}: {builder.__name__}({shown}); {card.table}."
+    return register_model(card)(variant)
+
+
 def _ensure_models_loaded() -> None:
     # The model files register themselves when imported; importing the package does it.
     from . import models  # noqa: F401

@@ -36,7 +36,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers import ConvNormAct, DropPath, drop_path_rates
-from ..registry import ModelCard, Paper, register_model
+from ..registry import ModelCard, Paper, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 CHEN_2017 = Paper(
@@ -327,16 +327,17 @@ class DPN(ClassifierNet):
         return x if pre_logits else self.fc(x)
 
 
-def _dpn(
+def dpn(
     column: Column,
-    num_classes: int,
-    in_chans: int,
-    drop_path_rate: float,
-    k_r: int | None,
-    cardinality: int | None,
-    k_sec: Sequence[int] | None,
-    inc_sec: Sequence[int] | None,
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    drop_path_rate: float = 0.0,
+    k_r: int | None = None,
+    cardinality: int | None = None,
+    k_sec: tuple[int, int, int, int] | None = None,
+    inc_sec: tuple[int, int, int, int] | None = None,
 ) -> DPN:
+    """A DPN from a Table 1 column, with any of its hyper-parameters replaced."""
     column = with_options(column, k_r, cardinality, k_sec, inc_sec)
     return DPN(column, num_classes=num_classes, in_chans=in_chans, drop_path_rate=drop_path_rate)
 
@@ -367,7 +368,7 @@ CARD = partial(
 )
 
 
-@register_model(
+dpn68 = register_variant(
     CARD(
         name="dpn68",
         table=DPN68.source,
@@ -376,21 +377,13 @@ CARD = partial(
         paper_params="49 MB model size (Table 2)",
         paper_macs="2.5 GFLOPs (Table 2)",
         test_input_size=(3, 64, 64),
-    )
+    ),
+    dpn,
+    column=DPN68,
 )
-def dpn68(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    drop_path_rate: float = 0.0,
-    k_r: int | None = None,
-    cardinality: int | None = None,
-    k_sec: tuple[int, int, int, int] | None = None,
-    inc_sec: tuple[int, int, int, int] | None = None,
-) -> DPN:
-    return _dpn(DPN68, num_classes, in_chans, drop_path_rate, k_r, cardinality, k_sec, inc_sec)
 
 
-@register_model(
+dpn92 = register_variant(
     CARD(
         name="dpn92",
         table=DPN92.source,
@@ -399,21 +392,13 @@ def dpn68(
         paper_params="37.8 x 10^6 (Table 1); 145 MB model size (Table 2)",
         paper_macs="6.5 x 10^9 FLOPs (Table 1)",
         test_input_size=(3, 64, 64),
-    )
+    ),
+    dpn,
+    column=DPN92,
 )
-def dpn92(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    drop_path_rate: float = 0.0,
-    k_r: int | None = None,
-    cardinality: int | None = None,
-    k_sec: tuple[int, int, int, int] | None = None,
-    inc_sec: tuple[int, int, int, int] | None = None,
-) -> DPN:
-    return _dpn(DPN92, num_classes, in_chans, drop_path_rate, k_r, cardinality, k_sec, inc_sec)
 
 
-@register_model(
+dpn98 = register_variant(
     CARD(
         name="dpn98",
         table=DPN98.source,
@@ -422,21 +407,13 @@ def dpn92(
         paper_params="61.7 x 10^6 (Table 1); 236 MB model size (Table 2)",
         paper_macs="11.7 x 10^9 FLOPs (Table 1)",
         test_input_size=(3, 64, 64),
-    )
+    ),
+    dpn,
+    column=DPN98,
 )
-def dpn98(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    drop_path_rate: float = 0.0,
-    k_r: int | None = None,
-    cardinality: int | None = None,
-    k_sec: tuple[int, int, int, int] | None = None,
-    inc_sec: tuple[int, int, int, int] | None = None,
-) -> DPN:
-    return _dpn(DPN98, num_classes, in_chans, drop_path_rate, k_r, cardinality, k_sec, inc_sec)
 
 
-@register_model(
+dpn131 = register_variant(
     CARD(
         name="dpn131",
         table=DPN131.source,
@@ -445,15 +422,7 @@ def dpn98(
         paper_params="304 MB model size (Table 2)",
         paper_macs="16.0 GFLOPs (Table 2)",
         test_input_size=(3, 64, 64),
-    )
+    ),
+    dpn,
+    column=DPN131,
 )
-def dpn131(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    drop_path_rate: float = 0.0,
-    k_r: int | None = None,
-    cardinality: int | None = None,
-    k_sec: tuple[int, int, int, int] | None = None,
-    inc_sec: tuple[int, int, int, int] | None = None,
-) -> DPN:
-    return _dpn(DPN131, num_classes, in_chans, drop_path_rate, k_r, cardinality, k_sec, inc_sec)

@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..layers import DropPath, drop_path_rates
 from ..layers.resnet_shortcuts import preact_shortcut
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 HE_2016 = Paper(
@@ -278,7 +278,7 @@ _CIFAR_NOTES = (
 )
 
 
-@register_model(
+preact_resnet164 = register_variant(
     ModelCard(
         name="preact_resnet164",
         family="preact_resnet",
@@ -308,15 +308,12 @@ _CIFAR_NOTES = (
         test_input_size=(3, 32, 32),
         mean=FB_CIFAR10_MEAN,
         std=FB_CIFAR10_STD,
-    )
+    ),
+    preact_resnet_cifar, depth=164,
 )
-def preact_resnet164(
-    num_classes: int = 10, in_chans: int = 3, drop_path_rate: float = 0.0, stride_at: str = "1x1"
-) -> PreActResNet:
-    return preact_resnet_cifar(164, num_classes, in_chans, drop_path_rate, stride_at)
 
 
-@register_model(
+preact_resnet1001 = register_variant(
     ModelCard(
         name="preact_resnet1001",
         family="preact_resnet",
@@ -340,12 +337,9 @@ def preact_resnet164(
         test_input_size=(3, 32, 32),
         mean=FB_CIFAR10_MEAN,
         std=FB_CIFAR10_STD,
-    )
+    ),
+    preact_resnet_cifar, depth=1001,
 )
-def preact_resnet1001(
-    num_classes: int = 10, in_chans: int = 3, drop_path_rate: float = 0.0, stride_at: str = "1x1"
-) -> PreActResNet:
-    return preact_resnet_cifar(1001, num_classes, in_chans, drop_path_rate, stride_at)
 
 
 @register_model(

@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..layers import ConvNormAct, DropPath, drop_path_rates
 from ..layers.drop_path import MODES as DROP_PATH_MODES
 from ..layers.resnet_shortcuts import SHORTCUTS, ConvNorm, make_shortcut
-from ..registry import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
+from ..registry import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model, register_variant
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
 from .wide_resnet import ZAGORUYKO_2016
@@ -415,8 +415,13 @@ def _imagenet_card(name: str, column: str, params: int, macs: int, tv: Torchvisi
     )
 
 
-def _resnet(column: str, num_classes: int, in_chans: int, **options: Any) -> ResNet:
-    return ResNet(RESNET_TABLE1[column], RESNET_STEM, num_classes, in_chans, **options)
+def resnet_imagenet(
+    column: str, num_classes: int = 1000, in_chans: int = 3, shortcut: str | None = "B", stride_at: str = "1x1",
+    drop_path_rate: float = 0.0, drop_path_mode: str = "row",
+) -> ResNet:
+    """A ResNet of Table 1: ``column`` is "18-layer", "34-layer", "50-layer", "101-layer" or "152-layer"."""
+    return ResNet(RESNET_TABLE1[column], RESNET_STEM, num_classes, in_chans, shortcut=shortcut, stride_at=stride_at,
+                  drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
 
 
 # Multiply-adds at 224 (Table 1 rounds them to 0.1x10^9): the specification's exact values.
@@ -427,44 +432,19 @@ def _resnet(column: str, num_classes: int, in_chans: int, **options: Any) -> Res
 V15_EXTRA_MACS = 231_211_008
 
 
-@register_model(_imagenet_card("resnet18", "18-layer", 11_689_512, 1_814_073_344, torchvision_resnet("resnet18", "ResNet18_Weights.IMAGENET1K_V1"), notes=_BASIC_NOTES.format(tv="resnet18") + _COMMON_NOTES))
-def resnet18(
-    num_classes: int = 1000, in_chans: int = 3, shortcut: str | None = "B", stride_at: str = "1x1",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row",
-) -> ResNet:
-    return _resnet("18-layer", num_classes, in_chans, shortcut=shortcut, stride_at=stride_at, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
+resnet18 = register_variant(_imagenet_card("resnet18", "18-layer", 11_689_512, 1_814_073_344, torchvision_resnet("resnet18", "ResNet18_Weights.IMAGENET1K_V1"), notes=_BASIC_NOTES.format(tv="resnet18") + _COMMON_NOTES), resnet_imagenet, column="18-layer")
 
 
-@register_model(_imagenet_card("resnet34", "34-layer", 21_797_672, 3_663_761_408, torchvision_resnet("resnet34", "ResNet34_Weights.IMAGENET1K_V1"), notes=_BASIC_NOTES.format(tv="resnet34") + _COMMON_NOTES + " Sec. 4.1 compares A (21,623,848 parameters), B (21,797,672) and C (22,716,840) on this net (Table 3)."))
-def resnet34(
-    num_classes: int = 1000, in_chans: int = 3, shortcut: str | None = "B", stride_at: str = "1x1",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row",
-) -> ResNet:
-    return _resnet("34-layer", num_classes, in_chans, shortcut=shortcut, stride_at=stride_at, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
+resnet34 = register_variant(_imagenet_card("resnet34", "34-layer", 21_797_672, 3_663_761_408, torchvision_resnet("resnet34", "ResNet34_Weights.IMAGENET1K_V1"), notes=_BASIC_NOTES.format(tv="resnet34") + _COMMON_NOTES + " Sec. 4.1 compares A (21,623,848 parameters), B (21,797,672) and C (22,716,840) on this net (Table 3)."), resnet_imagenet, column="34-layer")
 
 
-@register_model(_imagenet_card("resnet50", "50-layer", 25_557_032, 3_857_973_248, torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet50", name="resnet50") + _COMMON_NOTES))
-def resnet50(
-    num_classes: int = 1000, in_chans: int = 3, shortcut: str | None = "B", stride_at: str = "1x1",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row",
-) -> ResNet:
-    return _resnet("50-layer", num_classes, in_chans, shortcut=shortcut, stride_at=stride_at, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
+resnet50 = register_variant(_imagenet_card("resnet50", "50-layer", 25_557_032, 3_857_973_248, torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet50", name="resnet50") + _COMMON_NOTES), resnet_imagenet, column="50-layer")
 
 
-@register_model(_imagenet_card("resnet101", "101-layer", 44_549_160, 7_570_194_432, torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet101", name="resnet101") + _COMMON_NOTES, test_input_size=(3, 32, 32)))
-def resnet101(
-    num_classes: int = 1000, in_chans: int = 3, shortcut: str | None = "B", stride_at: str = "1x1",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row",
-) -> ResNet:
-    return _resnet("101-layer", num_classes, in_chans, shortcut=shortcut, stride_at=stride_at, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
+resnet101 = register_variant(_imagenet_card("resnet101", "101-layer", 44_549_160, 7_570_194_432, torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet101", name="resnet101") + _COMMON_NOTES, test_input_size=(3, 32, 32)), resnet_imagenet, column="101-layer")
 
 
-@register_model(_imagenet_card("resnet152", "152-layer", 60_192_808, 11_282_415_616, torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet152", name="resnet152") + _COMMON_NOTES, test_input_size=(3, 32, 32)))
-def resnet152(
-    num_classes: int = 1000, in_chans: int = 3, shortcut: str | None = "B", stride_at: str = "1x1",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row",
-) -> ResNet:
-    return _resnet("152-layer", num_classes, in_chans, shortcut=shortcut, stride_at=stride_at, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
+resnet152 = register_variant(_imagenet_card("resnet152", "152-layer", 60_192_808, 11_282_415_616, torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet152", name="resnet152") + _COMMON_NOTES, test_input_size=(3, 32, 32)), resnet_imagenet, column="152-layer")
 
 
 # torchvision's placement of the bottleneck nets ("v1.5"): no stride_at or shortcut option,
@@ -476,7 +456,8 @@ _TV_NOTES = (
 )
 
 
-@register_model(
+# Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
+resnet50_tv = register_variant(
     _imagenet_card(
         "resnet50_tv", "50-layer", 25_557_032, 3_857_973_248 + V15_EXTRA_MACS,  # 4,089,184,256
         torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1"),
@@ -484,14 +465,13 @@ _TV_NOTES = (
         deviations=(_V15,),
         notes=_TV_NOTES.format(tv="resnet50", name="resnet50")
         + "The ResNeXt paper's Table 1 prints this network as ResNet-50: 25.5x10^6 parameters, 4.1x10^9 FLOPs.",
-    )
+    ),
+    resnet_imagenet, column="50-layer", shortcut="B", stride_at="3x3",
 )
-def resnet50_tv(num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0, drop_path_mode: str = "row") -> ResNet:
-    # Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
-    return _resnet("50-layer", num_classes, in_chans, stride_at="3x3", drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
 
 
-@register_model(
+# Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
+resnet101_tv = register_variant(
     _imagenet_card(
         "resnet101_tv", "101-layer", 44_549_160, 7_570_194_432 + V15_EXTRA_MACS,  # 7,801,405,440
         torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1"),
@@ -499,14 +479,13 @@ def resnet50_tv(num_classes: int = 1000, in_chans: int = 3, drop_path_rate: floa
         deviations=(_V15,),
         notes=_TV_NOTES.format(tv="resnet101", name="resnet101"),
         test_input_size=(3, 32, 32),
-    )
+    ),
+    resnet_imagenet, column="101-layer", shortcut="B", stride_at="3x3",
 )
-def resnet101_tv(num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0, drop_path_mode: str = "row") -> ResNet:
-    # Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
-    return _resnet("101-layer", num_classes, in_chans, stride_at="3x3", drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
 
 
-@register_model(
+# Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
+resnet152_tv = register_variant(
     _imagenet_card(
         "resnet152_tv", "152-layer", 60_192_808, 11_282_415_616 + V15_EXTRA_MACS,  # 11,513,626,624
         torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1"),
@@ -514,11 +493,9 @@ def resnet101_tv(num_classes: int = 1000, in_chans: int = 3, drop_path_rate: flo
         deviations=(_V15,),
         notes=_TV_NOTES.format(tv="resnet152", name="resnet152"),
         test_input_size=(3, 32, 32),
-    )
+    ),
+    resnet_imagenet, column="152-layer", shortcut="B", stride_at="3x3",
 )
-def resnet152_tv(num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0, drop_path_mode: str = "row") -> ResNet:
-    # Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
-    return _resnet("152-layer", num_classes, in_chans, stride_at="3x3", drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
 
 
 # Plain baselines (Sec. 3.3, Fig. 3 middle): the same columns without shortcuts. Their
@@ -527,29 +504,27 @@ def resnet152_tv(num_classes: int = 1000, in_chans: int = 3, drop_path_rate: flo
 PROJECTION_MACS_18_34 = 3 * 6_422_528
 
 
-@register_model(
+plain18 = register_variant(
     _imagenet_card(
         "plain18", "18-layer", 11_515_688, 1_814_073_344 - PROJECTION_MACS_18_34,  # 1,794,805,760
         None, table_suffix=", plain (Sec. 3.3, no shortcuts)",
         paper_macs=None,
         notes="The paper's 18-layer plain baseline (Table 2, Fig. 4 left): Table 1's layers with no shortcuts.",
-    )
+    ),
+    resnet_imagenet, column="18-layer", shortcut=None, stride_at="1x1", drop_path_rate=0.0, drop_path_mode="row",
 )
-def plain18(num_classes: int = 1000, in_chans: int = 3) -> ResNet:
-    return _resnet("18-layer", num_classes, in_chans, shortcut=None)
 
 
-@register_model(
+plain34 = register_variant(
     _imagenet_card(
         "plain34", "34-layer", 21_623_848, 3_663_761_408 - PROJECTION_MACS_18_34,  # 3,644,493,824
         None, table_suffix=", plain (Sec. 3.3, no shortcuts)",
         paper_macs="3.6 billion FLOPs (multiply-adds), Sec. 3.3",
         notes="The paper's 34-layer plain baseline (Fig. 3 middle, Table 2): Table 1's layers with no "
         "shortcuts; the same as create_model('resnet34', shortcut=None).",
-    )
+    ),
+    resnet_imagenet, column="34-layer", shortcut=None, stride_at="1x1", drop_path_rate=0.0, drop_path_mode="row",
 )
-def plain34(num_classes: int = 1000, in_chans: int = 3) -> ResNet:
-    return _resnet("34-layer", num_classes, in_chans, shortcut=None)
 
 
 # -- CIFAR-10 ResNets (Sec. 4.2) ------------------------------------------------------------
@@ -599,85 +574,50 @@ _CIFAR_NOTES = (
 _PLAIN_CIFAR_NOTES = "The plain counterpart of Sec. 4.2 (Fig. 6 left): the same layers without shortcuts."
 
 
-def _cifar(n: int, num_classes: int, in_chans: int, **options: Any) -> ResNet:
-    return ResNet(cifar_stages(n), CIFAR_STEM, num_classes, in_chans, **options)
+def resnet_cifar(
+    n: int, num_classes: int = 10, in_chans: int = 3, shortcut: str | None = "A",
+    drop_path_rate: float = 0.0, drop_path_mode: str = "row", conv_bias: bool = False,
+) -> ResNet:
+    """The 6n+2-layer CIFAR-10 ResNet of Sec. 4.2 (``shortcut=None``: its plain counterpart)."""
+    return ResNet(cifar_stages(n), CIFAR_STEM, num_classes, in_chans, shortcut=shortcut, drop_path_rate=drop_path_rate,
+                  drop_path_mode=drop_path_mode, conv_bias=conv_bias)
 
 
 # Exact parameter counts: 97,216 n - 21,926 (derived by hand in tests/models/test_resnet.py);
 # option A shortcuts have no parameters, so each plain net has its ResNet's count.
 
 
-@register_model(_cifar_card("resnet20", 20, 269_722, notes=_CIFAR_NOTES))
-def resnet20(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str | None = "A",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row", conv_bias: bool = False,
-) -> ResNet:
-    return _cifar(3, num_classes, in_chans, shortcut=shortcut, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode, conv_bias=conv_bias)
+resnet20 = register_variant(_cifar_card("resnet20", 20, 269_722, notes=_CIFAR_NOTES), resnet_cifar, n=3)
 
 
-@register_model(_cifar_card("resnet32", 32, 464_154, notes=_CIFAR_NOTES))
-def resnet32(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str | None = "A",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row", conv_bias: bool = False,
-) -> ResNet:
-    return _cifar(5, num_classes, in_chans, shortcut=shortcut, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode, conv_bias=conv_bias)
+resnet32 = register_variant(_cifar_card("resnet32", 32, 464_154, notes=_CIFAR_NOTES), resnet_cifar, n=5)
 
 
-@register_model(_cifar_card("resnet44", 44, 658_586, notes=_CIFAR_NOTES))
-def resnet44(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str | None = "A",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row", conv_bias: bool = False,
-) -> ResNet:
-    return _cifar(7, num_classes, in_chans, shortcut=shortcut, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode, conv_bias=conv_bias)
+resnet44 = register_variant(_cifar_card("resnet44", 44, 658_586, notes=_CIFAR_NOTES), resnet_cifar, n=7)
 
 
-@register_model(_cifar_card("resnet56", 56, 853_018, notes=_CIFAR_NOTES))
-def resnet56(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str | None = "A",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row", conv_bias: bool = False,
-) -> ResNet:
-    return _cifar(9, num_classes, in_chans, shortcut=shortcut, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode, conv_bias=conv_bias)
+resnet56 = register_variant(_cifar_card("resnet56", 56, 853_018, notes=_CIFAR_NOTES), resnet_cifar, n=9)
 
 
-@register_model(_cifar_card("resnet110", 110, 1_727_962, notes=_CIFAR_NOTES))
-def resnet110(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str | None = "A",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row", conv_bias: bool = False,
-) -> ResNet:
-    return _cifar(18, num_classes, in_chans, shortcut=shortcut, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode, conv_bias=conv_bias)
+resnet110 = register_variant(_cifar_card("resnet110", 110, 1_727_962, notes=_CIFAR_NOTES), resnet_cifar, n=18)
 
 
-@register_model(_cifar_card("resnet1202", 1202, 19_421_274, notes=_CIFAR_NOTES + " Sec. 4.2: it overfits (7.93% error against ResNet-110's 6.43%)."))
-def resnet1202(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str | None = "A",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row", conv_bias: bool = False,
-) -> ResNet:
-    return _cifar(200, num_classes, in_chans, shortcut=shortcut, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode, conv_bias=conv_bias)
+resnet1202 = register_variant(_cifar_card("resnet1202", 1202, 19_421_274, notes=_CIFAR_NOTES + " Sec. 4.2: it overfits (7.93% error against ResNet-110's 6.43%)."), resnet_cifar, n=200)
 
 
-@register_model(_cifar_card("plain20", 20, 269_722, plain=True, notes=_PLAIN_CIFAR_NOTES))
-def plain20(num_classes: int = 10, in_chans: int = 3, conv_bias: bool = False) -> ResNet:
-    return _cifar(3, num_classes, in_chans, shortcut=None, conv_bias=conv_bias)
+plain20 = register_variant(_cifar_card("plain20", 20, 269_722, plain=True, notes=_PLAIN_CIFAR_NOTES), resnet_cifar, n=3, shortcut=None, drop_path_rate=0.0, drop_path_mode="row")
 
 
-@register_model(_cifar_card("plain32", 32, 464_154, plain=True, notes=_PLAIN_CIFAR_NOTES))
-def plain32(num_classes: int = 10, in_chans: int = 3, conv_bias: bool = False) -> ResNet:
-    return _cifar(5, num_classes, in_chans, shortcut=None, conv_bias=conv_bias)
+plain32 = register_variant(_cifar_card("plain32", 32, 464_154, plain=True, notes=_PLAIN_CIFAR_NOTES), resnet_cifar, n=5, shortcut=None, drop_path_rate=0.0, drop_path_mode="row")
 
 
-@register_model(_cifar_card("plain44", 44, 658_586, plain=True, notes=_PLAIN_CIFAR_NOTES))
-def plain44(num_classes: int = 10, in_chans: int = 3, conv_bias: bool = False) -> ResNet:
-    return _cifar(7, num_classes, in_chans, shortcut=None, conv_bias=conv_bias)
+plain44 = register_variant(_cifar_card("plain44", 44, 658_586, plain=True, notes=_PLAIN_CIFAR_NOTES), resnet_cifar, n=7, shortcut=None, drop_path_rate=0.0, drop_path_mode="row")
 
 
-@register_model(_cifar_card("plain56", 56, 853_018, plain=True, notes=_PLAIN_CIFAR_NOTES))
-def plain56(num_classes: int = 10, in_chans: int = 3, conv_bias: bool = False) -> ResNet:
-    return _cifar(9, num_classes, in_chans, shortcut=None, conv_bias=conv_bias)
+plain56 = register_variant(_cifar_card("plain56", 56, 853_018, plain=True, notes=_PLAIN_CIFAR_NOTES), resnet_cifar, n=9, shortcut=None, drop_path_rate=0.0, drop_path_mode="row")
 
 
-@register_model(_cifar_card("plain110", 110, 1_727_962, plain=True, notes=_PLAIN_CIFAR_NOTES))
-def plain110(num_classes: int = 10, in_chans: int = 3, conv_bias: bool = False) -> ResNet:
-    return _cifar(18, num_classes, in_chans, shortcut=None, conv_bias=conv_bias)
+plain110 = register_variant(_cifar_card("plain110", 110, 1_727_962, plain=True, notes=_PLAIN_CIFAR_NOTES), resnet_cifar, n=18, shortcut=None, drop_path_rate=0.0, drop_path_mode="row")
 
 
 @register_model(
@@ -711,7 +651,7 @@ def resnet110_sd(
 ) -> ResNet:
     # Deviation: DropPath's inverted scaling (1/p_l in training) instead of p_l at test time.
     # conv_bias=False is He et al.'s ResNet-110; the authors' Torch code has conv biases (True).
-    return _cifar(18, num_classes, in_chans, shortcut=shortcut, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode, conv_bias=conv_bias)
+    return resnet_cifar(18, num_classes, in_chans, shortcut=shortcut, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode, conv_bias=conv_bias)
 
 
 # -- Wide ResNet-50-2 -------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..layers import DropPath, drop_path_rates
 from ..layers.resnet_shortcuts import preact_shortcut
-from ..registry import ModelCard, Paper, register_model
+from ..registry import ModelCard, Paper, register_model, register_variant
 from .base import ClassifierNet, FeatureInfo
 from .preact_resnet import FB_CIFAR10_MEAN, FB_CIFAR10_STD
 
@@ -248,65 +248,6 @@ WRN28_10_MACS = (
 )
 
 
-@register_model(_card("wrn28_10", 28, 10, WRN28_10_PARAMS, WRN28_10_MACS, "36.5M"))
-def wrn28_10(
-    num_classes: int = 10, in_chans: int = 3, drop_prob: float = 0.0, drop_path_rate: float = 0.0
-) -> WideResNet:
-    return WideResNet(28, 10, num_classes, in_chans, drop_prob, drop_path_rate)
-
-
-# WRN-16-8: N = 2, w = 128, 256, 512. conv2 2*16 + 9*16*128 + 2*128 + 9*128^2 + 16*128 =
-# 168,224 + 295,424; conv3 918,272 + 1,180,672; conv4 3,671,552 + 4,720,640; bn_final 1,024;
-# fc 5,130.
-@register_model(
-    _card(
-        "wrn16_8",
-        16,
-        8,
-        params=432 + (168_224 + 295_424) + (918_272 + 1_180_672) + (3_671_552 + 4_720_640) + 1_024 + 5_130,
-        # conv1 442,368; conv2 1024 x (18,432 + 147,456 + 2,048) + 1024 x 294,912; conv3 256 x
-        # (294,912 + 589,824 + 32,768) + 256 x 1,179,648; conv4 64 x (1,179,648 + 2,359,296 +
-        # 131,072) + 64 x 4,718,592; fc 5,120.
-        macs=442_368
-        + (1024 * 167_936 + 1024 * 294_912)
-        + (256 * 917_504 + 256 * 1_179_648)
-        + (64 * 3_670_016 + 64 * 4_718_592)
-        + 5_120,
-        paper_params="11.0M",
-    )
-)
-def wrn16_8(
-    num_classes: int = 10, in_chans: int = 3, drop_prob: float = 0.0, drop_path_rate: float = 0.0
-) -> WideResNet:
-    return WideResNet(16, 8, num_classes, in_chans, drop_prob, drop_path_rate)
-
-
-# WRN-40-4: N = 6, w = 64, 128, 256. conv2 2*16 + 9*16*64 + 2*64 + 9*64^2 + 16*64 =
-# 47,264 + 5 x 73,984; conv3 229,760 + 5 x 295,424; conv4 918,272 + 5 x 1,180,672;
-# bn_final 512; fc 2,570.
-@register_model(
-    _card(
-        "wrn40_4",
-        40,
-        4,
-        params=432 + (47_264 + 5 * 73_984) + (229_760 + 5 * 295_424) + (918_272 + 5 * 1_180_672) + 512 + 2_570,
-        # conv1 442,368; conv2 1024 x (9,216 + 36,864 + 1,024) + 5 x 1024 x 73,728; conv3 256 x
-        # (73,728 + 147,456 + 8,192) + 5 x 256 x 294,912; conv4 64 x (294,912 + 589,824 +
-        # 32,768) + 5 x 64 x 1,179,648; fc 2,560.
-        macs=442_368
-        + (1024 * 47_104 + 5 * 1024 * 73_728)
-        + (256 * 229_376 + 5 * 256 * 294_912)
-        + (64 * 917_504 + 5 * 64 * 1_179_648)
-        + 2_560,
-        paper_params="8.9M",
-    )
-)
-def wrn40_4(
-    num_classes: int = 10, in_chans: int = 3, drop_prob: float = 0.0, drop_path_rate: float = 0.0
-) -> WideResNet:
-    return WideResNet(40, 4, num_classes, in_chans, drop_prob, drop_path_rate)
-
-
 @register_model(
     _card(
         "wide_resnet",
@@ -330,3 +271,54 @@ def wide_resnet(
 ) -> WideResNet:
     """WRN-``depth``-``k`` (Table 1): ``depth`` = 6N + 4, widening factor ``k``."""
     return WideResNet(depth, k, num_classes, in_chans, drop_prob, drop_path_rate)
+
+
+wrn28_10 = register_variant(_card("wrn28_10", 28, 10, WRN28_10_PARAMS, WRN28_10_MACS, "36.5M"), wide_resnet, depth=28, k=10)
+
+
+# WRN-16-8: N = 2, w = 128, 256, 512. conv2 2*16 + 9*16*128 + 2*128 + 9*128^2 + 16*128 =
+# 168,224 + 295,424; conv3 918,272 + 1,180,672; conv4 3,671,552 + 4,720,640; bn_final 1,024;
+# fc 5,130.
+wrn16_8 = register_variant(
+    _card(
+        "wrn16_8",
+        16,
+        8,
+        params=432 + (168_224 + 295_424) + (918_272 + 1_180_672) + (3_671_552 + 4_720_640) + 1_024 + 5_130,
+        # conv1 442,368; conv2 1024 x (18,432 + 147,456 + 2,048) + 1024 x 294,912; conv3 256 x
+        # (294,912 + 589,824 + 32,768) + 256 x 1,179,648; conv4 64 x (1,179,648 + 2,359,296 +
+        # 131,072) + 64 x 4,718,592; fc 5,120.
+        macs=442_368
+        + (1024 * 167_936 + 1024 * 294_912)
+        + (256 * 917_504 + 256 * 1_179_648)
+        + (64 * 3_670_016 + 64 * 4_718_592)
+        + 5_120,
+        paper_params="11.0M",
+    ),
+    wide_resnet, depth=16, k=8,
+)
+
+
+# WRN-40-4: N = 6, w = 64, 128, 256. conv2 2*16 + 9*16*64 + 2*64 + 9*64^2 + 16*64 =
+# 47,264 + 5 x 73,984; conv3 229,760 + 5 x 295,424; conv4 918,272 + 5 x 1,180,672;
+# bn_final 512; fc 2,570.
+wrn40_4 = register_variant(
+    _card(
+        "wrn40_4",
+        40,
+        4,
+        params=432 + (47_264 + 5 * 73_984) + (229_760 + 5 * 295_424) + (918_272 + 5 * 1_180_672) + 512 + 2_570,
+        # conv1 442,368; conv2 1024 x (9,216 + 36,864 + 1,024) + 5 x 1024 x 73,728; conv3 256 x
+        # (73,728 + 147,456 + 8,192) + 5 x 256 x 294,912; conv4 64 x (294,912 + 589,824 +
+        # 32,768) + 5 x 64 x 1,179,648; fc 2,560.
+        macs=442_368
+        + (1024 * 47_104 + 5 * 1024 * 73_728)
+        + (256 * 229_376 + 5 * 256 * 294_912)
+        + (64 * 917_504 + 5 * 64 * 1_179_648)
+        + 2_560,
+        paper_params="8.9M",
+    ),
+    wide_resnet, depth=40, k=4,
+)
+
+
