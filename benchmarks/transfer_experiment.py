@@ -6,6 +6,11 @@ only, the top layers, or everything, and training from scratch on the same budge
 
     OMP_NUM_THREADS=1 python benchmarks/transfer_experiment.py \\
         --mnist ../shared/data/mnist --fashion ../shared/data/fashion-mnist
+    OMP_NUM_THREADS=1 python benchmarks/transfer_experiment.py --experiment split --mnist ../shared/data/mnist
+
+The second, ``--experiment split``, pretrains on MNIST's digits 0-4 and moves to the digits
+5-9 with 100, 1,000 and all their 29,404 training images: a similar dataset with little and
+with much data, the lecture's other two quadrants.
 
 Writes one JSON line per measurement to OUT/results.jsonl (default
 benchmarks/results/transfer), run directories under OUT/runs, and prints the Markdown table
@@ -29,7 +34,8 @@ import torch
 
 from cnnlab.data import ImageTensors
 from cnnlab.engine.recipes import load_recipe
-from cnnlab.engine.run import test_split, train_recipe, train_subset
+from cnnlab.data import split_subset
+from cnnlab.engine.run import path_safe, test_split, train_recipe, train_subset
 from cnnlab.transfer import LayerFeatures, data_preprocessing, finetune_recipe, fit_probe, linear_probe, load_pretrained
 from cnnlab.transfer.probe import load_split
 
@@ -49,6 +55,14 @@ TARGETS = (
     Target("digits-100", "digits", 100, 100, 5, True),
     Target("fashion-1k", "fashion-mnist", 1000, 30, 2, True),
     Target("fashion-60k", "fashion-mnist", None, 5, 1, False),
+)
+# --experiment split: LeNet-5 pretrained on MNIST's digits 0-4, moved to the digits 5-9 (the
+# same images' distribution, new classes: a similar dataset) with little and much data.
+SPLIT_SOURCE = "mnist[0-4]"
+SPLIT_TARGETS = (
+    Target("5-9, 100", "mnist[5-9]", 100, 100, 5, True),
+    Target("5-9, 1k", "mnist[5-9]", 1000, 30, 2, True),
+    Target("5-9, all 29k", "mnist[5-9]", None, 5, 1, False),
 )
 # (label, layer, pool): LeNet-5's stages C1 (act1), S4, then C5 and F6 (head, the top layer).
 PROBES = (
@@ -73,21 +87,22 @@ LR = 0.01  # the classifier's learning rate, and the scratch run's
 SCRATCH = "train from scratch"
 PIXELS = "linear classifier on pixels (1,024)"
 # 4,704 features x 60,000 images: an L-BFGS fit of many minutes on the 2-core CPU, skipped.
-SKIP = {("fashion-60k", "act1", "flatten")}
+SKIP = {("fashion-60k", "act1", "flatten"), ("5-9, all 29k", "act1", "flatten")}
 
 
 def quiet(_: str) -> None:
     pass
 
 
-def pretrain(out: Path, mnist: str, epochs: int) -> tuple[Path, dict[str, Any]]:
-    """LeNet-5 on MNIST with the lenet5-mnist recipe cut to ``epochs``; reused when present."""
-    run_dir = out / "runs" / "pretrain-lenet5-mnist"
+def pretrain(out: Path, mnist: str, epochs: int, dataset: str = "mnist") -> tuple[Path, dict[str, Any]]:
+    """LeNet-5 on MNIST (or some of its classes) with the lenet5-mnist recipe cut to
+    ``epochs``; reused when present."""
+    run_dir = out / "runs" / path_safe(f"pretrain-lenet5-{dataset}")
     if not (run_dir / "report.json").is_file():
-        train_recipe("lenet5-mnist", overrides=[f"epochs={epochs}", f"dataset.data_dir={mnist}"], run_dir=run_dir,
-                     progress=False, print_fn=quiet)
+        train_recipe("lenet5-mnist", overrides=[f"epochs={epochs}", f"dataset.data_dir={mnist}", f"dataset.name={dataset}"],
+                     run_dir=run_dir, progress=False, print_fn=quiet)
     report = json.loads((run_dir / "report.json").read_text())
-    return run_dir, {"method": "pretrain", "target": "mnist", "seed": 0, "test_acc": report["test"]["acc1"],
+    return run_dir, {"method": "pretrain", "target": dataset, "seed": 0, "test_acc": report["test"]["acc1"],
                      "seconds": report["seconds"], "epochs": report["epochs"]}
 
 
@@ -128,7 +143,7 @@ def finetune_rows(source: Path, target: Target, seed: int, data_dir: str | None,
         recipe = finetune_recipe(source, target.dataset, data_dir=data_dir, trainable_stages=stages,
                                  head_epochs=target.head_epochs if stages else 0, lr_head=LR, lr_body=LR * body,
                                  epochs=target.epochs, train_size=target.train_size, seed=seed)
-        run_dir = out / "runs" / f"{target.label}-{stages}-{body:g}-s{seed}"
+        run_dir = out / "runs" / path_safe(f"{target.label}-{stages}-{body:g}-s{seed}")
         result = train_recipe(recipe, overrides=["checkpoint_every=0"], run_dir=run_dir, progress=False, print_fn=quiet)
         rows.append({"method": label, "target": target.label, "seed": seed, "test_acc": result.test["acc1"],
                      "seconds": result.seconds, "epochs": target.epochs, "run_dir": str(run_dir)})
@@ -136,22 +151,22 @@ def finetune_rows(source: Path, target: Target, seed: int, data_dir: str | None,
     # optimizer, schedule and epochs) without the pretrained start.
     tuned = load_recipe(Path(rows[-1]["run_dir"]) / "recipe.yaml")
     scratch = replace(tuned, name=f"scratch-lenet5-{target.label}", transfer=None)
-    run_dir = out / "runs" / f"{target.label}-scratch-s{seed}"
+    run_dir = out / "runs" / path_safe(f"{target.label}-scratch-s{seed}")
     result = train_recipe(scratch, overrides=["checkpoint_every=0"], run_dir=run_dir, progress=False, print_fn=quiet)
     rows.append({"method": SCRATCH, "target": target.label, "seed": seed, "test_acc": result.test["acc1"],
                  "seconds": result.seconds, "epochs": target.epochs, "run_dir": str(run_dir)})
     return rows
 
 
-def table(rows: Sequence[dict[str, Any]]) -> str:
+def table(rows: Sequence[dict[str, Any]], targets: Sequence[Target] = TARGETS) -> str:
     """Methods down, targets across: mean test accuracy (± the spread over seeds) and the
     mean seconds per run."""
     methods = [PIXELS] + [label for label, _, _ in PROBES] + [label for label, _, _ in FINETUNES] + [SCRATCH]
-    header = ["method"] + [f"{t.label} ({'mean of seeds' if t.repeats else 'one run'})" for t in TARGETS]
+    header = ["method"] + [f"{t.label} ({'mean of seeds' if t.repeats else 'one run'})" for t in targets]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method in methods:
         cells = [method]
-        for target in TARGETS:
+        for target in targets:
             found = [r for r in rows if r["method"] == method and r["target"] == target.label]
             if not found:
                 cells.append("skipped")
@@ -170,8 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fashion", default="../shared/data/fashion-mnist", help="folder of Fashion-MNIST's four .gz files")
     p.add_argument("--pretrain-epochs", type=int, default=5)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--out", default="benchmarks/results/transfer")
+    p.add_argument("--experiment", choices=("lecture", "split"), default="lecture",
+                   help="lecture: MNIST to digits and Fashion-MNIST (the default); split: MNIST 0-4 to 5-9")
+    p.add_argument("--out", default=None, help="default benchmarks/results/transfer (lecture) or transfer-split")
     args = p.parse_args(argv)
+    split = args.experiment == "split"
+    targets = SPLIT_TARGETS if split else TARGETS
+    args.out = args.out or ("benchmarks/results/transfer-split" if split else "benchmarks/results/transfer")
     torch.set_num_threads(1)  # the measurements assume one thread, as OMP_NUM_THREADS=1 sets
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -188,17 +208,17 @@ def main(argv: list[str] | None = None) -> int:
                     f"{row['method']:30s} {row['test_acc']:.2%}  ({row['seconds']:.1f} s)")
         return new
 
-    source, row = pretrain(out, args.mnist, args.pretrain_epochs)
+    source, row = pretrain(out, args.mnist, args.pretrain_epochs, SPLIT_SOURCE if split else "mnist")
     rows = record([row])
-    for target in TARGETS:
-        data_dir = args.fashion if target.dataset == "fashion-mnist" else None
+    for target in targets:
+        data_dir = {"fashion-mnist": args.fashion, "mnist": args.mnist}.get(split_subset(target.dataset)[0])
         for seed in args.seeds if target.repeats else args.seeds[:1]:
             # A fresh feature cache per target and seed: each probe's time includes its forward passes.
-            rows += record(probe_rows(source, target, seed, data_dir, out / "feature-cache" / f"{target.label}-s{seed}"))
+            rows += record(probe_rows(source, target, seed, data_dir, out / "feature-cache" / path_safe(f"{target.label}-s{seed}")))
             rows += record(finetune_rows(source, target, seed, data_dir, out))
     print()
-    print(f"LeNet-5 pretrained on MNIST: {row['test_acc']:.2%} test accuracy after {row['epochs']} epochs ({row['seconds']:.0f} s)")
-    print(table(rows))
+    print(f"LeNet-5 pretrained on {row['target']}: {row['test_acc']:.2%} test accuracy after {row['epochs']} epochs ({row['seconds']:.0f} s)")
+    print(table(rows, targets))
     print(f"\n{time.perf_counter() - started:.0f} s in all")
     return 0
 
