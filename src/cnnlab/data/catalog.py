@@ -460,7 +460,7 @@ def _parse_subset(spec: str, info: DatasetInfo, name: str) -> tuple[int, ...]:
     if len(set(kept)) != len(kept):
         raise ConfigError(f"dataset {name!r} selects a class twice; {fix}")
     count = info.num_classes if info.classes else None  # image folders know their classes when read
-    if count is not None and kept[-1:] and max(kept) >= count:
+    if count is not None and max(kept) >= count:
         raise ConfigError(f"dataset {name!r} selects class {max(kept)}, but {info.name} has classes 0-{count - 1}")
     if len(kept) < 2:
         raise ConfigError(f"dataset {name!r} keeps {len(kept)} class; a classifier needs two or more; {fix}")
