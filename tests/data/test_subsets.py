@@ -70,3 +70,16 @@ def test_a_run_on_a_subset_trains_its_classes_only(tmp_path):
     assert model.num_classes == 3 and model.pretrained_cfg["classes"] == ["0", "1", "2"]
     assert evaluate_checkpoint(tmp_path / "run")["images"] == len(load_dataset("digits[0-2]", "test"))
     assert path_safe("finetune-lenet5-digits[0-2]") == "finetune-lenet5-digits_0-2"
+
+
+def test_cli_runs_are_named_after_the_subset(tmp_path):
+    import json
+
+    from cnnlab.cli.main import main
+
+    run = tmp_path / "run"
+    assert main(["train", "lenet5", "--dataset", "digits[0-2]", "--epochs", "1", "--run-dir", str(run), "--no-progress"],
+                print_fn=lambda s: None) == 0
+    report = json.loads((run / "report.json").read_text())
+    assert report["recipe"] == "lenet5-digits[0-2]" and report["dataset"] == "digits[0-2]"
+    assert report["test"]["images"] == len(load_dataset("digits[0-2]", "test"))

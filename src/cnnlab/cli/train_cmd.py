@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,12 @@ def _recipe(args: argparse.Namespace):
         sets.append("amp=true")
     if args.channels_last:
         sets.append("channels_last=true")
-    return apply_overrides(recipe, [*sets, *args.set])
+    resolved = apply_overrides(recipe, [*sets, *args.set])
+    if resolved.dataset.name != recipe.dataset.name and resolved.name == recipe.name:
+        # Named after what it trains on: lenet5-mnist on mnist[0-4] runs as lenet5-mnist[0-4].
+        stem = recipe.name.removesuffix(recipe.dataset.name).rstrip("-") or recipe.name
+        resolved = replace(resolved, name=f"{stem}-{resolved.dataset.name}")
+    return resolved
 
 
 def run_train(args: argparse.Namespace, print_fn: PrintFn) -> int:
