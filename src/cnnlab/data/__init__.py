@@ -17,12 +17,14 @@ labelled 0 to 4.
 from .augment import Augment
 from .catalog import Archive, DatasetInfo, OfficialFile, dataset_info, list_datasets, split_subset
 from .datasets import (
+    DatasetLocation,
     FolderImages,
     ImageTensors,
     channel_stats,
     download_dataset,
     image_files,
     load_dataset,
+    locate_dataset,
     resize_images,
     select_classes,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "Augment",
     "DatasetInfo",
     "DatasetIntegrityError",
+    "DatasetLocation",
     "DatasetNotFoundError",
     "DeviceLoader",
     "DownloadError",
@@ -67,6 +70,7 @@ __all__ = [
     "folder_transform",
     "list_datasets",
     "load_dataset",
+    "locate_dataset",
     "load_pickle",
     "md5sum",
     "pipeline_throughput",

@@ -328,6 +328,65 @@ def _locate(info: DatasetInfo, data_dir: Any, required: Sequence[str], verify: V
     raise _not_found(info, required, candidates, data_dir)
 
 
+@dataclasses.dataclass(frozen=True)
+class DatasetLocation:
+    """Where a dataset's files are on this machine: the folder that holds them (``None``
+    when none does), the folders searched in order, an official archive lying unextracted,
+    the files looked for, and a note on how the set is found."""
+
+    name: str
+    folder: Path | None
+    searched: tuple[Path, ...]
+    archive: Path | None
+    required: tuple[str, ...]
+    note: str = ""
+
+
+def _required(info: DatasetInfo) -> tuple[str, ...]:
+    if info.name in ("mnist", "fashion-mnist"):
+        return tuple(IDX_NAMES)
+    if info.name == "tiny-imagenet":
+        return ("wnids.txt", "train", "val")
+    return tuple(f.name for f in info.files)
+
+
+def locate_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> DatasetLocation:
+    """Look for a dataset's files as :func:`load_dataset` would, without reading, checking
+    or downloading anything."""
+    info = dataset_info(split_subset(canonical_name(name))[0])
+    if info.name == "digits":
+        return DatasetLocation(info.name, Path(importlib.util.find_spec("sklearn").origin).parent / "datasets" / "data",
+                               (), None, (), "bundled with scikit-learn: always available")
+    if not info.in_memory and info.name != "tiny-imagenet":  # imagenet, imagefolder: a tree the user names
+        root = Path(data_dir).expanduser() if data_dir is not None else None
+        found = root if root is not None and root.is_dir() else None
+        return DatasetLocation(info.name, found, (root,) if root is not None else (), None, (),
+                               f"needs --data-dir (data_dir=...): {info.layout}")
+    required = _required(info)
+    searched = _unique(_candidates(info, data_dir))
+    have = [f for f in searched if f.is_dir() and all((f / n).exists() for n in required)]
+    folder = next((f for f in have if _same_files(info, f)), None)
+    archive = _find_archive(info, data_dir) if folder is None else None
+    note = "" if folder or archive else f"files expected: {info.layout}"
+    if folder is None and have:  # MNIST's files in the folder asked for Fashion-MNIST's: same names
+        note = f"{', '.join(map(str, have))} holds files of the right names but not {info.name}'s (md5 differs); " + note
+    return DatasetLocation(info.name, folder, tuple(searched), archive[0] if archive else None, required, note)
+
+
+def _same_files(info: DatasetInfo, folder: Path) -> bool:
+    """Whether the smallest official file in ``folder`` is this dataset's (its md5, or the
+    md5 of its decompressed content for re-packed copies such as Debian's)."""
+    specs = [f for f in info.files if (folder / f.name).is_file()]
+    if not specs:
+        return True
+    spec = min(specs, key=lambda f: (folder / f.name).stat().st_size)
+    raw = (folder / spec.name).read_bytes()
+    if hashlib.md5(raw, usedforsecurity=False).hexdigest() == spec.md5:
+        return True
+    return spec.payload_md5 is not None and hashlib.md5(
+        maybe_decompress(raw, spec.name), usedforsecurity=False).hexdigest() == spec.payload_md5
+
+
 def download_dataset(
     name: str,
     data_dir: str | os.PathLike[str] | None = None,
@@ -345,7 +404,7 @@ def download_dataset(
     checked against its md5 (``verify``: ``True`` official, a mapping of file name to md5
     overrides, ``False`` skips) and renamed into place.
     """
-    info = dataset_info(name)
+    info = dataset_info(split_subset(canonical_name(name))[0])  # mnist[0-4]: MNIST's files
     if not info.archives:
         raise ConfigError(
             f"{info.name} cannot be downloaded by cnnlab ({info.notes[0] if info.notes else 'no public archive'}); "
