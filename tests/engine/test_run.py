@@ -100,6 +100,23 @@ def test_cli_train_eval_predict(tmp_path) -> None:
     assert any(line.startswith("lenet5-digits") for line in lines)
 
 
+def test_cli_resume_takes_more_epochs_and_refuses_what_it_would_ignore(tmp_path, capsys) -> None:
+    run_dir = tmp_path / "r"
+    quiet: list[str] = []
+    assert main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress"], print_fn=quiet.append) == 0
+    lines: list[str] = []
+    assert main(["train", "--resume", str(run_dir), "--no-progress"], print_fn=lines.append) == 0
+    assert "already trained 1 of 1 epochs" in lines[0]
+    lines.clear()
+    assert main(["train", "--resume", str(run_dir), "--epochs", "2", "--no-progress"], print_fn=lines.append) == 0
+    assert "planned for 1 epochs and now runs to 2" in lines[0] and any(line.startswith("epoch 2/2") for line in lines)
+    assert json.loads((run_dir / "report.json").read_text())["epochs"] == 2
+    assert main(["train", "--resume", str(run_dir), "--lr", "0.1"]) == 1
+    assert "--lr-on-resume 0.1" in capsys.readouterr().err
+    assert main(["train", "resnet20", "--resume", str(run_dir), "--batch-size", "8"]) == 1
+    assert "MODEL, --batch-size would change what it resumed from" in capsys.readouterr().err
+
+
 def test_cli_refuses_unknown_and_ill_typed_settings_before_training(tmp_path, capsys) -> None:
     assert main(["train", "lenet5", "--set", "optimizer.learning_rate=0.1", "--run-dir", str(tmp_path / "r")]) == 1
     err = capsys.readouterr().err

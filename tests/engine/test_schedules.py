@@ -241,6 +241,38 @@ def test_state_dict_round_trip_mid_schedule(spec):
     assert b.state_dict()["steps_done"] == a.state_dict()["steps_done"] == epochs * spe
 
 
+@pytest.mark.parametrize("spec", [{"name": "cosine"}, {"name": "cosine", "per": "step"}, {"name": "poly", "power": 2.0},
+                                  {"name": "onecycle", "max_lr": 0.5}], ids=lambda s: s["name"] + "/" + s.get("per", "default"))
+def test_a_run_resumed_with_more_epochs_follows_the_new_length(spec):
+    spe = 3
+
+    def run(sched, opt, epochs):
+        out = []
+        for _ in range(epochs):
+            for _ in range(spe):
+                out.append(sched.lr)
+                opt.step()
+                sched.step_batch()
+            sched.step_epoch()
+        return out
+
+    opt_a = _opt(0.1)
+    a = build_schedule(opt_a, spec, epochs=2, steps_per_epoch=spe)
+    run(a, opt_a, 2)
+    opt_b = _opt(0.1)
+    b = build_schedule(opt_b, spec, epochs=4, steps_per_epoch=spe)  # resumed with --epochs 4
+    opt_b.load_state_dict(opt_a.state_dict())
+    b.load_state_dict(a.state_dict())
+    resumed = run(b, opt_b, 2)
+    if spec["name"] == "cosine":  # recursive: it goes on down from where it ended, never climbing again
+        assert all(later <= earlier * (1 + 1e-9) for earlier, later in zip(resumed, resumed[1:])), resumed
+        assert b.scheduler.T_max == (4 if b.interval == "epoch" else 4 * spe)
+    else:  # closed forms of the step count: exactly a 4-epoch run's rates
+        opt_c = _opt(0.1)
+        fresh = run(build_schedule(opt_c, spec, epochs=4, steps_per_epoch=spe), opt_c, 4)
+        assert resumed == pytest.approx(fresh[2 * spe:], rel=1e-12)
+
+
 def test_load_refuses_another_schedule():
     opt = _opt()
     a = build_schedule(opt, {"name": "cosine"}, epochs=2, steps_per_epoch=2)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
+
 PrintFn = Callable[[str], None]
 
 TRAIN_DESCRIPTION = """\
@@ -38,7 +40,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recipe", metavar="NAME|FILE", help="a packaged recipe name or a YAML file")
     p.add_argument("--dataset", metavar="D", help="dataset name (cnnlab.data.list_datasets()), or some of its classes: mnist[0-4], cifar10[0,1,8,9]; picks the model's recipe for it")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's official files, e.g. ../shared/data/mnist")
-    p.add_argument("--epochs", type=int, metavar="N")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs in all (with --resume: train on until N)")
     p.add_argument("--batch-size", type=int, metavar="N")
     p.add_argument("--lr", type=float, metavar="X", help="the optimizer's (base) learning rate")
     p.add_argument("--seed", type=int, metavar="N")
@@ -158,12 +160,28 @@ def _train(args: argparse.Namespace, print_fn: PrintFn, callbacks: list) -> int:
     recipe = None if args.resume else _recipe(args)
     result = train_recipe(
         recipe if recipe is not None else "",
-        overrides=list(args.set) if args.resume else (),
+        overrides=_resume_overrides(args) if args.resume else (),
         run_dir=args.run_dir, resume=args.resume, lr_on_resume=args.lr_on_resume,
         device=args.device, callbacks=callbacks, progress=not args.no_progress,
         compile=args.compile, print_fn=print_fn,
     )
     return report_run(result, print_fn)
+
+
+def _resume_overrides(args: argparse.Namespace) -> list[str]:
+    """What a resumed run may change: more epochs, where the data are, ``--set`` keys. Flags
+    that would change what it resumes from are refused rather than ignored."""
+    fixed = [flag for flag, value in (("MODEL", args.model), ("--recipe", args.recipe), ("--dataset", args.dataset),
+                                      ("--batch-size", args.batch_size), ("--seed", args.seed)) if value is not None]
+    if fixed:
+        raise ConfigError(f"--resume continues {args.resume} with its own recipe; {', '.join(fixed)} would change what it "
+                          "resumed from: start a new run instead, or change a setting with --set KEY=VALUE")
+    if args.lr is not None:
+        raise ConfigError(f"--lr {args.lr} with --resume: use --lr-on-resume {args.lr} (the rate from the resumed epoch on)")
+    sets = [f"epochs={args.epochs}"] if args.epochs is not None else []
+    if args.data_dir:
+        sets.append(f"dataset.data_dir={args.data_dir}")
+    return [*sets, *args.set]
 
 
 def report_run(result: Any, print_fn: PrintFn) -> int:

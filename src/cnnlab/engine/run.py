@@ -217,13 +217,29 @@ def train_recipe(
         run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent.parent
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
+    planned = recipe.epochs if isinstance(recipe, Recipe) else None
     recipe = apply_overrides(recipe, overrides) if overrides else recipe
     validate_recipe(recipe)
+    if resume is not None:
+        _resume_notes(ckpt, run_dir, planned, recipe.epochs, lr_on_resume, print_fn)
     dist = init_distributed(device)
     try:
         return _train(recipe, dist, run_dir, resume, lr_on_resume, device, callbacks, progress, compile, print_fn)
     finally:
         cleanup_distributed()
+
+
+def _resume_notes(ckpt: dict[str, Any], run_dir: Any, planned: int | None, epochs: int, lr_on_resume: float | None,
+                  print_fn: PrintFn) -> None:
+    done = ckpt.get("epoch")
+    if isinstance(done, int) and done >= epochs:
+        print_fn(f"{run_dir} already trained {done} of {epochs} epochs: testing its final weights "
+                 f"(to train on, resume with more epochs: --epochs {done + 10}, or --set epochs=...)")
+    elif planned is not None and epochs > planned and lr_on_resume is None:
+        lrs = (ckpt.get("scheduler") or {}).get("main_lrs") or [None]
+        at = f" at lr {lrs[0]:.3g}" if isinstance(lrs[0], float) else ""
+        print_fn(f"the run was planned for {planned} epochs and now runs to {epochs}: its schedule goes on from where it "
+                 f"stopped{at} over the new length; --lr-on-resume X restarts it from the rate X")
 
 
 def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | Path | None, lr_on_resume: float | None,

@@ -323,10 +323,30 @@ class Schedule:
                 f"the checkpoint's learning-rate schedule is {state.get('name')!r} but this run's is "
                 f"{self.name!r}; resume with the recipe the run was started with"
             )
+        fresh = self.scheduler.state_dict()
         self.scheduler.load_state_dict(dict(state["scheduler"]))
+        # The run's length is this run's own: a run resumed with more epochs goes on along a
+        # schedule planned for them (a cosine would otherwise climb again past its old end).
+        for key in ("T_max", "total_steps", "_schedule_phases"):
+            if key in fresh:
+                setattr(self.scheduler, key, fresh[key])
+        if isinstance(self.scheduler, lr_scheduler.LambdaLR):
+            for fn, plan in zip(self.scheduler.lr_lambdas, fresh.get("lr_lambdas") or ()):
+                if plan is not None:
+                    fn.__dict__.update(plan)
         self.steps_done = int(state["steps_done"])
         self.epochs_done = int(state["epochs_done"])
         self._main_lrs = [float(x) for x in state["main_lrs"]]
+        # A run that reached its planned end skipped its last scheduler step (nothing was left
+        # to train); resumed with more epochs, it takes the steps it is behind.
+        sched, done = self.scheduler, self.steps_done if self.interval == "step" else self.epochs_done
+        if self.planned is not None and not isinstance(sched, lr_scheduler.ReduceLROnPlateau):
+            target = min(done, self.planned - 1)
+            if sched.last_epoch < target:
+                self._restore_main()
+                while sched.last_epoch < target:
+                    sched.step()
+                self._main_lrs = [float(g["lr"]) for g in self.optimizer.param_groups]
         self._apply_warmup()
 
     def __repr__(self) -> str:
