@@ -30,7 +30,8 @@ def test_help_lists_every_method_with_one_line(capsys) -> None:
 
 EXTRA = {"activations": ["--layer", "c3"], "invert": ["--layer", "s4", "--set", "steps=3"], "maximize": ["--target", "3", "--set", "steps=3"],
          "fooling": ["--target", "2", "--set", "max_iterations=3"], "smoothgrad": ["--set", "samples=2", "--seed", "1"],
-         "occlusion": ["--set", "stride=8"], "pgd": ["--set", "steps=2"]}
+         "occlusion": ["--set", "stride=8"], "pgd": ["--set", "steps=2"],
+         "embed": ["--dataset", "digits", "--count", "40"], "neighbours": ["--dataset", "digits", "--count", "40"]}
 
 
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "cam"])
@@ -80,3 +81,21 @@ def test_a_folder_of_images_is_a_batch(image, tmp_path) -> None:
     out = tmp_path / "out"
     assert main(["explain", "saliency", "lenet5", "--image", str(folder), "-o", str(out)], print_fn=lambda s: None) == 0
     assert json.loads((out / "saliency.json").read_text())["images"] == [str(folder / "a.png"), str(folder / "b.png")]
+
+
+def test_dataset_methods_map_and_search_the_dataset(image, tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    common = ["lenet5", "--dataset", "digits", "--count", "60", "-o", str(out)]
+    assert main(["explain", "embed", *common, "--set", "method=tsne", "--set", "perplexity=5"], print_fn=lambda s: None) == 0
+    embed = json.loads((out / "embed.json").read_text())
+    assert embed["params"]["method"] == "tsne" and len(embed["labels"]) == 60 and embed["dataset"] == "digits"
+    assert main(["explain", "neighbours", *common, "--set", "k=3"], print_fn=lambda s: None) == 0
+    found = json.loads((out / "neighbours.json").read_text())
+    assert set(found["agreement"]) == {"pixel", "feature"} and found["params"]["k"] == 3
+    # queries given as files: no labels, so no agreement
+    assert main(["explain", "neighbours", *common, "--image", str(image)], print_fn=lambda s: None) == 0
+    assert json.loads((out / "neighbours.json").read_text())["agreement"] is None
+    assert main(["explain", "embed", "lenet5", "-o", str(out)]) == 1
+    assert "needs --dataset" in capsys.readouterr().err
+    assert main(["explain", "embed", *common[:-2], "--count", "5000", "-o", str(out)]) == 1
+    assert "has 359 images" in capsys.readouterr().err

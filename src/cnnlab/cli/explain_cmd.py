@@ -33,11 +33,17 @@ METHODS: dict[str, tuple[str, str, dict[str, Any], bool, str]] = {
     "fooling": ("adversarial", "fooling_image", {}, True, "change the image until the net says --target (CS231n)"),
     "fgsm": ("adversarial", "fgsm", {}, True, "fast gradient sign attack (Goodfellow et al. 2015)"),
     "pgd": ("adversarial", "pgd", {}, True, "projected gradient descent attack (Madry et al. 2018)"),
+    "embed": ("inspect", "embed_2d", {}, False, "a 2-D map of --dataset images by their features: PCA, or --set method=tsne"),
+    "neighbours": ("inspect", "nearest_neighbours", {}, False, "nearest --dataset images in pixel and in feature space (lecture)"),
 }
+# Methods over a dataset's images (--dataset, --count) rather than --image files alone.
+DATASET_METHODS = ("embed", "neighbours")
 
 DESCRIPTION = "Explain what a network computes: writes PNGs and manifest.json (method, parameters, seed, model, versions).\n\nmethods:\n" + "\n".join(
     f"  {name:16s} {help_}" for name, (_, _, _, _, help_) in METHODS.items()
-) + "\n\nMODEL is a run directory or checkpoint (cnnlab train), or a registered model name (--weights for its weights)."
+) + ("\n\nMODEL is a run directory or checkpoint (cnnlab train), or a registered model name (--weights for its weights)."
+     "\nembed and neighbours read --count images of --dataset (default: the run's dataset), resized as the weights"
+     "\nwere trained; neighbours' queries are --image files, or the next 6 dataset images.")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +61,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other argument of the method")
     p.add_argument("--norm", choices=("minmax", "symmetric", "none"), default="minmax", help="colour scale of heat maps")
     p.add_argument("-o", "--out", metavar="DIR", default="explain", help="output folder (default: ./explain)")
+    p.add_argument("--dataset", metavar="NAME", help="embed, neighbours: the images to map or search (default: the run's dataset)")
+    p.add_argument("--data-dir", metavar="DIR", help="where --dataset's files are")
+    p.add_argument("--split", default="test", help="embed, neighbours: the split to read (default: test)")
+    p.add_argument("--count", type=int, default=500, metavar="N", help="embed, neighbours: how many images (default 500)")
     p.add_argument("--list-layers", action="store_true", help="list the layers with output shapes and receptive fields, then exit")
     p.set_defaults(run=run_explain)
 
@@ -126,6 +136,50 @@ def _atomic_json(path: Path, data: Any) -> None:
         raise
 
 
+def _dataset_method(args: argparse.Namespace, model: Any, fn: Callable[..., Any], opts: dict[str, Any],
+                    queries: Any, png: Path) -> tuple[Any, list[Path], dict[str, Any]]:
+    """embed and neighbours: ``--count`` images of ``--dataset`` with the weights'
+    preprocessing; returns the explanation, the files written and manifest entries."""
+    from ..errors import ConfigError
+    from ..transfer import data_preprocessing
+    from ..transfer.probe import load_split
+    from ..viz.explain import plot_embedding, plot_neighbours
+    from ..viz._save import save_figure
+
+    dataset = args.dataset or (getattr(model, "pretrained_cfg", None) or {}).get("dataset")
+    if not dataset:
+        raise ConfigError(f"{args.method} needs --dataset NAME (cnnlab data list): the images to map or search")
+    if args.count < 2:
+        raise ConfigError(f"--count {args.count}: {args.method} needs at least 2 images")
+    data = load_split(dataset, args.split, data_preprocessing(model, dataset), args.data_dir)
+    if not hasattr(data, "images"):
+        raise ConfigError(f"{args.method} reads in-memory datasets (digits, mnist, fashion-mnist, cifar10, cifar100); "
+                          f"{dataset} is read from disk: pass its images with --image instead")
+    extra_queries = 6 if args.method == "neighbours" and queries is None else 0
+    if len(data.labels) < args.count + extra_queries:
+        raise ConfigError(f"--count {args.count}: the {args.split} split of {dataset} has {len(data.labels)} images")
+    images, labels = data.images[: args.count].float() / 255, data.labels[: args.count]
+    import matplotlib.pyplot as plt
+
+    if args.method == "embed":
+        exp = fn(model, images, **opts)
+        fig = plot_embedding(exp, images if args.count <= 300 else None, labels)
+        extra = {"dataset": dataset, "split": args.split, "count": args.count, "labels": labels.tolist()}
+    else:
+        if queries is None:  # the next images of the split, which the gallery does not hold
+            queries = data.images[args.count: args.count + extra_queries].float() / 255
+            opts = {**opts, "query_labels": data.labels[args.count: args.count + extra_queries]}
+        exp = fn(model, queries, images, gallery_labels=labels, **opts)
+        fig = plot_neighbours(exp, queries, images)
+        extra = {"dataset": dataset, "split": args.split, "count": args.count,
+                 "agreement": exp.extras.get("agreement")}
+    try:
+        written = [save_figure(fig, png)]
+    finally:
+        plt.close(fig)
+    return exp, written, extra
+
+
 def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
     import importlib
 
@@ -153,22 +207,27 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
     files = image_files(args.image)
     images = torch.stack([load_image(p, pre) for p in files]) if files else None
     opts = _options(fn, args, fixed)
-    call: list[Any] = [model]
-    if needs_images:
-        call.append(images)
-    if args.method in ("fooling",) and args.target is None:
-        raise ConfigError("fooling needs --target CLASS, the class to fool the network into")
-    if "target" in inspect.signature(fn).parameters and args.target is not None:
-        opts["target"] = args.target
-    elif args.method == "maximize" and "layer" not in opts:
-        opts["target"] = 0
-    exp = fn(*call, **opts)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = args.method.replace("+", "p")
-    written = save_explanation(exp, images, out, stem, classes=pre.classes, norm=args.norm)
+    extra: dict[str, Any] = {}
+    if args.method in DATASET_METHODS:
+        exp, written, extra = _dataset_method(args, model, fn, opts, images, out / f"{stem}.png")
+    else:
+        call: list[Any] = [model]
+        if needs_images:
+            call.append(images)
+        if args.method in ("fooling",) and args.target is None:
+            raise ConfigError("fooling needs --target CLASS, the class to fool the network into")
+        if "target" in inspect.signature(fn).parameters and args.target is not None:
+            opts["target"] = args.target
+        elif args.method == "maximize" and "layer" not in opts:
+            opts["target"] = 0
+        exp = fn(*call, **opts)
+        written = save_explanation(exp, images, out, stem, classes=pre.classes, norm=args.norm)
     manifest = {
         **exp.manifest(),
+        **extra,
         "model": source,
         "images": [str(f) for f in files],
         "norm": args.norm,
