@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # Two pytest workers match the 2-core reference machine; override with `make test JOBS=1`.
 JOBS   ?= 2
 
-.PHONY: demo test test-all snapshots clean
+.PHONY: demo test test-gpu test-all snapshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m "not slow and not gpu"
+
+test-gpu: $(STAMP)
+	$(PY) -m pytest -q -m gpu
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup
