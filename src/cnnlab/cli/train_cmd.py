@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,8 @@ def _train(args: argparse.Namespace, print_fn: PrintFn, callbacks: list) -> int:
 
 
 def _resume_overrides(args: argparse.Namespace) -> list[str]:
-    """What a resumed run may change: more epochs, where the data are, ``--set`` keys. Flags
+    """What a resumed run may change: more epochs, where the data are, the fast paths
+    (``--amp``, ``--channels-last``), ``--set`` keys. Flags
     that would change what it resumes from are refused rather than ignored."""
     fixed = [flag for flag, value in (("MODEL", args.model), ("--recipe", args.recipe), ("--dataset", args.dataset),
                                       ("--batch-size", args.batch_size), ("--seed", args.seed)) if value is not None]
@@ -181,6 +182,7 @@ def _resume_overrides(args: argparse.Namespace) -> list[str]:
     sets = [f"epochs={args.epochs}"] if args.epochs is not None else []
     if args.data_dir:
         sets.append(f"dataset.data_dir={args.data_dir}")
+    sets += [f"{key}=true" for key, on in (("amp", args.amp), ("channels_last", args.channels_last)) if on]
     return [*sets, *args.set]
 
 

@@ -217,7 +217,7 @@ def train_recipe(
         run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent.parent
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
-    planned = recipe.epochs if isinstance(recipe, Recipe) else None
+    planned = recipe.epochs  # the resumed run's own length, before --epochs changes it
     recipe = apply_overrides(recipe, overrides) if overrides else recipe
     validate_recipe(recipe)
     if resume is not None:
@@ -496,8 +496,8 @@ def default_recipe(model: str, dataset: str) -> Recipe:
 
 def predict_images(run_or_checkpoint: str | Path, images: Sequence[str | Path], k: int = 5) -> list[tuple[str, list[tuple[str, float]]]]:
     """The top ``k`` classes and probabilities of each image file (folders: the images in
-    them), with a run's model: the image converted to the model's channels, resized to its input size, normalised as in
-    training."""
+    them), with a run's model: the image converted to the model's channels, resized to its
+    input size, normalised as in training."""
     from PIL import Image
 
     model, recipe, _ = load_run_model(run_or_checkpoint)
