@@ -55,3 +55,24 @@ def test_download_from_a_mirror_and_find_it(tmp_path):
 def test_download_refuses_what_cannot_be_downloaded(tmp_path, capsys):
     assert main(["data", "download", "imagenet", "--data-dir", str(tmp_path)]) == 1
     assert "cannot be downloaded" in capsys.readouterr().err
+
+
+def test_show_draws_each_class_from_its_own_images(tmp_path):
+    from cnnlab.data import load_dataset
+    from cnnlab.viz.data import sample_indices
+    from tests.data.fakes import write_image
+
+    data = load_dataset("digits[3,7]", "train")
+    rows = sample_indices(data.labels, 4, 2, seed=1)
+    assert [len(r) for r in rows] == [4, 4] and all(int(data.labels[i]) == c for c, r in enumerate(rows) for i in r)
+    assert rows == sample_indices(data.labels, 4, 2, seed=1) != sample_indices(data.labels, 4, 2, seed=2)
+    lines: list[str] = []
+    out = tmp_path / "digits.png"
+    assert main(["data", "show", "digits[3,7]", "--per-class", "4", "-o", str(out)], print_fn=lines.append) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG" and "digits[3,7]" in lines[0]
+    for i, name in enumerate(("cat", "dog")):  # a folder set: images read from disk
+        for k in range(2):
+            write_image(tmp_path / "tree" / name / f"{k}.png", (20, 16), seed=10 * i + k)
+    assert main(["data", "show", "imagefolder", "--data-dir", str(tmp_path / "tree"), "-o", str(tmp_path / "f.png")],
+                print_fn=lines.append) == 0
+    assert (tmp_path / "f.png").stat().st_size > 0

@@ -18,6 +18,7 @@ The datasets cnnlab reads in their official formats, and where their files are.
   list      every dataset: classes, image size, split sizes, and whether its files were found
   info      one dataset: classes, splits, official files and md5s, citation, and the folders
             searched for it, in order (the fix when a training run says it cannot find them)
+  show      a PNG of random images of each class, with the class sizes: look before training
   download  fetch the official archives (needs network; nothing is downloaded otherwise)
 
 A dataset name may keep some classes only: mnist[0-4], cifar10[0,1,8,9].
@@ -37,6 +38,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--data-dir", metavar="DIR", help="the folder that holds its files, or a root above it")
     q.add_argument("--format", choices=("text", "json"), default="text")
     q.set_defaults(run=run_info)
+    q = actions.add_parser("show", help="a PNG of random images of each class, with the class sizes")
+    q.add_argument("name", help="a dataset name, e.g. fashion-mnist or cifar10[0,1,8,9]")
+    q.add_argument("--data-dir", metavar="DIR", help="the folder that holds its files, or a root above it")
+    q.add_argument("--split", default="train", help="the split to draw from (default: train)")
+    q.add_argument("--per-class", type=int, default=8, metavar="N", help="images per class (default 8)")
+    q.add_argument("--seed", type=int, default=0, metavar="N", help="which random images (default 0)")
+    q.add_argument("-o", "--out", metavar="FILE", help="the PNG to write (default: <name>-<split>.png)")
+    q.set_defaults(run=run_show)
     q = actions.add_parser("download", help="fetch a dataset's official archives, checked against their md5s")
     q.add_argument("name", help="a dataset with public archives: mnist, fashion-mnist, cifar10, cifar100, tiny-imagenet")
     q.add_argument("--data-dir", metavar="DIR", help="where to put them (default: $CNNLAB_DATA or ~/.cache/cnnlab/data)")
@@ -127,4 +136,25 @@ def run_download(args: argparse.Namespace, print_fn: PrintFn) -> int:
 
     folder = download_dataset(args.name, args.data_dir, mirrors=args.mirror, progress=True)
     print_fn(f"{args.name}: downloaded and checked into {folder}")
+    return 0
+
+
+def run_show(args: argparse.Namespace, print_fn: PrintFn) -> int:
+    from ..data import load_dataset
+    from ..engine.run import path_safe
+    from ..errors import ConfigError
+    from ..viz._save import save_figure
+    from ..viz.data import plot_samples
+
+    if args.per_class < 1:
+        raise ConfigError(f"--per-class {args.per_class} must be at least 1")
+    data = load_dataset(args.name, args.split, args.data_dir)
+    fig = plot_samples(data, per_class=args.per_class, seed=args.seed)
+    import matplotlib.pyplot as plt
+
+    try:
+        path = save_figure(fig, args.out or f"{path_safe(data.info.name)}-{args.split}.png", dpi=110)
+    finally:
+        plt.close(fig)
+    print_fn(f"wrote {path}: {args.per_class} random {args.split} images of each class of {data.info.name} ({len(data):,} images)")
     return 0
