@@ -517,3 +517,51 @@ def predict_images(run_or_checkpoint: str | Path, images: Sequence[str | Path], 
         top = probs.topk(min(k, probs.numel()))
         out.append((str(p), [(info.classes[i], float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]))
     return out
+
+
+def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
+    """Every run directory under ``root`` (searched two levels deep), newest first, as plain
+    data: folder, recipe, model, dataset, epochs done and planned, best validation rank-1
+    (and its epoch), test rank-1 and rank-5 when the run finished, seconds, status
+    (``finished``: it wrote its report; ``unfinished``: epochs and checkpoints but no report,
+    so ``cnnlab train --resume`` can continue it) and when it was last written."""
+    import yaml
+
+    from .callbacks import read_jsonl
+
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a folder of runs; pass the folder cnnlab train wrote into (default runs/)")
+    found = sorted({p.parent for pattern in ("*/recipe.yaml", "*/*/recipe.yaml") for p in root.glob(pattern)})
+    runs = []
+    for folder in found:
+        try:
+            recipe = yaml.safe_load((folder / "recipe.yaml").read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            recipe = {}
+        rows = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").is_file() else []
+        report_path = folder / "report.json"
+        try:
+            report = json.loads(report_path.read_text()) if report_path.is_file() else None
+        except (OSError, ValueError):
+            report = None
+        scored = [r for r in rows if isinstance(r.get("val_acc1"), (int, float))]
+        best = max(scored, key=lambda r: r["val_acc1"], default=None)
+        test = (report or {}).get("test") or {}
+        newest = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=folder.stat().st_mtime)
+        runs.append({
+            "run": str(folder),
+            "recipe": recipe.get("name"),
+            "model": (recipe.get("model") or {}).get("name"),
+            "dataset": (recipe.get("dataset") or {}).get("name"),
+            "epochs": rows[-1].get("epoch", 0) if rows else 0,
+            "planned": recipe.get("epochs"),
+            "best_val_acc1": best["val_acc1"] if best else None,
+            "best_epoch": best["epoch"] if best else None,
+            "test_acc1": test.get("acc1"),
+            "test_acc5": test.get("acc5"),
+            "seconds": (report or {}).get("seconds"),
+            "status": "finished" if report else "unfinished",
+            "modified": datetime.fromtimestamp(newest, timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        })
+    return sorted(runs, key=lambda r: r["modified"], reverse=True)
