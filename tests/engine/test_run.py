@@ -117,6 +117,16 @@ def test_cli_resume_takes_more_epochs_and_refuses_what_it_would_ignore(tmp_path,
     assert "MODEL, --batch-size would change what it resumed from" in capsys.readouterr().err
 
 
+def test_cli_dry_run_resolves_without_training(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    lines: list[str] = []
+    assert main(["train", "lenet5", "--dataset", "digits[0-4]", "--set", "optimizer.lr=0.02", "--dry-run"], print_fn=lines.append) == 0
+    assert "name: lenet5-digits[0-4]" in lines and any(line.strip() == "lr: 0.02" for line in lines)
+    assert "channels_last auto -> True" in lines[-1] and "for 5 classes" in lines[-1] and "nothing was trained" in lines[-1]
+    assert not (tmp_path / "runs").exists()
+    assert main(["train", "--resume", str(tmp_path), "--dry-run"]) == 1 and "--dry-run" in capsys.readouterr().err
+
+
 def test_cli_refuses_unknown_and_ill_typed_settings_before_training(tmp_path, capsys) -> None:
     assert main(["train", "lenet5", "--set", "optimizer.learning_rate=0.1", "--run-dir", str(tmp_path / "r")]) == 1
     err = capsys.readouterr().err

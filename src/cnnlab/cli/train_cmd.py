@@ -51,6 +51,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--run-dir", metavar="DIR", help="where the run is written (default: runs/<recipe>-<UTC time>)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved recipe and what it resolves to here, then exit")
     p.add_argument("--lr-on-resume", type=float, metavar="X", help="with --resume: the learning rate from here on")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch)")
     p.add_argument("--threads", default="auto", metavar="N|auto",
@@ -133,6 +134,8 @@ def run_train(args: argparse.Namespace, print_fn: PrintFn) -> int:
             r = load_recipe(name)
             print_fn(f"{name:34s} {r.model.name:16s} {r.dataset.name:14s} {r.epochs:4d} epochs  {r.description.splitlines()[0] if r.description else ''}")
         return 0
+    if args.dry_run:
+        return _dry_run(args, print_fn)
     previous, threads = torch.get_num_threads(), parse_threads(args.threads)
     if threads is not None and threads != previous:
         torch.set_num_threads(threads)
@@ -140,6 +143,33 @@ def run_train(args: argparse.Namespace, print_fn: PrintFn) -> int:
         return _train(args, print_fn, callbacks_for(args, print_fn))
     finally:
         torch.set_num_threads(previous)  # a caller's process keeps its own setting
+
+
+def _dry_run(args: argparse.Namespace, print_fn: PrintFn) -> int:
+    """The resolved recipe and what it resolves to on this machine, without training."""
+    from ..data import dataset_info
+    from ..engine.recipes import dump_recipe, validate_recipe
+    from ..engine.run import resolve_auto, resolve_device
+    from ..registry import create_model
+
+    if args.resume:
+        raise ConfigError("--dry-run shows a new run's recipe; a resumed run's is in its folder (recipe.yaml)")
+    recipe = _recipe(args)
+    validate_recipe(recipe)
+    info = dataset_info(recipe.dataset.name)
+    device = resolve_device(args.device or recipe.device)
+    channels = info.image_size[0] if info.image_size else 3  # as the run builds it
+    model = create_model(recipe.model.name, num_classes=info.num_classes or None, in_chans=channels, **recipe.model.options)
+    channels_last, amp = resolve_auto(recipe.channels_last, recipe.amp, device, model)
+    for line in dump_recipe(recipe).rstrip().splitlines():
+        print_fn(line)
+    sizes = ", ".join(f"{split} {n:,}" for split, n in info.num_samples) + " images" if info.num_samples else (
+        "some classes of the full set" if info.class_subset else "images read from disk")
+    params = sum(p.numel() for p in model.parameters())
+    print_fn(f"# on this machine: device {device}, channels_last {recipe.channels_last} -> {channels_last}, "
+             f"amp {recipe.amp} -> {amp}; {recipe.model.name} with {params:,} parameters for {info.num_classes or '?'} "
+             f"classes; {info.name}: {sizes}; nothing was trained (--dry-run)")
+    return 0
 
 
 def callbacks_for(args: argparse.Namespace, print_fn: PrintFn) -> list:
