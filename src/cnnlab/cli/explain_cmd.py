@@ -69,7 +69,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_explain)
 
 
-def _load_model(spec: str, weights: str | None) -> tuple[Any, str]:
+def _load_model(spec: str, weights: str | None) -> tuple[Any, str, str | None]:
+    """The model, where it came from, and (for a run) where its dataset's files were."""
     from ..errors import ConfigError
 
     path = Path(spec)
@@ -78,11 +79,11 @@ def _load_model(spec: str, weights: str | None) -> tuple[Any, str]:
             raise ConfigError(f"--weights applies to a registered model name; {spec} is a run, whose weights it holds")
         from ..engine.run import load_run_model
 
-        model, _, _ = load_run_model(path)
-        return model, str(path)
+        model, recipe, _ = load_run_model(path)
+        return model, str(path), recipe.dataset.data_dir
     from ..registry import create_model
 
-    return create_model(spec, weights=weights), spec
+    return create_model(spec, weights=weights), spec, None
 
 
 def _typed(value: str, default: Any) -> Any:
@@ -192,7 +193,9 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
     from ..explain.access import Preprocess, list_layers, load_image
     from ..viz.explain import save_explanation
 
-    model, source = _load_model(args.model, args.weights)
+    model, source, run_data_dir = _load_model(args.model, args.weights)
+    if args.data_dir is None and args.dataset is None:
+        args.data_dir = run_data_dir  # the run's own dataset, where it was read from
     model.eval()
     pre = Preprocess.of(model)
     if args.list_layers:
