@@ -449,3 +449,34 @@ def test_overfits_one_batch(name, steps, lr, options):
     train_one_epoch(model, RepeatLoader(x, y, steps), opt, device="cpu", callbacks=[log])
     first, last = log.losses[0], min(log.losses[-3:])
     assert last < 0.5 * first or log.accs[-1] == 1.0, f"{name}: loss {first:.3f} -> {last:.3f}, accuracy {log.accs[-1]}"
+
+
+# -- validating every N epochs ----------------------------------------------------------------
+def test_val_every_validates_every_nth_and_the_last_epoch(tmp_path):
+    from cnnlab.engine.checkpoint import load_checkpoint
+
+    train, val = digits_loaders()
+    model, rec = lenet(), Recorder()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    history = fit(model, train, val, opt, epochs=5, device="cpu", val_every=2, run_dir=tmp_path,
+                  callbacks=[rec, MetricsLogger(), Checkpointer(every=0)])
+    assert [("val_loss" in r) for r in history] == [False, True, False, True, True]  # 2, 4 and the last
+    assert [b["phase"] for b in rec.batches].count("val") == 3 * 2
+    csv_lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    header = csv_lines[0].split(",")
+    assert len(csv_lines) == 6 and "val_loss" in header
+    assert csv_lines[1].split(",")[header.index("val_loss")] == ""  # epoch 1: an empty cell, not a stale value
+    assert load_checkpoint(tmp_path / "checkpoints" / "best.pt")["epoch"] in (2, 4, 5)
+    with pytest.raises(ConfigError, match="val_every must be a positive whole number.*got 0"):
+        fit(model, train, val, opt, epochs=1, device="cpu", val_every=0)
+
+
+def test_early_stopping_and_plateau_count_validated_epochs_only():
+    train, val = digits_loaders()
+    model, lines = lenet(), []
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # nothing improves
+    stop = EarlyStopping(monitor="val_loss", patience=2, print_fn=lines.append)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=5)
+    history = fit(model, train, val, opt, epochs=10, device="cpu", val_every=2, scheduler=plateau, callbacks=[stop])
+    assert len(history) == 6 and "early stopping after epoch 6" in lines[0]  # validated at 2, 4, 6: two without gain
+    assert plateau.last_epoch == 3  # stepped after each validation, not after every epoch

@@ -240,3 +240,18 @@ def test_train_and_evaluate_on_a_tiny_imagenet_tree(tmp_path) -> None:
     assert one["split"] == "val" and one["images"] == 8 and one["acc1"] == pytest.approx(result.test["acc1"])
     ten = evaluate_checkpoint(result.run_dir, crops=10)
     assert ten["images"] == 8 and ten["crops"] == 10 and len(ten["classes"]) == 200
+
+
+def test_cli_val_every_sets_how_often_a_run_validates(tmp_path, capsys) -> None:
+    run_dir, lines = tmp_path / "r", []
+    assert main(["train", "lenet5", "--epochs", "3", "--val-every", "2", "--run-dir", str(run_dir), "--no-progress"],
+                print_fn=lines.append) == 0
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [("val_acc1" in r) for r in rows] == [False, True, True]
+    assert "val_every: 2" in (run_dir / "recipe.yaml").read_text()
+    assert [("val loss" in line) for line in lines if line.startswith("epoch ")] == [False, True, True]
+    assert main(["train", "--resume", str(run_dir), "--epochs", "5", "--val-every", "3", "--no-progress"], print_fn=lines.append) == 0
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [("val_acc1" in r) for r in rows] == [False, True, True, False, True]  # 4 is not a multiple of 3; 5 is the last
+    assert main(["train", "lenet5", "--val-every", "0", "--run-dir", str(tmp_path / "z")]) == 1
+    assert "val_every=0 must be at least 1" in capsys.readouterr().err

@@ -125,6 +125,19 @@ def test_plateau_needs_its_metric():
         sched.step_epoch({"val_loss": 1.0})
 
 
+def test_plateau_waits_through_epochs_without_validation():
+    opt = _opt()
+    sched = build_schedule(opt, {"name": "plateau", "patience": 0, "factor": 0.1, "threshold": 0.0}, epochs=4, steps_per_epoch=1)
+    lr = opt.param_groups[0]["lr"]
+    sched.step_epoch({"val_loss": 1.0})
+    sched.step_epoch({"train_loss": 0.9}, validated=False)  # val_every: no validation, no verdict
+    assert opt.param_groups[0]["lr"] == lr
+    sched.step_epoch({"val_loss": 1.0})  # no gain on 1.0 with patience 0
+    assert opt.param_groups[0]["lr"] == approx(lr * 0.1)
+    with pytest.raises(ConfigError, match="val_loss"):
+        sched.step_epoch({"train_loss": 0.9})  # a validated epoch must carry the metric
+
+
 def test_inverse_time_is_keras_decay():
     # Keras 2 SGD(lr=0.01, decay=0.01 / 40): the update with index t uses lr / (1 + decay * t).
     decay = 0.01 / 40

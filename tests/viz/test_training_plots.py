@@ -23,3 +23,13 @@ def test_curves_and_confusion_matrix_are_pngs(tmp_path) -> None:
 def test_confusion_matrix_shape_is_checked(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"n x n counts and n class names, got \(2, 3\)"):
         plot_confusion_matrix([[1, 2, 3], [4, 5, 6]], ["a", "b"], tmp_path / "cm.png")
+
+
+def test_curves_put_each_row_at_its_epoch_and_skip_unvalidated_epochs() -> None:
+    from cnnlab.viz.training import curves_figure
+
+    # fit() writes epoch = epochs completed (1 after the first); val_every=2 leaves gaps.
+    history = [{"epoch": e, "train_loss": 1.0 / e, **({"val_loss": 1.5 / e} if e % 2 == 0 else {})} for e in (1, 2, 3, 4)]
+    fig = curves_figure(history)
+    lines = {ln.get_label(): list(ln.get_xdata()) for ax in fig.axes for ln in ax.get_lines()}
+    assert lines == {"train loss": [1, 2, 3, 4], "validation loss": [2, 4]}

@@ -44,6 +44,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, metavar="N")
     p.add_argument("--lr", type=float, metavar="X", help="the optimizer's (base) learning rate")
     p.add_argument("--seed", type=int, metavar="N")
+    p.add_argument("--val-every", type=int, metavar="N",
+                   help="validate after every N-th epoch and the last (default: the recipe's, 1); best.pt, early "
+                        "stopping and plateau schedules then see only those epochs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any recipe field (repeatable)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="default: the recipe's (auto: CUDA, MPS, CPU)")
     p.add_argument("--amp", action="store_true", help="mixed precision (bf16 autocast; fp16 with loss scaling on CUDA without bf16)")
@@ -108,7 +111,8 @@ def _recipe(args: argparse.Namespace):
         sets = [f"dataset.name={dataset}"] if dataset and recipe.dataset.name != dataset else []
     if args.data_dir:
         sets.append(f"dataset.data_dir={args.data_dir}")
-    for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size), ("optimizer.lr", args.lr), ("seed", args.seed), ("device", args.device)):
+    for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size), ("optimizer.lr", args.lr), ("seed", args.seed), ("device", args.device),
+                       ("val_every", args.val_every)):
         if value is not None:
             sets.append(f"{key}={value}")
     if args.amp:
@@ -199,7 +203,7 @@ def _train(args: argparse.Namespace, print_fn: PrintFn, callbacks: list) -> int:
 
 
 def _resume_overrides(args: argparse.Namespace) -> list[str]:
-    """What a resumed run may change: more epochs, where the data are, the fast paths
+    """What a resumed run may change: more epochs, how often it validates, where the data are, the fast paths
     (``--amp``, ``--channels-last``), ``--set`` keys. Flags
     that would change what it resumes from are refused rather than ignored."""
     fixed = [flag for flag, value in (("MODEL", args.model), ("--recipe", args.recipe), ("--dataset", args.dataset),
@@ -209,7 +213,7 @@ def _resume_overrides(args: argparse.Namespace) -> list[str]:
                           "resumed from: start a new run instead, or change a setting with --set KEY=VALUE")
     if args.lr is not None:
         raise ConfigError(f"--lr {args.lr} with --resume: use --lr-on-resume {args.lr} (the rate from the resumed epoch on)")
-    sets = [f"epochs={args.epochs}"] if args.epochs is not None else []
+    sets = [f"{key}={value}" for key, value in (("epochs", args.epochs), ("val_every", args.val_every)) if value is not None]
     if args.data_dir:
         sets.append(f"dataset.data_dir={args.data_dir}")
     sets += [f"{key}=true" for key, on in (("amp", args.amp), ("channels_last", args.channels_last)) if on]

@@ -59,7 +59,8 @@ class History(list):
 @dataclass
 class TrainState:
     """What callbacks see of a run. ``epoch`` is the 0-based index of the current (or just
-    finished) epoch; rows in ``history`` carry ``epoch`` = index + 1, the epochs completed."""
+    finished) epoch; rows in ``history`` carry ``epoch`` = index + 1, the epochs completed.
+    ``validated``: whether the epoch just finished was validated (``val_every``)."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer | None = None
@@ -78,6 +79,8 @@ class TrainState:
     train_loader: Any = None
     val_loader: Any = None
     steps_per_epoch: int | None = None
+    val_every: int = 1
+    validated: bool = False
     stop_training: bool = False
     status: str = "running"
     extra: dict[str, Any] = field(default_factory=dict)  # shared scratch space for callbacks
@@ -352,7 +355,8 @@ class Checkpointer(Callback):
 # -- early stopping ---------------------------------------------------------------------------
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
-    Its count is recomputed from the history on resume."""
+    Its count is recomputed from the history on resume. With ``val_every`` > 1 a
+    validation metric is watched over the validated epochs only: patience counts those."""
 
     def __init__(self, monitor: str = "val_loss", mode: str = "min", patience: int = 10, min_delta: float = 0.0, print_fn: PrintFn | None = None) -> None:
         _check_mode(mode)
@@ -373,9 +377,12 @@ class EarlyStopping(Callback):
         _check_monitor(state, self.monitor, "EarlyStopping")
         self.best, self.wait = None, 0
         for row in state.history:
-            self._update(row.get(self.monitor))
+            if self.monitor in row or not self.monitor.startswith("val_"):
+                self._update(row.get(self.monitor))
 
     def on_epoch_end(self, state: TrainState, metrics: Mapping[str, Any]) -> None:
+        if self.monitor not in metrics and self.monitor.startswith("val_") and not state.validated:
+            return  # an epoch without validation (val_every): nothing to compare
         if self.monitor not in metrics:
             raise ConfigError(f"EarlyStopping monitors {self.monitor!r}, not among the epoch metrics {sorted(metrics)}")
         self._update(metrics[self.monitor])

@@ -8,7 +8,7 @@ depend on the epoch alone and a resumed run sees the same order.
 A scheduler is any object with ``step_batch()`` (called after every optimizer step),
 ``step_epoch(metrics)`` (after each epoch's validation, with the epoch's row) and
 ``state_dict()``/``load_state_dict()``; PyTorch's own schedulers are stepped once per epoch
-(``ReduceLROnPlateau`` on ``val_loss``).
+(``ReduceLROnPlateau`` on ``val_loss``, only after epochs that were validated).
 
 Models with auxiliary classifiers (``forward_aux`` and enabled heads) train on
 ``loss(main) + sum(w_i * loss(aux_i))`` with ``w = model.aux_weights`` (GoogLeNet: 0.3, 0.3).
@@ -137,13 +137,19 @@ def _step_batch(scheduler: Any) -> None:
         scheduler.step_batch()
 
 
-def _step_epoch(scheduler: Any, metrics: Mapping[str, Any]) -> None:
+def _step_epoch(scheduler: Any, metrics: Mapping[str, Any], validated: bool = True) -> None:
+    # An epoch without validation (val_every > 1) moves no plateau counter.
+    from .schedules import Schedule
+
     if scheduler is None:
         return
-    if callable(getattr(scheduler, "step_epoch", None)):
+    if isinstance(scheduler, Schedule):
+        scheduler.step_epoch(dict(metrics), validated=validated)
+    elif callable(getattr(scheduler, "step_epoch", None)):
         scheduler.step_epoch(dict(metrics))
     elif isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        scheduler.step(metrics.get("val_loss", metrics.get("train_loss")))
+        if validated:
+            scheduler.step(metrics.get("val_loss", metrics.get("train_loss")))
     elif isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
         scheduler.step()
 
@@ -341,11 +347,16 @@ def fit(
     lr: float | None = None,
     topk: Sequence[int] = (1, 5),
     max_steps_per_epoch: int | None = None,
+    val_every: int = 1,
 ) -> History:
     """Train for epochs ``start_epoch .. epochs - 1``, validating after each; returns the
     :class:`History` of per-epoch rows: ``epoch`` (epochs completed), ``lr`` (at the epoch's
     last step), ``train_loss``, ``train_acc1``, ``train_images_per_s``, ``train_seconds``,
     ``val_loss``, ``val_acc1``, ``val_acc5``, ``val_seconds``, ``epoch_seconds``.
+
+    ``val_every=N`` validates after every N-th epoch and the last one only (Keras'
+    ``validation_freq``): the other rows have no ``val_*`` entries, and the best checkpoint,
+    early stopping and plateau schedules count validated epochs only.
 
     ``model`` is the cnnlab model, or a DDP/compiled wrapper of it (see
     :func:`~cnnlab.engine.distributed.wrap_ddp`). ``resume_from`` (a run directory or a
@@ -359,6 +370,8 @@ def fit(
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"epochs must be a positive whole number, got {epochs!r}")
+    if isinstance(val_every, bool) or not isinstance(val_every, int) or val_every < 1:
+        raise ConfigError(f"val_every must be a positive whole number of epochs (1: validate after every epoch), got {val_every!r}")
     device = torch.device(device)
     net = unwrap(model)
     if channels_last:
@@ -380,7 +393,7 @@ def fit(
         history=History(dict(r) for r in (history or []) if r.get("epoch", 0) <= start_epoch),
         run_dir=Path(run_dir) if run_dir is not None else None, rank=get_rank(), world_size=get_world_size(),
         recipe=dict(recipe or {}), device=device, train_loader=train_loader, val_loader=val_loader,
-        steps_per_epoch=_steps(train_loader, max_steps_per_epoch),
+        steps_per_epoch=_steps(train_loader, max_steps_per_epoch), val_every=val_every,
     )
     common = dict(device=device, amp=amp, channels_last=channels_last)
     try:
@@ -397,13 +410,14 @@ def fit(
             )
             row: dict[str, Any] = {"epoch": epoch + 1, "lr": _lr(optimizer)}
             row.update({f"train_{k}": v for k, v in train.items() if k in ("loss", "acc1", "images_per_s", "seconds")})
-            if val_loader is not None:
+            state.validated = val_loader is not None and validates(epoch, epochs, val_every)
+            if state.validated:
                 val = evaluate(model, val_loader, loss_fn=val_loss_fn, topk=topk, callbacks=callbacks, state=state, **common)
                 if not math.isfinite(val["loss"]):
                     raise _diverged(val["loss"], epoch, train["steps"] - 1, state.global_step, _lr(optimizer), "validation")
                 row.update({f"val_{k}": v for k, v in val.items() if k not in ("images", "images_per_s")})
             row["epoch_seconds"] = time.perf_counter() - epoch_start
-            _step_epoch(scheduler, row)
+            _step_epoch(scheduler, row, validated=state.validated or val_loader is None)
             state.history.append(row)
             call_hook(callbacks, "on_epoch_end", state, row)
             if state.stop_training:
@@ -423,6 +437,12 @@ def fit(
     finally:
         call_hook(callbacks, "on_fit_end", state)
     return state.history
+
+
+def validates(epoch: int, epochs: int, val_every: int = 1) -> bool:
+    """Whether the epoch with 0-based index ``epoch`` of ``epochs`` ends with validation:
+    every ``val_every``-th epoch and always the last."""
+    return (epoch + 1) % val_every == 0 or epoch + 1 == epochs
 
 
 def _steps(loader: Any, max_steps: int | None) -> int | None:

@@ -199,7 +199,9 @@ class Recipe:
     ``aux_weights``: loss weights of the auxiliary classifiers (``forward_aux``); None uses
     the model's own ``aux_weights`` (GoogLeNet: 0.3 each). ``grad_clip_norm``: clip the
     gradient norm to this (None: no clipping). ``checkpoint_every``: epochs between
-    numbered checkpoints (0: only last and best). ``device``: ``"auto"`` picks CUDA, then
+    numbered checkpoints (0: only last and best). ``val_every``: validate after every N-th
+    epoch and the last (1: every epoch; Keras' ``validation_freq``); the best checkpoint,
+    early stopping and plateau schedules then count validated epochs. ``device``: ``"auto"`` picks CUDA, then
     MPS, then CPU. ``amp`` and ``channels_last``: ``"auto"`` (the default) takes the fast
     setting measured for the device (:func:`cnnlab.engine.run.fast_defaults`); true or
     false forces it. ``transfer``: start from pretrained weights and fine-tune
@@ -218,6 +220,7 @@ class Recipe:
     aux_weights: list[float] | None = None
     grad_clip_norm: float | None = None
     checkpoint_every: int = 5
+    val_every: int = 1
     eval: EvalSpec = field(default_factory=EvalSpec)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
@@ -601,6 +604,7 @@ def validate_recipe(recipe: Recipe) -> None:
     need(recipe.epochs >= 1, f"epochs={recipe.epochs!r} must be at least 1")
     need(recipe.batch_size >= 1, f"batch_size={recipe.batch_size!r} must be at least 1")
     need(recipe.checkpoint_every >= 0, f"checkpoint_every={recipe.checkpoint_every!r} must be >= 0 (0: only last and best)")
+    need(recipe.val_every >= 1, f"val_every={recipe.val_every!r} must be at least 1 (1: validate after every epoch)")
     d = recipe.dataset
     need(d.image_size is None or d.image_size >= 1, f"dataset.image_size={d.image_size!r} must be a positive side length")
     need(d.resize_shorter is None or d.resize_shorter >= 1, f"dataset.resize_shorter={d.resize_shorter!r} must be a positive side length")

@@ -300,7 +300,7 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
         amp=recipe.amp, channels_last=recipe.channels_last, grad_clip=recipe.grad_clip_norm,
         loss_fn=nn.CrossEntropyLoss(label_smoothing=recipe.loss.label_smoothing),
         recipe={"recipe": recipe_to_dict(recipe)}, run_dir=run_dir,
-        resume_from=resume, lr=lr_on_resume,
+        resume_from=resume, lr=lr_on_resume, val_every=recipe.val_every,
     )
     # The test report covers the whole split on every rank (a shard per rank would report a
     # part); under DDP evaluate() all-reduces, so every rank must take part. Rank 0 keeps it.

@@ -277,12 +277,15 @@ class Schedule:
         self._main_lrs = [float(g["lr"]) for g in self.optimizer.param_groups]
         self._apply_warmup()
 
-    def step_epoch(self, metrics: Mapping[str, Any] | None = None) -> None:
-        """Call after each epoch's validation; a plateau schedule reads ``metrics[monitor]``."""
+    def step_epoch(self, metrics: Mapping[str, Any] | None = None, *, validated: bool = True) -> None:
+        """Call after each epoch's validation; a plateau schedule reads ``metrics[monitor]``.
+        ``validated=False`` (an epoch that skipped validation, ``val_every``) leaves a
+        plateau schedule's patience where it was when it watches a validation metric."""
         self._restore_main()
         self.epochs_done += 1
         if isinstance(self.scheduler, lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(self._monitored(metrics))
+            if validated or not self.spec.monitor.startswith("val_"):
+                self.scheduler.step(self._monitored(metrics))
         elif self.interval == "epoch" and (self.planned is None or self.epochs_done < self.planned):
             self.scheduler.step()
         self._main_lrs = [float(g["lr"]) for g in self.optimizer.param_groups]

@@ -13,8 +13,14 @@ from ._save import save_figure
 def plot_curves(history: Sequence[Mapping[str, float]], path: str | os.PathLike, *, title: str = "") -> Path:
     """The course's training plot: loss (left axis) and accuracy (right axis) per epoch, for
     the training and validation sets. ``history`` holds one mapping per epoch with ``epoch``
-    and any of ``train_loss``, ``val_loss``, ``train_acc1``, ``val_acc1`` (accuracy in
-    [0, 1]); missing series are skipped."""
+    (epochs completed, as :func:`cnnlab.engine.fit` writes it) and any of ``train_loss``,
+    ``val_loss``, ``train_acc1``, ``val_acc1`` (accuracy in [0, 1]); missing series and
+    missing points (epochs without validation) are skipped."""
+    return save_figure(curves_figure(history, title=title), path)
+
+
+def curves_figure(history: Sequence[Mapping[str, float]], *, title: str = ""):
+    """The figure :func:`plot_curves` saves (a matplotlib ``Figure``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -22,7 +28,7 @@ def plot_curves(history: Sequence[Mapping[str, float]], path: str | os.PathLike,
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     acc_ax = ax.twinx()
-    epochs = [int(h["epoch"]) + 1 for h in history]  # epochs are 0-based in the records
+    epochs = [int(h["epoch"]) for h in history]  # rows count epochs completed: 1 after the first
     styles = {
         "train_loss": (ax, "tab:blue", "-", "train loss"),
         "val_loss": (ax, "tab:orange", "-", "validation loss"),
@@ -44,7 +50,7 @@ def plot_curves(history: Sequence[Mapping[str, float]], path: str | os.PathLike,
         ax.legend(lines, [ln.get_label() for ln in lines], loc="center right")
     ax.set_title(title or "training curves")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
 
 
 def plot_confusion_matrix(
