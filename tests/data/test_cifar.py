@@ -158,4 +158,4 @@ def test_missing_cifar_names_files_and_fix(tmp_path):
     with pytest.raises(DatasetNotFoundError) as err:
         load_dataset("cifar100", "test", data_dir=tmp_path)
     msg = str(err.value)
-    assert "test, meta" in msg and "cifar-100-python" in msg and "--download" in msg and "cifar-100-python.tar.gz" in msg
+    assert "test, meta" in msg and "cifar-100-python" in msg and "cnnlab data download cifar100" in msg and "cifar-100-python.tar.gz" in msg

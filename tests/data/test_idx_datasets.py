@@ -48,7 +48,7 @@ def test_md5_mismatch_names_file_expected_actual_and_fix(tmp_path):
     assert str(tmp_path / "train-images-idx3-ubyte.gz") in msg
     assert "expected f68b3c2dcbeaaa9fbdd348bbdeb94873" in msg
     assert f"has md5 {md5s['train-images-idx3-ubyte.gz']}" in msg
-    assert "verify=False" in msg and "--download" in msg
+    assert "verify=False" in msg and "cnnlab data download" in msg
 
 
 def test_verify_false_skips_checks_explicitly(tmp_path):
@@ -63,7 +63,7 @@ def test_missing_files_list_the_four_names_the_folders_and_the_fix(tmp_path):
     for name in IDX_NAMES:
         assert name in msg
     assert str(tmp_path) in msg and str(tmp_path / "MNIST" / "raw") in msg
-    assert "--data-dir DIR" in msg and "--download" in msg
+    assert "--data-dir DIR" in msg and "cnnlab data download" in msg
     assert isinstance(err.value, FileNotFoundError)
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 from cnnlab.cli.main import main
 from cnnlab.data import load_dataset
 from cnnlab.errors import ConfigError
-from cnnlab.engine.run import evaluate_checkpoint, predict_images, train_recipe
+from cnnlab.engine.run import evaluate_checkpoint, predict_images, train_recipe, train_subset
 from cnnlab.viz import CurvePlotter
 
 QUICK = ["epochs=2", "checkpoint_every=1"]
@@ -81,6 +81,23 @@ def test_predict_reads_folders_and_names_what_is_missing(run, tmp_path) -> None:
         predict_images(run.run_dir, ["nowhere.png"], k=1)
 
 
+def test_predict_and_eval_refuse_what_they_cannot_read(run, tmp_path) -> None:
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(ConfigError, match="notes.png' is not an image file PIL can read"):
+        predict_images(run.run_dir, [text])
+    with pytest.raises(ConfigError, match="top k=0"):
+        predict_images(run.run_dir, [text], k=0)
+    with pytest.raises(ConfigError, match=r"'.*nowhere' does not exist: give a run directory"):
+        evaluate_checkpoint(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="lenet5 is a model's name: train it first"):
+        predict_images("lenet5", [text])
+    # Labels must mean the model's outputs: digits[5-9] relabels 5..9 as 0..4.
+    with pytest.raises(ConfigError, match=r"trained on 10 classes \(0, 1, 2, 3, 4, 5, \.\.\.\); digits\[5-9\] has 5 \(5, 6"):
+        evaluate_checkpoint(run.run_dir, dataset="digits[5-9]")
+    assert evaluate_checkpoint(run.run_dir, dataset="digits")["images"] == 359  # the same classes: scored
+
+
 def test_cli_train_eval_predict(tmp_path) -> None:
     lines: list[str] = []
     run_dir = tmp_path / "cli-run"
@@ -115,6 +132,31 @@ def test_cli_resume_takes_more_epochs_and_refuses_what_it_would_ignore(tmp_path,
     assert "--lr-on-resume 0.1" in capsys.readouterr().err
     assert main(["train", "resnet20", "--resume", str(run_dir), "--batch-size", "8"]) == 1
     assert "MODEL, --batch-size would change what it resumed from" in capsys.readouterr().err
+    # Fewer epochs than trained: refused before the run's recipe.yaml is rewritten.
+    recipe_before = (run_dir / "recipe.yaml").read_text()
+    assert main(["train", "--resume", str(run_dir), "--epochs", "1"]) == 1
+    assert "has trained 2 epochs, more than the 1 asked for; resume with --epochs 2" in capsys.readouterr().err
+    assert (run_dir / "recipe.yaml").read_text() == recipe_before
+    # Testing a finished run again keeps the seconds its epochs took in report.json.
+    trained = sum(json.loads(line)["epoch_seconds"] for line in (run_dir / "metrics.jsonl").read_text().splitlines())
+    assert main(["train", "--resume", str(run_dir), "--no-progress"], print_fn=quiet.append) == 0
+    assert json.loads((run_dir / "report.json").read_text())["seconds"] >= round(trained, 1)
+
+
+def test_cli_train_refuses_a_folder_holding_a_run_and_lr_on_resume_without_resume(tmp_path, capsys) -> None:
+    run_dir = tmp_path / "r"
+    lines: list[str] = []
+    assert main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress"], print_fn=lines.append) == 0
+    assert any("validating on the test split, the one the run is tested on" in line for line in lines)
+    report = (run_dir / "report.json").read_text()
+    assert main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir)]) == 1
+    assert f"already holds a run (its recipe.yaml); continue it with `cnnlab train --resume {run_dir}`" in capsys.readouterr().err
+    assert (run_dir / "report.json").read_text() == report
+    assert main(["train", "lenet5", "--run-dir", str(run_dir / "recipe.yaml")]) == 1
+    assert "is a file; give a folder" in capsys.readouterr().err
+    assert main(["train", "lenet5", "--lr-on-resume", "0.1", "--run-dir", str(tmp_path / "new")]) == 1
+    assert "give --resume RUN with it, or --lr 0.1" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
 
 
 def test_cli_dry_run_resolves_without_training(tmp_path, monkeypatch, capsys) -> None:
@@ -255,3 +297,13 @@ def test_cli_val_every_sets_how_often_a_run_validates(tmp_path, capsys) -> None:
     assert [("val_acc1" in r) for r in rows] == [False, True, True, False, True]  # 4 is not a multiple of 3; 5 is the last
     assert main(["train", "lenet5", "--val-every", "0", "--run-dir", str(tmp_path / "z")]) == 1
     assert "val_every=0 must be at least 1" in capsys.readouterr().err
+
+
+def test_train_subset_takes_one_to_all_images() -> None:
+    assert train_subset(10, 10, seed=0).tolist() == list(range(10))
+    assert len(train_subset(10, 3, seed=0)) == 3
+    for size in (0, -5):
+        with pytest.raises(ConfigError, match=f"train_size={size} must be a positive number of images, at most 10"):
+            train_subset(10, size, seed=0)
+    with pytest.raises(ConfigError, match="use at most 10"):
+        train_subset(10, 11, seed=0)

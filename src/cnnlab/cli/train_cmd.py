@@ -23,7 +23,12 @@ scikit-learn's digits.
 A run directory (default runs/<recipe>-<UTC time>) holds recipe.yaml (the resolved recipe),
 metrics.csv and metrics.jsonl (one row per epoch), curves.png (loss and accuracy, rewritten
 every epoch), checkpoints/ (last.pt, best.pt, epoch_NNN.pt every checkpoint_every epochs)
-and report.json (test accuracy, per-class report, confusion matrix).
+and report.json (test accuracy, per-class report, confusion matrix). A new run refuses a
+--run-dir that already holds one.
+
+Most packaged recipes validate on the test split, as their sources do (dataset.val_split:
+0), so best.pt is chosen on test images; --set dataset.val_split=0.1 holds out a tenth of
+the training images for validation instead.
 
 Any recipe field can be set with --set key=value (dotted keys: optimizer.lr=0.01,
 dataset.augment.hflip=true, schedule.name=cosine); unknown keys and ill-typed values fail
@@ -73,7 +78,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        "averages, a confusion-matrix PNG and the results as JSON. --crops 10 or 144 averages the softmax over "
                        "crops (Szegedy et al. 2014 Sec. 7); --ensemble averages several runs' probabilities.")
     p.add_argument("target", metavar="RUN", help="a run directory or a checkpoint file")
-    p.add_argument("--dataset", metavar="D", help="evaluate on another dataset with the same classes (default: the run's)")
+    p.add_argument("--dataset", metavar="D", help="evaluate on another dataset with the same classes in the same order (default: the run's); "
+                                                     "other classes are refused")
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--split", help="test, val or train (default: test; val for Tiny ImageNet, ImageNet and image folders)")
     p.add_argument("--crops", type=int, choices=(1, 10, 144), default=1)

@@ -25,6 +25,7 @@ from .datasets import (
     image_files,
     load_dataset,
     locate_dataset,
+    open_image,
     resize_images,
     select_classes,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "default_data_root",
     "download_dataset",
     "image_files",
+    "open_image",
     "folder_loader",
     "folder_transform",
     "list_datasets",

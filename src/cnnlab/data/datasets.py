@@ -66,6 +66,19 @@ def image_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return out
 
 
+def open_image(path: str | os.PathLike[str], mode: str) -> Any:
+    """The image file at ``path`` converted to the PIL ``mode`` (``"L"``, ``"RGB"``); a file
+    PIL cannot read as an image raises ``ConfigError`` naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return img.convert(mode)
+    except (UnidentifiedImageError, OSError) as err:
+        raise ConfigError(f"{str(path)!r} is not an image file PIL can read ({err.__class__.__name__}: {err}); "
+                          f"pass PNG, JPEG or other image files ({', '.join(IMAGE_EXTENSIONS)})") from None
+
+
 # --------------------------------------------------------------------------- containers
 
 
@@ -277,8 +290,8 @@ def _not_found(info: DatasetInfo, expected: Sequence[str], searched: Sequence[Pa
     target = Path(data_dir).expanduser() if data_dir is not None else default_data_root()
     if info.archives:
         online = (
-            f", or add --download (download=True) when online to fetch "
-            f"{', '.join(a.filename for a in info.archives)} into {target}"
+            f", or when online fetch {', '.join(a.filename for a in info.archives)} into {target} with "
+            f"`cnnlab data download {info.name.split('[')[0]} --data-dir {target}` (in Python: download=True)"
         )
     else:
         online = ""
@@ -492,7 +505,7 @@ def _load_idx_pair(info: DatasetInfo, folder: Path, split: str, verify: Verify) 
                 raise DatasetIntegrityError(
                     f"{path} has md5 {actual}, expected {expected} (the official {info.name} file): it is "
                     f"damaged, truncated or not the official file. Delete it and fetch it again "
-                    f"(--download, or from {info.homepage}), or pass verify=False to load it unchecked"
+                    f"(`cnnlab data download {info.name.split('[')[0]}`, or from {info.homepage}), or pass verify=False to load it unchecked"
                 )
         arrays.append(parse_idx(data, str(path)))
     images, labels = arrays
@@ -519,7 +532,7 @@ def _names(values: Sequence[Any]) -> tuple[str, ...]:
 def _load_cifar(info: DatasetInfo, folder: Path, split: str, verify: Verify) -> tuple[torch.Tensor, torch.Tensor, dict, DatasetInfo]:
     label_key = "labels" if info.name == "cifar10" else "fine_labels"
     meta_spec = next(f for f in info.files if f.split is None)
-    fix = f"Delete it and fetch {info.archives[0].filename} again (--download), or pass verify=False to load it unchecked"
+    fix = f"Delete it and fetch {info.archives[0].filename} again (`cnnlab data download {info.name.split('[')[0]}`), or pass verify=False to load it unchecked"
     check_md5(folder / meta_spec.name, expected_md5(meta_spec.name, meta_spec.md5, verify), fix=fix)
     meta = load_pickle(folder / meta_spec.name)
     if not isinstance(meta, Mapping):

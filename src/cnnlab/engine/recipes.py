@@ -577,7 +577,7 @@ def validate_recipe(recipe: Recipe) -> None:
     if name not in models:
         close = difflib.get_close_matches(name, models, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"model.name={name!r} is not a registered model{hint}; see `cnnlab models` for the list")
+        raise ConfigError(f"model.name={name!r} is not a registered model{hint}; `cnnlab list` shows them all")
     opts = model_options(name)
     allowed = set(opts) | {"num_classes", "in_chans"}
     unknown = sorted(set(recipe.model.options) - allowed)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import Augment, DeviceLoader, dataset_info, folder_loader, image_files, load_dataset
+from ..data import Augment, DeviceLoader, dataset_info, folder_loader, image_files, load_dataset, open_image
 from ..errors import ConfigError
 from ..registry import create_model, model_card
 from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar
@@ -162,6 +162,8 @@ def train_subset(count: int, size: int, seed: int) -> torch.Tensor:
     """Indices, in stored order, of ``size`` of ``count`` training images drawn at random
     with ``seed``: the images a ``dataset.train_size`` run trains on (and a linear probe
     with the same size and seed fits on)."""
+    if size < 1:
+        raise ConfigError(f"train_size={size} must be a positive number of images, at most {count}")
     if size > count:
         raise ConfigError(f"train_size={size} but the training split has {count} images; use at most {count}")
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
@@ -211,6 +213,9 @@ def train_recipe(
     ``resume``: a run directory to continue exactly where it stopped (its own recipe, with
     ``overrides`` applied on top); ``lr_on_resume`` changes the learning rate from there
     (the course's way of continuing after an interruption)."""
+    if lr_on_resume is not None and resume is None:
+        raise ConfigError(f"lr_on_resume={lr_on_resume} (--lr-on-resume) sets the rate of a resumed run; give --resume RUN "
+                          f"with it, or --lr {lr_on_resume} (--set optimizer.lr=...) for a new run")
     if resume is not None:
         _, ckpt = resume_state(resume)
         recipe = recipe_from_dict(ckpt["recipe"]["recipe"]) if "recipe" in (ckpt.get("recipe") or {}) else recipe
@@ -222,16 +227,34 @@ def train_recipe(
     validate_recipe(recipe)
     if resume is not None:
         _resume_notes(ckpt, run_dir, planned, recipe.epochs, lr_on_resume, print_fn)
+    elif run_dir is not None:
+        _check_new_run_dir(Path(run_dir))
+    # A resumed run's report counts the epochs trained before too, not only this command's.
+    earlier = 0.0 if resume is None else sum(
+        r.get("epoch_seconds") or 0.0 for r in ckpt.get("history") or [] if r.get("epoch", 0) <= (ckpt.get("epoch") or 0))
     dist = init_distributed(device)
     try:
-        return _train(recipe, dist, run_dir, resume, lr_on_resume, device, callbacks, progress, compile, print_fn)
+        return _train(recipe, dist, run_dir, resume, lr_on_resume, device, callbacks, progress, compile, print_fn, earlier)
     finally:
         cleanup_distributed()
 
 
+def _check_new_run_dir(run_dir: Path) -> None:
+    # Checked before anything is written: a new run never mixes its files with another's.
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--run-dir {run_dir} is a file; give a folder for the run (it is created if absent)")
+    if (run_dir / "recipe.yaml").is_file():
+        raise ConfigError(f"--run-dir {run_dir} already holds a run (its recipe.yaml); continue it with "
+                          f"`cnnlab train --resume {run_dir}`, or give another folder")
+
+
 def _resume_notes(ckpt: dict[str, Any], run_dir: Any, planned: int | None, epochs: int, lr_on_resume: float | None,
                   print_fn: PrintFn) -> None:
+    # Checked before the run's recipe.yaml is rewritten, so a refused resume changes nothing.
     done = ckpt.get("epoch")
+    if isinstance(done, int) and done > epochs:
+        raise ConfigError(f"{run_dir} has trained {done} epochs, more than the {epochs} asked for; resume with "
+                          f"--epochs {done} to test its final weights, or more to train on")
     if isinstance(done, int) and done >= epochs:
         print_fn(f"{run_dir} already trained {done} of {epochs} epochs: testing its final weights "
                  f"(to train on, resume with more epochs: --epochs {done + 10}, or --set epochs=...)")
@@ -243,7 +266,8 @@ def _resume_notes(ckpt: dict[str, Any], run_dir: Any, planned: int | None, epoch
 
 
 def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | Path | None, lr_on_resume: float | None,
-           device_name: str | None, callbacks: Sequence[Callback], progress: bool, compile: bool, print_fn: PrintFn) -> RunResult:
+           device_name: str | None, callbacks: Sequence[Callback], progress: bool, compile: bool, print_fn: PrintFn,
+           earlier_seconds: float = 0.0) -> RunResult:
     started = time.perf_counter()
     device = dist.device if dist.distributed else resolve_device(device_name or recipe.device)
     seed_everything(recipe.seed)
@@ -287,6 +311,10 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / "recipe.yaml", lambda f: f.write(dump_recipe(recipe).encode()))
         print_fn(f"run directory: {run_dir}")
+        if recipe.dataset.val_split == 0:
+            print_fn(f"validating on the {test_split(recipe.dataset.name)} split, the one the run is tested on "
+                     f"(the recipe's dataset.val_split is 0), so best.pt is chosen on it; "
+                     f"--set dataset.val_split=0.1 holds out a tenth of the training images instead")
         for note in tuning.notes if tuning is not None else ():
             print_fn(note)
     # The bar needs a terminal; without one (or with progress=False) one line per epoch.
@@ -313,7 +341,7 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
         return RunResult(run_dir, [dict(h) for h in history], {}, seconds)
     if dist.is_main:
         report = {"recipe": recipe.name, "model": recipe.model.name, "dataset": recipe.dataset.name,
-                  "epochs": recipe.epochs, "seconds": round(seconds, 1), "device": str(device),
+                  "epochs": recipe.epochs, "seconds": round(seconds + earlier_seconds, 1), "device": str(device),
                   "test": {k: v for k, v in test.items() if k != "confusion"}, "confusion": test["confusion"]}
         atomic_write(run_dir / "report.json", lambda f: f.write(json.dumps(report, indent=2).encode()))
     return RunResult(run_dir, [dict(h) for h in history], test, seconds)
@@ -341,6 +369,12 @@ def load_run_model(run_or_checkpoint: str | Path, which: str = "best", map_locat
     """The model of a run directory (its ``best.pt``, else ``last.pt``) or of a checkpoint
     file, rebuilt from the checkpoint's recipe; weights loaded without executing code."""
     path = Path(run_or_checkpoint)
+    if not path.exists():
+        from ..registry import list_models
+
+        named = f"; {path} is a model's name: train it first (cnnlab train {path})" if str(path) in list_models() else ""
+        raise ConfigError(f"{str(path)!r} does not exist: give a run directory (`cnnlab runs` lists them) or a "
+                          f"checkpoint file{named}")
     if path.is_dir():
         folder = path / "checkpoints"
         candidates = [folder / f"{which}.pt", folder / "last.pt"]
@@ -406,6 +440,7 @@ def evaluate_checkpoint(
         split = split or test_split(recipe.dataset.name)
         data = load_dataset(recipe.dataset.name, split, data_dir=recipe.dataset.data_dir, image_size=recipe.dataset.image_size,
                             **({"resize": recipe.dataset.resize_mode} if info.in_memory else {}))
+        _check_same_classes(run, model, data, info)
         channels = model.in_chans
         if recipe.transfer is not None:  # fine-tuned on images converted to the pretrained model's channels
             from ..transfer.pretrained import match_channels
@@ -460,6 +495,19 @@ def evaluate_checkpoint(
     }
 
 
+def _check_same_classes(run: str | Path, model: nn.Module, data: Any, info: Any) -> None:
+    # Label i must mean the model's output i: another dataset is only scored with the same
+    # classes in the same order (mnist for a digits run, not mnist[5-9] or fashion-mnist).
+    trained = list((getattr(model, "pretrained_cfg", None) or {}).get("classes") or [])
+    given = list(getattr(data, "classes", None) or info.classes)
+    if trained and given and trained != given:
+        def show(names: list[str]) -> str:
+            return ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        raise ConfigError(f"{run} was trained on {len(trained)} classes ({show(trained)}); {info.name} has {len(given)} "
+                          f"({show(given)}), so its labels would not mean the model's outputs; evaluate on a dataset with "
+                          f"the same classes in the same order, or fine-tune on this one (cnnlab transfer finetune)")
+
+
 def _class_names(data: Any, info: Any, count: int) -> list[str]:
     # An image folder's classes are its sub-folders; the catalogue knows the others'.
     names = list(getattr(data, "classes", None) or info.classes)
@@ -500,6 +548,8 @@ def predict_images(run_or_checkpoint: str | Path, images: Sequence[str | Path], 
     input size, normalised as in training."""
     from PIL import Image
 
+    if k < 1:
+        raise ConfigError(f"top k={k}: give the number of classes to show, 1 or more (e.g. --top 5)")
     model, recipe, _ = load_run_model(run_or_checkpoint)
     info = dataset_info(recipe.dataset.name)
     channels = model.in_chans
@@ -507,9 +557,8 @@ def predict_images(run_or_checkpoint: str | Path, images: Sequence[str | Path], 
     mean, std = _normalisation(recipe, model.pretrained_cfg["mean"], model.pretrained_cfg["std"], info, channels)
     out = []
     for p in image_files(images):
-        with Image.open(p) as img:
-            img = img.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
-            x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
+        img = open_image(p, "L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
         x = x.unsqueeze(0) if channels == 1 else x.permute(2, 0, 1)
         x = (x - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
         with torch.no_grad():

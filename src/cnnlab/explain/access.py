@@ -149,16 +149,17 @@ def load_image(path: str | Path, preprocess: Preprocess, *, resize: bool = True)
     channels and (by default) resized to its input size (bilinear)."""
     from PIL import Image
 
+    from ..data import open_image  # cnnlab.explain loads cnnlab.data only when it reads an image
+
     p = Path(path)
     if not p.is_file():
         what = "is a folder" if p.is_dir() else "does not exist"
         raise ConfigError(f"image {str(path)!r} {what}; pass an image file (PNG, JPEG, ...)")
     channels, height, width = preprocess.input_size
-    with Image.open(p) as img:
-        img = img.convert("L" if channels == 1 else "RGB")
-        if resize and img.size != (width, height):
-            img = img.resize((width, height), Image.BILINEAR)
-        data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(img.size[1], img.size[0], -1)
+    img = open_image(p, "L" if channels == 1 else "RGB")
+    if resize and img.size != (width, height):
+        img = img.resize((width, height), Image.BILINEAR)
+    data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(img.size[1], img.size[0], -1)
     return data.permute(2, 0, 1).float() / 255.0
 
 

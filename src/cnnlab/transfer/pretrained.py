@@ -115,7 +115,7 @@ def check_model_name(name: str) -> str:
     raise ConfigError(
         f"{name!r} is neither a cnnlab run (directory or checkpoint) nor a registered model{hint}; give a run "
         "such as runs/lenet5-mnist-..., or a model name with weights='torchvision' or a weights file "
-        "(`cnnlab models` lists the models)"
+        "(`cnnlab list` lists the models)"
     )
 
 
