@@ -94,14 +94,23 @@ def quiet(_: str) -> None:
     pass
 
 
+def train_once(recipe: Any, run_dir: Path, overrides: Sequence[str]) -> dict[str, Any]:
+    """The report of ``recipe`` trained in ``run_dir``: read when an earlier invocation
+    finished it, resumed when one was interrupted, trained otherwise."""
+    if not (run_dir / "report.json").is_file():
+        if (run_dir / "checkpoints" / "last.pt").is_file():
+            train_recipe("", resume=run_dir, progress=False, print_fn=quiet)
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)  # stopped before its first epoch ended
+            train_recipe(recipe, overrides=overrides, run_dir=run_dir, progress=False, print_fn=quiet)
+    return json.loads((run_dir / "report.json").read_text())
+
+
 def pretrain(out: Path, mnist: str, epochs: int, dataset: str = "mnist") -> tuple[Path, dict[str, Any]]:
     """LeNet-5 on MNIST (or some of its classes) with the lenet5-mnist recipe cut to
     ``epochs``; reused when present."""
     run_dir = out / "runs" / path_safe(f"pretrain-lenet5-{dataset}")
-    if not (run_dir / "report.json").is_file():
-        train_recipe("lenet5-mnist", overrides=[f"epochs={epochs}", f"dataset.data_dir={mnist}", f"dataset.name={dataset}"],
-                     run_dir=run_dir, progress=False, print_fn=quiet)
-    report = json.loads((run_dir / "report.json").read_text())
+    report = train_once("lenet5-mnist", run_dir, [f"epochs={epochs}", f"dataset.data_dir={mnist}", f"dataset.name={dataset}"])
     return run_dir, {"method": "pretrain", "target": dataset, "seed": 0, "test_acc": report["test"]["acc1"],
                      "seconds": report["seconds"], "epochs": report["epochs"]}
 
@@ -144,17 +153,17 @@ def finetune_rows(source: Path, target: Target, seed: int, data_dir: str | None,
                                  head_epochs=target.head_epochs if stages else 0, lr_head=LR, lr_body=LR * body,
                                  epochs=target.epochs, train_size=target.train_size, seed=seed)
         run_dir = out / "runs" / path_safe(f"{target.label}-{stages}-{body:g}-s{seed}")
-        result = train_recipe(recipe, overrides=["checkpoint_every=0"], run_dir=run_dir, progress=False, print_fn=quiet)
-        rows.append({"method": label, "target": target.label, "seed": seed, "test_acc": result.test["acc1"],
-                     "seconds": result.seconds, "epochs": target.epochs, "run_dir": str(run_dir)})
+        report = train_once(recipe, run_dir, ["checkpoint_every=0"])
+        rows.append({"method": label, "target": target.label, "seed": seed, "test_acc": report["test"]["acc1"],
+                     "seconds": report["seconds"], "epochs": target.epochs, "run_dir": str(run_dir)})
     # From scratch: the fine-tune's own resolved recipe (same images, size, normalisation,
     # optimizer, schedule and epochs) without the pretrained start.
     tuned = load_recipe(Path(rows[-1]["run_dir"]) / "recipe.yaml")
     scratch = replace(tuned, name=f"scratch-lenet5-{target.label}", transfer=None)
     run_dir = out / "runs" / path_safe(f"{target.label}-scratch-s{seed}")
-    result = train_recipe(scratch, overrides=["checkpoint_every=0"], run_dir=run_dir, progress=False, print_fn=quiet)
-    rows.append({"method": SCRATCH, "target": target.label, "seed": seed, "test_acc": result.test["acc1"],
-                 "seconds": result.seconds, "epochs": target.epochs, "run_dir": str(run_dir)})
+    report = train_once(scratch, run_dir, ["checkpoint_every=0"])
+    rows.append({"method": SCRATCH, "target": target.label, "seed": seed, "test_acc": report["test"]["acc1"],
+                 "seconds": report["seconds"], "epochs": target.epochs, "run_dir": str(run_dir)})
     return rows
 
 
