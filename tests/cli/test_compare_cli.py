@@ -40,8 +40,10 @@ def test_baseline_not_among_names_is_an_error(capsys):
 def test_unknown_model_and_bad_input_are_errors(capsys):
     assert run("compare", "lenet5", "no_such_net")[0] == 1
     assert "no_such_net" in capsys.readouterr().err
-    assert run("compare", "lenet5", "--input", "32by32")[0] == 1
-    assert "3x224x224" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # a usage error, as in summary, rf, bench and export
+        run("compare", "lenet5", "--input", "32by32")
+    assert exit_info.value.code == 2
+    assert "--input: '32by32' is not a size: give CxHxW, e.g. 3x224x224" in capsys.readouterr().err
 
 
 def test_input_and_formats():
@@ -53,6 +55,17 @@ def test_input_and_formats():
     assert out.splitlines()[0].startswith("model,family,year,input") and len(out.splitlines()) == 3
     code, out = run("compare", "resnet20", "resnet32", "--format", "md")
     assert out.startswith("| model |")
+
+
+def test_input_as_one_size_keeps_each_models_channels():
+    code, out = run("compare", "resnet20", "resnet32", "--input", "64", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["input_size"] == [3, 64, 64]
+    assert [m["input_size"] for m in data["models"]] == [[3, 64, 64], [3, 64, 64]]
+    code, out = run("compare", "lenet5", "resnet20", "--input", "32x32", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and [m["input_size"] for m in data["models"]] == [[1, 32, 32], [3, 32, 32]]
+    assert data["models"][1]["published"]  # resnet20 at its own size keeps its published error
 
 
 def test_plot_option(tmp_path):

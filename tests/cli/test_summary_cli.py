@@ -65,7 +65,7 @@ def test_summary_options_are_literals() -> None:
 
 
 def test_summary_usage_errors_name_the_value(capsys: pytest.CaptureFixture[str]) -> None:
-    assert "got '3x'" in usage_error(capsys, "summary", "lenet5", "--input", "3x")
+    assert "--input: '3x' is not a size: give CxHxW" in usage_error(capsys, "summary", "lenet5", "--input", "3x")
     assert "got '0'" in usage_error(capsys, "summary", "lenet5", "--batch-size", "0")
     assert "got '-1'" in usage_error(capsys, "summary", "lenet5", "--depth", "-1")
     assert "KEY=VALUE" in usage_error(capsys, "summary", "lenet5", "--option", "classes")
@@ -76,7 +76,8 @@ def test_summary_errors_exit_1_with_a_message(capsys: pytest.CaptureFixture[str]
     assert run("summary", "vgg16", "--input", "3x16x16")[0] == 1
     assert "cnnlab summary: error: input 3x16x16 does not fit vgg16" in capsys.readouterr().err
     assert run("summary", "lenet5", "--aux")[0] == 1
-    assert "lenet5 has no auxiliary heads" in capsys.readouterr().err
+    assert "lenet5 has no auxiliary heads (no forward_aux); analyse it with aux=False (on the command line, leave out --aux)" \
+        in capsys.readouterr().err
     assert run("summary", "lenett")[0] == 1
     assert "unknown model 'lenett'" in capsys.readouterr().err
     assert run("summary", "lenet5", "--option", "depth=3")[0] == 1
@@ -119,3 +120,23 @@ def test_help_explains_columns_and_the_meta_device(command: str, capsys: pytest.
     out = " ".join(capsys.readouterr().out.split())
     assert exit_info.value.code == 0
     assert "meta device" in out and "no memory allocated" in out and "receptive field" in out.lower()
+
+
+def test_input_is_cxhxw_or_a_size_for_the_models_own_channels(capsys: pytest.CaptureFixture[str]) -> None:
+    """One --input for summary, rf, compare, bench and export: CxHxW, or HxW / S with the
+    model's channels (lenet5: 1; --option in_chans=3: 3)."""
+    for size in ("32", "32x32", "1x32x32"):
+        code, out = run("summary", "lenet5", "--input", size, "--format", "json")
+        assert code == 0 and json.loads(out)["input_size"] == [1, 32, 32]
+    code, out = run("summary", "lenet5", "--input", "32", "--option", "in_chans=3", "--format", "json")
+    assert code == 0 and json.loads(out)["input_size"] == [3, 32, 32]
+    code, out = run("rf", "resnet20", "--input", "40")
+    assert code == 0 and "resnet20: input 3x40x40" in out
+    for bad in ("1x32x32x1", "32x", "x", "0x32", "thirty-two"):
+        err = usage_error(capsys, "summary", "lenet5", "--input", bad)
+        assert f"argument --input: {bad!r} is not a size: give CxHxW, e.g. 3x224x224 (or HxW / one size for the model's own channels)" in err
+        assert "unsqueeze" not in err
+    from cnnlab.cli.inputs import parse_input_arg, with_channels
+
+    assert parse_input_arg("3X224X224") == (3, 224, 224) and parse_input_arg("224 x 192") == (None, 224, 192)
+    assert with_channels(parse_input_arg("64"), 3) == (3, 64, 64) and with_channels(None, 3) is None

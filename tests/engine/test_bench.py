@@ -150,3 +150,39 @@ def test_channels_last_trains_like_the_plain_layout() -> None:
     for key, value in weights[0].items():
         torch.testing.assert_close(weights[1][key], value, rtol=1e-4, atol=1e-5, msg=key)
     assert (weights[0]["c1.weight"] - initial).abs().max() > 1e-3  # it trained
+
+
+def test_cli_device_errors_are_one_line_as_in_cnnlab_train(monkeypatch, capsys) -> None:
+    args = ["bench", "lenet5", "--steps", "1", "--repeats", "1", "--warmup", "0", "--no-peak"]
+    assert main([*args, "--device", "gpu"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "device 'gpu' is not a device torch knows; use cpu, cuda" in err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main([*args, "--device", "cuda"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "device 'cuda' asked for, but torch sees no CUDA device; use --device cpu" in err
+    with pytest.raises(ConfigError, match="device 'cuda:1'"):
+        bench(Known(), input_size=(2, 8, 8), device="cuda:1")
+
+
+def test_zero_classes_is_refused_like_negative_ones(capsys) -> None:
+    for n in ("0", "-5"):
+        assert main(["bench", "lenet5", "--num-classes", n, "--steps", "1", "--repeats", "1", "--no-peak"]) == 1
+        assert f"num_classes must be a positive integer, got {n} for lenet5" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="num_classes=0"):
+        bench(Known(), input_size=(2, 8, 8), num_classes=0)
+
+
+def test_cli_input_takes_one_size_for_the_models_own_channels(capsys) -> None:
+    base = ["bench", "lenet5", "--batch-size", "2", "--steps", "1", "--repeats", "1", "--warmup", "0", "--no-peak",
+            "--format", "json"]
+    for size in ("32", "32x32", "1x32x32"):
+        lines: list[str] = []
+        assert main([*base, "--input", size], print_fn=lines.append) == 0
+        assert json.loads(lines[0])["input_size"] == [1, 32, 32]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*base, "--input", "1x32x32x1"])
+    assert exit_info.value.code == 2
+    assert "--input: '1x32x32x1' is not a size: give CxHxW, e.g. 3x224x224" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"got \(32, 32\); pass e.g. input_size=\(1, 32, 32\) \(on the command line: --input 1x32x32\)"):
+        bench("lenet5", input_size=(32, 32))

@@ -10,7 +10,7 @@ import argparse
 import ast
 from collections.abc import Callable
 
-from ..analysis import Analysis, analyze, empirical_region, parse_input_size
+from ..analysis import Analysis, analyze, empirical_region
 from ..analysis.records import OPTIMIZER_STATES
 from ..analysis.report import (
     render_csv,
@@ -21,8 +21,9 @@ from ..analysis.report import (
     render_table,
     rf_target,
 )
-from ..errors import CnnlabError, ConfigError, InputShapeError
+from ..errors import CnnlabError, ConfigError
 from ..registry import create_model
+from .inputs import add_input_argument, model_channels, with_channels
 
 PrintFn = Callable[[str], None]
 
@@ -104,21 +105,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def _add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="a registered model name (see `cnnlab list`)")
-    p.add_argument("--input", type=_input_size, default=None, metavar="CxHxW",
-                   help="one sample's size, e.g. 3x224x224 (default: the model's declared size)")
+    add_input_argument(p, "the model's declared size")
     p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                    help="a model option (see `cnnlab info NAME`), repeatable; VALUE is a Python literal "
                         "(10, 0.5, True, None, 'A'), anything else is taken as a string: --option num_classes=10")
 
 
 # -- argument types: argparse turns ArgumentTypeError into a usage error (exit status 2) ---------
-def _input_size(text: str) -> tuple[int, ...]:
-    try:
-        return parse_input_size(text)
-    except InputShapeError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -166,11 +159,13 @@ def _option(text: str) -> tuple[str, object]:
 def _analyze(
     args: argparse.Namespace, *, batch_size: int = 1, aux: bool = False, measure_saved: bool = True
 ) -> Analysis:
+    options = dict(args.option)
     try:
-        return analyze(args.name, args.input, batch_size, aux=aux, measure_saved=measure_saved, **dict(args.option))
+        size = with_channels(args.input, model_channels(args.name, options)) if args.input else None
+        return analyze(args.name, size, batch_size, aux=aux, measure_saved=measure_saved, **options)
     except CnnlabError:
         raise
-    except ValueError as err:  # e.g. --aux on a model without auxiliary heads
+    except ValueError as err:
         raise ConfigError(str(err)) from err
 
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from collections.abc import Callable
 
+from .inputs import add_input_argument, model_channels, with_channels
+
 PrintFn = Callable[[str], None]
 
 DESCRIPTION = """\
@@ -30,9 +32,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="a registered model (cnnlab list)")
     p.add_argument("--mode", choices=("train", "infer"), default="train", help="training steps (default) or inference")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per step (default 64)")
-    p.add_argument("--input", metavar="CxHxW", help="input size, e.g. 3x224x224 (default: the model's)")
+    add_input_argument(p, "the model's")
     p.add_argument("--num-classes", type=int, metavar="N", help="classes of the head (default: the model's)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, mps")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, mps, or auto (CUDA, then MPS, then the CPU, as cnnlab train)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 autocast (fp16 on GPUs without bf16); default: as cnnlab train on this device (on for CUDA GPUs with bf16)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
@@ -52,7 +54,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def run_bench(args: argparse.Namespace, print_fn: PrintFn) -> int:
     import torch
 
-    from ..analysis import parse_input_size
     from ..engine.bench import bench, render_bench
     from ..engine.threads import parse_threads
 
@@ -61,7 +62,7 @@ def run_bench(args: argparse.Namespace, print_fn: PrintFn) -> int:
         torch.set_num_threads(threads)
     result = bench(
         args.model, mode=args.mode, batch_size=args.batch_size,
-        input_size=parse_input_size(args.input) if args.input else None, device=args.device,
+        input_size=with_channels(args.input, model_channels(args.model)) if args.input else None, device=args.device,
         amp="auto" if args.amp is None else args.amp,
         channels_last="auto" if args.channels_last is None else args.channels_last, compile=args.compile, steps=args.steps, warmup=args.warmup,
         repeats=args.repeats, against=args.against, peak=not args.no_peak, num_classes=args.num_classes,

@@ -6,8 +6,9 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from ..analysis import parse_input_size
+from ..analysis import analyze
 from ..analysis.compare import FORMATS, compare, render_comparison
+from .inputs import add_input_argument, model_channels, with_channels
 
 PrintFn = Callable[[str], None]
 
@@ -47,9 +48,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("names", nargs="+", metavar="NAME", help="registered model names (see `cnnlab list`)")
     p.add_argument("--baseline", metavar="NAME", default=None,
                    help="the model the ratio columns divide by; must be one of NAME (default: the first)")
-    p.add_argument("--input", metavar="CxHxW", default=None,
-                   help="analyse every model at this input size, e.g. 3x224x224 (default: each model's own size; "
-                   "the output says when the sizes differ)")
+    add_input_argument(p, "each model's own size; the output says when the sizes differ")
     p.add_argument("--format", choices=FORMATS, default="table",
                    help="table (aligned text, default), md (Markdown), csv (one row per model; per stage with "
                    "--stages) or json (everything, stages included)")
@@ -63,8 +62,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, print_fn: PrintFn) -> int:
-    size = parse_input_size(args.input) if args.input else None
-    comparison = compare(args.names, baseline=args.baseline, input_size=size)
+    models: list = list(args.names)
+    size = None
+    if args.input is not None and args.input[0] is not None:
+        size = args.input
+    elif args.input is not None:  # HxW: each model at its own channel count
+        channels = {name: model_channels(name) for name in models}
+        if len(set(channels.values())) == 1:
+            size = with_channels(args.input, channels[models[0]])
+        else:  # e.g. lenet5 (1 channel) beside resnet20 (3): analyse each at its own
+            models = [analyze(name, with_channels(args.input, channels[name])) for name in models]
+    comparison = compare(models, baseline=args.baseline, input_size=size)
     print_fn(render_comparison(comparison, args.format, stages=args.stages))
     if args.plot:
         from ..viz import plot_comparison  # matplotlib loads only when a chart is asked for

@@ -335,19 +335,23 @@ def bench(
     for name, value, low in (("batch_size", batch_size, 1), ("steps", steps, 1), ("repeats", repeats, 1), ("warmup", warmup, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{name}={value!r} must be a whole number >= {low}")
-    dev = torch.device(device)
-    if isinstance(model, str):
-        label = model
-        built = create_model(model, **({"num_classes": num_classes} if num_classes else {}))
-    else:
-        label, built = type(model).__name__, model
     from .run import resolve_auto  # run.py imports much of the engine; bench is imported by it
 
+    dev = _device(device)
+    if isinstance(model, str):
+        label = model
+        built = create_model(model, **({"num_classes": num_classes} if num_classes is not None else {}))
+    else:
+        label, built = type(model).__name__, model
+        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
+            raise ConfigError(f"num_classes={num_classes!r} must be a whole number >= 1")
     channels_last, amp = resolve_auto(channels_last, amp, dev, built)
     size = tuple(input_size) if input_size is not None else tuple(built.pretrained_cfg["input_size"]) if hasattr(built, "pretrained_cfg") else None
     if size is None or len(size) != 3:
-        raise ConfigError(f"input_size must be C x H x W, got {input_size!r}; pass input_size=(3, 224, 224)")
-    classes = num_classes or getattr(built, "num_classes", None) or 10
+        own = tuple((getattr(built, "pretrained_cfg", None) or {}).get("input_size") or (getattr(built, "in_chans", 3), 224, 224))
+        raise ConfigError(f"input_size must be (channels, height, width), got {input_size!r}; pass e.g. "
+                          f"input_size={own} (on the command line: --input {'x'.join(map(str, own))})")
+    classes = num_classes if num_classes is not None else getattr(built, "num_classes", None) or 10
     data = _synthetic(batch_size * (steps + 1), size, classes, seed)
     forward_flops = analyze(built, size, measure_saved=False).flops
     flops_per_step = forward_flops * batch_size * (3 if mode == "train" else 1)
@@ -391,6 +395,21 @@ def bench(
         result.against_images_per_s = theirs.images_per_s
         result.ratio = result.images_per_s / theirs.images_per_s
     return result
+
+
+def _device(device: str | torch.device) -> torch.device:
+    """``device`` as ``cnnlab train`` resolves it (``auto``, and a clear error for CUDA on a
+    machine without it), with a one-line error for a name torch does not know."""
+    from .run import resolve_device
+
+    name = str(device)
+    try:
+        dev = resolve_device(name)
+    except RuntimeError as err:  # torch.device("gpu"): "Expected one of cpu, cuda, ..."
+        raise ConfigError(f"device {name!r} is not a device torch knows; use cpu, cuda, cuda:1, mps or auto") from err
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ConfigError(f"device {name!r} asked for, but torch sees no MPS device; use --device cpu")
+    return dev
 
 
 def _machine(device: torch.device) -> str:
