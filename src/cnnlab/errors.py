@@ -56,3 +56,15 @@ class UnsafePickleError(DatasetIntegrityError, pickle.UnpicklingError):
 
 class DownloadError(CnnlabError, RuntimeError):
     """No mirror delivered a file with the expected checksum."""
+
+
+def require_parent_folder(path: object, what: str) -> None:
+    """Refuse to write ``what`` (``"the chart"``, ``"the ONNX file"``) to ``path`` when its
+    folder does not exist, rather than create folders nobody asked for (a mistyped path
+    would otherwise leave a stray tree behind)."""
+    from pathlib import Path
+
+    path = Path(path)  # type: ignore[arg-type]
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write {what} to {path}: folder {parent} does not exist; create it or choose another path")

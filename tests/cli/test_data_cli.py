@@ -76,3 +76,32 @@ def test_show_draws_each_class_from_its_own_images(tmp_path):
     assert main(["data", "show", "imagefolder", "--data-dir", str(tmp_path / "tree"), "-o", str(tmp_path / "f.png")],
                 print_fn=lines.append) == 0
     assert (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_download_of_a_bundled_dataset_says_it_needs_none(tmp_path):
+    lines: list[str] = []
+    assert main(["data", "download", "digits", "--data-dir", str(tmp_path)], print_fn=lines.append) == 0
+    assert lines == ["digits is bundled with scikit-learn and needs no download: use it as it is "
+                     "(cnnlab data show digits, cnnlab train lenet5 --dataset digits)"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_show_refuses_a_giant_grid_and_caps_at_the_largest_class(tmp_path, capsys):
+    from cnnlab.data import load_dataset
+    from cnnlab.errors import ConfigError
+    from cnnlab.viz.data import per_class_shown, plot_samples
+    from tests.data.fakes import write_image
+
+    out = tmp_path / "d.png"
+    assert main(["data", "show", "digits", "--per-class", "5000", "-o", str(out)]) == 1
+    assert "--per-class 5000 must be 1 to 50" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(ConfigError, match="per_class=5000 must be 1 to 50"):
+        plot_samples(load_dataset("digits", "test"), per_class=5000)
+    for i, name in enumerate(("cat", "dog")):  # two images per class
+        for k in range(2):
+            write_image(tmp_path / "tree" / name / f"{k}.png", (20, 16), seed=10 * i + k)
+    lines: list[str] = []
+    assert main(["data", "show", "imagefolder", "--data-dir", str(tmp_path / "tree"), "--per-class", "30",
+                 "-o", str(out)], print_fn=lines.append) == 0
+    assert "2 random train images of each class" in lines[0] and "(--per-class 30 capped at the largest class)" in lines[0]
+    assert per_class_shown(load_dataset("imagefolder", "train", tmp_path / "tree"), 30) == 2

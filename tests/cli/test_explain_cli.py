@@ -26,6 +26,7 @@ def test_help_lists_every_method_with_one_line(capsys) -> None:
     out = capsys.readouterr().out
     for name in METHODS:
         assert f"  {name} " in out
+    assert "METHOD.png and METHOD.json" in out and "manifest.json" not in out  # what it really writes
 
 
 EXTRA = {"activations": ["--layer", "c3"], "invert": ["--layer", "s4", "--set", "steps=3"], "maximize": ["--target", "3", "--set", "steps=3"],
@@ -71,6 +72,8 @@ def test_errors_name_the_value(image, tmp_path, capsys) -> None:
     assert "conv9" in capsys.readouterr().err
     assert main(["explain", "fooling", "lenet5", "--image", str(image), "--out", str(tmp_path)]) == 1
     assert "--target" in capsys.readouterr().err
+    assert main(["explain", "cam", "lenet5", "--image", str(image), "--out", str(tmp_path)]) == 1
+    assert "grad_cam (on the command line: cnnlab explain gradcam)" in capsys.readouterr().err
 
 
 def test_a_folder_of_images_is_a_batch(image, tmp_path) -> None:

@@ -32,3 +32,19 @@ def test_runs_lists_finished_and_unfinished_runs(tmp_path, capsys):
     with pytest.raises(ConfigError, match="is not a folder of runs"):
         list_runs(tmp_path / "nowhere")
     assert main(["runs", str(tmp_path / "nowhere")]) == 1 and "not a folder of runs" in capsys.readouterr().err
+
+
+def test_runs_of_a_run_folder_itself_lists_that_run(tmp_path, capsys, monkeypatch):
+    for name in ("l1", "l2"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "recipe.yaml").write_text(
+            "name: lenet5-digits\nmodel: {name: lenet5}\ndataset: {name: digits}\nepochs: 3\n")
+    monkeypatch.chdir(tmp_path)
+    lines: list[str] = []
+    assert main(["runs", "runs/l1", "--format", "json"], print_fn=lines.append) == 0
+    runs = json.loads(lines[0])
+    assert [r["run"] for r in runs] == ["runs/l1"] and runs[0]["model"] == "lenet5" and runs[0]["planned"] == 3
+    lines.clear()
+    assert main(["runs", "runs/l1"], print_fn=lines.append) == 0
+    assert "runs/l1" in lines[0] and "runs/l2" not in lines[0] and "no runs" not in lines[0]
+    assert len(json.loads((main(["runs", "runs", "--format", "json"], print_fn=lines.append), lines[-1])[1])) == 2

@@ -269,6 +269,12 @@ def test_bad_arguments_name_the_value_and_the_fix(tmp_path) -> None:
         export_model(model, tmp_path / "x.onnx", "onnx", input_size=(1, 8, 8))
     with pytest.raises(ConfigError, match="ONNX only"):
         export_model(model, tmp_path / "x.pt", "torchscript", opset=17)
+    for opset in (3, 99):  # outside what the exporter writes: refused before exporting, not silently 18
+        with pytest.raises(ConfigError, match=rf"opset {opset} is not one the ONNX exporter writes: give 7 to \d+"):
+            export_model(model, tmp_path / "x.onnx", "onnx", opset=opset)
+    with pytest.raises(ConfigError, match=r"cannot write the ONNX file to .*x.onnx: folder .*missing does not exist; "
+                                          r"create it or choose another path"):
+        export_model(model, tmp_path / "missing" / "x.onnx", "onnx")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -320,9 +326,30 @@ def test_cli_errors_are_one_line_with_status_1(cli, tmp_path, capsys) -> None:
     assert code == 1 and "lenet5" in capsys.readouterr().err  # the close match
     code, _ = cli("export", "lenet5", "--input", "3x32x32", "--out", str(tmp_path / "x.onnx"))
     assert code == 1 and "use --input 1x32x32" in capsys.readouterr().err
-    code, _ = cli("export", "lenet5", "--input", "big", "--out", str(tmp_path / "x.onnx"))
-    assert code == 1 and "'big' is not a size" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(SystemExit) as exit_info:  # a usage error, as in summary, rf, compare and bench
+        cli("export", "lenet5", "--input", "big", "--out", str(tmp_path / "x.onnx"))
+    assert exit_info.value.code == 2 and "--input: 'big' is not a size: give CxHxW" in capsys.readouterr().err
+    code, _ = cli("export", "lenet5", "--opset", "3", "--out", str(tmp_path / "x.onnx"))
+    assert code == 1 and "opset 3 is not one the ONNX exporter writes" in capsys.readouterr().err
+    code, _ = cli("export", "lenet5", "--out", str(tmp_path / "nonexist" / "x.onnx"))
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and f"folder {tmp_path / 'nonexist'} does not exist" in err
+    assert list(tmp_path.iterdir()) == []  # no folder created, no file written
+
+
+def test_cli_input_one_size_and_an_opset_the_exporter_could_not_reach(cli, tmp_path) -> None:
+    out = tmp_path / "x.safetensors"
+    code, lines = cli("export", "lenet5", "--format", "safetensors", "--input", "32", "--no-check", "--out", str(out))
+    assert code == 0 and "input 1x32x32" in lines[0]  # lenet5's own single channel
+    out = tmp_path / "x9.onnx"
+    code, lines = cli("export", "lenet5", "--opset", "9", "--no-check", "--out", str(out))
+    assert code == 0 and out.is_file()
+    written = onnx.load(str(out)).opset_import
+    used = next(o.version for o in written if o.domain == "")
+    if used != 9:  # the exporter builds at 18 and keeps it when it cannot convert down: say so
+        assert f"note: asked for opset 9; the exporter wrote opset {used}" in lines[1]
+    else:
+        assert not any("asked for opset" in line for line in lines)
 
 
 def test_cli_help_explains_every_option(cli, capsys) -> None:

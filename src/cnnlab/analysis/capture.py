@@ -617,7 +617,8 @@ def analyze(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if aux and not hasattr(model, "forward_aux"):
-        raise ConfigError(f"{label} has no auxiliary heads (no forward_aux); analyse it with aux=False")
+        raise ConfigError(f"{label} has no auxiliary heads (no forward_aux); analyse it with aux=False "
+                          "(on the command line, leave out --aux)")
     size = _input_size(model, input_size, label)
     element_size = torch.empty((), dtype=dtype).element_size()
     params = dict(model.named_parameters())

@@ -42,7 +42,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("name", help="a dataset name, e.g. fashion-mnist or cifar10[0,1,8,9]")
     q.add_argument("--data-dir", metavar="DIR", help="the folder that holds its files, or a root above it")
     q.add_argument("--split", default="train", help="the split to draw from (default: train)")
-    q.add_argument("--per-class", type=int, default=8, metavar="N", help="images per class (default 8)")
+    q.add_argument("--per-class", type=int, default=8, metavar="N",
+                   help="images per class, 1 to 50, at most the largest class's size (default 8)")
     q.add_argument("--seed", type=int, default=0, metavar="N", help="which random images (default 0)")
     q.add_argument("-o", "--out", metavar="FILE", help="the PNG to write (default: <name>-<split>.png)")
     q.set_defaults(run=run_show)
@@ -132,8 +133,13 @@ def run_info(args: argparse.Namespace, print_fn: PrintFn) -> int:
 
 
 def run_download(args: argparse.Namespace, print_fn: PrintFn) -> int:
-    from ..data import download_dataset
+    from ..data import dataset_info, download_dataset
 
+    info = dataset_info(args.name)
+    if info.in_memory and not info.files and not info.archives:  # digits: it comes with scikit-learn
+        print_fn(f"{info.name} is bundled with scikit-learn and needs no download: use it as it is "
+                 f"(cnnlab data show {info.name}, cnnlab train lenet5 --dataset {info.name})")
+        return 0
     folder = download_dataset(args.name, args.data_dir, mirrors=args.mirror, progress=True)
     print_fn(f"{args.name}: downloaded and checked into {folder}")
     return 0
@@ -144,17 +150,21 @@ def run_show(args: argparse.Namespace, print_fn: PrintFn) -> int:
     from ..engine.run import path_safe
     from ..errors import ConfigError
     from ..viz._save import save_figure
-    from ..viz.data import plot_samples
+    from ..viz.data import MAX_PER_CLASS, per_class_shown, plot_samples
 
-    if args.per_class < 1:
-        raise ConfigError(f"--per-class {args.per_class} must be at least 1")
+    if not 1 <= args.per_class <= MAX_PER_CLASS:
+        raise ConfigError(f"--per-class {args.per_class} must be 1 to {MAX_PER_CLASS}; "
+                          "a grid with more images per class is unreadable and takes minutes to draw")
     data = load_dataset(args.name, args.split, args.data_dir)
-    fig = plot_samples(data, per_class=args.per_class, seed=args.seed)
+    per_class = per_class_shown(data, args.per_class)
+    fig = plot_samples(data, per_class=per_class, seed=args.seed)
     import matplotlib.pyplot as plt
 
     try:
         path = save_figure(fig, args.out or f"{path_safe(data.info.name)}-{args.split}.png", dpi=110)
     finally:
         plt.close(fig)
-    print_fn(f"wrote {path}: {args.per_class} random {args.split} images of each class of {data.info.name} ({len(data):,} images)")
+    capped = f" (--per-class {args.per_class} capped at the largest class)" if per_class < args.per_class else ""
+    print_fn(f"wrote {path}: {per_class} random {args.split} images of each class of {data.info.name} "
+             f"({len(data):,} images){capped}")
     return 0

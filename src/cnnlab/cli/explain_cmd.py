@@ -1,5 +1,5 @@
 """``cnnlab explain``: parse, call ``cnnlab.explain``, draw with ``cnnlab.viz.explain``, write
-PNGs and a JSON manifest."""
+METHOD.png and its JSON manifest METHOD.json."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ METHODS: dict[str, tuple[str, str, dict[str, Any], bool, str]] = {
 # Methods over a dataset's images (--dataset, --count) rather than --image files alone.
 DATASET_METHODS = ("embed", "neighbours")
 
-DESCRIPTION = "Explain what a network computes: writes PNGs and manifest.json (method, parameters, seed, model, versions).\n\nmethods:\n" + "\n".join(
+DESCRIPTION = ("Explain what a network computes: writes METHOD.png and METHOD.json into --out (default ./explain;"
+               "\ngradcam++ as gradcampp.*), the JSON a manifest of the method, parameters, seed, model, files and versions."
+               "\n\nmethods:\n") + "\n".join(
     f"  {name:16s} {help_}" for name, (_, _, _, _, help_) in METHODS.items()
 ) + ("\n\nMODEL is a run directory or checkpoint (cnnlab train), or a registered model name (--weights for its weights)."
      "\nembed and neighbours read --count images of --dataset (default: the run's dataset), resized as the weights"
@@ -47,7 +49,7 @@ DESCRIPTION = "Explain what a network computes: writes PNGs and manifest.json (m
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("explain", help="saliency, CAMs, occlusion, guided backprop, synthesis, attacks: PNGs + manifest",
+    p = sub.add_parser("explain", help="saliency, CAMs, occlusion, guided backprop, synthesis, attacks: METHOD.png + METHOD.json",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("method", choices=tuple(METHODS), metavar="METHOD", help="one of the methods listed above")
     p.add_argument("model", metavar="MODEL", help="a run directory, a checkpoint file, or a registered model name")

@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from .inputs import add_input_argument, with_channels
+
 PrintFn = Callable[[str], None]
 
 DESCRIPTION = """\
@@ -47,34 +49,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "for a run, else in the current directory)")
     p.add_argument("--weights", metavar="FILE|torchvision",
                    help="for a model name: torchvision's ImageNet weights or a weights file (default: random initialisation)")
-    p.add_argument("--input", metavar="CxHxW",
-                   help="input size the file is traced at, e.g. 3x224x224 or 224 (default: the model's pretrained_cfg input size)")
+    add_input_argument(p, "the model's pretrained_cfg input size")
     p.add_argument("--batch", default="dynamic", metavar="dynamic|N",
                    help="batch size the file accepts: dynamic (any, the default) or a fixed N")
-    p.add_argument("--opset", type=int, metavar="N", help="ONNX opset version (default: the exporter's)")
+    p.add_argument("--opset", type=int, metavar="N",
+                   help="ONNX opset version (default: the exporter's); the exporter builds at 18 "
+                        "and converts, and says so when it could not convert to N; values it cannot write are refused")
     p.add_argument("--check", action=argparse.BooleanOptionalAction, default=True,
                    help="run the written file on a seeded random batch and compare with PyTorch "
                         "(max abs difference <= 1e-4); --no-check skips it (default: check)")
     p.set_defaults(run=run_export)
-
-
-def parse_input_size(text: str | None, channels: int) -> tuple[int, int, int] | None:
-    """``"3x224x224"`` -> ``(3, 224, 224)``; ``"224"`` and ``"224x224"`` take ``channels``."""
-    from ..errors import ConfigError
-
-    if text is None:
-        return None
-    try:
-        parts = tuple(int(p) for p in text.lower().replace(" ", "").split("x"))
-    except ValueError:
-        parts = ()
-    if len(parts) == 1:
-        parts = (channels, parts[0], parts[0])
-    elif len(parts) == 2:
-        parts = (channels, *parts)
-    if len(parts) != 3 or min(parts) <= 0:
-        raise ConfigError(f"--input {text!r} is not a size; use CxHxW such as {channels}x224x224, or one side such as 224")
-    return parts  # type: ignore[return-value]
 
 
 def default_output(source: str, name: str, format: str) -> Path:
@@ -86,18 +70,21 @@ def default_output(source: str, name: str, format: str) -> Path:
 
 
 def run_export(args: argparse.Namespace, print_fn: PrintFn) -> int:
-    from ..transfer.export import NOISE_FACTOR, TOLERANCE, export_model
+    from ..transfer.export import NOISE_FACTOR, TOLERANCE, export_model, opset_note
     from ..transfer.pretrained import load_pretrained
 
     start = load_pretrained(args.source, weights=args.weights)
     model = start.model
-    size = parse_input_size(args.input, getattr(model, "in_chans", 3))
+    size = with_channels(args.input, getattr(model, "in_chans", 3))
     out = Path(args.out) if args.out else default_output(args.source, start.name, args.format)
     result = export_model(model, out, args.format, input_size=size, batch=args.batch, opset=args.opset,
                           check=args.check, options=start.options)
     meta = result.metadata
     print_fn(f"wrote {result.path} ({_size(result.bytes)}): {start.name} as {result.format}, "
              f"input {'x'.join(map(str, meta['input_size']))}, batch {meta['batch']}")
+    differs = opset_note(args.opset, result.opset)
+    if differs:
+        print_fn(f"note: {differs}")
     print_fn(f"weights: {start.source}")
     classes = meta.get("classes")
     print_fn(f"preprocessing in the file: mean {_floats(meta['mean'])}, std {_floats(meta['std'])}, "
@@ -110,7 +97,8 @@ def run_export(args: argparse.Namespace, print_fn: PrintFn) -> int:
     else:
         print_fn(f"check: max abs difference {result.max_abs_diff:.2g} from PyTorch (<= {TOLERANCE:g}): passed")
     for note in result.notes:
-        print_fn(f"  {note}")
+        if note != differs:
+            print_fn(f"  {note}")
     print_fn(f"{result.seconds:.1f} s")
     return 0
 

@@ -19,7 +19,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        "each: model, dataset, epochs done of planned, best validation rank-1 and its epoch, test rank-1 "
                        "and rank-5 of the final weights, seconds, and whether the run finished (an unfinished one can "
                        "be continued with cnnlab train --resume RUN).")
-    p.add_argument("root", nargs="?", default="runs", help="the folder of runs (default: runs)")
+    p.add_argument("root", nargs="?", default="runs", help="the folder of runs, or one run's folder (default: runs)")
     p.add_argument("--sort", choices=SORT_KEYS, default="modified", help="order: newest first (default), or best first")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(run=run_runs)
@@ -41,7 +41,7 @@ def run_runs(args: argparse.Namespace, print_fn: PrintFn) -> int:
         print_fn(json.dumps(runs, indent=2))
         return 0
     if not runs:
-        print_fn(f"no runs under {args.root} (a run is a folder holding recipe.yaml)")
+        print_fn(f"no runs in {args.root} (a run is a folder holding recipe.yaml; give it or a folder above it)")
         return 0
     rows = [[r["run"], r["model"] or "?", r["dataset"] or "?", f"{r['epochs']}/{r['planned'] or '?'}",
              f"{_pct(r['best_val_acc1'])} @{r['best_epoch']}" if r["best_epoch"] else "-", _pct(r["test_acc1"]),

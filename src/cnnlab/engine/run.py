@@ -569,7 +569,7 @@ def predict_images(run_or_checkpoint: str | Path, images: Sequence[str | Path], 
 
 
 def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
-    """Every run directory under ``root`` (searched two levels deep), newest first, as plain
+    """Every run directory under ``root`` (``root`` itself and two levels down), newest first, as plain
     data: folder, recipe, model, dataset, epochs done and planned, best validation rank-1
     (and its epoch), test rank-1 and rank-5 when the run finished, seconds, status
     (``finished``: it wrote its report; ``unfinished``: epochs and checkpoints but no report,
@@ -581,7 +581,8 @@ def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"{root} is not a folder of runs; pass the folder cnnlab train wrote into (default runs/)")
-    found = sorted({p.parent for pattern in ("*/recipe.yaml", "*/*/recipe.yaml") for p in root.glob(pattern)})
+    # root itself may be a run, or hold runs one or two levels down
+    found = sorted({p.parent for pattern in ("recipe.yaml", "*/recipe.yaml", "*/*/recipe.yaml") for p in root.glob(pattern)})
     runs = []
     for folder in found:
         try:

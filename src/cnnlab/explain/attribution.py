@@ -89,7 +89,8 @@ def _linear_head(model: nn.Module) -> nn.Linear:
     if not isinstance(head, nn.Linear):
         raise ConfigError(
             f"CAM needs global average pooling followed by one linear layer; {type(model).__name__}'s classifier is "
-            f"{type(head).__name__ if head is not None else 'unknown'}. Use grad_cam, which works for any head")
+            f"{type(head).__name__ if head is not None else 'unknown'}. Use grad_cam (on the command line: "
+            "cnnlab explain gradcam), which works for any head")
     return head
 
 
@@ -105,7 +106,8 @@ def cam(model: nn.Module, images: Any, target: Target = None) -> Explanation:
         x = as_batch(images, pre).to(model_device(model))
         features, logits = split_forward(model, pre.normalize(x))
         if features.dim() != 4 or features.shape[1] != head.in_features:
-            raise ConfigError(f"CAM needs the head to read pooled {tuple(features.shape[1:])} features directly; use grad_cam")
+            raise ConfigError(f"CAM needs the head to read pooled {tuple(features.shape[1:])} features directly; "
+                              "use grad_cam (on the command line: cnnlab explain gradcam)")
         idx = resolve_targets(target, logits, pre)
         maps = torch.einsum("nchw,nc->nhw", features, head.weight[idx])
     return Explanation("cam", maps.cpu(), "class score contribution", idx.cpu(), logits.cpu(), layer="forward_features",

@@ -43,12 +43,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CnnlabError, ConfigError
+from ..errors import CnnlabError, ConfigError, require_parent_folder
 from ..registry import create_model, list_models, model_options
 from ..weights import apply_origin_preprocessing, load_state
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors"}
+FORMAT_NAMES = {"onnx": "ONNX", "torchscript": "TorchScript", "safetensors": "safetensors"}
 TOLERANCE = 1e-4  # largest absolute logit difference an exported file may show, unless ...
 NOISE_FACTOR = 3  # ... PyTorch's own float32 error (vs float64) is so large that this multiple of it is larger
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -124,7 +125,10 @@ def export_model(
     batch = _check_batch(batch)
     if opset is not None and format != "onnx":
         raise ConfigError(f"opset={opset} applies to ONNX only; drop it for --format {format}")
+    if format == "onnx":
+        _check_opset(opset)
     path = Path(path)
+    require_parent_folder(path, f"the {FORMAT_NAMES[format]} file")
     name = model_name(model)
     size = _input_size(model, input_size, name)
     options = rebuild_options(model, options)
@@ -307,6 +311,9 @@ def _export_onnx(model: nn.Module, tmp: Path, *, name: str, meta: dict[str, Any]
     used = next((v for k, v in proto.opset_imports.items() if k == ""), opset)
     notes = [f"torch.onnx.export (dynamo exporter), opset {used}, batch {'dynamic' if batch == 'dynamic' else batch}",
              "metadata in metadata_props: " + ", ".join(meta)]
+    differs = opset_note(opset, used)
+    if differs:
+        notes.insert(1, differs)
     if not check:
         return notes, None, used
     import onnxruntime as ort
@@ -435,6 +442,42 @@ def _noise_text(noise: float | None) -> str:
     if noise is None:
         return ""
     return f"; {NOISE_FACTOR}x PyTorch's own float32 error, float32 vs float64 logits, would be {NOISE_FACTOR * noise:.3g}"
+
+
+def opset_range() -> tuple[int, int, int | None]:
+    """The ONNX opsets the exporter can be asked for: (lowest, highest, default). The lowest
+    is torch.onnx's own minimum, the highest the newest opset the installed ``onnx`` package
+    defines; the dynamo exporter builds at opset 18 and converts to the requested one, and
+    below 18 that conversion does not succeed for every model (:func:`opset_note`)."""
+    import onnx
+
+    try:
+        from torch.onnx import _constants
+    except ImportError:  # a private module: fall back to the values of torch 2.5-2.x
+        low, default = 7, None
+    else:
+        low, default = getattr(_constants, "ONNX_MIN_OPSET", 7), getattr(_constants, "ONNX_DEFAULT_OPSET", None)
+    return low, onnx.defs.onnx_opset_version(), default
+
+
+def _check_opset(opset: int | None) -> None:
+    if opset is None:
+        return
+    low, high, default = opset_range()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
+        raise ConfigError(
+            f"opset {opset!r} is not one the ONNX exporter writes: give {low} to {high} (below 18 the exporter "
+            f"converts down from 18, which may not succeed), or leave --opset out for its default"
+            + (f" ({default})" if default else "")
+        )
+
+
+def opset_note(asked: int | None, written: int | None) -> str | None:
+    """A sentence when the file's opset is not the one asked for (the exporter keeps its own
+    when it cannot convert the model), else ``None``."""
+    if asked is None or written is None or asked == written:
+        return None
+    return f"asked for opset {asked}; the exporter wrote opset {written} (it could not convert this model to opset {asked})"
 
 
 def _check_batch(batch: int | str) -> int | str:
@@ -597,7 +640,6 @@ def _umask() -> int:
 def _atomic_output(path: Path) -> Iterator[Path]:
     """A temporary file beside ``path``, renamed to ``path`` when the block succeeds and
     removed when it fails: readers see the old file or the complete new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..analysis.compare import Comparison, ComparedModel
 from ..analysis.published import DATASETS
-from ..errors import ConfigError
+from ..errors import ConfigError, require_parent_folder
 from ._save import save_figure
 
 _COLOURS = {"imagenet": "#1f77b4", "cifar10": "#ff7f0e"}
@@ -76,9 +76,7 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike, *, title: s
     if not isinstance(comparison, Comparison):
         raise ConfigError(f"plot_comparison() takes the Comparison that compare() returns, got {type(comparison).__name__}")
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"cannot write the chart to {path}: folder {parent} does not exist; create it or choose another path")
+    require_parent_folder(path, "the chart")
 
     fig = Figure(figsize=(11.0, 6.5))
     canvas = FigureCanvasAgg(fig)
