@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from ..analysis import parse_input_size
+from ..errors import InputShapeError
+
 # (channels or None, height, width): None until the model's channel count is known.
 InputArg = tuple[int | None, int, int]
 
@@ -18,10 +21,10 @@ def parse_input_arg(text: str) -> InputArg:
     ``(None, 224, 192)``, ``"224"`` -> ``(None, 224, 224)``; anything else is a usage error
     that names the value and the forms accepted."""
     try:
-        parts = tuple(int(p) for p in text.lower().replace("×", "x").replace(" ", "").split("x"))
-    except ValueError:
+        parts = parse_input_size(text.replace(" ", ""))  # the Python API's reading of "3x224x224"
+    except InputShapeError:
         parts = ()
-    if len(parts) in (1, 2, 3) and min(parts) >= 1:
+    if len(parts) in (1, 2, 3):
         if len(parts) == 1:
             return (None, parts[0], parts[0])
         if len(parts) == 2:
