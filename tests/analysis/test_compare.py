@@ -158,10 +158,13 @@ def test_models_without_feature_info_use_depth1_modules():
 
 
 def test_input_sizes_mixed_or_forced():
-    mixed = compare(["lenet5", "resnet20"], measure_saved=False)
+    mixed = compare(["lenet5", "alexnet_owt"], measure_saved=False)
     assert mixed.mixed_input_sizes
-    assert any("own default input sizes" in n and "lenet5 1x32x32" in n for n in mixed.notes)
+    assert any("own default input sizes" in n and "lenet5 1x32x32, alexnet_owt 3x224x224" in n for n in mixed.notes)
     assert any("no verified published error on file for: lenet5" in n for n in mixed.notes)
+    channels = compare(["lenet5", "resnet20"], measure_saved=False)  # one image size, channels their own
+    assert channels.mixed_input_sizes and not any("own default input sizes" in n for n in channels.notes)
+    assert any("every model analysed at 32x32 pixels, each with its own input channels" in n for n in channels.notes)
     forced = compare(["resnet20", "resnet32"], input_size="3x64x64", measure_saved=False)
     assert {m.input_size for m in forced} == {(3, 64, 64)} and forced.input_size == (3, 64, 64)
     assert any("every model analysed at input 3x64x64" in n for n in forced.notes)

@@ -296,6 +296,7 @@ def cli(*argv):
 def test_cli_list():
     code, out = cli("repro", "list")
     assert code == 0 and all(c in out for c in CLAIMS) and "Table 1" in out
+    assert f"the {len(TRAINING)} training claims with `cnnlab repro run all --kind training`" in out  # 'all' alone: counts
     code, out = cli("repro", "list", "--format", "json")
     assert [r["id"] for r in json.loads(out)] == [*CLAIMS, *TRAINING]
     code, out = cli("repro", "list", "--kind", "count", "--format", "json")

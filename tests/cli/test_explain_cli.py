@@ -76,6 +76,21 @@ def test_errors_name_the_value(image, tmp_path, capsys) -> None:
     assert "grad_cam (on the command line: cnnlab explain gradcam)" in capsys.readouterr().err
 
 
+def test_options_a_method_cannot_take_are_refused_in_its_own_name(image, tmp_path, capsys) -> None:
+    out = ["--out", str(tmp_path / "out")]
+    for method in ("activations", "invert"):  # the layer to read has no default
+        assert main(["explain", method, "lenet5", "--image", str(image), *out]) == 1
+        assert f"{method} needs --layer NAME, the layer to read (cnnlab explain {method} lenet5 --list-layers" in capsys.readouterr().err
+    assert main(["explain", "filters", "lenet5", "--target", "3", *out]) == 1  # was silently ignored
+    assert "--target does not apply to filters" in capsys.readouterr().err
+    assert main(["explain", "smoothgrad", "lenet5", "--image", str(image), "--set", "samples=abc", *out]) == 1
+    assert "--set 'samples=abc': expected a whole number, got 'abc'" in capsys.readouterr().err
+    assert main(["explain", "smoothgrad", "lenet5", "--image", str(image), "--set", "smoothgrad=false", *out]) == 1
+    err = capsys.readouterr().err
+    assert "--set 'smoothgrad=false': smoothgrad takes" in err and "smoothgrad," not in err  # fixed by the method
+    assert not list(tmp_path.glob("out/*.png"))
+
+
 def test_a_folder_of_images_is_a_batch(image, tmp_path) -> None:
     folder = tmp_path / "images"
     folder.mkdir()

@@ -446,6 +446,9 @@ def _notes(models: Sequence[ComparedModel], size: tuple[int, ...] | None) -> lis
     sizes = {m.input_size for m in models}
     if size is not None:
         notes.append(f"every model analysed at input {_size(size)} (batch {models[0].batch_size})")
+    elif len(sizes) > 1 and len({tuple(s[1:]) for s in sizes}) == 1:  # one image size, each model's own channels
+        each = ", ".join(f"{m.name} {_size(m.input_size)}" for m in models)
+        notes.append(f"every model analysed at {_size(next(iter(sizes))[1:])} pixels, each with its own input channels ({each})")
     elif len(sizes) > 1:
         each = ", ".join(f"{m.name} {_size(m.input_size)}" for m in models)
         notes.append(

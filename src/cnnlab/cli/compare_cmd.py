@@ -62,6 +62,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, print_fn: PrintFn) -> int:
+    if args.plot:  # a chart that cannot be written fails before the table, not after
+        from ..viz.compare import check_chart_path
+
+        check_chart_path(args.plot)
     models: list = list(args.names)
     size = None
     if args.input is not None and args.input[0] is not None:

@@ -96,9 +96,15 @@ def _typed(value: str, default: Any) -> Any:
             return False
         raise ValueError(f"expected true or false, got {value!r}")
     if isinstance(default, int):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {value!r}") from None
     if isinstance(default, float):
-        return float(value)
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
     try:
         return float(value) if "." in value or "e" in value.lower() else int(value)
     except ValueError:
@@ -108,18 +114,24 @@ def _typed(value: str, default: Any) -> Any:
 def _options(fn: Callable[..., Any], args: argparse.Namespace, fixed: dict[str, Any]) -> dict[str, Any]:
     from ..errors import ConfigError
 
+    method = args.method
     params = inspect.signature(fn).parameters
     opts = dict(fixed)
-    for key, value in (("layer", args.layer), ("channel", args.channel), ("seed", args.seed), ("batch_size", args.batch_size)):
+    for key, value in (("layer", args.layer), ("channel", args.channel), ("seed", args.seed), ("batch_size", args.batch_size),
+                       ("target", args.target)):
         if value is not None:
             if key not in params:
-                raise ConfigError(f"--{key.replace('_', '-')} does not apply to {fn.__name__}")
+                raise ConfigError(f"--{key.replace('_', '-')} does not apply to {method}")
             opts[key] = value
-    settable = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY]
+    layer = params.get("layer")
+    if layer is not None and layer.default is inspect.Parameter.empty and args.layer is None:
+        raise ConfigError(f"{method} needs --layer NAME, the layer to read (cnnlab explain {method} {args.model} "
+                          "--list-layers lists them)")
+    settable = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY and n not in fixed]  # smoothgrad stays smoothgrad
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or key not in settable:
-            raise ConfigError(f"--set {item!r}: {fn.__name__} takes {', '.join(settable)} (as KEY=VALUE)")
+            raise ConfigError(f"--set {item!r}: {method} takes {', '.join(settable)} (as KEY=VALUE)")
         try:
             opts[key] = _typed(value, params[key].default)
         except ValueError as err:
@@ -224,9 +236,7 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
             call.append(images)
         if args.method in ("fooling",) and args.target is None:
             raise ConfigError("fooling needs --target CLASS, the class to fool the network into")
-        if "target" in inspect.signature(fn).parameters and args.target is not None:
-            opts["target"] = args.target
-        elif args.method == "maximize" and "layer" not in opts:
+        if args.method == "maximize" and "layer" not in opts and "target" not in opts:
             opts["target"] = 0
         exp = fn(*call, **opts)
         written = save_explanation(exp, images, out, stem, classes=pre.classes, norm=args.norm)

@@ -59,7 +59,9 @@ def run_list(args: argparse.Namespace, print_fn: PrintFn) -> int:
         lines.append(f"{c.id}  ({c.kind})")
         lines.append(textwrap.fill(c.title, WIDTH, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False))
         lines.append(textwrap.fill(c.source, WIDTH, initial_indent="  source: ", subsequent_indent="          ", break_on_hyphens=False))
-    lines.append(f"{len(claims)} claims; run one with `cnnlab repro run ID`, or all with `cnnlab repro run all`")
+    kinds = {c.kind: sum(1 for d in claims if d.kind == c.kind) for c in claims}
+    every = "; ".join(f"the {n} {kind} claims with `cnnlab repro run all --kind {kind}`" for kind, n in kinds.items())
+    lines.append(f"{len(claims)} claims; run one with `cnnlab repro run ID`, or {every}")
     print_fn("\n".join(lines))
     return 0
 

@@ -64,6 +64,23 @@ def _label_points(fig, ax, points: list[tuple[str, float, float]]) -> None:
         ax.annotate(name, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8, ha=ha, zorder=5)
 
 
+def check_chart_path(path: str | os.PathLike) -> Path:
+    """``path`` as a ``Path`` when a chart can be written there: its folder exists and its
+    suffix names a format matplotlib writes; else ``ConfigError`` (checked before any work)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    require_parent_folder(path, "the chart")
+    supported = FigureCanvasAgg(Figure()).get_supported_filetypes()
+    if path.suffix.lstrip(".").lower() not in supported:
+        raise ConfigError(
+            f"cannot tell the image format of {path.name!r} (suffix {path.suffix or 'missing'}); "
+            f"use one of {', '.join('.' + s for s in sorted(supported))}, e.g. compare.png"
+        )
+    return path
+
+
 def plot_comparison(comparison: Comparison, path: str | os.PathLike, *, title: str | None = None, dpi: int = 150) -> Path:
     """Draw ``comparison`` as multiply-accumulates (x, log scale) against published top-1
     error (y), marker area proportional to parameters, one label per point; write it to
@@ -75,18 +92,9 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike, *, title: s
 
     if not isinstance(comparison, Comparison):
         raise ConfigError(f"plot_comparison() takes the Comparison that compare() returns, got {type(comparison).__name__}")
-    path = Path(path)
-    require_parent_folder(path, "the chart")
-
+    path = check_chart_path(path)
     fig = Figure(figsize=(11.0, 6.5))
-    canvas = FigureCanvasAgg(fig)
-    fmt = path.suffix.lstrip(".").lower()
-    supported = canvas.get_supported_filetypes()
-    if fmt not in supported:
-        raise ConfigError(
-            f"cannot tell the image format of {path.name!r} (suffix {path.suffix or 'missing'}); "
-            f"use one of {', '.join('.' + s for s in sorted(supported))}, e.g. compare.png"
-        )
+    FigureCanvasAgg(fig)  # attaches itself as fig.canvas
     ax = fig.add_subplot(1, 1, 1)
 
     models = list(comparison.models)
