@@ -67,7 +67,7 @@ def test_bad_channel_count():
 
 
 def test_unknown_option_names_value_and_valid_options():
-    with pytest.raises(ConfigError, match=r"dropout=0.5 for lenet5; valid options: padding=0"):
+    with pytest.raises(ConfigError, match=r"dropout=0.5 for lenet5; valid options: num_classes=10, in_chans=1, padding=0"):
         cnnlab.create_model("lenet5", dropout=0.5)
 
 

@@ -286,7 +286,8 @@ def create_model(
     valid = model_options(name)
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        listed = ", ".join(f"{k}={v!r}" for k, v in valid.items()) or "none"
+        listed = ", ".join([f"num_classes={card.num_classes}", f"in_chans={card.input_size[0]}",
+                            *(f"{k}={v!r}" for k, v in valid.items())])
         got = ", ".join(f"{k}={options[k]!r}" for k in unknown)
         raise ConfigError(f"unknown option(s) {got} for {name}; valid options: {listed}")
     hints = typing.get_type_hints(entry.builder)

@@ -88,6 +88,8 @@ def test_options_a_method_cannot_take_are_refused_in_its_own_name(image, tmp_pat
     assert main(["explain", "smoothgrad", "lenet5", "--image", str(image), "--set", "smoothgrad=false", *out]) == 1
     err = capsys.readouterr().err
     assert "--set 'smoothgrad=false': smoothgrad takes" in err and "smoothgrad," not in err  # fixed by the method
+    assert main(["explain", "guided-backprop", "lenet5", "--image", str(image), "--channel", "3", *out]) == 1
+    assert "(on the command line: --layer NAME --channel C;" in capsys.readouterr().err
     assert not list(tmp_path.glob("out/*.png"))
 
 

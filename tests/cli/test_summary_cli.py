@@ -140,3 +140,10 @@ def test_input_is_cxhxw_or_a_size_for_the_models_own_channels(capsys: pytest.Cap
 
     assert parse_input_arg("3X224X224") == (3, 224, 224) and parse_input_arg("224 x 192") == (None, 224, 192)
     assert with_channels(parse_input_arg("64"), 3) == (3, 64, 64) and with_channels(None, 3) is None
+
+
+def test_errors_name_what_the_command_line_accepts(capsys):
+    assert main(["summary", "lenet5", "--option", "bogus=1"]) == 1
+    assert "valid options: num_classes=10, in_chans=1, padding=0" in capsys.readouterr().err
+    assert main(["summary", "lenet5", "--input", "3x32x32"]) == 1
+    assert "(on the command line: --option in_chans=3)" in capsys.readouterr().err

@@ -162,7 +162,8 @@ def grad_cam_pp(model: nn.Module, images: Any, target: Target = None, *, layer: 
 def _modified_backprop(rule: str, model: nn.Module, images: Any, target: Target, layer: str | None, channel: int | None) -> Explanation:
     pre = Preprocess.of(model)
     if (layer is None) != (channel is None):
-        raise ConfigError(f"a hidden unit needs both layer and channel; got layer={layer!r}, channel={channel!r}")
+        raise ConfigError(f"a hidden unit needs both layer and channel (on the command line: --layer NAME --channel C; "
+                          f"--list-layers names the layers); got layer={layer!r}, channel={channel!r}")
     with prepared(model):
         x = as_batch(images, pre).to(model_device(model)).requires_grad_(True)
         with relu_rule(rule) as mode:

@@ -146,7 +146,7 @@ class ClassifierNet(nn.Module):
             raise InputShapeError(
                 f"{name} was built for {self.in_chans}-channel input, got {x.shape[1]} channels "
                 f"(shape {tuple(x.shape)}); convert the images or build it with "
-                f"create_model({name!r}, in_chans={x.shape[1]})"
+                f"create_model({name!r}, in_chans={x.shape[1]}) (on the command line: --option in_chans={x.shape[1]})"
             )
         key = (x.dtype, aux, *x.shape[1:])
         if key in self._checked_sizes:
