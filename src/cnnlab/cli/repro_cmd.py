@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import textwrap
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from fractions import Fraction
@@ -59,7 +60,7 @@ def run_list(args: argparse.Namespace, print_fn: PrintFn) -> int:
         lines.append(f"{c.id}  ({c.kind})")
         lines.append(textwrap.fill(c.title, WIDTH, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False))
         lines.append(textwrap.fill(c.source, WIDTH, initial_indent="  source: ", subsequent_indent="          ", break_on_hyphens=False))
-    kinds = {c.kind: sum(1 for d in claims if d.kind == c.kind) for c in claims}
+    kinds = Counter(c.kind for c in claims)  # in order of first appearance
     every = "; ".join(f"the {n} {kind} claims with `cnnlab repro run all --kind {kind}`" for kind, n in kinds.items())
     lines.append(f"{len(claims)} claims; run one with `cnnlab repro run ID`, or {every}")
     print_fn("\n".join(lines))
