@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "cnnlab"
 
 # Layer of each top-level part; a module may import only parts of its own or a lower layer.
 LAYERS = {
-    "errors": 0, "registry": 1, "weights": 1, "layers": 1, "scratch": 0,
+    "errors": 0, "tracing": 0, "registry": 1, "weights": 1, "layers": 1, "scratch": 0,
     "models": 2,
     "analysis": 3, "engine": 3, "transfer": 3, "explain": 3, "data": 3,
     "viz": 4,

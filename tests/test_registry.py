@@ -124,8 +124,20 @@ def test_padding_option_takes_mnist_size():
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
-def test_input_check_is_cached_and_leaves_no_hooks():
+def test_forward_is_plain_no_trace_and_no_hooks(monkeypatch):
+    """model(x) runs the model and nothing else: the meta-device diagnosis runs only after a
+    forward failed (issue 17), and leaves no hook behind."""
+    import cnnlab.models.base as base
+
+    traces = []
+    monkeypatch.setattr(base, "trace_input_size", lambda *a, **k: traces.append(a))
     model = cnnlab.create_model("lenet5")
+    calls = []
+    model.c1.register_forward_hook(lambda m, a, out: calls.append(out.device))
     model(torch.randn(1, 1, 32, 32))
-    assert (torch.float32, False, 1, 32, 32) in model._checked_sizes
-    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    model(torch.randn(2, 1, 32, 32))
+    assert traces == [] and calls == [torch.device("cpu")] * 2  # the user's hook saw real tensors only
+    with pytest.raises(RuntimeError):
+        model(torch.randn(1, 1, 8, 8))  # the stub diagnosis finds nothing: the real error propagates
+    assert len(traces) == 1
+    assert all(not m._forward_pre_hooks for m in model.modules()) and len(model.c1._forward_hooks) == 1

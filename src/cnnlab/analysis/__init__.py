@@ -1,11 +1,11 @@
 """Analysis of networks: per-layer records, counts, receptive fields and memory, all from
 one recorded forward pass on the meta device (no memory, no arithmetic)."""
 
-from .capture import analyze, parse_input_size
+from .capture import analyze, count_macs, parse_input_size
 from .compare import Comparison, compare
 from .receptive_field import empirical_region
 from .records import SCHEMA, Analysis, LayerRecord, ModuleRecord, ReceptiveField, TrainingMemory
-from .trace import LeafRow, count_macs, count_params, leaf_trace
+from .trace import LeafRow, count_params, leaf_trace
 
 __all__ = [
     "SCHEMA",

@@ -10,9 +10,10 @@ Three recorders run together, and all of them are gone when ``analyze`` returns:
   accumulates and the other op families, notes which parameters were used, and follows
   each tensor's producer and receptive field, so branches and joins come out exact.
 
-Weights are shape-only meta stand-ins passed through ``functional_call``: a registered model
-is built on the meta device, a user's model keeps its own weights untouched, and nothing
-is allocated or computed. A second, training-mode pass measures what autograd saves for
+Weights are shape-only meta stand-ins put in place by ``cnnlab.tracing.substituted`` (never
+``functional_call``, which writes into a module registered under two names): a registered
+model is built on the meta device, a user's model keeps its own weights untouched, and
+nothing is allocated or computed. A second, training-mode pass measures what autograd saves for
 backward with ``torch.autograd.graph.saved_tensors_hooks``.
 """
 
@@ -24,14 +25,13 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from ..errors import ConfigError, InputShapeError
-from ..models.base import _CHECKING, AuxForward, hooks_suspended, modes_kept
 from ..registry import create_model
+from ..tracing import left_as_found, meta_like, substituted
 from .receptive_field import _ADAPTIVE, _POOLS, _REDUCTIONS, _per_axis, propagate
 from .records import GLOBAL, NO_FIELD, Analysis, LayerRecord, ModuleRecord, ReceptiveField, input_field
 
@@ -472,32 +472,20 @@ class _OpCapture(TorchDispatchMode):
         return out
 
 
-class _Root(nn.Module):
-    """Runs the model (or its ``forward_aux``) with recording switched on around it, so
-    ``functional_call``'s own bookkeeping stays out of the rows."""
-
-    def __init__(self, model: nn.Module, tracer: _Tracer | None, aux: bool) -> None:
-        super().__init__()
-        self.model = model
-        self.tracer = tracer
-        self.aux = aux
-
-    def forward(self, x: torch.Tensor) -> object:
-        tracer = self.tracer
-        if tracer is None:
-            return self.model.forward_aux(x) if self.aux else self.model(x)
-        root = ModuleRecord("", type(self.model).__name__, 0, 0, 1, 0)
-        # An input without spatial axes (N x features): every output sees all of it.
-        tracer.tensors[id(x)] = (x, 0, input_field(x.shape[2:]) if x.dim() > 2 else GLOBAL)
-        tracer.recording = True
-        try:
-            out = self.model.forward_aux(x) if self.aux else self.model(x)
-        finally:
-            tracer.recording = False
-        root.last_row = len(tracer.rows)
-        root.output_shapes = tuple(tuple(t.shape) for t in _tensors(out) if isinstance(t, torch.Tensor))
-        tracer.modules.insert(0, root)
-        return out
+def _recorded_forward(model: nn.Module, tracer: _Tracer, aux: bool, x: torch.Tensor) -> object:
+    """Run the model (or its ``forward_aux``) with recording switched on around it."""
+    root = ModuleRecord("", type(model).__name__, 0, 0, 1, 0)
+    # An input without spatial axes (N x features): every output sees all of it.
+    tracer.tensors[id(x)] = (x, 0, input_field(x.shape[2:]) if x.dim() > 2 else GLOBAL)
+    tracer.recording = True
+    try:
+        out = model.forward_aux(x) if aux else model(x)
+    finally:
+        tracer.recording = False
+    root.last_row = len(tracer.rows)
+    root.output_shapes = tuple(tuple(t.shape) for t in _tensors(out) if isinstance(t, torch.Tensor))
+    tracer.modules.insert(0, root)
+    return out
 
 
 class _SkipInit(TorchFunctionMode):
@@ -516,16 +504,6 @@ class _SkipInit(TorchFunctionMode):
             if isinstance(t, torch.Tensor) and t.device.type == "meta":
                 return t
         return func(*args, **kwargs)
-
-
-def _meta_state(runner: nn.Module, dtype: torch.dtype, grad: bool = False) -> dict[str, torch.Tensor]:
-    """Shape-only stand-ins for every parameter and buffer, floating ones in ``dtype``."""
-    state = {}
-    for name, t in runner.named_parameters():
-        state[name] = torch.empty(t.shape, device="meta", dtype=dtype if t.is_floating_point() else t.dtype).requires_grad_(grad and t.requires_grad)
-    for name, t in runner.named_buffers():
-        state[name] = torch.empty(t.shape, device="meta", dtype=dtype if t.is_floating_point() else t.dtype)
-    return state
 
 
 def _input_size(model: nn.Module, input_size: object, label: str) -> tuple[int, ...]:
@@ -623,28 +601,22 @@ def analyze(
     element_size = torch.empty((), dtype=dtype).element_size()
     params = dict(model.named_parameters())
     tracer = _Tracer(model, len(size) - 1, element_size)
-    runner = _Root(model, tracer, aux)
-    state = _meta_state(runner, dtype)
-    prefix = len("model.")  # the runner holds the model as its child "model"
-    tracer.param_names = {id(t): n[prefix:] for n, t in state.items() if n[prefix:] in params}
 
     x = torch.empty((batch_size, *size), device="meta", dtype=dtype)
-    token = _CHECKING.set(True)
     handles = []
     try:
-        with hooks_suspended(model, keep_weight_hooks=True), modes_kept(model):
+        with left_as_found(model, keep_weight_hooks=True), substituted(model, meta_like(dtype)) as state:
+            tracer.param_names = {id(t): n for n, t in state.items() if n in params}
             model.train(aux)
             # Global hooks: two registrations instead of two per module (hooks_suspended
             # restores the user's global hooks, and handles remove ours in any case).
             handles.append(nn.modules.module.register_module_forward_pre_hook(tracer.pre_hook))
             handles.append(nn.modules.module.register_module_forward_hook(tracer.post_hook))
             with torch.no_grad(), _FunctionCapture(tracer), _OpCapture(tracer):
-                functional_call(runner, state, (x,))
+                _recorded_forward(model, tracer, aux, x)
     except (InputShapeError, _TracerError):
         raise
     except Exception as err:
-        _CHECKING.reset(token)
-        token = None
         check = getattr(model, "check_input", None)
         if check is not None:
             check(torch.empty((batch_size, *size), device="meta", dtype=dtype), aux=aux)
@@ -654,8 +626,6 @@ def analyze(
     finally:
         for h in handles:
             h.remove()
-        if token is not None:
-            _CHECKING.reset(token)
 
     saved, note = (None, "not measured (measure_saved=False)")
     if measure_saved:
@@ -679,15 +649,19 @@ def analyze(
     )
 
 
+def count_macs(model: nn.Module, input_size: Sequence[int], batch_size: int = 1) -> int:
+    """Multiply-accumulates of one eval-mode forward pass (what the ResNet paper calls
+    "FLOPs (multiply-adds)"): ``analyze(...).macs``, the one counter cnnlab has."""
+    return analyze(model, input_size, batch_size, measure_saved=False).macs
+
+
 def _saved_bytes(model: nn.Module, size: tuple[int, ...], batch_size: int, dtype: torch.dtype) -> tuple[int | None, str]:
     """Bytes of the activations autograd saves for backward in one training-mode forward
     (``forward_aux`` where the model has auxiliary heads), parameters excluded, each storage
     counted once; measured on the meta device with saved-tensor hooks."""
     aux = hasattr(model, "forward_aux") and bool(getattr(model, "aux_logits", True))
-    runner = AuxForward(model) if aux else model
-    state = _meta_state(runner, dtype, grad=True)
-    param_names = {n for n, _ in runner.named_parameters()}
-    param_keys = {t.untyped_storage()._cdata for n, t in state.items() if n in param_names}
+    param_names = {n for n, _ in model.named_parameters()}
+    param_keys: set[int] = set()
     seen: dict[int, torch.Tensor] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
@@ -698,16 +672,22 @@ def _saved_bytes(model: nn.Module, size: tuple[int, ...], batch_size: int, dtype
 
     measured_batch = max(batch_size, 2)  # training-mode batch norm needs two samples
     x = torch.empty((measured_batch, *size), device="meta", dtype=dtype)
-    token = _CHECKING.set(True)
     try:
-        with hooks_suspended(model, keep_weight_hooks=True), modes_kept(model), torch.enable_grad(), _FastMeta():
+        with (
+            left_as_found(model, keep_weight_hooks=True),
+            substituted(model, meta_like(dtype, grad=True)) as state,
+            torch.enable_grad(),
+            _FastMeta(),
+        ):
+            param_keys.update(t.untyped_storage()._cdata for n, t in state.items() if n in param_names)
             model.train()
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-                functional_call(runner, state, (x,))
+                if aux:
+                    model.forward_aux(x)
+                else:
+                    model(x)
     except Exception as err:  # a training forward that cannot run on meta tensors
         return None, f"not measured: the training forward failed on the meta device ({type(err).__name__}: {err})"
-    finally:
-        _CHECKING.reset(token)
     total = sum(t.untyped_storage().nbytes() for t in seen.values())
     what = "forward_aux (auxiliary heads included)" if aux else "forward"
     note = f"measured: one training-mode {what}, autograd's saved tensors, parameters excluded"

@@ -16,11 +16,13 @@ Distill 2019, use the same recurrences with edge coordinates instead of centres.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+
+from ..tracing import left_as_found, substituted
 
 from .records import GLOBAL, NO_FIELD, ReceptiveField
 
@@ -305,27 +307,22 @@ class _AveragePools(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def positive_state(model: nn.Module, dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
-    """Weights that make every unit of a ReLU network positive on a positive input: each
-    weight 1 / fan-in (an average), biases 0, normalisation an identity. No gradient inside
-    the receptive field can then vanish through a ReLU."""
-    state = {}
-    for name, p in model.named_parameters():
-        if name.endswith("bias"):
-            value = torch.zeros(p.shape, dtype=dtype)
-        elif p.dim() <= 1:  # norm scales (gamma)
-            value = torch.ones(p.shape, dtype=dtype)
-        else:
-            value = torch.full(p.shape, 1.0 / max(1, math.prod(p.shape[1:])), dtype=dtype)
-        state[name] = value
-    for name, b in model.named_buffers():
-        if name.endswith("running_var"):
-            state[name] = torch.ones(b.shape, dtype=dtype)
-        elif b.is_floating_point():
-            state[name] = torch.zeros(b.shape, dtype=dtype)
-        else:
-            state[name] = torch.zeros(b.shape, dtype=b.dtype)
-    return state
+def positive_weight(dtype: torch.dtype = torch.float64) -> Callable[[str, torch.Tensor], torch.Tensor]:
+    """Stand-ins (for :func:`cnnlab.tracing.substituted`) that make every unit of a ReLU
+    network positive on a positive input: each weight 1 / fan-in (an average), biases 0,
+    normalisation an identity. No gradient inside the receptive field can then vanish
+    through a ReLU."""
+
+    def make(name: str, t: torch.Tensor) -> torch.Tensor:
+        if not t.is_floating_point():
+            return torch.zeros(t.shape, dtype=t.dtype)
+        if name.endswith("bias") or (not isinstance(t, nn.Parameter) and not name.endswith("running_var")):
+            return torch.zeros(t.shape, dtype=dtype)  # biases, running means
+        if t.dim() <= 1:  # norm scales (gamma), running variances
+            return torch.ones(t.shape, dtype=dtype)
+        return torch.full(t.shape, 1.0 / max(1, math.prod(t.shape[1:])), dtype=dtype)
+
+    return make
 
 
 def empirical_region(
@@ -342,24 +339,16 @@ def empirical_region(
 
     Runs real arithmetic on the CPU at ``input_size``: choose the smallest input that holds
     the field."""
-    from torch.func import functional_call
-
-    from ..models.base import _CHECKING, hooks_suspended, modes_kept
-
     modules = dict(model.named_modules())
     if layer not in modules:
         raise KeyError(f"no module named {layer!r} in {type(model).__name__}; pass a dotted module name")
     captured: list[torch.Tensor] = []
     x = torch.ones((1, *input_size), dtype=dtype, requires_grad=True)
-    token = _CHECKING.set(True)
-    try:
-        with hooks_suspended(model), modes_kept(model):
-            model.eval()
-            modules[layer].register_forward_hook(lambda m, a, out: captured.append(out))
-            with _AveragePools(), torch.enable_grad():
-                functional_call(model, positive_state(model, dtype), (x,))
-    finally:
-        _CHECKING.reset(token)
+    with left_as_found(model), substituted(model, positive_weight(dtype)):
+        model.eval()
+        modules[layer].register_forward_hook(lambda m, a, out: captured.append(out))
+        with _AveragePools(), torch.enable_grad():
+            model(x)
     if not captured:
         raise ValueError(f"{layer!r} did not run in {type(model).__name__}'s forward")
     out = captured[0]

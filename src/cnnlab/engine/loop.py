@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, TrainingDivergedError
-from ..models.base import modes_kept
+from ..tracing import modes_kept
 from .callbacks import Callback, History, TrainState, call_hook
 from .checkpoint import load_checkpoint, own_rng_state, resume_state, restore_training_state, set_rng_state
 from .distributed import all_reduce_metrics, any_rank, get_rank, get_world_size, unwrap, uses_aux

@@ -1,4 +1,4 @@
-"""The contract every cnnlab model keeps, and the input check that runs before any work.
+"""The contract every cnnlab model keeps, and the input diagnosis that runs when a forward fails.
 
 ``forward(x)`` returns logits in train and eval mode. It is always
 ``forward_head(forward_features(x))``, so analysis, training, transfer and explanation need
@@ -7,23 +7,16 @@ no special cases. Models with auxiliary classifiers add ``forward_aux(x)``.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import numbers
-from collections import OrderedDict
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from ..errors import ConfigError, InputShapeError
 from ..layers.heads import resized_like
-
-# Set while the input check traces the model, so the traced forward does not check again.
-_CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("cnnlab_checking", default=False)
+from ..tracing import is_tracing, left_as_found, meta_call
 
 
 class FeatureInfo(NamedTuple):
@@ -64,21 +57,18 @@ class ClassifierNet(nn.Module):
 
             checked._validates = True  # type: ignore[attr-defined]
             cls.reset_classifier = checked  # type: ignore[method-assign]
-        # forward_aux checks its own path (auxiliary heads included) before any work.
+        # forward_aux diagnoses a failure on its own path (auxiliary heads included).
         aux = cls.__dict__.get("forward_aux")
         if aux is not None and not getattr(aux, "_validates", False):
 
             @functools.wraps(aux)
             def checked_aux(self: "ClassifierNet", x: torch.Tensor) -> object:
-                self.check_input(x, aux=True)
-                return aux(self, x)
+                if is_tracing() or torch.compiler.is_compiling() or torch.jit.is_scripting():
+                    return aux(self, x)
+                return _run_checked(self, aux, x, aux=True)
 
             checked_aux._validates = True  # type: ignore[attr-defined]
             cls.forward_aux = checked_aux  # type: ignore[attr-defined]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._checked_sizes: set[tuple[object, ...]] = set()  # (dtype, aux, C, H, W) that passed
 
     # -- the contract ---------------------------------------------------------------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -110,8 +100,9 @@ class ClassifierNet(nn.Module):
         self.num_classes = num_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        return self.forward_head(self.forward_features(x))
+        if is_tracing() or torch.compiler.is_compiling() or torch.jit.is_scripting():
+            return _plain_forward(self, x)
+        return _run_checked(self, _plain_forward, x, aux=False)
 
     # -- input checking -------------------------------------------------------------
     def _input_hint(self) -> tuple[str, tuple[int, int, int]]:
@@ -125,16 +116,9 @@ class ClassifierNet(nn.Module):
             size = card.input_size
         return name, (self.in_chans, *size[1:])
 
-    def check_input(self, x: torch.Tensor, aux: bool = False) -> None:
-        """Fail before any work if the model cannot process ``x``, naming the layer and a fix.
-
-        The spatial check traces the model once per input size, dtype and path (``aux``:
-        the ``forward_aux`` path with its auxiliary heads) on the meta device (no memory,
-        no arithmetic, no user hooks) and caches what passes.
-        """
-        if _CHECKING.get() or torch.compiler.is_compiling() or torch.jit.is_scripting():
-            return
-        name, default = self._input_hint()
+    def _check_layout(self, x: object) -> None:
+        """The checks that cost nothing: a 4-d tensor with the model's channel count."""
+        name, _ = self._input_hint()
         if not isinstance(x, torch.Tensor):
             raise InputShapeError(f"{name} expects a tensor, got {type(x).__name__}")
         if x.dim() != 4:
@@ -148,12 +132,44 @@ class ClassifierNet(nn.Module):
                 f"(shape {tuple(x.shape)}); convert the images or build it with "
                 f"create_model({name!r}, in_chans={x.shape[1]}) (on the command line: --option in_chans={x.shape[1]})"
             )
-        key = (x.dtype, aux, *x.shape[1:])
-        if key in self._checked_sizes:
+
+    def check_input(self, x: torch.Tensor, aux: bool = False) -> None:
+        """Raise a clear :class:`InputShapeError` if the model cannot process ``x``, naming the
+        innermost layer where the shapes stop working and the designed size.
+
+        Only when asked: it traces the model (``aux``: the ``forward_aux`` path) on the meta
+        device, with the user's hooks set aside and nothing written into the model. A plain
+        ``model(x)`` does not call it; it diagnoses this way only after its forward failed.
+        """
+        if is_tracing() or torch.compiler.is_compiling() or torch.jit.is_scripting():
             return
+        self._check_layout(x)
+        name, default = self._input_hint()
         fix = f"use input {_fmt(default)}, the size {name} was designed for"
-        if trace_input_size(self, tuple(x.shape[1:]), x.dtype, aux, name, fix, default):
-            self._checked_sizes.add(key)
+        trace_input_size(self, tuple(x.shape[1:]), x.dtype, aux, name, fix, default)
+
+    def _diagnose(self, x: torch.Tensor, aux: bool) -> None:
+        """After a forward failed: raise the shape error if the input size is the cause."""
+        if is_tracing() or torch.compiler.is_compiling() or torch.jit.is_scripting():
+            return
+        self.check_input(x, aux=aux)
+
+
+def _plain_forward(self: "ClassifierNet", x: torch.Tensor) -> torch.Tensor:
+    return self.forward_head(self.forward_features(x))
+
+
+def _run_checked(model: "ClassifierNet", call, x: object, aux: bool):
+    """``call(model, x)`` with the free layout checks before it, and a diagnosis after it
+    fails: the forward itself is the model's and nothing else."""
+    model._check_layout(x)
+    try:
+        return call(model, x)
+    except InputShapeError:
+        raise
+    except (RuntimeError, ValueError):
+        model._diagnose(x, aux)  # raises the InputShapeError when the size is the cause
+        raise
 
 
 def _locate_failure(
@@ -181,7 +197,7 @@ def _locate_failure(
 
 
 class AuxForward(nn.Module):
-    """Routes a call to ``forward_aux``, so ``functional_call`` can run the auxiliary path."""
+    """Routes a call to ``forward_aux``, so a wrapper (DDP, a trace) can run the auxiliary path."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -200,98 +216,9 @@ def _fmt(size: tuple[int, ...]) -> str:
     return "x".join(str(s) for s in size)
 
 
-def meta_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Shape-only stand-ins for every parameter and buffer, for ``functional_call``."""
-    return {
-        name: torch.empty_like(t, device="meta")
-        for name, t in (*model.named_parameters(), *model.named_buffers())
-    }
-
-
-_MODULE_HOOKS = (
-    "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
-    "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks",
-)
-_GLOBAL_HOOKS = (
-    "_global_forward_hooks", "_global_forward_hooks_with_kwargs", "_global_forward_hooks_always_called",
-    "_global_forward_pre_hooks", "_global_backward_hooks", "_global_backward_pre_hooks",
-)
-
-
-def _weight_hooks() -> tuple[type, ...]:
-    """Forward pre-hooks that compute a module's weight (pruning masks, weight and spectral
-    normalisation): part of the computation, so traces keep them."""
-    from torch.nn.utils.prune import BasePruningMethod
-    from torch.nn.utils.spectral_norm import SpectralNorm
-    from torch.nn.utils.weight_norm import WeightNorm
-
-    return (BasePruningMethod, SpectralNorm, WeightNorm)
-
-
-@contextlib.contextmanager
-def hooks_suspended(model: nn.Module, keep_weight_hooks: bool = False) -> Iterator[None]:
-    """Run with every hook of ``model`` and every global module hook out of the way.
-
-    cnnlab's own traces run on meta tensors; a user's hook (feature capture, ``.numpy()``)
-    must neither see them nor break them. Hooks registered inside the block are discarded.
-    ``keep_weight_hooks`` keeps the pre-hooks that compute weights (``_weight_hooks``).
-    """
-    import torch.nn.modules.module as module_mod
-
-    keep = _weight_hooks() if keep_weight_hooks else ()
-    saved_local = [(m, attr, m.__dict__[attr]) for m in model.modules() for attr in _MODULE_HOOKS if attr in m.__dict__]
-    saved_global = [(attr, dict(getattr(module_mod, attr))) for attr in _GLOBAL_HOOKS if hasattr(module_mod, attr)]
-    computed = []  # the weights those hooks will overwrite, restored afterwards
-    for m, attr, hooks in saved_local:
-        kept = [(k, h) for k, h in hooks.items() if keep and isinstance(h, keep)] if attr == "_forward_pre_hooks" else []
-        for _, h in kept:
-            name = getattr(h, "_tensor_name", None) or getattr(h, "name", None)
-            if name in m.__dict__:
-                computed.append((m, name, m.__dict__[name]))
-        m.__dict__[attr] = OrderedDict(kept)
-    for attr, _ in saved_global:
-        getattr(module_mod, attr).clear()
-    try:
-        yield
-    finally:
-        for m, attr, hooks in saved_local:
-            m.__dict__[attr] = hooks
-        for m, name, value in computed:
-            m.__dict__[name] = value
-        for attr, hooks in saved_global:
-            getattr(module_mod, attr).clear()
-            getattr(module_mod, attr).update(hooks)
-
-
-@contextlib.contextmanager
-def modes_kept(model: nn.Module) -> Iterator[None]:
-    """Restore every submodule's own ``training`` flag afterwards (a model in training mode
-    may hold frozen batch norms in eval mode; ``model.train(was)`` would lose them)."""
-    modes = [(m, m.training) for m in model.modules()]
-    try:
-        yield
-    finally:
-        for m, mode in modes:
-            m.training = mode
-
-
 def _meta_forward(model: nn.Module, size: tuple[int, ...], dtype: torch.dtype, aux: bool, batch: int = 2) -> None:
-    runner = AuxForward(model) if aux else model
     # Batch of 2: BatchNorm after a linear layer refuses one sample in training mode.
-    functional_call(runner, meta_state(runner), (torch.empty((batch, *size), device="meta", dtype=dtype),))
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    # Shapes do not depend on the mode, and eval-mode BatchNorm on the meta device skips the
-    # slow decomposition training mode takes (3x faster on a 1,001-layer net).
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, mode in modes:
-            m.training = mode
+    meta_call(model, model.forward_aux if aux else model, torch.empty((batch, *size), device="meta", dtype=dtype))
 
 
 def trace_input_size(
@@ -320,16 +247,15 @@ def trace_input_size(
         except (RuntimeError, ValueError):
             return False
 
-    token = _CHECKING.set(True)
-    try:
-        with hooks_suspended(model), _eval_mode(model):
-            if works(size):  # the common case: one trace, no hooks
-                return True
-            if not works(tuple(default)):
-                return False  # fails at the designed size too: not an input-size problem
-            where, failure = _locate_failure(model, size, dtype, aux)
-    finally:
-        _CHECKING.reset(token)
+    with left_as_found(model):
+        # Shapes do not depend on the mode, and eval-mode BatchNorm on the meta device skips
+        # the slow decomposition training mode takes (3x faster on a 1,001-layer net).
+        model.eval()
+        if works(size):  # the common case: one trace, no hooks
+            return True
+        if not works(tuple(default)):
+            return False  # fails at the designed size too: not an input-size problem
+        where, failure = _locate_failure(model, size, dtype, aux)
     layer, module, shape = where
     got = _fmt(shape[1:]) if len(shape) > 1 else "?"
     detail = str(failure).strip().splitlines()[0]

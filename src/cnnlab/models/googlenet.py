@@ -394,7 +394,6 @@ class GoogLeNet(ClassifierNet):
         """Main logits and the auxiliary classifiers' logits ``(aux1, aux2)``, for training
         with ``loss = ce(logits) + sum(w * ce(a) for w, a in zip(model.aux_weights, aux))``.
         A model built with ``aux_logits=False`` returns an empty tuple."""
-        self.check_input(x)
         features, aux = self._trunk(x, with_aux=True)
         return self.forward_head(features), aux
 

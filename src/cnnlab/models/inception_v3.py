@@ -476,7 +476,6 @@ class InceptionV3(ClassifierNet):
     def forward_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Main logits and one entry per auxiliary head: ``(logits, (aux_logits,))``, or
         ``(logits, ())`` when built with ``aux_logits=False``. Runs in train and eval mode."""
-        self.check_input(x)
         grid = self._to_grid_17(x)  # N x 768 x 17 x 17
         aux: tuple[torch.Tensor, ...] = ()
         if self.AuxLogits is not None:

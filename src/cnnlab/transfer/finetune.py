@@ -32,7 +32,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from torch.utils.hooks import RemovableHandle
 
 from ..engine.callbacks import Callback, TrainState
@@ -40,7 +39,7 @@ from ..engine.recipes import ModelSpec, Recipe, recipe_from_dict, recipe_to_dict
 from ..engine.run import RunResult, default_recipe, train_recipe
 from ..errors import ConfigError
 from ..explain.access import Preprocess
-from ..models.base import hooks_suspended, meta_state, modes_kept
+from ..tracing import left_as_found, meta_call
 from .pretrained import (
     DataPreprocessing,
     Pretrained,
@@ -77,11 +76,11 @@ def forward_order(model: nn.Module) -> dict[str, int]:
         order.setdefault(names[module], len(order))
 
     size = Preprocess.of(model).input_size
-    with hooks_suspended(model), modes_kept(model):  # hooks added inside are discarded on exit
+    with left_as_found(model):  # hooks added inside are discarded on exit
         model.eval()
         for module in model.modules():
             module.register_forward_hook(finished)
-        functional_call(model, meta_state(model), (torch.empty((2, *size), device="meta"),))
+        meta_call(model, model, torch.empty((2, *size), device="meta"))
     return order
 
 
