@@ -20,6 +20,7 @@ backward with ``torch.autograd.graph.saved_tensors_hooks``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 
@@ -313,7 +314,10 @@ class _Tracer:
         if self.containers and self.containers[-1][0] is module:
             _, rec = self.containers.pop()
             rec.last_row = len(self.rows)
-            rec.output_shapes = tuple(tuple(t.shape) for t in _tensors(out) if isinstance(t, torch.Tensor))
+            outs = [t for t in _tensors(out) if isinstance(t, torch.Tensor)]
+            rec.output_shapes = tuple(tuple(t.shape) for t in outs)
+            entry = self.tensors.get(id(outs[0])) if outs else None
+            rec.output_row = entry[1] if entry is not None else 0  # the row that produced its output
             self.modules.append(rec)
 
     # -- functional ops -----------------------------------------------------------------
@@ -600,32 +604,30 @@ def analyze(
     size = _input_size(model, input_size, label)
     element_size = torch.empty((), dtype=dtype).element_size()
     params = dict(model.named_parameters())
-    tracer = _Tracer(model, len(size) - 1, element_size)
-
-    x = torch.empty((batch_size, *size), device="meta", dtype=dtype)
-    handles = []
+    trace_note = ""
     try:
-        with left_as_found(model, keep_weight_hooks=True), substituted(model, meta_like(dtype)) as state:
-            tracer.param_names = {id(t): n for n, t in state.items() if n in params}
-            model.train(aux)
-            # Global hooks: two registrations instead of two per module (hooks_suspended
-            # restores the user's global hooks, and handles remove ours in any case).
-            handles.append(nn.modules.module.register_module_forward_pre_hook(tracer.pre_hook))
-            handles.append(nn.modules.module.register_module_forward_hook(tracer.post_hook))
-            with torch.no_grad(), _FunctionCapture(tracer), _OpCapture(tracer):
-                _recorded_forward(model, tracer, aux, x)
+        tracer = _trace(model, size, batch_size, dtype, aux, params, meta_like(dtype))
     except (InputShapeError, _TracerError):
         raise
     except Exception as err:
-        check = getattr(model, "check_input", None)
-        if check is not None:
-            check(torch.empty((batch_size, *size), device="meta", dtype=dtype), aux=aux)
-        raise InputShapeError(
-            f"{label} cannot run on input {'x'.join(map(str, size))}: {type(err).__name__}: {err}"
-        ) from err
-    finally:
-        for h in handles:
-            h.remove()
+        if not _needs_values(err):
+            check = getattr(model, "check_input", None)
+            if check is not None:
+                check(torch.empty((batch_size, *size), device="meta", dtype=dtype), aux=aux)
+            raise InputShapeError(
+                f"{label} cannot run on input {'x'.join(map(str, size))}: {type(err).__name__}: {err}"
+            ) from err
+        # The forward reads values (``if y.mean() > 0:``), which meta tensors do not have: run
+        # it for real, on the CPU at batch 1, on copies of the weights (the model's own stay
+        # untouched) and one seeded random input; the counts are of the branches it took.
+        batch_size = 1
+        tracer = _trace(model, size, 1, dtype, aux, params, _cpu_copy(dtype), real=True)
+        trace_note = (
+            f"traced with real values on the CPU at batch 1 (the forward reads values, which the meta device "
+            f"does not have: {type(err).__name__}: {str(err).splitlines()[0]}); counts are of the branches taken "
+            "for one random input (seed 0)"
+        )
+        warnings.warn(f"analyze({label}): {trace_note}", stacklevel=2)
 
     saved, note = (None, "not measured (measure_saved=False)")
     if measure_saved:
@@ -646,7 +648,55 @@ def analyze(
         saved_bytes=saved,
         saved_note=note,
         aux=aux,
+        trace_note=trace_note,
     )
+
+
+def _needs_values(err: Exception) -> bool:
+    """An error of the meta device itself: the forward read a value (``.item()``, ``bool()``,
+    a data-dependent shape), which shape-only tensors cannot give."""
+    text = str(err)
+    return isinstance(err, (RuntimeError, NotImplementedError)) and "meta" in text.lower() and any(
+        key in text for key in ("item()", "data-dependent", "data dependent", "Cannot copy out", "cannot be called on meta")
+    )
+
+
+def _cpu_copy(dtype: torch.dtype):
+    """Stand-ins for a real trace: copies of the weights on the CPU (zeros for meta ones)."""
+
+    def make(name: str, t: torch.Tensor) -> torch.Tensor:
+        kind = dtype if t.is_floating_point() else t.dtype
+        if t.device.type == "meta":
+            return torch.zeros(t.shape, dtype=kind)
+        return t.detach().to("cpu", kind, copy=True)
+
+    return make
+
+
+def _trace(model: nn.Module, size: tuple[int, ...], batch_size: int, dtype: torch.dtype, aux: bool,
+           params: dict[str, torch.Tensor], make, real: bool = False) -> _Tracer:
+    """One recorded forward of ``model`` on stand-ins from ``make``: meta tensors, or (``real``)
+    CPU copies of the weights and a seeded random input."""
+    tracer = _Tracer(model, len(size) - 1, torch.empty((), dtype=dtype).element_size())
+    if real:
+        x = torch.randn((batch_size, *size), generator=torch.Generator().manual_seed(0)).to(dtype)
+    else:
+        x = torch.empty((batch_size, *size), device="meta", dtype=dtype)
+    handles = []
+    try:
+        with left_as_found(model, keep_weight_hooks=True), substituted(model, make) as state:
+            tracer.param_names = {id(t): n for n, t in state.items() if n in params}
+            model.train(aux)
+            # Global hooks: two registrations instead of two per module (hooks_suspended
+            # restores the user's global hooks, and handles remove ours in any case).
+            handles.append(nn.modules.module.register_module_forward_pre_hook(tracer.pre_hook))
+            handles.append(nn.modules.module.register_module_forward_hook(tracer.post_hook))
+            with torch.no_grad(), _FunctionCapture(tracer), _OpCapture(tracer):
+                _recorded_forward(model, tracer, aux, x)
+    finally:
+        for h in handles:
+            h.remove()
+    return tracer
 
 
 def count_macs(model: nn.Module, input_size: Sequence[int], batch_size: int = 1) -> int:

@@ -172,6 +172,7 @@ class ModuleRecord:
     first_row: int
     last_row: int
     output_shapes: tuple[tuple[int, ...], ...] = ()
+    output_row: int = 0  # the row whose output the container returns (0: the input itself)
 
     @property
     def label(self) -> str:
@@ -213,6 +214,7 @@ class Analysis:
     saved_bytes: int | None  # autograd's saved activations, one training forward, measured
     saved_note: str = ""
     aux: bool = False
+    trace_note: str = ""  # how the trace ran when not on the meta device (see analyze)
 
     def __iter__(self) -> Iterator[LayerRecord]:
         return iter(self.rows)
@@ -221,10 +223,15 @@ class Analysis:
         return len(self.rows)
 
     def row(self, name: str) -> LayerRecord:
-        """The first row called ``name`` (a label like 'relu#2' picks a later call)."""
+        """The first row called ``name`` (a label like 'relu#2' picks a later call); a
+        container's name (``layer4``, ``Mixed_7c``) gives the row that produced its output,
+        so its receptive field is the container's."""
         for r in self.rows:
             if name in (r.name, r.label):
                 return r
+        for m in self.modules:
+            if m.name and name in (m.name, m.label) and m.output_row:
+                return next(r for r in self.rows if r.index == m.output_row)
         close = [r.label for r in self.rows if name in r.label][:8]
         hint = f"; rows containing it: {', '.join(close)}" if close else "; list them with [r.label for r in analysis]"
         raise KeyError(f"no row named {name!r} in the analysis of {self.model}{hint}")
@@ -317,6 +324,7 @@ class Analysis:
             "batch_size": self.batch_size,
             "dtype": self.dtype,
             "aux": self.aux,
+            "trace_note": self.trace_note,
             "totals": {
                 "params": self.params_total,
                 "params_trainable": self.params_trainable,

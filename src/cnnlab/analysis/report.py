@@ -95,10 +95,11 @@ def _rf_text(rf: ReceptiveField) -> str:
 
 def _header(analysis: Analysis) -> str:
     mode = "training-mode forward_aux (auxiliary heads included)" if analysis.aux else "eval-mode forward"
-    return (
+    text = (
         f"{analysis.model}: input {_shape(analysis.input_size)}, batch {analysis.batch_size}, "
         f"{analysis.dtype}, {mode}; output shapes are per sample (the batch of {analysis.batch_size} excluded)"
     )
+    return f"{text}; {analysis.trace_note}" if analysis.trace_note else text
 
 
 def _wrap(statements: Sequence[str]) -> list[str]:
@@ -446,7 +447,10 @@ def rf_target(
             raise ConfigError(f"no row of {analysis.model} has a spatial receptive field to show a region for")
         row = candidates[-1]
     else:
-        row = next((r for r in analysis.rows if layer in (r.name, r.label)), None)
+        try:
+            row = analysis.row(layer)  # a container's name gives the row producing its output
+        except KeyError:
+            row = None
         if row is None:
             close = [r.label for r in analysis.rows if layer in r.label][:8]
             hint = f"rows containing it: {', '.join(close)}; " if close else ""

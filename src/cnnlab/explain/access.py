@@ -26,6 +26,7 @@ import contextlib
 import difflib
 import math
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..errors import ConfigError, InputShapeError
-from ..tracing import hooks_suspended, modes_kept
+from ..tracing import hooks_suspended, modes_kept, user_hooks
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -204,7 +205,9 @@ def list_layers(model: nn.Module, input_size: Sequence[int] | None = None) -> li
 
 
 def get_layer(model: nn.Module, name: str) -> nn.Module:
-    """The submodule called ``name`` (dotted, as in ``named_modules()``)."""
+    """The submodule called ``name`` (dotted, as in ``named_modules()``; a ``#k`` call
+    suffix is ignored here)."""
+    name = parse_layer(name)[0]
     modules = dict(model.named_modules())
     if name in modules and name != "":
         return modules[name]
@@ -240,6 +243,34 @@ def split_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torc
     return features, model.forward_head(features)
 
 
+@contextlib.contextmanager
+def producers(model: nn.Module) -> Iterator[dict[int, str]]:
+    """Inside the block, ``found[id(t)]`` names the module whose call returned tensor ``t``
+    (the outermost one, when a container returns its last layer's output unchanged)."""
+    found: dict[int, str] = {}
+    names = {id(m): n for n, m in model.named_modules() if n}
+
+    def note(module: nn.Module, args: Any, out: Any) -> None:
+        if isinstance(out, torch.Tensor):
+            found[id(out)] = names[id(module)]
+
+    handles = [m.register_forward_hook(note) for n, m in model.named_modules() if n]
+    try:
+        yield found
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def feature_layer(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """:func:`split_forward` and the name of the layer whose output ``forward_features``
+    returned (as ``--list-layers`` shows it), or ``"forward_features"`` when a functional op
+    made it."""
+    with producers(model) as found:
+        features, logits = split_forward(model, x)
+    return features, logits, found.get(id(features), "forward_features")
+
+
 # ------------------------------------------------------------------------ model state
 
 
@@ -248,9 +279,18 @@ def prepared(model: nn.Module, *, mode: str = "eval") -> Iterator[nn.Module]:
     """Run explanation code on ``model`` with every submodule in eval mode (``mode="eval"``;
     ``"keep"`` leaves modes alone), parameters' ``requires_grad`` off (gradients flow to the
     input only; parameter ``.grad`` is never touched) and the user's hooks set aside.
-    Everything is restored on exit, exceptions included."""
+    Everything is restored on exit, exceptions included. A user's forward hooks would see
+    (and could change) every intermediate pass, so they are set aside, with a warning naming
+    them: the explanation is of the model's own function."""
     if mode not in ("eval", "keep"):
         raise ConfigError(f"mode must be 'eval' or 'keep', got {mode!r}")
+    hooked = user_hooks(model)
+    if hooked:
+        warnings.warn(
+            f"{type(model).__name__} has forward hooks on {', '.join(repr(h) for h in hooked[:5])}"
+            f"{' ...' if len(hooked) > 5 else ''}; explanations run without them, so they explain the model's own "
+            "function, not what model(x) computes with the hooks. Remove the hooks, or fold what they do into a "
+            "module, to explain that", stacklevel=3)
     flags = [(p, p.requires_grad) for p in model.parameters()]
     grads = [(p, p.grad) for p in model.parameters()]
     with hooks_suspended(model, keep_weight_hooks=True), modes_kept(model):
@@ -280,43 +320,69 @@ class Captured(dict):
     """Activations captured by :func:`capture`, by layer name."""
 
 
+def parse_layer(spec: str) -> tuple[str, int | None]:
+    """``"layer4.1.relu#2"`` -> ``("layer4.1.relu", 2)``: a module and which of its calls in
+    one forward pass (``#1`` the first; no suffix: the first, with a warning if there are
+    more). The labels are those of :func:`cnnlab.analyze` and ``--list-layers``."""
+    name, sep, call = spec.rpartition("#")
+    if not sep:
+        return spec, None
+    if not call.isdigit() or int(call) < 1:
+        raise ConfigError(f"layer {spec!r}: the part after '#' must be a call number from 1, like {name}#2")
+    return name, int(call)
+
+
 @contextlib.contextmanager
 def capture(model: nn.Module, layers: str | Sequence[str], *, stop: bool = False) -> Iterator[Captured]:
-    """Record the output of each named layer during the forward passes inside the block.
+    """Record the output of each named layer during the forward pass inside the block.
 
     The captured tensor stays in the autograd graph (``torch.autograd.grad(score,
     acts[name])`` works); the rest of the network reads a copy of it, so in-place
-    operations downstream cannot change it. A layer called more than once (a reused
-    module) keeps its *first* output per forward pass and is reported in
-    ``acts.calls[name]``. ``stop=True`` ends the forward pass after the last named layer
-    (feature extraction without the head): call :func:`run_to` rather than the model."""
-    names = [layers] if isinstance(layers, str) else list(layers)
+    operations downstream cannot change it. A module called more than once per forward pass
+    (torchvision's ResNet reuses ``relu`` in a block) is captured at the call its name picks
+    (``"layer4.1.relu#2"``: the second), by default the first, with a warning naming the
+    calls when there are more; ``acts.calls[name]`` counts them. ``stop=True`` ends the
+    forward pass after the last named layer (feature extraction without the head): call
+    :func:`run_to` rather than the model."""
+    specs = [layers] if isinstance(layers, str) else list(layers)
     acts = Captured()
-    acts.calls = {n: 0 for n in names}  # type: ignore[attr-defined]
+    acts.calls = {n: 0 for n in specs}  # type: ignore[attr-defined]
     handles = []
 
-    def make(name: str) -> Callable[..., Any]:
+    def make(spec: str, want: int) -> Callable[..., Any]:
         def hook(module: nn.Module, args: Any, out: Any) -> Any:
             if not isinstance(out, torch.Tensor):
                 raise ConfigError(
-                    f"layer {name!r} ({type(module).__name__}) returns {type(out).__name__}, not a tensor; "
+                    f"layer {spec!r} ({type(module).__name__}) returns {type(out).__name__}, not a tensor; "
                     "name a layer inside it or after it")
-            acts.calls[name] += 1  # type: ignore[attr-defined]
-            if acts.calls[name] == 1:  # type: ignore[attr-defined]
-                acts[name] = out
-            if stop and all(acts.calls[n] for n in names):  # type: ignore[attr-defined]
+            acts.calls[spec] += 1  # type: ignore[attr-defined]
+            if acts.calls[spec] != want:  # type: ignore[attr-defined]
+                return None
+            acts[spec] = out
+            if stop and all(n in acts for n in specs):
                 raise _Stop
             return out.clone()
 
         return hook
 
-    for name in names:
-        handles.append(get_layer(model, name).register_forward_hook(make(name)))
+    for spec in specs:
+        name, call = parse_layer(spec)
+        handles.append(get_layer(model, name).register_forward_hook(make(spec, call or 1)))
     try:
         yield acts
     finally:
         for h in handles:
             h.remove()
+    for spec in specs:
+        name, call = parse_layer(spec)
+        n = acts.calls[spec]  # type: ignore[attr-defined]
+        if call is None and n > 1:
+            warnings.warn(
+                f"layer {name!r} is called {n} times in one forward pass; using its first call. Name the call "
+                f"to use another: {', '.join(f'{name}#{k}' for k in range(1, n + 1))}", stacklevel=3)
+        elif call is not None and n < call:
+            raise ConfigError(f"layer {spec!r}: {name} is called {n} time{'s' if n != 1 else ''} per forward pass, "
+                              f"so there is no call #{call}")
 
 
 def run_to(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str]) -> Captured:
@@ -327,7 +393,7 @@ def run_to(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str]) -> Ca
             model(x)
         except _Stop:
             pass
-    missing = [n for n, c in acts.calls.items() if not c]  # type: ignore[attr-defined]
+    missing = [n for n in acts.calls if n not in acts]  # type: ignore[attr-defined]
     if missing:
         raise ConfigError(f"layers {missing} were not called by the forward pass; list_layers() lists those that are")
     return acts

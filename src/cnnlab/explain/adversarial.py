@@ -135,8 +135,12 @@ def _gradient_attack(method: str, model: nn.Module, images: Any, labels: Any, ta
     targeted = target is not None
     with prepared(model):
         x = as_batch(images, pre).to(model_device(model))
-        with torch.no_grad():
-            logits0 = model(pre.normalize(x))
+        # Without a random start the first step is taken at x itself: its forward pass gives
+        # the clean logits too (FGSM: one forward and backward, then the final check).
+        first = x.clone().requires_grad_(not random_start)
+        with torch.set_grad_enabled(not random_start):
+            out0 = model(pre.normalize(first))
+        logits0 = out0.detach()
         goal = resolve_targets(target if targeted else labels, logits0, pre)
         adv = x.clone()
         if random_start:
@@ -148,9 +152,13 @@ def _gradient_attack(method: str, model: nn.Module, images: Any, labels: Any, ta
                     (len(x),) + (1,) * (x.dim() - 1), generator=g)
             adv = (x + delta.to(x.device)).clamp(0, 1)
         sign = -1.0 if targeted else 1.0  # towards the target: lower its loss; else raise the label's
-        for _ in batches(steps, 1, desc=method, unit="steps", progress=progress):
-            a = adv.requires_grad_(True)
-            loss = F.cross_entropy(model(pre.normalize(a)), goal, reduction="sum")
+        for start, _ in batches(steps, 1, desc=method, unit="steps", progress=progress):
+            if start == 0 and not random_start:
+                a, out = first, out0
+            else:
+                a = adv.requires_grad_(True)
+                out = model(pre.normalize(a))
+            loss = F.cross_entropy(out, goal, reduction="sum")
             grad = torch.autograd.grad(loss, a)[0]
             with torch.no_grad():
                 moved = a + sign * alpha * _direction(grad, norm)

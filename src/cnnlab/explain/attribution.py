@@ -19,12 +19,12 @@ from .access import (
     as_batch,
     batches,
     capture,
+    feature_layer,
     generator,
     model_device,
     prepared,
     relu_rule,
     resolve_targets,
-    split_forward,
 )
 from .result import Explanation
 
@@ -51,7 +51,9 @@ def saliency(model: nn.Module, images: Any, target: Target = None, *, smoothgrad
 
     ``smoothgrad=True`` (Smilkov et al. 2017, "SmoothGrad"): the gradient averaged over
     ``samples`` copies with Gaussian noise of std ``noise x (max - min)`` of each image,
-    drawn from a generator seeded by ``seed``, ``batch_size`` copies per pass.
+    ``batch_size`` copies per pass. Each image draws its noise from its own generator seeded
+    by ``seed`` (``None``: one is drawn and recorded in ``Explanation.seed``), so a batch
+    equals the same images one at a time.
 
     maps: N x H x W, units ``|d score / d pixel|``; extras["gradient"]: the signed N x C x
     H x W gradient."""
@@ -66,12 +68,19 @@ def saliency(model: nn.Module, images: Any, target: Target = None, *, smoothgrad
             with torch.no_grad():
                 logits = model(pre.normalize(x))
             idx = resolve_targets(target, logits, pre)
-            g = generator(seed, x.device)
+            if seed is None:
+                seed = generator(None).initial_seed() % 2**63  # drawn, then recorded
+            # One noise stream per image, each seeded by `seed`: image i's noise does not
+            # depend on the others in the batch, so a batch equals one image at a time.
+            streams = [generator(seed) for _ in range(len(x))]
             span = (x.flatten(1).max(1).values - x.flatten(1).min(1).values).view(-1, 1, 1, 1)
             grad = torch.zeros_like(x)
             for start, stop in batches(samples, max(1, batch_size // max(1, len(x))), desc="smoothgrad", progress=progress):
                 k = stop - start
-                noisy = (x[None] + torch.randn((k, *x.shape), generator=g, device=x.device) * noise * span[None]).flatten(0, 1)
+                draws = torch.stack([
+                    torch.stack([torch.randn(x.shape[1:], generator=g) for g in streams]) for _ in range(k)
+                ]).to(x.device)  # k x N x C x H x W, one draw per sample and image
+                noisy = (x[None] + draws * noise * span[None]).flatten(0, 1)
                 g_k, _, _ = _score_gradient(model, pre, noisy, idx.repeat(k))
                 grad += g_k.view(k, *x.shape).sum(0)
             grad /= samples
@@ -104,13 +113,13 @@ def cam(model: nn.Module, images: Any, target: Target = None) -> Explanation:
     head = _linear_head(model)
     with prepared(model), torch.no_grad():
         x = as_batch(images, pre).to(model_device(model))
-        features, logits = split_forward(model, pre.normalize(x))
+        features, logits, where = feature_layer(model, pre.normalize(x))
         if features.dim() != 4 or features.shape[1] != head.in_features:
             raise ConfigError(f"CAM needs the head to read pooled {tuple(features.shape[1:])} features directly; "
                               "use grad_cam (on the command line: cnnlab explain gradcam)")
         idx = resolve_targets(target, logits, pre)
         maps = torch.einsum("nchw,nc->nhw", features, head.weight[idx])
-    return Explanation("cam", maps.cpu(), "class score contribution", idx.cpu(), logits.cpu(), layer="forward_features",
+    return Explanation("cam", maps.cpu(), "class score contribution", idx.cpu(), logits.cpu(), layer=where,
                        extras={"upsampled": _upsample(maps, x.shape[-2:]).cpu()})
 
 
@@ -121,7 +130,8 @@ def _upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 def grad_cam(model: nn.Module, images: Any, target: Target = None, *, layer: str | None = None, plus_plus: bool = False) -> Explanation:
     """Selvaraju et al. (2017), "Grad-CAM": ``alpha_k = mean_xy d y_c / d A_k(x, y)`` and
     ``M = ReLU(sum_k alpha_k A_k)`` over the feature maps ``A`` of ``layer`` (default: the
-    model's ``forward_features``). ``plus_plus=True``: Chattopadhyay et al. (2018),
+    map the model's ``forward_features`` returns, reported under the name of the layer that
+    made it; ``"name#2"`` picks a module's second call). ``plus_plus=True``: Chattopadhyay et al. (2018),
     "Grad-CAM++", weights ``alpha^kc_ij = g^2 / (2 g^2 + sum_ab A_ab g^3)`` with ``g`` the
     gradient of ``exp(y_c)`` expressed through powers of ``d y_c / d A`` (their Eq. 19),
     ``w_k = sum_ij alpha_ij ReLU(g_ij)``. maps: N x h x w at the layer's resolution, raw;
@@ -130,14 +140,14 @@ def grad_cam(model: nn.Module, images: Any, target: Target = None, *, layer: str
     with prepared(model):
         # The parameters are frozen: the input carries the graph to the activations.
         x = as_batch(images, pre).to(model_device(model)).requires_grad_(True)
-        if layer is None:
-            acts, logits = split_forward(model, pre.normalize(x))
+        if layer is None:  # the map forward_features returns, named by the layer that made it
+            acts, logits, layer = feature_layer(model, pre.normalize(x))
         else:
             with capture(model, layer) as got:
                 logits = model(pre.normalize(x))
             acts = got[layer]
         if acts.dim() != 4:
-            raise ConfigError(f"Grad-CAM needs a layer with N x C x h x w output; {layer or 'forward_features'} gives {tuple(acts.shape)}")
+            raise ConfigError(f"Grad-CAM needs a layer with N x C x h x w output; {layer} gives {tuple(acts.shape)}")
         idx = resolve_targets(target, logits.detach(), pre)
         (grad,) = torch.autograd.grad(logits.gather(1, idx[:, None]).sum(), acts)
         acts, grad = acts.detach(), grad.detach()
@@ -150,7 +160,7 @@ def grad_cam(model: nn.Module, images: Any, target: Target = None, *, layer: str
             weights = grad.mean(dim=(2, 3))
         maps = F.relu(torch.einsum("nchw,nc->nhw", acts, weights))
     return Explanation("grad-cam++" if plus_plus else "grad-cam", maps.cpu(), "ReLU(weighted activation)", idx.cpu(),
-                       logits.detach().cpu(), layer=layer or "forward_features", params={"plus_plus": plus_plus},
+                       logits.detach().cpu(), layer=layer, params={"plus_plus": plus_plus},
                        extras={"upsampled": _upsample(maps, x.shape[-2:]).detach().cpu()})
 
 
