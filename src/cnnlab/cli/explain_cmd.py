@@ -71,8 +71,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_explain)
 
 
-def _load_model(spec: str, weights: str | None) -> tuple[Any, str, str | None]:
-    """The model, where it came from, and (for a run) where its dataset's files were."""
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _load_model(spec: str, weights: str | None, seed: int | None, warn: PrintFn) -> tuple[Any, str, str | None, dict[str, Any]]:
+    """The model, where it came from, (for a run) where its dataset's files were, and what
+    its weights are, for the manifest: a file and its SHA-256, ``torchvision``, or ``random``
+    with the seed that initialised them (said on stderr: a random network's maps explain
+    nothing learned)."""
+    import torch
+
     from ..errors import ConfigError
 
     path = Path(spec)
@@ -82,10 +97,22 @@ def _load_model(spec: str, weights: str | None) -> tuple[Any, str, str | None]:
         from ..engine.run import load_run_model
 
         model, recipe, _ = load_run_model(path)
-        return model, str(path), recipe.dataset.data_dir
+        checkpoint = Path(model.pretrained_cfg.get("source") or path)
+        return model, str(path), recipe.dataset.data_dir, {"source": "run", "file": str(checkpoint),
+                                                          "sha256": _sha256(checkpoint)}
     from ..registry import create_model
 
-    return create_model(spec, weights=weights), spec, None
+    if weights is None:
+        init_seed = seed if seed is not None else int(torch.seed() % 2**31)
+        torch.manual_seed(init_seed)
+        model = create_model(spec)
+        warn(f"warning: explaining {spec} with randomly initialised weights (seed {init_seed}): no --weights was "
+             "given, so the maps show an untrained network. Pass --weights FILE|torchvision, or a run directory")
+        return model, spec, None, {"source": "random", "init_seed": init_seed}
+    model = create_model(spec, weights=weights)
+    if weights == "torchvision":
+        return model, spec, None, {"source": "torchvision"}
+    return model, spec, None, {"source": "file", "file": str(weights), "sha256": _sha256(Path(weights))}
 
 
 def _typed(value: str, default: Any) -> Any:
@@ -207,7 +234,8 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
     from ..explain.access import Preprocess, list_layers, load_image
     from ..viz.explain import save_explanation
 
-    model, source, run_data_dir = _load_model(args.model, args.weights)
+    model, source, run_data_dir, weights = _load_model(
+        args.model, args.weights, args.seed, lambda text: print(text, file=sys.stderr))
     if args.data_dir is None and args.dataset is None:
         args.data_dir = run_data_dir  # the run's own dataset, where it was read from
     model.eval()
@@ -244,6 +272,7 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
         **exp.manifest(),
         **extra,
         "model": source,
+        "weights": weights,
         "images": [str(f) for f in files],
         "norm": args.norm,
         "files": [str(p) for p in written],

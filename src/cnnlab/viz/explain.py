@@ -51,42 +51,90 @@ def _title(exp: Any, i: int, classes: Any) -> str:
     return ", ".join(parts)
 
 
+def occlusion_pixels(cells: torch.Tensor, positions: dict, window: int, stride: int, size: tuple[int, int]) -> torch.Tensor:
+    """An occlusion map (``rows x cols`` cells) drawn in pixels: each pixel takes the cell of
+    the window whose centre is nearest among the windows that covered it, so every cell sits
+    where its window was; pixels no window covered (the last rows and columns when the
+    stride does not fit the image) are NaN."""
+    out = torch.full(size, float("nan"), dtype=torch.float32)
+    index = []
+    for starts, extent in ((positions["rows"], size[0]), (positions["cols"], size[1])):
+        p = torch.arange(extent, dtype=torch.float32)
+        nearest = ((p - (window - 1) / 2) / stride).round().clamp(0, len(starts) - 1).long()
+        covered = p < starts[-1] + window
+        index.append((nearest, covered))
+    (ry, cy), (rx, cx) = index
+    values = cells.float()[ry][:, rx]
+    mask = cy[:, None] & cx[None, :]
+    out[mask] = values[mask]
+    return out
+
+
+def _class_legend(ax: Any, class_map: torch.Tensor, classes: Any) -> None:
+    """The most-probable-class map in discrete colours, one per class present, with a legend."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    plt = _plt()
+    present = sorted({int(v) for v in class_map[~torch.isnan(class_map)].tolist()}) if class_map.is_floating_point() \
+        else sorted(set(class_map.flatten().tolist()))
+    palette = plt.get_cmap("tab20").colors
+    colours = [palette[k % len(palette)] for k in range(len(present))]
+    lookup = {c: i for i, c in enumerate(present)}
+    shown = class_map.float().clone()
+    for c, i in lookup.items():
+        shown[class_map == c] = i
+    cmap = ListedColormap(colours)
+    cmap.set_bad("lightgrey")
+    ax.imshow(shown.numpy(), cmap=cmap, norm=BoundaryNorm(range(len(present) + 1), len(present)), interpolation="nearest")
+    names = [classes[k] if classes and k < len(classes) else str(k) for k in present]
+    ax.legend(handles=[Patch(color=colours[i], label=n) for i, n in enumerate(names[:12])], fontsize=6, loc="upper right",
+              framealpha=0.8, title="most probable class", title_fontsize=6)
+
+
 def plot_heatmaps(exp: Any, images: torch.Tensor | None = None, *, norm: str = "minmax", classes: Any = None,
                   alpha: float = 0.5) -> Any:
     """One row per image: the image, the map (colour bar in ``exp.units``, limits by
-    ``norm``: ``"minmax"`` the map's own range, ``"symmetric"`` +-max |value|, ``"none"``
-    matplotlib's default), and the map over the image. Maps at a coarser resolution are
-    shown upsampled (``extras["upsampled"]``); occlusion adds its most-probable-class map."""
+    ``norm``, per map: ``"minmax"`` the map's own range, ``"symmetric"`` +-max |value|,
+    ``"none"`` matplotlib's default), and the map over the image. Maps at a coarser
+    resolution are shown upsampled (``extras["upsampled"]``). Occlusion draws each cell where
+    its window was (pixels no window covered in light grey) and adds its most-probable-class
+    map in discrete colours with a legend."""
     plt = _plt()
     maps = exp.extras.get("upsampled", exp.maps).float()  # float: masks (grabcut) are bool
     if maps.dim() == 4:  # signed gradients per channel: the largest magnitude
         maps = maps.abs().amax(dim=1)
     extra = "class_map" in exp.extras
+    occluded = "positions" in exp.extras and images is not None
     cols = 3 + int(extra)
     n = maps.shape[0]
     fig, axes = plt.subplots(n, cols, figsize=(3.2 * cols, 3 * n), squeeze=False)
-    lo, hi, cmap = _limits(maps, norm)
     for i in range(n):
         ax = axes[i]
+        m = maps[i]
+        class_map = exp.extras["class_map"][i] if extra else None
+        if occluded:
+            args = (exp.extras["positions"], int(exp.params["window"]), int(exp.params["stride"]), tuple(images.shape[-2:]))
+            m = occlusion_pixels(m, *args)
+            class_map = occlusion_pixels(class_map, *args) if extra else None
+        lo, hi, cmap_name = _limits(m[~torch.isnan(m)], norm)
+        cmap = plt.get_cmap(cmap_name).copy()
+        cmap.set_bad("lightgrey")  # pixels no occlusion window covered
         if images is not None:
             ax[0].imshow(_image(images[i]), cmap="gray")
         ax[0].set_title(_title(exp, i, classes), fontsize=8)
-        im = ax[1].imshow(maps[i].numpy(), cmap=cmap, vmin=lo, vmax=hi)
+        im = ax[1].imshow(m.numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
         fig.colorbar(im, ax=ax[1], fraction=0.046, pad=0.04).set_label(exp.units, fontsize=7)
-        ax[1].set_title(f"normalisation: {norm}", fontsize=8)
+        ax[1].set_title(f"normalisation: {norm}" + ("; grey: not covered" if occluded and bool(torch.isnan(m).any()) else ""),
+                        fontsize=8)
         if images is not None:
             ax[2].imshow(_image(images[i]), cmap="gray")
             size = images.shape[-2:]
-            over = torch.nn.functional.interpolate(maps[i][None, None], size=tuple(size), mode="nearest")[0, 0]
-            ax[2].imshow(over.numpy(), cmap=cmap, vmin=lo, vmax=hi, alpha=alpha)
+            over = m if occluded else torch.nn.functional.interpolate(m[None, None], size=tuple(size), mode="nearest")[0, 0]
+            ax[2].imshow(over.numpy(), cmap=cmap, vmin=lo, vmax=hi, alpha=alpha, interpolation="nearest")
         ax[2].set_title("overlay", fontsize=8)
         if extra:
-            cm = exp.extras["class_map"][i]
-            im2 = ax[3].imshow(cm.numpy(), cmap="tab10" if int(cm.max()) < 10 else "tab20")
-            labels = sorted(set(cm.flatten().tolist()))
-            names = [classes[k] if classes and k < len(classes) else str(k) for k in labels]
-            ax[3].set_title("most probable class: " + ", ".join(names[:6]), fontsize=7)
-            fig.colorbar(im2, ax=ax[3], fraction=0.046, pad=0.04).set_label("class index", fontsize=7)
+            _class_legend(ax[3], class_map, classes)
         for a in ax:
             a.axis("off")
     fig.tight_layout()
