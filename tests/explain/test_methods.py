@@ -170,7 +170,15 @@ def test_state_hooks_and_input_are_left_as_found(name, run) -> None:
     lambda m, x: fgsm(m, x, target=1).maps,
     lambda m, x: pgd(m, x, steps=2, random_start=False).maps,
     lambda m, x: fooling_image(m, x, 2, max_iterations=5).maps,
-], ids=["saliency", "grad_cam", "guided", "occlusion", "fgsm", "pgd", "fooling"])
+    lambda m, x: A.saliency(m, x, target=1, smoothgrad=True, samples=5, seed=3, batch_size=4).maps,
+    lambda m, x: A.grad_cam_pp(m, x, 1, layer="3").maps,
+    lambda m, x: A.deconvnet(m, x, 1).maps,
+    lambda m, x: A.deconvnet(m, x, layer="3", channel=2).maps,
+    lambda m, x: pgd(m, x, steps=2, seed=5).maps,
+    lambda m, x: pgd(m, x, steps=2, seed=5, norm="l2", eps=0.5, alpha=0.2).maps,
+    lambda m, x: I.activations(m, x, "3").maps,
+], ids=["saliency", "grad_cam", "guided", "occlusion", "fgsm", "pgd", "fooling", "smoothgrad", "grad_cam_pp",
+        "deconvnet", "deconvnet_unit", "pgd_random_start", "pgd_l2_random_start", "activations"])
 def test_a_batch_equals_one_by_one(run) -> None:
     net = grey_net()
     x = images(3)

@@ -45,3 +45,39 @@ def test_neighbours_and_unknown_methods() -> None:
     assert len(fig.axes) == 6
     with pytest.raises(ValueError, match="no figure for method 'magic'"):
         plot_explanation(Explanation("magic", torch.rand(1, 2, 2), ""))
+
+
+def test_minmax_normalises_each_map_by_its_own_range() -> None:
+    """Was: one range over the whole batch, so a faint map drew as a flat one."""
+    maps = torch.stack([torch.rand(8, 8), torch.rand(8, 8) * 0.01 + 5])
+    fig = plot_heatmaps(Explanation("saliency", maps, "u"), torch.rand(2, 1, 8, 8), norm="minmax")
+    limits = [ax.images[0].get_clim() for ax in fig.axes if ax.get_title() == "normalisation: minmax"]
+    assert limits == [(float(m.min()), float(m.max())) for m in maps]
+
+
+def test_occlusion_cells_are_drawn_where_their_windows_were() -> None:
+    """Was: cells stretched over the whole image, shifted by (window - stride) / 2, and the
+    pixels no window covered drawn as covered."""
+    from cnnlab.viz.explain import occlusion_pixels
+
+    cells = torch.arange(16.0).view(4, 4)
+    positions = {"rows": [0, 5, 10, 15], "cols": [0, 5, 10, 15]}  # window 8, stride 5 on 25 px
+    pixels = occlusion_pixels(cells, positions, window=8, stride=5, size=(25, 25))
+    assert torch.isnan(pixels[23:, :]).all() and torch.isnan(pixels[:, 23:]).all()  # past 15 + 8: not covered
+    assert not torch.isnan(pixels[:23, :23]).any()
+    # the window starting at 5 has its centre at 8.5: pixels 6..10 are nearest to it
+    assert pixels[8, 0] == cells[1, 0] and pixels[0, 8] == cells[0, 1]
+    centres = [s + 3.5 for s in positions["rows"]]
+    for p in range(23):
+        best = min(abs(p - c) for c in centres)
+        nearest = {float(cells[k, 0]) for k in range(4) if abs(p - centres[k]) == best}  # a tie: either
+        assert float(pixels[p, 0]) in nearest, p
+
+
+def test_occlusion_class_map_has_discrete_colours_and_a_legend() -> None:
+    exp = Explanation("occlusion", torch.rand(1, 2, 2), "probability", params={"window": 4, "stride": 4},
+                      extras={"class_map": torch.tensor([[[3, 7], [7, 3]]]), "positions": {"rows": [0, 4], "cols": [0, 4]}})
+    fig = plot_heatmaps(exp, torch.rand(1, 1, 8, 8), classes=[str(i) for i in range(10)])
+    legend = fig.axes[3].get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["3", "7"]
+    assert [ax.get_label() for ax in fig.axes].count("<colorbar>") == 1  # the map's; the classes have a legend

@@ -143,14 +143,16 @@ def _gradient_attack(method: str, model: nn.Module, images: Any, labels: Any, ta
         logits0 = out0.detach()
         goal = resolve_targets(target if targeted else labels, logits0, pre)
         adv = x.clone()
-        if random_start:
-            g = generator(seed, "cpu")
-            if norm == "linf":  # uniform in the cube
-                delta = (torch.rand(x.shape, generator=g) * 2 - 1) * eps
-            else:  # uniform direction, radius eps U(0, 1)
-                delta = _project(torch.randn(x.shape, generator=g), "l2", 1.0) * eps * torch.rand(
-                    (len(x),) + (1,) * (x.dim() - 1), generator=g)
-            adv = (x + delta.to(x.device)).clamp(0, 1)
+        if random_start:  # each image from its own generator seeded by `seed`: a batch equals one by one
+            deltas = []
+            for _ in range(len(x)):
+                g = generator(seed, "cpu")
+                if norm == "linf":  # uniform in the cube
+                    deltas.append((torch.rand(x.shape[1:], generator=g) * 2 - 1) * eps)
+                else:  # uniform direction, radius eps U(0, 1)
+                    direction = _project(torch.randn((1, *x.shape[1:]), generator=g), "l2", 1.0)[0]
+                    deltas.append(direction * eps * torch.rand((), generator=g))
+            adv = (x + torch.stack(deltas).to(x.device)).clamp(0, 1)
         sign = -1.0 if targeted else 1.0  # towards the target: lower its loss; else raise the label's
         for start, _ in batches(steps, 1, desc=method, unit="steps", progress=progress):
             if start == 0 and not random_start:
@@ -199,9 +201,10 @@ def pgd(model: nn.Module, images: Any, labels: Any = None, *, eps: float = 8 / 2
     with ``s_k`` = ``sign(g)`` (``norm="linf"``) or ``g / ||g||_2`` (``"l2"``), ``g`` the
     gradient of the cross-entropy of ``labels`` (untargeted; default the prediction; ascent)
     or of ``target`` (targeted; descent), ``P_eps`` the projection onto the ``norm`` ball of
-    radius ``eps`` (pixel units). ``random_start`` begins at a point drawn from a generator
-    seeded by ``seed``: uniform in the Linf cube, or a uniform direction at radius ``eps U(0,
-    1)`` for L2; without it a batch equals one-by-one calls. All ``steps`` are taken; the
+    radius ``eps`` (pixel units). ``random_start`` begins at a point drawn, for each image,
+    from its own generator seeded by ``seed``: uniform in the Linf cube, or a uniform
+    direction at radius ``eps U(0, 1)`` for L2; so a batch equals one-by-one calls with or
+    without it. All ``steps`` are taken; the
     last iterate is returned.
 
     maps: the adversarial images (pixels); extras as :func:`fooling_image`."""
