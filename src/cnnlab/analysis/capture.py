@@ -100,26 +100,6 @@ def _module_kind(module: nn.Module) -> str | None:
     return None
 
 
-def _conv_macs(args: Sequence, out: torch.Tensor) -> int:
-    """N x C_out x (out positions) x (C_in / groups) x (kernel area); transposed: per input."""
-    x, w = args[0], args[1]
-    transposed = bool(args[6]) if len(args) > 6 else False
-    spatial = x.shape[2:] if transposed else out.shape[2:]
-    return x.shape[0] * math.prod(w.shape) * math.prod(spatial)
-
-
-def _matmul_macs(op: str, args: Sequence, out: torch.Tensor) -> int | None:
-    if op == "mm":
-        return args[0].shape[0] * args[0].shape[1] * args[1].shape[1]
-    if op == "addmm":
-        return args[1].shape[0] * args[1].shape[1] * args[2].shape[1]
-    if op == "bmm":
-        return args[0].shape[0] * args[0].shape[1] * args[0].shape[2] * args[1].shape[2]
-    if op == "baddbmm":
-        return args[1].shape[0] * args[1].shape[1] * args[1].shape[2] * args[2].shape[2]
-    return None
-
-
 class _TracerError(RuntimeError):
     """A failure in cnnlab's own recording, not in the model's forward."""
 
@@ -382,9 +362,12 @@ class _Tracer:
         outs = [t for t in _tensors(out) if isinstance(t, torch.Tensor)]
         main = outs[0] if outs else None
         if main is not None:
-            macs_op = op in ("convolution", "_convolution") or func.overloadpacket in flop_registry
+            # Multiply-accumulates: torch.utils.flop_counter's formulas (convolutions, matrix
+            # products, attention), FLOPs / 2, the same registry FlopCounterMode reads.
+            macs_op = func.overloadpacket in flop_registry
+            if macs_op:
+                rec.macs += flop_registry[func.overloadpacket](*args, **kwargs, out_val=out) // 2
             if op in ("convolution", "_convolution"):
-                rec.macs += _conv_macs(args, main)
                 if args[2] is not None:
                     row.bias_ops += main.numel()
                 if rec.kernel is None:
@@ -392,15 +375,9 @@ class _Tracer:
                     rec.kernel = tuple(args[1].shape[2:])
                     rec.stride, rec.padding, rec.dilation = (_per_axis(args[i], r, d) for i, d in ((3, 1), (4, 0), (5, 1)))
                     rec.groups = int(args[8]) if len(args) > 8 else 1
-            else:
-                macs = _matmul_macs(op, args, main)
-                if macs is None and func.overloadpacket in flop_registry:
-                    macs = flop_registry[func.overloadpacket](*args, **kwargs, out_val=out) // 2
-                if macs:
-                    rec.macs += macs
-                    if op in ("addmm", "baddbmm"):
-                        row.bias_ops += main.numel()
-            if macs_op is False:
+            elif op in ("addmm", "baddbmm"):
+                row.bias_ops += main.numel()
+            if not macs_op:
                 if op in ("add", "add_") and any(n.rsplit(".", 1)[-1].startswith("bias") for n in self._param_args(args)):
                     row.bias_ops += main.numel()  # a bias added as its own op (Linear on 3-d input)
                 elif op in _NORM_OPS:
