@@ -56,9 +56,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", metavar="FILE|torchvision", help="weights for a registered model")
     p.add_argument("--image", nargs="+", default=[], metavar="FILE", help="image files, or folders of them (resized to the model's input)")
     p.add_argument("--target", metavar="CLASS", help="class index or name (default: the top class)")
-    p.add_argument("--layer", metavar="NAME", help="layer name (see --list-layers)")
+    p.add_argument("--layer", metavar="NAME", help="layer name (see --list-layers); NAME#2 picks the second call of a "
+                   "module called more than once per forward pass (default: the first, with a warning)")
     p.add_argument("--channel", type=int, metavar="N", help="a channel of --layer (maximize, deconvnet, guided-backprop)")
-    p.add_argument("--seed", type=int, help="seed of a stochastic method")
+    p.add_argument("--seed", type=int, help="seed of a stochastic method, and of the random weights when a registered "
+                   "model is given without --weights (recorded in METHOD.json either way)")
     p.add_argument("--batch-size", type=int, metavar="N", help="batch size of perturbation methods")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other argument of the method")
     p.add_argument("--norm", choices=("minmax", "symmetric", "none"), default="minmax", help="colour scale of heat maps")
