@@ -26,6 +26,9 @@ import cnnlab
 from cnnlab.analysis import count_macs, empirical_region
 from cnnlab.explain import adversarial as ADV
 from cnnlab.explain import attribution as A
+from cnnlab.explain import inspect as I
+from cnnlab.explain.access import list_layers
+from cnnlab.explain.synthesis import activation_maximization, feature_inversion
 from cnnlab.models.base import ClassifierNet
 from tests.helpers import assert_same_fingerprint, flop_counter_macs, model_fingerprint
 
@@ -185,12 +188,18 @@ def check_everything(program: list[tuple[str, int]]) -> None:
     untouched(model, lambda m: A.occlusion(m, x, window=4, stride=4))
     untouched(model, lambda m: ADV.fgsm(m, x))
     untouched(model, lambda m: ADV.pgd(m, x, steps=2))
+    untouched(model, lambda m: ADV.fooling_image(m, x, 1, max_iterations=2))
+    untouched(model, lambda m: list_layers(m))
+    if convs:
+        untouched(model, lambda m: I.activations(m, x, convs[0]))
+        untouched(model, lambda m: feature_inversion(m, x, convs[0], steps=2))
+        untouched(model, lambda m: activation_maximization(m, layer=convs[0], channel=0, steps=2, seed=0))
     if any(op.startswith("relu") for op, _ in program):
         untouched(model, lambda m: A.guided_backprop(m, x))
         untouched(model, lambda m: A.deconvnet(m, x))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(programs)
 def test_nothing_changes_a_generated_model(program):
     check_everything(program)

@@ -84,8 +84,7 @@ def _class_legend(ax: Any, class_map: torch.Tensor, classes: Any) -> None:
     shown = class_map.float().clone()
     for c, i in lookup.items():
         shown[class_map == c] = i
-    cmap = ListedColormap(colours)
-    cmap.set_bad("lightgrey")
+    cmap = ListedColormap(colours).with_extremes(bad="lightgrey")
     ax.imshow(shown.numpy(), cmap=cmap, norm=BoundaryNorm(range(len(present) + 1), len(present)), interpolation="nearest")
     names = [classes[k] if classes and k < len(classes) else str(k) for k in present]
     ax.legend(handles=[Patch(color=colours[i], label=n) for i, n in enumerate(names[:12])], fontsize=6, loc="upper right",
@@ -118,8 +117,7 @@ def plot_heatmaps(exp: Any, images: torch.Tensor | None = None, *, norm: str = "
             m = occlusion_pixels(m, *args)
             class_map = occlusion_pixels(class_map, *args) if extra else None
         lo, hi, cmap_name = _limits(m[~torch.isnan(m)], norm)
-        cmap = plt.get_cmap(cmap_name).copy()
-        cmap.set_bad("lightgrey")  # pixels no occlusion window covered
+        cmap = plt.get_cmap(cmap_name).with_extremes(bad="lightgrey")  # pixels no occlusion window covered
         if images is not None:
             ax[0].imshow(_image(images[i]), cmap="gray")
         ax[0].set_title(_title(exp, i, classes), fontsize=8)
