@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # Two pytest workers match the 2-core reference machine; override with `make test JOBS=1`.
 JOBS   ?= 2
 
-.PHONY: demo test test-gpu test-all snapshots clean
+.PHONY: demo test lint test-gpu test-all snapshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ demo: $(STAMP)
 	$(VENV)/bin/cnnlab eval $(DEMO_RUN)
 	@echo "run directory: $(DEMO_RUN) (recipe.yaml, metrics.csv, curves.png, checkpoints/, report.json, eval.json)"
 
-test: $(STAMP)
+# The import contracts (import-linter: the layers of docs/architecture.md) and ruff.
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+test: lint
 	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m "not slow and not gpu"
 
 test-gpu: $(STAMP)

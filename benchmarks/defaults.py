@@ -55,20 +55,34 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for model in args.models:
         for label, options, against in checks:
-            r = bench(model, batch_size=args.batch_size, input_size=size, device=dev, steps=args.steps,
-                      repeats=args.repeats, warmup=2, against=against, peak=label.startswith("all"), **options)
+            r = bench(
+                model,
+                batch_size=args.batch_size,
+                input_size=size,
+                device=dev,
+                steps=args.steps,
+                repeats=args.repeats,
+                warmup=2,
+                against=against,
+                peak=label.startswith("all"),
+                **options,
+            )
             record = {"check": label, **r.to_dict(), "load_average": os.getloadavg()[0]}
             with out.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             rows.append(record)
-            print(f"{model} {label}: {r.images_per_s:,.0f} vs {r.against_images_per_s:,.0f} images/s -> {r.ratio:.2f}x",
-                  file=sys.stderr)
+            print(
+                f"{model} {label}: {r.images_per_s:,.0f} vs {r.against_images_per_s:,.0f} images/s -> {r.ratio:.2f}x",
+                file=sys.stderr,
+            )
     print("| model | check | images/s | against | images/s | ratio | % of peak |")
     print("|---|---|---:|---|---:|---:|---:|")
     for r in rows:
         pct = f"{r['percent_of_peak']:.1f}" if r["percent_of_peak"] is not None else ""
-        print(f"| {r['model']} | {r['check']} | {r['images_per_s']:,.0f} | {r['against']} | "
-              f"{r['against_images_per_s']:,.0f} | {r['ratio']:.2f} | {pct} |")
+        print(
+            f"| {r['model']} | {r['check']} | {r['images_per_s']:,.0f} | {r['against']} | "
+            f"{r['against_images_per_s']:,.0f} | {r['ratio']:.2f} | {pct} |"
+        )
     return 0
 
 

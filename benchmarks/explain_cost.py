@@ -33,7 +33,11 @@ def main() -> int:
         with torch.no_grad():
             model(pre.normalize(x))
 
-    runs = {"forward (no grad)": forward, "saliency": lambda: saliency(model, x), "grad_cam": lambda: grad_cam(model, x)}
+    runs = {
+        "forward (no grad)": forward,
+        "saliency": lambda: saliency(model, x),
+        "grad_cam": lambda: grad_cam(model, x),
+    }
     times: dict[str, list[float]] = {k: [] for k in runs}
     for fn in runs.values():
         fn()  # warm-up
@@ -43,7 +47,9 @@ def main() -> int:
             fn()
             times[name].append(time.perf_counter() - start)
     base = statistics.median(times["forward (no grad)"])
-    print(f"{args.model}, 1x3x224x224, {torch.get_num_threads()} thread(s), torch {torch.__version__}, medians of {args.repeats}")
+    print(
+        f"{args.model}, 1x3x224x224, {torch.get_num_threads()} thread(s), torch {torch.__version__}, medians of {args.repeats}"
+    )
     print("| what | median seconds | forward passes |")
     print("|---|---:|---:|")
     for name, t in times.items():

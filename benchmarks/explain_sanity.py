@@ -17,8 +17,17 @@ import torch
 
 from cnnlab.data import load_dataset
 from cnnlab.engine.run import load_run_model
-from cnnlab.explain import deletion, grad_cam, grad_cam_pp, guided_backprop, model_randomisation, class_sensitivity, occlusion, saliency
-from cnnlab.explain import deconvnet
+from cnnlab.explain import (
+    class_sensitivity,
+    deconvnet,
+    deletion,
+    grad_cam,
+    grad_cam_pp,
+    guided_backprop,
+    model_randomisation,
+    occlusion,
+    saliency,
+)
 
 METHODS = {
     "saliency": saliency,
@@ -39,11 +48,20 @@ def main() -> int:
     args = p.parse_args()
     model, recipe, _ = load_run_model(args.run)
     cfg = model.pretrained_cfg
-    data = load_dataset(recipe.dataset.name, "test", data_dir=args.data_dir or recipe.dataset.data_dir,
-                        image_size=cfg["input_size"][-1], resize=recipe.dataset.resize_mode)
+    data = load_dataset(
+        recipe.dataset.name,
+        "test",
+        data_dir=args.data_dir or recipe.dataset.data_dir,
+        image_size=cfg["input_size"][-1],
+        resize=recipe.dataset.resize_mode,
+    )
     x = data.images[: args.images].float() / 255
-    print(f"{recipe.model.name} trained on {recipe.dataset.name} ({args.run}); {len(x)} test images; torch {torch.__version__}")
-    print("| method | model randomisation: rank correlation after all layers | class sensitivity: mean correlation | deletion: AUC (random) | seconds |")
+    print(
+        f"{recipe.model.name} trained on {recipe.dataset.name} ({args.run}); {len(x)} test images; torch {torch.__version__}"
+    )
+    print(
+        "| method | model randomisation: rank correlation after all layers | class sensitivity: mean correlation | deletion: AUC (random) | seconds |"
+    )
     print("|---|---|---|---|---:|")
     for name, method in METHODS.items():
         start = time.perf_counter()
@@ -51,8 +69,11 @@ def main() -> int:
         cls = class_sensitivity(method, model, x)
         dele = deletion(method, model, x, steps=10, low_is_important=name == "occlusion")
         mark = lambda r: "pass" if r.passed else "**fail**"  # noqa: E731
-        print(f"| {name} | {rand.score:.3f} ({mark(rand)}) | {cls.score:.3f} ({mark(cls)}) | "
-              f"{dele.score:.4f} ({dele.threshold:.4f}; {mark(dele)}) | {time.perf_counter() - start:.1f} |", flush=True)
+        print(
+            f"| {name} | {rand.score:.3f} ({mark(rand)}) | {cls.score:.3f} ({mark(cls)}) | "
+            f"{dele.score:.4f} ({dele.threshold:.4f}; {mark(dele)}) | {time.perf_counter() - start:.1f} |",
+            flush=True,
+        )
     return 0
 
 

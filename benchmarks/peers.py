@@ -31,8 +31,16 @@ MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
 
 def net() -> nn.Module:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
-                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4)).eval()
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 4),
+    ).eval()
     model.pretrained_cfg = {"input_size": (3, 8, 8), "mean": MEAN, "std": STD}
     return model
 
@@ -49,17 +57,40 @@ def explain_rows() -> list[tuple[str, str, float]]:
     t = torch.tensor([0, 1, 3])
     grad = x.clone().requires_grad_()
     rows = [
-        ("saliency", "Captum Saliency", (A.saliency(model, x, t).maps - captum_attr.Saliency(peer).attribute(grad, target=t).amax(1))),
-        ("guided backprop", "Captum GuidedBackprop",
-         A.guided_backprop(model, x, t).maps - captum_attr.GuidedBackprop(peer).attribute(grad, target=t)),
-        ("deconvnet", "Captum Deconvolution", A.deconvnet(model, x, t).maps - captum_attr.Deconvolution(peer).attribute(grad, target=t)),
-        ("Grad-CAM", "Captum LayerGradCam", A.grad_cam(model, x, t, layer="4").maps
-         - captum_attr.LayerGradCam(peer, peer[1][4]).attribute(x, target=t, relu_attributions=True)[:, 0]),
+        (
+            "saliency",
+            "Captum Saliency",
+            (A.saliency(model, x, t).maps - captum_attr.Saliency(peer).attribute(grad, target=t).amax(1)),
+        ),
+        (
+            "guided backprop",
+            "Captum GuidedBackprop",
+            A.guided_backprop(model, x, t).maps - captum_attr.GuidedBackprop(peer).attribute(grad, target=t),
+        ),
+        (
+            "deconvnet",
+            "Captum Deconvolution",
+            A.deconvnet(model, x, t).maps - captum_attr.Deconvolution(peer).attribute(grad, target=t),
+        ),
+        (
+            "Grad-CAM",
+            "Captum LayerGradCam",
+            A.grad_cam(model, x, t, layer="4").maps
+            - captum_attr.LayerGradCam(peer, peer[1][4]).attribute(x, target=t, relu_attributions=True)[:, 0],
+        ),
         ("FGSM", "torchattacks FGSM", ADV.fgsm(model, x, t).maps - torchattacks.FGSM(peer, eps=8 / 255)(x, t)),
-        ("PGD Linf", "torchattacks PGD", ADV.pgd(model, x, t, steps=5, random_start=False).maps
-         - torchattacks.PGD(peer, eps=8 / 255, alpha=2 / 255, steps=5, random_start=False)(x, t)),
-        ("PGD L2", "torchattacks PGDL2", ADV.pgd(model, x, t, eps=0.5, alpha=0.1, steps=5, norm="l2", random_start=False).maps
-         - torchattacks.PGDL2(peer, eps=0.5, alpha=0.1, steps=5, random_start=False)(x, t)),
+        (
+            "PGD Linf",
+            "torchattacks PGD",
+            ADV.pgd(model, x, t, steps=5, random_start=False).maps
+            - torchattacks.PGD(peer, eps=8 / 255, alpha=2 / 255, steps=5, random_start=False)(x, t),
+        ),
+        (
+            "PGD L2",
+            "torchattacks PGDL2",
+            ADV.pgd(model, x, t, eps=0.5, alpha=0.1, steps=5, norm="l2", random_start=False).maps
+            - torchattacks.PGDL2(peer, eps=0.5, alpha=0.1, steps=5, random_start=False)(x, t),
+        ),
     ]
     # Occlusion: Captum's per-pixel mean of f(x) - f(occluded) over the covering windows,
     # rebuilt from cnnlab's p(target) per window position (4 / 2 covers every pixel of 8).
@@ -67,10 +98,11 @@ def explain_rows() -> list[tuple[str, str, float]]:
     total, count = torch.zeros(3, 8, 8), torch.zeros(8, 8)
     for r, py in enumerate(occ.extras["positions"]["rows"]):
         for c, px in enumerate(occ.extras["positions"]["cols"]):
-            total[:, py:py + 4, px:px + 4] += (occ.extras["baseline"] - occ.maps[:, r, c])[:, None, None]
-            count[py:py + 4, px:px + 4] += 1
+            total[:, py : py + 4, px : px + 4] += (occ.extras["baseline"] - occ.maps[:, r, c])[:, None, None]
+            count[py : py + 4, px : px + 4] += 1
     theirs = captum_attr.Occlusion(lambda inp: peer(inp).softmax(1)).attribute(
-        x, sliding_window_shapes=(3, 4, 4), strides=(3, 2, 2), baselines=0.5, target=t)
+        x, sliding_window_shapes=(3, 4, 4), strides=(3, 2, 2), baselines=0.5, target=t
+    )
     rows.append(("occlusion", "Captum Occlusion", (total / count)[:, None] - theirs))
     # SmoothGrad: Captum's NoiseTunnel given cnnlab's standard-normal draws (one generator per image).
     x01 = x.clone()
@@ -84,7 +116,8 @@ def explain_rows() -> list[tuple[str, str, float]]:
     captum_attr.NoiseTunnel._add_noise_to_input = staticmethod(same_noise)
     ours = A.saliency(model, x01, t, smoothgrad=True, samples=6, noise=0.15, seed=11, batch_size=18).extras["gradient"]
     theirs = captum_attr.NoiseTunnel(captum_attr.Saliency(peer)).attribute(
-        x01.clone().requires_grad_(), nt_type="smoothgrad", nt_samples=6, stdevs=0.15, target=t, abs=False)
+        x01.clone().requires_grad_(), nt_type="smoothgrad", nt_samples=6, stdevs=0.15, target=t, abs=False
+    )
     rows.append(("SmoothGrad (gradient)", "Captum NoiseTunnel(Saliency), cnnlab's noise", ours - theirs))
     out = [(name, who, float(diff.detach().abs().max())) for name, who, diff in rows]
     for plus, cls in ((False, GradCAM), (True, GradCAMPlusPlus)):
@@ -99,8 +132,13 @@ def explain_rows() -> list[tuple[str, str, float]]:
         p = nn.Sequential(Normalize(), m).eval()
         with cls(model=p, target_layers=[p[1][1]]) as cam:
             theirs = cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(int(i)) for i in t])
-        out.append(("Grad-CAM++" if plus else "Grad-CAM (scaled)", f"pytorch-grad-cam {cls.__name__}",
-                    float(np.abs(ours.numpy() - theirs).max())))
+        out.append(
+            (
+                "Grad-CAM++" if plus else "Grad-CAM (scaled)",
+                f"pytorch-grad-cam {cls.__name__}",
+                float(np.abs(ours.numpy() - theirs).max()),
+            )
+        )
     return out
 
 
@@ -115,23 +153,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registry", action="store_true", help="also compare every registered model's MACs")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, captum {version('captum')}, "
-          f"grad-cam {version('grad-cam')}, torchattacks {version('torchattacks')}")
+    print(
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, captum {version('captum')}, "
+        f"grad-cam {version('grad-cam')}, torchattacks {version('torchattacks')}"
+    )
     print("\n| method | peer | max abs difference |\n|---|---|---|")
     for name, who, diff in explain_rows():
         print(f"| {name} | {who} | {diff:.1e} |")
-    names = ["alexnet", "vgg11", "resnet18", "resnet50", "densenet121", "squeezenet1_0", "mobilenet_v2",
-             "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", "regnet_x_400mf", "shufflenet_v2_x0_5", "swin_t"]
+    names = [
+        "alexnet",
+        "vgg11",
+        "resnet18",
+        "resnet50",
+        "densenet121",
+        "squeezenet1_0",
+        "mobilenet_v2",
+        "mobilenet_v3_small",
+        "efficientnet_b0",
+        "convnext_tiny",
+        "regnet_x_400mf",
+        "shufflenet_v2_x0_5",
+        "swin_t",
+    ]
     equal = []
-    special = {"vit_b_16": ({"image_size": 64}, 64), "googlenet": ({"aux_logits": False, "init_weights": False}, 64),
-               "inception_v3": ({"aux_logits": False, "init_weights": False}, 96)}
+    special = {
+        "vit_b_16": ({"image_size": 64}, 64),
+        "googlenet": ({"aux_logits": False, "init_weights": False}, 64),
+        "inception_v3": ({"aux_logits": False, "init_weights": False}, 96),
+    }
     for name in names + list(special):
         kwargs, size = special.get(name, ({}, 64))
         model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
         ours = cnnlab.analyze(model, (3, size, size), measure_saved=False).macs
         equal.append(ours == flop_counter(model, (3, size, size)))
-    print(f"\ntorchvision models (64x64, inception_v3 96x96): analyze().macs == FlopCounterMode(meta) / 2 "
-          f"for {sum(equal)} of {len(equal)}")
+    print(
+        f"\ntorchvision models (64x64, inception_v3 96x96): analyze().macs == FlopCounterMode(meta) / 2 "
+        f"for {sum(equal)} of {len(equal)}"
+    )
     if args.registry:
         same = 0
         models = cnnlab.list_models()

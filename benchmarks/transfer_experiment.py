@@ -32,11 +32,18 @@ from typing import Any
 
 import torch
 
-from cnnlab.data import ImageTensors
+from cnnlab.data import ImageTensors, split_subset
 from cnnlab.engine.recipes import load_recipe
-from cnnlab.data import split_subset
 from cnnlab.engine.run import path_safe, test_split, train_recipe, train_subset
-from cnnlab.transfer import LayerFeatures, data_preprocessing, finetune_recipe, fit_probe, linear_probe, load_pretrained
+from cnnlab.transfer import (
+    LayerFeatures,
+    data_preprocessing,
+    finetune_recipe,
+    fit_probe,
+    linear_probe,
+    load_pretrained,
+    start_finetune,
+)
 from cnnlab.transfer.probe import load_split
 
 
@@ -99,10 +106,12 @@ def train_once(recipe: Any, run_dir: Path, overrides: Sequence[str]) -> dict[str
     finished it, resumed when one was interrupted, trained otherwise."""
     if not (run_dir / "report.json").is_file():
         if (run_dir / "checkpoints" / "last.pt").is_file():
-            train_recipe("", resume=run_dir, progress=False, print_fn=quiet)
+            train_recipe("", resume=run_dir, progress=False, print_fn=quiet, start=start_finetune)
         else:
             shutil.rmtree(run_dir, ignore_errors=True)  # stopped before its first epoch ended
-            train_recipe(recipe, overrides=overrides, run_dir=run_dir, progress=False, print_fn=quiet)
+            train_recipe(
+                recipe, overrides=overrides, run_dir=run_dir, progress=False, print_fn=quiet, start=start_finetune
+            )
     return json.loads((run_dir / "report.json").read_text())
 
 
@@ -110,9 +119,17 @@ def pretrain(out: Path, mnist: str, epochs: int, dataset: str = "mnist") -> tupl
     """LeNet-5 on MNIST (or some of its classes) with the lenet5-mnist recipe cut to
     ``epochs``; reused when present."""
     run_dir = out / "runs" / path_safe(f"pretrain-lenet5-{dataset}")
-    report = train_once("lenet5-mnist", run_dir, [f"epochs={epochs}", f"dataset.data_dir={mnist}", f"dataset.name={dataset}"])
-    return run_dir, {"method": "pretrain", "target": dataset, "seed": 0, "test_acc": report["test"]["acc1"],
-                     "seconds": report["seconds"], "epochs": report["epochs"]}
+    report = train_once(
+        "lenet5-mnist", run_dir, [f"epochs={epochs}", f"dataset.data_dir={mnist}", f"dataset.name={dataset}"]
+    )
+    return run_dir, {
+        "method": "pretrain",
+        "target": dataset,
+        "seed": 0,
+        "test_acc": report["test"]["acc1"],
+        "seconds": report["seconds"],
+        "epochs": report["epochs"],
+    }
 
 
 def pixel_row(source: Path, target: Target, seed: int, data_dir: str | None) -> dict[str, Any]:
@@ -127,43 +144,96 @@ def pixel_row(source: Path, target: Target, seed: int, data_dir: str | None) -> 
     test = load_split(target.dataset, test_split(target.dataset), pre, data_dir)
     a, b = (LayerFeatures("pixels", d.images.flatten(1).float() / 255, d.labels, False, 0.0) for d in (train, test))
     fit = fit_probe(a, b, seed=seed)
-    return {"method": PIXELS, "target": target.label, "seed": seed, "test_acc": fit["test_acc"], "train_acc": fit["train_acc"],
-            "features": fit["features"], "converged": fit["converged"], "seconds": time.perf_counter() - start,
-            "train_images": len(train)}
+    return {
+        "method": PIXELS,
+        "target": target.label,
+        "seed": seed,
+        "test_acc": fit["test_acc"],
+        "train_acc": fit["train_acc"],
+        "features": fit["features"],
+        "converged": fit["converged"],
+        "seconds": time.perf_counter() - start,
+        "train_images": len(train),
+    }
 
 
 def probe_rows(source: Path, target: Target, seed: int, data_dir: str | None, cache_dir: Path) -> list[dict[str, Any]]:
     rows = [pixel_row(source, target, seed, data_dir)]
     for pool in ("avg", "flatten"):
         layers = [layer for _, layer, p in PROBES if p == pool and (target.label, layer, pool) not in SKIP]
-        result = linear_probe(source, target.dataset, layers=layers, pool=pool, data_dir=data_dir,
-                              train_size=target.train_size, seed=seed, cache_dir=cache_dir)
+        result = linear_probe(
+            source,
+            target.dataset,
+            layers=layers,
+            pool=pool,
+            data_dir=data_dir,
+            train_size=target.train_size,
+            seed=seed,
+            cache_dir=cache_dir,
+        )
         for probe in result.layers:
             label = next(name for name, layer, p in PROBES if layer == probe.layer and p == pool)
-            rows.append({"method": label, "target": target.label, "seed": seed, "test_acc": probe.test_acc,
-                         "train_acc": probe.train_acc, "features": probe.features, "converged": probe.converged,
-                         "seconds": probe.extract_seconds + probe.fit_seconds, "train_images": result.train_images})
+            rows.append(
+                {
+                    "method": label,
+                    "target": target.label,
+                    "seed": seed,
+                    "test_acc": probe.test_acc,
+                    "train_acc": probe.train_acc,
+                    "features": probe.features,
+                    "converged": probe.converged,
+                    "seconds": probe.extract_seconds + probe.fit_seconds,
+                    "train_images": result.train_images,
+                }
+            )
     return rows
 
 
 def finetune_rows(source: Path, target: Target, seed: int, data_dir: str | None, out: Path) -> list[dict[str, Any]]:
     rows = []
     for label, stages, body in FINETUNES:
-        recipe = finetune_recipe(source, target.dataset, data_dir=data_dir, trainable_stages=stages,
-                                 head_epochs=target.head_epochs if stages else 0, lr_head=LR, lr_body=LR * body,
-                                 epochs=target.epochs, train_size=target.train_size, seed=seed)
+        recipe = finetune_recipe(
+            source,
+            target.dataset,
+            data_dir=data_dir,
+            trainable_stages=stages,
+            head_epochs=target.head_epochs if stages else 0,
+            lr_head=LR,
+            lr_body=LR * body,
+            epochs=target.epochs,
+            train_size=target.train_size,
+            seed=seed,
+        )
         run_dir = out / "runs" / path_safe(f"{target.label}-{stages}-{body:g}-s{seed}")
         report = train_once(recipe, run_dir, ["checkpoint_every=0"])
-        rows.append({"method": label, "target": target.label, "seed": seed, "test_acc": report["test"]["acc1"],
-                     "seconds": report["seconds"], "epochs": target.epochs, "run_dir": str(run_dir)})
+        rows.append(
+            {
+                "method": label,
+                "target": target.label,
+                "seed": seed,
+                "test_acc": report["test"]["acc1"],
+                "seconds": report["seconds"],
+                "epochs": target.epochs,
+                "run_dir": str(run_dir),
+            }
+        )
     # From scratch: the fine-tune's own resolved recipe (same images, size, normalisation,
     # optimizer, schedule and epochs) without the pretrained start.
     tuned = load_recipe(Path(rows[-1]["run_dir"]) / "recipe.yaml")
     scratch = replace(tuned, name=f"scratch-lenet5-{target.label}", transfer=None)
     run_dir = out / "runs" / path_safe(f"{target.label}-scratch-s{seed}")
     report = train_once(scratch, run_dir, ["checkpoint_every=0"])
-    rows.append({"method": SCRATCH, "target": target.label, "seed": seed, "test_acc": report["test"]["acc1"],
-                 "seconds": report["seconds"], "epochs": target.epochs, "run_dir": str(run_dir)})
+    rows.append(
+        {
+            "method": SCRATCH,
+            "target": target.label,
+            "seed": seed,
+            "test_acc": report["test"]["acc1"],
+            "seconds": report["seconds"],
+            "epochs": target.epochs,
+            "run_dir": str(run_dir),
+        }
+    )
     return rows
 
 
@@ -194,8 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fashion", default="../shared/data/fashion-mnist", help="folder of Fashion-MNIST's four .gz files")
     p.add_argument("--pretrain-epochs", type=int, default=5)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--experiment", choices=("lecture", "split"), default="lecture",
-                   help="lecture: MNIST to digits and Fashion-MNIST (the default); split: MNIST 0-4 to 5-9")
+    p.add_argument(
+        "--experiment",
+        choices=("lecture", "split"),
+        default="lecture",
+        help="lecture: MNIST to digits and Fashion-MNIST (the default); split: MNIST 0-4 to 5-9",
+    )
     p.add_argument("--out", default=None, help="default benchmarks/results/transfer (lecture) or transfer-split")
     args = p.parse_args(argv)
     split = args.experiment == "split"
@@ -213,8 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         with log.open("a") as f:
             for row in new:
                 f.write(json.dumps(row) + "\n")
-                say(f"[{time.perf_counter() - started:6.0f} s] {row['target']:12s} seed {row['seed']}  "
-                    f"{row['method']:30s} {row['test_acc']:.2%}  ({row['seconds']:.1f} s)")
+                say(
+                    f"[{time.perf_counter() - started:6.0f} s] {row['target']:12s} seed {row['seed']}  "
+                    f"{row['method']:30s} {row['test_acc']:.2%}  ({row['seconds']:.1f} s)"
+                )
         return new
 
     source, row = pretrain(out, args.mnist, args.pretrain_epochs, SPLIT_SOURCE if split else "mnist")
@@ -223,10 +299,14 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = {"fashion-mnist": args.fashion, "mnist": args.mnist}.get(split_subset(target.dataset)[0])
         for seed in args.seeds if target.repeats else args.seeds[:1]:
             # A fresh feature cache per target and seed: each probe's time includes its forward passes.
-            rows += record(probe_rows(source, target, seed, data_dir, out / "feature-cache" / path_safe(f"{target.label}-s{seed}")))
+            rows += record(
+                probe_rows(source, target, seed, data_dir, out / "feature-cache" / path_safe(f"{target.label}-s{seed}"))
+            )
             rows += record(finetune_rows(source, target, seed, data_dir, out))
     print()
-    print(f"LeNet-5 pretrained on {row['target']}: {row['test_acc']:.2%} test accuracy after {row['epochs']} epochs ({row['seconds']:.0f} s)")
+    print(
+        f"LeNet-5 pretrained on {row['target']}: {row['test_acc']:.2%} test accuracy after {row['epochs']} epochs ({row['seconds']:.0f} s)"
+    )
     print(table(rows, targets))
     print(f"\n{time.perf_counter() - started:.0f} s in all")
     return 0

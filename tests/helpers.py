@@ -73,19 +73,30 @@ def model_fingerprint(model: torch.nn.Module) -> dict:
     import torch.nn.modules.module as module_mod
 
     def tensor(t):
-        return (id(t), t.untyped_storage().data_ptr() if t.device.type != "meta" else None, t.device, t.dtype,
-                t.requires_grad, t.detach().clone() if t.device.type != "meta" else tuple(t.shape),
-                id(t.grad) if t.grad is not None else None, type(t))
+        return (
+            id(t),
+            t.untyped_storage().data_ptr() if t.device.type != "meta" else None,
+            t.device,
+            t.dtype,
+            t.requires_grad,
+            t.detach().clone() if t.device.type != "meta" else tuple(t.shape),
+            id(t.grad) if t.grad is not None else None,
+            type(t),
+        )
 
     return {
         "params": {n: tensor(p) for n, p in model.named_parameters(remove_duplicate=False)},
         "buffers": {n: tensor(b) for n, b in model.named_buffers(remove_duplicate=False)},
         "modules": [(n, id(m), m.training, type(m)) for n, m in model.named_modules(remove_duplicate=False)],
-        "hooks": [(n, attr, tuple((k, id(h)) for k, h in getattr(m, attr).items()))
-                  for n, m in model.named_modules(remove_duplicate=False)
-                  for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")],
-        "global_hooks": [tuple(getattr(module_mod, a).keys()) for a in
-                         ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks")],
+        "hooks": [
+            (n, attr, tuple((k, id(h)) for k, h in getattr(m, attr).items()))
+            for n, m in model.named_modules(remove_duplicate=False)
+            for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+        ],
+        "global_hooks": [
+            tuple(getattr(module_mod, a).keys())
+            for a in ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks")
+        ],
         "rng": torch.get_rng_state(),
         "grad_enabled": torch.is_grad_enabled(),
     }

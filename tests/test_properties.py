@@ -35,8 +35,24 @@ from tests.helpers import assert_same_fingerprint, flop_counter_macs, model_fing
 C = 4  # channels everywhere: every op keeps the shape, so any program is valid
 SIZE = (C, 8, 8)
 
-OPS = ("conv", "reuse", "tied", "relu", "relu_inplace", "relu_fn", "relu_fn_", "bn", "bn_batch_stats", "pool", "add",
-       "cat", "alias", "freeze", "hook", "scale")
+OPS = (
+    "conv",
+    "reuse",
+    "tied",
+    "relu",
+    "relu_inplace",
+    "relu_fn",
+    "relu_fn_",
+    "bn",
+    "bn_batch_stats",
+    "pool",
+    "add",
+    "cat",
+    "alias",
+    "freeze",
+    "hook",
+    "scale",
+)
 
 
 class GeneratedNet(ClassifierNet):

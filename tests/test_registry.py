@@ -28,8 +28,13 @@ def test_register_twice_raises():
 
 def test_builder_must_take_contract_arguments():
     card = ModelCard(
-        name="_test_bad_builder", family="x", paper=Paper("A", "T", 2000, "V"), table="t",
-        input_size=(1, 8, 8), num_classes=2, params=1,
+        name="_test_bad_builder",
+        family="x",
+        paper=Paper("A", "T", 2000, "V"),
+        table="t",
+        input_size=(1, 8, 8),
+        num_classes=2,
+        params=1,
     )
     with pytest.raises(TypeError, match="num_classes"):
         register_model(card)(lambda: None)
@@ -40,7 +45,13 @@ def test_a_variant_takes_its_builders_other_arguments():
 
     resnet20 = cnnlab.models.resnet.resnet20
     assert list(inspect.signature(resnet20).parameters) == [
-        "num_classes", "in_chans", "shortcut", "drop_path_rate", "drop_path_mode", "conv_bias"]
+        "num_classes",
+        "in_chans",
+        "shortcut",
+        "drop_path_rate",
+        "drop_path_mode",
+        "conv_bias",
+    ]
     assert cnnlab.model_options("plain20") == {"conv_bias": False}  # shortcut and drop path fixed
     assert "n=3" in resnet20.__doc__ and resnet20.__name__ == "resnet20"
     a, b = resnet20(5, 3, "B"), cnnlab.models.resnet.resnet_cifar(3, num_classes=5, shortcut="B")  # positional as named
@@ -49,8 +60,15 @@ def test_a_variant_takes_its_builders_other_arguments():
         cnnlab.create_model("resnet20", shortcut=2)  # the inherited annotation is checked
     with pytest.raises(ConfigError, match="unknown option.*n=4"):
         cnnlab.create_model("resnet20", n=4)  # fixed arguments are not options
-    card = ModelCard(name="_test_variant", family="x", paper=Paper("A", "T", 2000, "V"), table="t",
-                     input_size=(1, 8, 8), num_classes=2, params=1)
+    card = ModelCard(
+        name="_test_variant",
+        family="x",
+        paper=Paper("A", "T", 2000, "V"),
+        table="t",
+        input_size=(1, 8, 8),
+        num_classes=2,
+        params=1,
+    )
     with pytest.raises(TypeError, match="no argument.*depth"):
         register_variant(card, cnnlab.models.resnet.resnet_cifar, depth=3)
 
@@ -67,7 +85,9 @@ def test_bad_channel_count():
 
 
 def test_unknown_option_names_value_and_valid_options():
-    with pytest.raises(ConfigError, match=r"dropout=0.5 for lenet5; valid options: num_classes=10, in_chans=1, padding=0"):
+    with pytest.raises(
+        ConfigError, match=r"dropout=0.5 for lenet5; valid options: num_classes=10, in_chans=1, padding=0"
+    ):
         cnnlab.create_model("lenet5", dropout=0.5)
 
 

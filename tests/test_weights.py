@@ -199,6 +199,8 @@ def test_plain_state_dicts_are_not_checked(tmp_path):
 def test_export_rebuilds_with_the_options_the_model_was_built_with(tmp_path):
     from cnnlab.transfer.export import load_safetensors, read_metadata
 
-    path = _export(cnnlab.create_model("densenet_bc_100_12", num_classes=3, depth=40, growth_rate=6), tmp_path / "d.safetensors")
+    path = _export(
+        cnnlab.create_model("densenet_bc_100_12", num_classes=3, depth=40, growth_rate=6), tmp_path / "d.safetensors"
+    )
     assert read_metadata(path)["options"] == {"depth": 40, "growth_rate": 6}
     assert load_safetensors(path).build_options == {"depth": 40, "growth_rate": 6}

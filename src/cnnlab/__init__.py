@@ -1,11 +1,13 @@
 """cnnlab: the landmark convolutional networks, built from their papers' tables.
 
-    >>> import cnnlab
-    >>> model = cnnlab.create_model("vgg16", num_classes=10)
-    >>> cnnlab.model_card("vgg16").deviations
-    >>> cnnlab.analyze("vgg16").macs  # 15,470,264,320 multiply-accumulates at 224x224
+>>> import cnnlab
+>>> model = cnnlab.create_model("vgg16", num_classes=10)
+>>> cnnlab.model_card("vgg16").deviations
+>>> cnnlab.analyze("vgg16").macs  # 15,470,264,320 multiply-accumulates at 224x224
 """
 
+# The model files register themselves when imported: importing the package loads them.
+from .models import create_model  # noqa: I001  (first: everything below finds the registry full)
 from .analysis import Analysis, analyze, compare
 from .errors import (
     CheckpointError,
@@ -18,7 +20,7 @@ from .errors import (
     UnknownModelError,
     WeightsError,
 )
-from .registry import ModelCard, Paper, create_model, list_models, model_card, model_options
+from .registry import ModelCard, Paper, list_models, model_card, model_options
 
 __version__ = "0.1.0"
 

@@ -67,4 +67,6 @@ def require_parent_folder(path: object, what: str) -> None:
     path = Path(path)  # type: ignore[arg-type]
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise ConfigError(f"cannot write {what} to {path}: folder {parent} does not exist; create it or choose another path")
+        raise ConfigError(
+            f"cannot write {what} to {path}: folder {parent} does not exist; create it or choose another path"
+        )

@@ -6,7 +6,10 @@ A model file registers a builder with its :class:`ModelCard`::
     def vgg16(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False) -> VGG:
         return VGG(CONFIGS["D"], num_classes=num_classes, in_chans=in_chans, ...)
 
-and users call :func:`create_model`, :func:`list_models` and :func:`model_card`.
+and users call :func:`cnnlab.create_model` (in :mod:`cnnlab.models`: it adds weights to
+:func:`build_model`), :func:`list_models` and :func:`model_card`. The registry is the ground
+floor: it imports neither the model files (importing ``cnnlab`` loads them, and so registers
+them) nor ``cnnlab.weights``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import difflib
 import fnmatch
 import inspect
 import numbers
-import os
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -30,6 +32,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel statistics of the CIFAR-10 training set
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+# fb.resnet.torch's CIFAR-10 per-channel statistics (datasets/cifar10.lua), which the
+# pre-activation and wide ResNet authors' Torch code normalises with.
+FB_CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
+FB_CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 
 
 @dataclass(frozen=True)
@@ -187,13 +193,7 @@ def register_variant(card: ModelCard, builder: Callable[..., nn.Module], /, **fi
     return register_model(card)(variant)
 
 
-def _ensure_models_loaded() -> None:
-    # The model files register themselves when imported; importing the package does it.
-    from . import models  # noqa: F401
-
-
 def _entry(name: str) -> _Entry:
-    _ensure_models_loaded()
     if not isinstance(name, str):
         raise UnknownModelError(f"model name must be a string, got {name!r} ({type(name).__name__})")
     try:
@@ -208,7 +208,6 @@ def _entry(name: str) -> _Entry:
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style ``pattern`` (``"vgg*"``), sorted."""
-    _ensure_models_loaded()
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
 
@@ -223,8 +222,7 @@ def model_options(name: str) -> dict[str, Any]:
     return {
         p.name: p.default
         for p in sig.parameters.values()
-        if p.name not in ("num_classes", "in_chans")
-        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        if p.name not in ("num_classes", "in_chans") and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     }
 
 
@@ -255,28 +253,15 @@ def _check_option(name: str, key: str, value: Any, hint: Any, default: Any) -> N
         expected = " or ".join("None" if k is type(None) else getattr(k, "__name__", str(k)) for k in kinds)
         raise ConfigError(f"option {key}={value!r} for {name} must be {expected} (default {default!r})")
     if key.endswith("drop_prob") and isinstance(value, numbers.Real) and not 0 <= value < 1:
-        raise ConfigError(f"option {key}={value!r} for {name} is a probability: use a value in [0, 1), e.g. {default!r}")
+        raise ConfigError(
+            f"option {key}={value!r} for {name} is a probability: use a value in [0, 1), e.g. {default!r}"
+        )
 
 
-def create_model(
-    name: str,
-    num_classes: int | None = None,
-    in_chans: int | None = None,
-    weights: str | os.PathLike[str] | None = None,
-    **options: Any,
-) -> nn.Module:
-    """Build a registered model.
-
-    Args:
-        name: a registered name (``cnnlab.list_models()``).
-        num_classes: width of the classifier; the card's default when ``None``.
-        in_chans: input channels; the card's default when ``None``.
-        weights: ``None`` for random initialisation, ``"torchvision"`` for torchvision's
-            ImageNet weights (downloaded once, or read from the torch hub cache offline),
-            or the path of a torchvision-format or cnnlab weights file.
-        **options: the builder's own options, named as the paper names them
-            (``batch_norm=True``, ``aux_logits=False``, ``order="conv-act-bn"`` ...).
-    """
+def build_model(name: str, num_classes: int | None = None, in_chans: int | None = None, **options: Any) -> nn.Module:
+    """Build a registered model with random weights (:func:`cnnlab.create_model` adds
+    ``weights=``): ``num_classes`` and ``in_chans`` default to the card's; ``options`` are the
+    builder's own, named as the paper names them (``batch_norm=True``, ``aux_logits=False``)."""
     entry = _entry(name)
     card = entry.card
     num_classes = card.num_classes if num_classes is None else num_classes
@@ -286,8 +271,13 @@ def create_model(
     valid = model_options(name)
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        listed = ", ".join([f"num_classes={card.num_classes}", f"in_chans={card.input_size[0]}",
-                            *(f"{k}={v!r}" for k, v in valid.items())])
+        listed = ", ".join(
+            [
+                f"num_classes={card.num_classes}",
+                f"in_chans={card.input_size[0]}",
+                *(f"{k}={v!r}" for k, v in valid.items()),
+            ]
+        )
         got = ", ".join(f"{k}={options[k]!r}" for k in unknown)
         raise ConfigError(f"unknown option(s) {got} for {name}; valid options: {listed}")
     hints = typing.get_type_hints(entry.builder)
@@ -309,8 +299,4 @@ def create_model(
         "std": tuple(std),
         "source": None,
     }
-    if weights is not None:
-        from .weights import load_weights
-
-        load_weights(model, weights)
     return model

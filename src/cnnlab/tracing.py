@@ -35,12 +35,21 @@ _TRACING: contextvars.ContextVar[bool] = contextvars.ContextVar("cnnlab_tracing"
 WEIGHT_HOOKS = (BasePruningMethod, SpectralNorm, WeightNorm)
 
 _MODULE_HOOKS = (
-    "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
-    "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks",
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
 )
 _GLOBAL_HOOKS = (
-    "_global_forward_hooks", "_global_forward_hooks_with_kwargs", "_global_forward_hooks_always_called",
-    "_global_forward_pre_hooks", "_global_backward_hooks", "_global_backward_pre_hooks",
+    "_global_forward_hooks",
+    "_global_forward_hooks_with_kwargs",
+    "_global_forward_hooks_always_called",
+    "_global_forward_pre_hooks",
+    "_global_backward_hooks",
+    "_global_backward_pre_hooks",
 )
 
 
@@ -123,7 +132,9 @@ def hooks_suspended(model: nn.Module, keep_weight_hooks: bool = False) -> Iterat
     saved_global = [(attr, dict(getattr(module_mod, attr))) for attr in _GLOBAL_HOOKS if hasattr(module_mod, attr)]
     computed = []  # the weights those hooks will overwrite, restored afterwards
     for m, attr, hooks in saved_local:
-        kept = [(k, h) for k, h in hooks.items() if keep and isinstance(h, keep)] if attr == "_forward_pre_hooks" else []
+        kept = (
+            [(k, h) for k, h in hooks.items() if keep and isinstance(h, keep)] if attr == "_forward_pre_hooks" else []
+        )
         for _, h in kept:
             name = getattr(h, "_tensor_name", None) or getattr(h, "name", None)
             if name in m.__dict__:
@@ -149,7 +160,10 @@ def user_hooks(model: nn.Module) -> list[str]:
     global module hook is registered."""
     found = []
     for name, m in model.named_modules():
-        hooks = [*m._forward_hooks.values(), *[h for h in m._forward_pre_hooks.values() if not isinstance(h, WEIGHT_HOOKS)]]
+        hooks = [
+            *m._forward_hooks.values(),
+            *[h for h in m._forward_pre_hooks.values() if not isinstance(h, WEIGHT_HOOKS)],
+        ]
         if hooks:
             found.append(name)
     if any(getattr(module_mod, attr, None) for attr in _GLOBAL_HOOKS if "forward" in attr):

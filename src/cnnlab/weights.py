@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .errors import WeightsError
+from .registry import list_models, model_card, model_options
 
 
 def torchvision_cache_path(url: str) -> Path:
@@ -90,29 +91,32 @@ def _origin_from_header(header: Mapping[str, str]) -> dict[str, Any]:
             try:
                 origin[key] = json.loads(header[key])
             except ValueError:
-                raise WeightsError(f"the safetensors header's {key!r} is not JSON ({header[key]!r:.80}); "
-                                   "re-export the file with `cnnlab export`") from None
+                raise WeightsError(
+                    f"the safetensors header's {key!r} is not JSON ({header[key]!r:.80}); "
+                    "re-export the file with `cnnlab export`"
+                ) from None
     return origin
 
 
 # Options that change how a model runs, not what its weights mean: regularisation (every
 # ``*drop*`` option: dropout, drop-path), and these.
-_RUN_OPTIONS = frozenset({
-    "bn_momentum",  # how fast BatchNorm's running statistics move in training
-    "memory_efficient",  # DenseNet's checkpointed concatenations: the same function
-    "padding",  # LeNet-5's zero padding of 28x28 input to the 32x32 it was designed for
-    "column",  # which FractalNet column evaluates
-})
+_RUN_OPTIONS = frozenset(
+    {
+        "bn_momentum",  # how fast BatchNorm's running statistics move in training
+        "memory_efficient",  # DenseNet's checkpointed concatenations: the same function
+        "padding",  # LeNet-5's zero padding of 28x28 input to the 32x32 it was designed for
+        "column",  # which FractalNet column evaluates
+    }
+)
 
 
 def _comparable(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """A model's build options as plain JSON data with every default filled in, leaving out
     those that change how the model runs but not what its weights mean (``_RUN_OPTIONS``)."""
-    from .registry import list_models, model_options
-
     full = {**(model_options(name) if name in list_models() else {}), **options}
-    return {k: v for k, v in json.loads(json.dumps(full, default=repr)).items()
-            if "drop" not in k and k not in _RUN_OPTIONS}
+    return {
+        k: v for k, v in json.loads(json.dumps(full, default=repr)).items() if "drop" not in k and k not in _RUN_OPTIONS
+    }
 
 
 def check_origin(model: nn.Module, origin: Mapping[str, Any], source: str) -> None:
@@ -125,8 +129,10 @@ def check_origin(model: nn.Module, origin: Mapping[str, Any], source: str) -> No
         return
     mine = dict(getattr(model, "build_options", None) or {})
     differs = theirs != card.name or (
-        "options" in origin and _comparable(theirs, origin["options"] or {}) != _comparable(card.name, mine))
+        "options" in origin and _comparable(theirs, origin["options"] or {}) != _comparable(card.name, mine)
+    )
     if differs:
+
         def call(name: str, options: Mapping[str, Any]) -> str:
             return f"create_model({', '.join([repr(name), *(f'{k}={v!r}' for k, v in options.items())])})"
 
@@ -209,12 +215,8 @@ def load_weights(model: nn.Module, weights: str | os.PathLike[str]) -> nn.Module
     origin: dict[str, Any] = {}  # what a file says about the model its weights came from
     if kind == "torchvision":
         if card is None or card.torchvision is None:
-            from .registry import list_models, model_card
-
             have = [n for n in list_models() if model_card(n).torchvision is not None]
-            raise WeightsError(
-                f"{name} has no torchvision weights; models that do: {', '.join(have)}"
-            )
+            raise WeightsError(f"{name} has no torchvision weights; models that do: {', '.join(have)}")
         _check_requirements(model, name, card.torchvision.requires)
         entry = _torchvision_weights_enum(card)
         path = torchvision_cache_path(entry.url)

@@ -65,7 +65,9 @@ def test_user_model_rows_and_macs_match_flop_counter() -> None:
 
 
 def test_rows_split_parameters_and_count_other_ops_apart_from_macs() -> None:
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 2))
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 2)
+    )
     model[0].weight.requires_grad_(False)
     a = analyze(model, (3, 8, 8))
     conv, bn, relu, pool, flat, fc = a.rows

@@ -35,7 +35,9 @@ def test_published_entries_are_sourced_and_plausible(entry):
         assert 0 < entry.top5_error < entry.top1_error
     assert entry.protocol.strip() and "single model" in entry.protocol
     # a source names a table (papers) or the torchvision weights it documents
-    assert "Table" in entry.source or "Figure" in entry.source or "README" in entry.source or "torchvision" in entry.source
+    assert (
+        "Table" in entry.source or "Figure" in entry.source or "README" in entry.source or "torchvision" in entry.source
+    )
     expected_classes = {"imagenet": 1000, "cifar10": 10}[entry.dataset]
     assert cnnlab.model_card(entry.name).num_classes == expected_classes
 
@@ -91,7 +93,9 @@ def test_baseline_can_be_any_compared_model():
 
 
 def test_bad_arguments_are_clear_errors():
-    with pytest.raises(ConfigError, match=r"baseline 'resnet50' is not among the compared models \(alexnet_owt, vgg16\)"):
+    with pytest.raises(
+        ConfigError, match=r"baseline 'resnet50' is not among the compared models \(alexnet_owt, vgg16\)"
+    ):
         compare(["alexnet_owt", "vgg16"], baseline="resnet50")
     with pytest.raises(ConfigError, match="listed twice"):
         compare(["lenet5", "lenet5"])
@@ -103,7 +107,9 @@ def test_bad_arguments_are_clear_errors():
         compare([3])
 
 
-@pytest.mark.parametrize("name", ["alexnet_owt", "vgg16", "resnet18", "googlenet", "squeezenet1_0", "resnet20", "lenet5", "nin_cifar10"])
+@pytest.mark.parametrize(
+    "name", ["alexnet_owt", "vgg16", "resnet18", "googlenet", "squeezenet1_0", "resnet20", "lenet5", "nin_cifar10"]
+)
 def test_stage_sums_equal_totals(name):
     model = compare([name], measure_saved=False)[name]
     a = model.analysis
@@ -186,7 +192,13 @@ def test_render_table(pair):
     for column in ("model", "params", "MACs", "x MACs", "top-1 err %"):
         assert column in header
     vgg_line = next(line for line in out.splitlines() if line.startswith("vgg16"))
-    assert "138.4M" in vgg_line and "2.26x" in vgg_line and "15.47G" in vgg_line and "21.7x" in vgg_line and "27" in vgg_line
+    assert (
+        "138.4M" in vgg_line
+        and "2.26x" in vgg_line
+        and "15.47G" in vgg_line
+        and "21.7x" in vgg_line
+        and "27" in vgg_line
+    )
     assert "baseline: alexnet_owt" in out and "FLOPs = 2 x MACs" in out
     assert "Simonyan & Zisserman 2015, Table 3, row D" in out
 
@@ -198,7 +210,9 @@ def test_render_stages_markdown_csv_json(pair):
     assert md.startswith("| model |") and "| ---: |" in md and "**vgg16**" in md
     rows = list(csv.DictReader(io.StringIO(render_comparison(pair, "csv"))))
     assert [r["model"] for r in rows] == ["alexnet_owt", "vgg16"]
-    assert int(rows[1]["params"]) == VGG16_PARAMS and float(rows[1]["params_ratio"]) == pytest.approx(VGG16_PARAMS / ALEXNET_OWT_PARAMS)
+    assert int(rows[1]["params"]) == VGG16_PARAMS and float(rows[1]["params_ratio"]) == pytest.approx(
+        VGG16_PARAMS / ALEXNET_OWT_PARAMS
+    )
     assert float(rows[1]["top1_error"]) == 27.0
     stage_rows = list(csv.DictReader(io.StringIO(render_comparison(pair, "csv", stages=True))))
     assert sum(int(r["macs"]) for r in stage_rows if r["model"] == "vgg16") == VGG16_MACS

@@ -21,12 +21,22 @@ import cnnlab
 from tests.helpers import flop_counter_macs
 
 TORCHVISION = [
-    ("alexnet", {}, 64), ("vgg11", {}, 64), ("resnet18", {}, 64), ("resnet50", {}, 64),
+    ("alexnet", {}, 64),
+    ("vgg11", {}, 64),
+    ("resnet18", {}, 64),
+    ("resnet50", {}, 64),
     ("googlenet", {"aux_logits": False, "init_weights": False}, 64),
-    ("inception_v3", {"aux_logits": False, "init_weights": False}, 96), ("densenet121", {}, 64),
-    ("squeezenet1_0", {}, 64), ("mobilenet_v2", {}, 64), ("mobilenet_v3_small", {}, 64), ("efficientnet_b0", {}, 64),
-    ("convnext_tiny", {}, 64), ("regnet_x_400mf", {}, 64), ("shufflenet_v2_x0_5", {}, 64),
-    ("vit_b_16", {"image_size": 64}, 64), ("swin_t", {}, 64),
+    ("inception_v3", {"aux_logits": False, "init_weights": False}, 96),
+    ("densenet121", {}, 64),
+    ("squeezenet1_0", {}, 64),
+    ("mobilenet_v2", {}, 64),
+    ("mobilenet_v3_small", {}, 64),
+    ("efficientnet_b0", {}, 64),
+    ("convnext_tiny", {}, 64),
+    ("regnet_x_400mf", {}, 64),
+    ("shufflenet_v2_x0_5", {}, 64),
+    ("vit_b_16", {"image_size": 64}, 64),
+    ("swin_t", {}, 64),
 ]
 
 
@@ -53,10 +63,14 @@ class Recurrent(nn.Module):
         return self.lstm(x)[0]
 
 
-@pytest.mark.parametrize(("model", "size", "macs"), [
-    (Attention(), (2, 16, 8), 2 * 2 * 16 * 16 * 8),  # Q K^T and A V: 2 heads x 16 x 16 x 8 each
-    (Recurrent(), (5, 8), 5 * 4 * 16 * (8 + 16)),  # 5 steps, 4 gates, x W_ih + h W_hh
-], ids=["sdpa", "lstm"])
+@pytest.mark.parametrize(
+    ("model", "size", "macs"),
+    [
+        (Attention(), (2, 16, 8), 2 * 2 * 16 * 16 * 8),  # Q K^T and A V: 2 heads x 16 x 16 x 8 each
+        (Recurrent(), (5, 8), 5 * 4 * 16 * (8 + 16)),  # 5 steps, 4 gates, x W_ih + h W_hh
+    ],
+    ids=["sdpa", "lstm"],
+)
 def test_flop_counter_on_the_cpu_misses_fused_kernels_that_meta_and_cnnlab_count(model, size, macs):
     """The documented convention difference: "cnnlab equals FlopCounterMode / 2" holds on the
     meta device. On the CPU, bare scaled_dot_product_attention and LSTMs dispatch to fused

@@ -107,9 +107,31 @@ def test_inception_v3_1311_with_jump_32_at_its_last_inception_module() -> None:
 # The registered models without branches or joins (test_the_chain_list_is_complete keeps
 # this list honest); those over 300M multiply-adds run in float64 on the CPU: slow.
 CHAIN_MODELS = (
-    "alexnet", "alexnet_2012", "alexnet_owt", "lenet5", "minivgg", "nin_cifar10", "nin_imagenet", "plain110",
-    "plain18", "plain20", "plain32", "plain34", "plain44", "plain56", "zfnet", "vgg11", "vgg11_bn", "vgg11_lrn",
-    "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg16_c", "vgg19", "vgg19_bn",
+    "alexnet",
+    "alexnet_2012",
+    "alexnet_owt",
+    "lenet5",
+    "minivgg",
+    "nin_cifar10",
+    "nin_imagenet",
+    "plain110",
+    "plain18",
+    "plain20",
+    "plain32",
+    "plain34",
+    "plain44",
+    "plain56",
+    "zfnet",
+    "vgg11",
+    "vgg11_bn",
+    "vgg11_lrn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg16_c",
+    "vgg19",
+    "vgg19_bn",
 )
 
 
@@ -128,7 +150,9 @@ def test_analytic_and_empirical_fields_agree_on_every_chain_model(name: str) -> 
     last = [r for r in a if r.rf.is_spatial and not r.functional][-1]
     spatial = last.output_shape[2:]
     for position in ((0, 0), tuple(s // 2 for s in spatial), tuple(s - 1 for s in spatial)):
-        assert empirical_region(model, a.input_size, last.name, position) == a.input_region(last.label, position), position
+        assert empirical_region(model, a.input_size, last.name, position) == a.input_region(last.label, position), (
+            position
+        )
 
 
 class _Moves(nn.Module):
@@ -151,7 +175,8 @@ class _Moves(nn.Module):
 
 
 @pytest.mark.parametrize(
-    ("how", "kind"), [("transpose-flatten", "global"), ("nhwc", "unknown"), ("tokens", "unknown"), ("normalize", "spatial")]
+    ("how", "kind"),
+    [("transpose-flatten", "global"), ("nhwc", "unknown"), ("tokens", "unknown"), ("normalize", "spatial")],
 )
 def test_moving_or_merging_positions_is_never_reported_as_a_local_field(how: str, kind: str) -> None:
     a = analyze(_Moves(how), (2, 8, 9))

@@ -67,12 +67,18 @@ def test_input_as_one_size_keeps_each_models_channels():
     assert code == 0 and [m["input_size"] for m in data["models"]] == [[1, 32, 32], [3, 32, 32]]
     assert data["models"][1]["published"]  # resnet20 at its own size keeps its published error
     code, out = run("compare", "lenet5", "resnet20", "--input", "32")
-    assert "every model analysed at 32x32 pixels, each with its own input channels (lenet5 1x32x32, resnet20 3x32x32)" in out
+    assert (
+        "every model analysed at 32x32 pixels, each with its own input channels (lenet5 1x32x32, resnet20 3x32x32)"
+        in out
+    )
     assert "pass an input size" not in out  # it was passed
 
 
 def test_a_chart_that_cannot_be_written_fails_before_the_table(tmp_path, capsys):
-    for path, message in ((tmp_path / "nodir" / "c.png", "folder"), (tmp_path / "c.txt", "cannot tell the image format")):
+    for path, message in (
+        (tmp_path / "nodir" / "c.png", "folder"),
+        (tmp_path / "c.txt", "cannot tell the image format"),
+    ):
         lines: list[str] = []
         assert main(["compare", "resnet20", "resnet32", "--plot", str(path)], print_fn=lines.append) == 1
         assert lines == [] and message in capsys.readouterr().err

@@ -40,12 +40,19 @@ def test_info_lists_the_folders_searched_and_the_fix(tmp_path, capsys):
     assert main(["data", "info", "mnist[9-5]"]) == 1 and "runs backwards" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "mnist" / "t10k-labels-idx1-ubyte.gz").is_file(), reason="../shared/data/mnist absent")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "mnist" / "t10k-labels-idx1-ubyte.gz").is_file(), reason="../shared/data/mnist absent"
+)
 def test_download_from_a_mirror_and_find_it(tmp_path):
     # The shared official files serve as a file:// mirror: checked against the official md5s.
     lines: list[str] = []
-    assert main(["data", "download", "mnist", "--data-dir", str(tmp_path), "--mirror", (SHARED_DATA / "mnist").as_uri()],
-                print_fn=lines.append) == 0
+    assert (
+        main(
+            ["data", "download", "mnist", "--data-dir", str(tmp_path), "--mirror", (SHARED_DATA / "mnist").as_uri()],
+            print_fn=lines.append,
+        )
+        == 0
+    )
     assert locate_dataset("mnist", tmp_path).folder == tmp_path / "mnist"
     # the same names in another dataset's folder are not taken for it
     location = locate_dataset("fashion-mnist", tmp_path / "mnist")
@@ -73,16 +80,23 @@ def test_show_draws_each_class_from_its_own_images(tmp_path):
     for i, name in enumerate(("cat", "dog")):  # a folder set: images read from disk
         for k in range(2):
             write_image(tmp_path / "tree" / name / f"{k}.png", (20, 16), seed=10 * i + k)
-    assert main(["data", "show", "imagefolder", "--data-dir", str(tmp_path / "tree"), "-o", str(tmp_path / "f.png")],
-                print_fn=lines.append) == 0
+    assert (
+        main(
+            ["data", "show", "imagefolder", "--data-dir", str(tmp_path / "tree"), "-o", str(tmp_path / "f.png")],
+            print_fn=lines.append,
+        )
+        == 0
+    )
     assert (tmp_path / "f.png").stat().st_size > 0
 
 
 def test_download_of_a_bundled_dataset_says_it_needs_none(tmp_path):
     lines: list[str] = []
     assert main(["data", "download", "digits", "--data-dir", str(tmp_path)], print_fn=lines.append) == 0
-    assert lines == ["digits is bundled with scikit-learn and needs no download: use it as it is "
-                     "(cnnlab data show digits, cnnlab train lenet5 --dataset digits)"]
+    assert lines == [
+        "digits is bundled with scikit-learn and needs no download: use it as it is "
+        "(cnnlab data show digits, cnnlab train lenet5 --dataset digits)"
+    ]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -101,7 +115,14 @@ def test_show_refuses_a_giant_grid_and_caps_at_the_largest_class(tmp_path, capsy
         for k in range(2):
             write_image(tmp_path / "tree" / name / f"{k}.png", (20, 16), seed=10 * i + k)
     lines: list[str] = []
-    assert main(["data", "show", "imagefolder", "--data-dir", str(tmp_path / "tree"), "--per-class", "30",
-                 "-o", str(out)], print_fn=lines.append) == 0
-    assert "2 random train images of each class" in lines[0] and "(--per-class 30 capped at the largest class)" in lines[0]
+    assert (
+        main(
+            ["data", "show", "imagefolder", "--data-dir", str(tmp_path / "tree"), "--per-class", "30", "-o", str(out)],
+            print_fn=lines.append,
+        )
+        == 0
+    )
+    assert (
+        "2 random train images of each class" in lines[0] and "(--per-class 30 capped at the largest class)" in lines[0]
+    )
     assert per_class_shown(load_dataset("imagefolder", "train", tmp_path / "tree"), 30) == 2

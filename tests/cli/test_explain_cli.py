@@ -29,10 +29,17 @@ def test_help_lists_every_method_with_one_line(capsys) -> None:
     assert "METHOD.png and METHOD.json" in out and "manifest.json" not in out  # what it really writes
 
 
-EXTRA = {"activations": ["--layer", "c3"], "invert": ["--layer", "s4", "--set", "steps=3"], "maximize": ["--target", "3", "--set", "steps=3"],
-         "fooling": ["--target", "2", "--set", "max_iterations=3"], "smoothgrad": ["--set", "samples=2", "--seed", "1"],
-         "occlusion": ["--set", "stride=8"], "pgd": ["--set", "steps=2"],
-         "embed": ["--dataset", "digits", "--count", "40"], "neighbours": ["--dataset", "digits", "--count", "40"]}
+EXTRA = {
+    "activations": ["--layer", "c3"],
+    "invert": ["--layer", "s4", "--set", "steps=3"],
+    "maximize": ["--target", "3", "--set", "steps=3"],
+    "fooling": ["--target", "2", "--set", "max_iterations=3"],
+    "smoothgrad": ["--set", "samples=2", "--seed", "1"],
+    "occlusion": ["--set", "stride=8"],
+    "pgd": ["--set", "steps=2"],
+    "embed": ["--dataset", "digits", "--count", "40"],
+    "neighbours": ["--dataset", "digits", "--count", "40"],
+}
 
 
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "cam"])
@@ -53,7 +60,12 @@ def test_each_method_writes_a_png_and_a_manifest(method, image, tmp_path) -> Non
 
 
 def test_cam_on_a_gap_model(image, tmp_path) -> None:
-    assert main(["explain", "cam", "minigooglenet", "--image", str(image), "--out", str(tmp_path)], print_fn=lambda s: None) == 0
+    assert (
+        main(
+            ["explain", "cam", "minigooglenet", "--image", str(image), "--out", str(tmp_path)], print_fn=lambda s: None
+        )
+        == 0
+    )
     # the real layer forward_features ends with, as --list-layers names it (was "forward_features")
     assert json.loads((tmp_path / "cam.json").read_text())["layer"] == "inception3b"
 
@@ -65,11 +77,16 @@ def test_list_layers(capsys) -> None:
 
 
 def test_errors_name_the_value(image, tmp_path, capsys) -> None:
-    assert main(["explain", "saliency", "lenet5", "--image", str(image), "--set", "noise_level=1", "--out", str(tmp_path)]) == 1
+    assert (
+        main(["explain", "saliency", "lenet5", "--image", str(image), "--set", "noise_level=1", "--out", str(tmp_path)])
+        == 1
+    )
     assert "noise_level" in capsys.readouterr().err
     assert main(["explain", "saliency", "lenet5", "--image", str(tmp_path / "missing.png")]) == 1
     assert "missing.png" in capsys.readouterr().err
-    assert main(["explain", "gradcam", "lenet5", "--image", str(image), "--layer", "conv9", "--out", str(tmp_path)]) == 1
+    assert (
+        main(["explain", "gradcam", "lenet5", "--image", str(image), "--layer", "conv9", "--out", str(tmp_path)]) == 1
+    )
     assert "conv9" in capsys.readouterr().err
     assert main(["explain", "fooling", "lenet5", "--image", str(image), "--out", str(tmp_path)]) == 1
     assert "--target" in capsys.readouterr().err
@@ -81,7 +98,10 @@ def test_options_a_method_cannot_take_are_refused_in_its_own_name(image, tmp_pat
     out = ["--out", str(tmp_path / "out")]
     for method in ("activations", "invert"):  # the layer to read has no default
         assert main(["explain", method, "lenet5", "--image", str(image), *out]) == 1
-        assert f"{method} needs --layer NAME, the layer to read (cnnlab explain {method} lenet5 --list-layers" in capsys.readouterr().err
+        assert (
+            f"{method} needs --layer NAME, the layer to read (cnnlab explain {method} lenet5 --list-layers"
+            in capsys.readouterr().err
+        )
     assert main(["explain", "filters", "lenet5", "--target", "3", *out]) == 1  # was silently ignored
     assert "--target does not apply to filters" in capsys.readouterr().err
     assert main(["explain", "smoothgrad", "lenet5", "--image", str(image), "--set", "samples=abc", *out]) == 1
@@ -107,7 +127,10 @@ def test_a_folder_of_images_is_a_batch(image, tmp_path) -> None:
 def test_dataset_methods_map_and_search_the_dataset(image, tmp_path, capsys) -> None:
     out = tmp_path / "out"
     common = ["lenet5", "--dataset", "digits", "--count", "60", "-o", str(out)]
-    assert main(["explain", "embed", *common, "--set", "method=tsne", "--set", "perplexity=5"], print_fn=lambda s: None) == 0
+    assert (
+        main(["explain", "embed", *common, "--set", "method=tsne", "--set", "perplexity=5"], print_fn=lambda s: None)
+        == 0
+    )
     embed = json.loads((out / "embed.json").read_text())
     assert embed["params"]["method"] == "tsne" and len(embed["labels"]) == 60 and embed["dataset"] == "digits"
     assert main(["explain", "neighbours", *common, "--set", "k=3"], print_fn=lambda s: None) == 0

@@ -13,15 +13,25 @@ from cnnlab.errors import ConfigError
 def test_runs_lists_finished_and_unfinished_runs(tmp_path, capsys):
     root = tmp_path / "runs"
     for name, epochs in (("short", 1), ("longer", 2)):
-        train_recipe("lenet5-digits", overrides=[f"epochs={epochs}"], run_dir=root / name, progress=False, print_fn=lambda s: None)
+        train_recipe(
+            "lenet5-digits",
+            overrides=[f"epochs={epochs}"],
+            run_dir=root / name,
+            progress=False,
+            print_fn=lambda s: None,
+        )
     shutil.copytree(root / "longer", root / "cut")
     (root / "cut" / "report.json").unlink()  # as if killed before its test
     runs = {r["run"]: r for r in list_runs(root)}
     assert set(runs) == {str(root / n) for n in ("short", "longer", "cut")}
     longer, cut = runs[str(root / "longer")], runs[str(root / "cut")]
-    assert longer["status"] == "finished" and longer["epochs"] == longer["planned"] == 2 and longer["dataset"] == "digits"
+    assert (
+        longer["status"] == "finished" and longer["epochs"] == longer["planned"] == 2 and longer["dataset"] == "digits"
+    )
     assert 0 < longer["test_acc1"] <= 1 and longer["best_epoch"] in (1, 2)
-    assert cut["status"] == "unfinished" and cut["test_acc1"] is None and cut["best_val_acc1"] == longer["best_val_acc1"]
+    assert (
+        cut["status"] == "unfinished" and cut["test_acc1"] is None and cut["best_val_acc1"] == longer["best_val_acc1"]
+    )
     lines: list[str] = []
     assert main(["runs", str(root), "--sort", "test_acc1", "--format", "json"], print_fn=lines.append) == 0
     order = [r["test_acc1"] for r in json.loads(lines[0])]
@@ -38,7 +48,8 @@ def test_runs_of_a_run_folder_itself_lists_that_run(tmp_path, capsys, monkeypatc
     for name in ("l1", "l2"):
         (tmp_path / "runs" / name).mkdir(parents=True)
         (tmp_path / "runs" / name / "recipe.yaml").write_text(
-            "name: lenet5-digits\nmodel: {name: lenet5}\ndataset: {name: digits}\nepochs: 3\n")
+            "name: lenet5-digits\nmodel: {name: lenet5}\ndataset: {name: digits}\nepochs: 3\n"
+        )
     monkeypatch.chdir(tmp_path)
     lines: list[str] = []
     assert main(["runs", "runs/l1", "--format", "json"], print_fn=lines.append) == 0

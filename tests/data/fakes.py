@@ -38,13 +38,20 @@ def write_cifar10(folder: Path, per_batch: int = 4, test: int = 6) -> dict[str, 
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(1, 6):
         data, labels = cifar_arrays(per_batch, seed=i)
-        _dump(folder / f"data_batch_{i}", {
-            b"batch_label": f"training batch {i} of 5".encode(), b"labels": labels, b"data": data,
-            b"filenames": [f"img_{i}_{k}.png".encode() for k in range(per_batch)],
-        })
+        _dump(
+            folder / f"data_batch_{i}",
+            {
+                b"batch_label": f"training batch {i} of 5".encode(),
+                b"labels": labels,
+                b"data": data,
+                b"filenames": [f"img_{i}_{k}.png".encode() for k in range(per_batch)],
+            },
+        )
     data, labels = cifar_arrays(test, seed=9)
     _dump(folder / "test_batch", {b"batch_label": b"testing batch 1 of 1", b"labels": labels, b"data": data})
-    names = [c.encode() for c in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")]
+    names = [
+        c.encode() for c in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    ]
     _dump(folder / "batches.meta", {b"label_names": names, b"num_cases_per_batch": per_batch, b"num_vis": 3072})
     return {p.name: md5sum(p) for p in folder.iterdir()}
 
@@ -53,15 +60,21 @@ def write_cifar100(folder: Path, train: int = 8, test: int = 4) -> dict[str, str
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     for name, n in (("train", train), ("test", test)):
-        _dump(folder / name, {
-            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"fine_labels": [int(v) for v in rng.integers(0, 100, n)],
-            b"coarse_labels": [int(v) for v in rng.integers(0, 20, n)],
-        })
-    _dump(folder / "meta", {
-        b"fine_label_names": [f"class{i}".encode() for i in range(100)],
-        b"coarse_label_names": [f"super{i}".encode() for i in range(20)],
-    })
+        _dump(
+            folder / name,
+            {
+                b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                b"fine_labels": [int(v) for v in rng.integers(0, 100, n)],
+                b"coarse_labels": [int(v) for v in rng.integers(0, 20, n)],
+            },
+        )
+    _dump(
+        folder / "meta",
+        {
+            b"fine_label_names": [f"class{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"super{i}".encode() for i in range(20)],
+        },
+    )
     return {p.name: md5sum(p) for p in folder.iterdir()}
 
 
@@ -125,8 +138,7 @@ def write_tiny_imagenet(root: Path, per_class: int = 2, val: int = 4, test: int 
     base.mkdir(parents=True)
     (base / "wnids.txt").write_text("\n".join(WNIDS) + "\n")
     (base / "words.txt").write_text(
-        "n00001740\tentity\nn01443537\tgoldfish, Carassius auratus\nn02124075\tEgyptian cat\n"
-        "n04067472\treel\n"
+        "n00001740\tentity\nn01443537\tgoldfish, Carassius auratus\nn02124075\tEgyptian cat\nn04067472\treel\n"
     )
     seed = 0
     for wnid in WNIDS:

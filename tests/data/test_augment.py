@@ -16,7 +16,7 @@ def _batch(n=64, c=3, h=12, w=10):
 def _naive_crop(x, dy, dx, pad):
     xp = F.pad(x, (pad, pad, pad, pad))
     h, w = x.shape[-2:]
-    return torch.stack([xp[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(len(x))])
+    return torch.stack([xp[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(len(x))])
 
 
 def test_random_crop_matches_a_per_image_reference_and_offsets_vary():
@@ -70,8 +70,12 @@ def test_shift_fills_the_border(fill):
 def test_affine_preserves_shape_and_a_right_angle_rotates_exactly():
     x = _batch(n=2, h=8, w=8)
     aug = Augment(rotation=90)
-    p = {"angle": torch.tensor([math.pi / 2, 0.0]), "zoom_x": torch.ones(2), "zoom_y": torch.ones(2),
-         "shear": torch.zeros(2)}
+    p = {
+        "angle": torch.tensor([math.pi / 2, 0.0]),
+        "zoom_x": torch.ones(2),
+        "zoom_y": torch.ones(2),
+        "shear": torch.zeros(2),
+    }
     out = aug.apply(x, p)
     assert out.dtype == torch.float32 and out.shape == x.shape
     assert torch.allclose(out[1], x[1].float(), atol=1e-3)

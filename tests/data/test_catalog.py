@@ -8,7 +8,14 @@ from cnnlab.errors import ConfigError
 
 def test_every_dataset_is_listed():
     assert list_datasets() == [
-        "digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "tiny-imagenet", "imagenet", "imagefolder",
+        "digits",
+        "mnist",
+        "fashion-mnist",
+        "cifar10",
+        "cifar100",
+        "tiny-imagenet",
+        "imagenet",
+        "imagefolder",
     ]
 
 
@@ -30,11 +37,16 @@ def test_info_is_complete(name):
 
 def test_official_checksums_are_torchvisions():
     # torchvision/datasets/mnist.py and cifar.py hold the same values.
-    assert {f.name: f.md5 for f in dataset_info("mnist").files}["train-images-idx3-ubyte.gz"] == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+    assert {f.name: f.md5 for f in dataset_info("mnist").files}[
+        "train-images-idx3-ubyte.gz"
+    ] == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
     assert {f.name: f.md5 for f in dataset_info("cifar10").files}["data_batch_1"] == "c99cafc152244af753f735de768cd75f"
     assert dataset_info("cifar10").archives[0].md5 == "c58f30108f718f92721af3b95e74349a"
     assert dataset_info("cifar100").archives[0].md5 == "eb9058c3a382ffc7106e4002c42a8d85"
-    assert dataset_info("mnist").archives[0].urls[0] == "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz"
+    assert (
+        dataset_info("mnist").archives[0].urls[0]
+        == "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz"
+    )
 
 
 def test_names_are_forgiving_and_unknown_names_suggest():

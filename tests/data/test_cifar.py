@@ -61,7 +61,9 @@ def test_python2_pickles_as_the_official_files_are_read(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     write_cifar10(folder)
     data, labels = cifar_arrays(4, seed=1)
-    (folder / "data_batch_1").write_bytes(py2_pickle({b"batch_label": b"training batch 1 of 5", b"labels": labels, b"data": data}))
+    (folder / "data_batch_1").write_bytes(
+        py2_pickle({b"batch_label": b"training batch 1 of 5", b"labels": labels, b"data": data})
+    )
     (folder / "batches.meta").write_bytes(py2_pickle({b"label_names": [b"airplane"] * 10, b"num_vis": 3072}))
     raw = (folder / "data_batch_1").read_bytes()
     assert b"numpy.core.multiarray\n_reconstruct" in raw and b"U\x04data" in raw  # SHORT_BINSTRING 'data'
@@ -86,11 +88,14 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path):
     assert isinstance(err.value, pickle.UnpicklingError)
 
 
-@pytest.mark.parametrize("payload", [
-    b"cbuiltins\neval\n(S'1+1'\ntR.",                 # builtins.eval
-    b"cnumpy\nload\n(S'x.npy'\ntR.",                  # a numpy function outside the list
-    b"ctorch\nload\n(S'x'\ntR.",
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"cbuiltins\neval\n(S'1+1'\ntR.",  # builtins.eval
+        b"cnumpy\nload\n(S'x.npy'\ntR.",  # a numpy function outside the list
+        b"ctorch\nload\n(S'x'\ntR.",
+    ],
+)
 def test_only_listed_globals_are_allowed(tmp_path, payload):
     (tmp_path / "p").write_bytes(payload)
     with pytest.raises(UnsafePickleError, match="refused to unpickle"):
@@ -158,4 +163,9 @@ def test_missing_cifar_names_files_and_fix(tmp_path):
     with pytest.raises(DatasetNotFoundError) as err:
         load_dataset("cifar100", "test", data_dir=tmp_path)
     msg = str(err.value)
-    assert "test, meta" in msg and "cifar-100-python" in msg and "cnnlab data download cifar100" in msg and "cifar-100-python.tar.gz" in msg
+    assert (
+        "test, meta" in msg
+        and "cifar-100-python" in msg
+        and "cnnlab data download cifar100" in msg
+        and "cifar-100-python.tar.gz" in msg
+    )

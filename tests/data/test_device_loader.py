@@ -35,7 +35,9 @@ def test_order_is_a_reproducible_permutation_per_seed_and_epoch():
     order = a.indices(3)
     assert sorted(order.tolist()) == list(range(50))
     assert torch.equal(ya, data.labels[order])
-    assert not torch.equal(order, a.indices(4)) and not torch.equal(order, DeviceLoader(data, 8, train=True, seed=2).indices(3))
+    assert not torch.equal(order, a.indices(4)) and not torch.equal(
+        order, DeviceLoader(data, 8, train=True, seed=2).indices(3)
+    )
     assert torch.equal(torch.cat([y for _, y in a]), ya)  # iterating again replays the epoch
 
 
@@ -137,6 +139,8 @@ def test_pipeline_throughput_counts_images_per_second():
 
 
 def test_channels_last():
-    data = ImageTensors(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), dataset_info("cifar10"))
+    data = ImageTensors(
+        torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), dataset_info("cifar10")
+    )
     x, _ = next(iter(DeviceLoader(data, 4, train=False, channels_last=True)))
     assert x.is_contiguous(memory_format=torch.channels_last)

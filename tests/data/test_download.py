@@ -42,9 +42,17 @@ def test_cifar_archive_download_and_extract(tmp_path):
     src = tmp_path / "src" / "cifar-10-batches-py"
     md5s = write_cifar10(src)
     (tmp_path / "mirror").mkdir()
-    md5s["cifar-10-python.tar.gz"] = make_tar(tmp_path / "mirror" / "cifar-10-python.tar.gz", src, "cifar-10-batches-py")
-    data = load_dataset("cifar10", "test", data_dir=tmp_path / "data", download=True,
-                        mirrors=[(tmp_path / "mirror").as_uri()], verify=md5s)
+    md5s["cifar-10-python.tar.gz"] = make_tar(
+        tmp_path / "mirror" / "cifar-10-python.tar.gz", src, "cifar-10-batches-py"
+    )
+    data = load_dataset(
+        "cifar10",
+        "test",
+        data_dir=tmp_path / "data",
+        download=True,
+        mirrors=[(tmp_path / "mirror").as_uri()],
+        verify=md5s,
+    )
     assert len(data) == 6
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["cifar-10-batches-py", "cifar-10-python.tar.gz"]
 

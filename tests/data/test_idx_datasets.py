@@ -119,8 +119,9 @@ def test_real_files_load_with_official_checksums(name):
     assert train.images.shape == (60000, 1, 28, 28) and train.images.dtype == torch.uint8
     assert test.images.shape == (10000, 1, 28, 28)
     assert train.labels.dtype == torch.int64 and set(train.labels.unique().tolist()) == set(range(10))
-    assert torch.bincount(test.labels).tolist() == ([1000] * 10 if name == "fashion-mnist" else
-                                                     [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
+    assert torch.bincount(test.labels).tolist() == (
+        [1000] * 10 if name == "fashion-mnist" else [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    )
     # The documented statistics are those of the training images.
     x = train.images.to(torch.float64) / 255
     info = dataset_info(name)
@@ -135,7 +136,9 @@ def test_recompressed_files_are_accepted_by_their_content(tmp_path):
     if not src.is_dir():
         pytest.skip(f"{src} is absent")
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        (tmp_path / name).write_bytes(gzip.compress(gzip.decompress((src / name).read_bytes()), compresslevel=1, mtime=0))
+        (tmp_path / name).write_bytes(
+            gzip.compress(gzip.decompress((src / name).read_bytes()), compresslevel=1, mtime=0)
+        )
     data = load_dataset("fashion-mnist", "test", data_dir=tmp_path)
     assert data.images.shape == (10000, 1, 28, 28)
     # Altered content is still refused.

@@ -17,15 +17,18 @@ def test_names_parse_and_infos_describe_the_subset():
     assert info.mean == dataset_info("fashion-mnist").mean and "full set" in info.notes[-1]
 
 
-@pytest.mark.parametrize("name, message", [
-    ("mnist[5-]", r"cannot read the class selection '5-'.*mnist\[0-4\]"),
-    ("mnist[x]", "cannot read the class selection 'x'"),
-    ("mnist[3-1]", "runs backwards; write 1-3"),
-    ("mnist[1,1]", "selects a class twice"),
-    ("mnist[12]", "selects class 12, but mnist has classes 0-9"),
-    ("mnist[3]", "keeps 1 class"),
-    ("minst[1-3]", r"unknown dataset 'minst\[1-3\]' \(did you mean 'mnist'\?\)"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("mnist[5-]", r"cannot read the class selection '5-'.*mnist\[0-4\]"),
+        ("mnist[x]", "cannot read the class selection 'x'"),
+        ("mnist[3-1]", "runs backwards; write 1-3"),
+        ("mnist[1,1]", "selects a class twice"),
+        ("mnist[12]", "selects class 12, but mnist has classes 0-9"),
+        ("mnist[3]", "keeps 1 class"),
+        ("minst[1-3]", r"unknown dataset 'minst\[1-3\]' \(did you mean 'mnist'\?\)"),
+    ],
+)
 def test_bad_selections_say_what_is_wrong(name, message):
     with pytest.raises(ConfigError, match=message):
         dataset_info(name)
@@ -64,8 +67,13 @@ def test_folder_subset(tmp_path):
 def test_a_run_on_a_subset_trains_its_classes_only(tmp_path):
     from cnnlab.engine.run import evaluate_checkpoint, load_run_model, path_safe, train_recipe
 
-    train_recipe("lenet5-digits", overrides=["dataset.name=digits[0-2]", "epochs=1"], run_dir=tmp_path / "run",
-                 progress=False, print_fn=lambda s: None)
+    train_recipe(
+        "lenet5-digits",
+        overrides=["dataset.name=digits[0-2]", "epochs=1"],
+        run_dir=tmp_path / "run",
+        progress=False,
+        print_fn=lambda s: None,
+    )
     model, _, _ = load_run_model(tmp_path / "run")
     assert model.num_classes == 3 and model.pretrained_cfg["classes"] == ["0", "1", "2"]
     assert evaluate_checkpoint(tmp_path / "run")["images"] == len(load_dataset("digits[0-2]", "test"))
@@ -78,8 +86,13 @@ def test_cli_runs_are_named_after_the_subset(tmp_path):
     from cnnlab.cli.main import main
 
     run = tmp_path / "run"
-    assert main(["train", "lenet5", "--dataset", "digits[0-2]", "--epochs", "1", "--run-dir", str(run), "--no-progress"],
-                print_fn=lambda s: None) == 0
+    assert (
+        main(
+            ["train", "lenet5", "--dataset", "digits[0-2]", "--epochs", "1", "--run-dir", str(run), "--no-progress"],
+            print_fn=lambda s: None,
+        )
+        == 0
+    )
     report = json.loads((run / "report.json").read_text())
     assert report["recipe"] == "lenet5-digits[0-2]" and report["dataset"] == "digits[0-2]"
     assert report["test"]["images"] == len(load_dataset("digits[0-2]", "test"))

@@ -35,7 +35,7 @@ class TensorLoader:
             order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
         step = self.batch_size * self.world_size
         for start in range(0, n, step):
-            idx = order[start:start + step][self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
+            idx = order[start : start + step][self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
             x = self.x[idx]
             if self.flip:
                 mask = torch.rand(len(idx)) < 0.5
@@ -91,7 +91,7 @@ def random_digits(n=64, num_classes=10, size=32, seed=0):
     x = 0.5 * torch.randn(n, 1, size, size, generator=g)
     for c in range(num_classes):
         r, col = divmod(c, 4)
-        x[y == c, :, 4 + 6 * r:8 + 6 * r, 4 + 6 * col:8 + 6 * col] += 2.0
+        x[y == c, :, 4 + 6 * r : 8 + 6 * r, 4 + 6 * col : 8 + 6 * col] += 2.0
     return x, y
 
 

@@ -39,7 +39,9 @@ def test_summary_arithmetic() -> None:
 
 
 def test_a_model_of_known_flops_against_the_plain_loop() -> None:
-    result = bench(Known(), input_size=(2, 8, 8), batch_size=4, steps=2, repeats=3, warmup=1, against="plain", peak=False)
+    result = bench(
+        Known(), input_size=(2, 8, 8), batch_size=4, steps=2, repeats=3, warmup=1, against="plain", peak=False
+    )
     assert result.flops_per_step == 3 * 2 * 5_888 * 4  # training: 3 x forward, flops = 2 x macs
     assert len(result.step_seconds) == 3 and len(result.against_step_seconds) == 3
     assert result.median_step_s == sorted(result.step_seconds)[1]
@@ -73,11 +75,28 @@ def test_bad_arguments_name_the_value() -> None:
 
 def test_cli_json_and_table() -> None:
     lines: list[str] = []
-    args = ["bench", "lenet5", "--batch-size", "8", "--steps", "1", "--repeats", "2", "--warmup", "0",
-            "--against", "plain", "--no-peak", "--format", "json"]
+    args = [
+        "bench",
+        "lenet5",
+        "--batch-size",
+        "8",
+        "--steps",
+        "1",
+        "--repeats",
+        "2",
+        "--warmup",
+        "0",
+        "--against",
+        "plain",
+        "--no-peak",
+        "--format",
+        "json",
+    ]
     assert main(args, print_fn=lines.append) == 0
     data = json.loads(lines[0])
-    assert data["model"] == "lenet5" and data["ratio"] == pytest.approx(data["images_per_s"] / data["against_images_per_s"])
+    assert data["model"] == "lenet5" and data["ratio"] == pytest.approx(
+        data["images_per_s"] / data["against_images_per_s"]
+    )
     assert data["flops_per_step"] == 3 * 8 * 2 * 416_520  # LeNet-5's 416,520 multiply-adds at 32x32
     assert data["options"] == {"amp": False, "channels_last": True, "compile": False}  # cnnlab train's CPU defaults
     lines.clear()
@@ -101,8 +120,17 @@ def test_auto_threads_leaves_out_busy_cores(monkeypatch) -> None:
 
 
 def test_one_default_on_and_off() -> None:
-    result = bench(Known(), input_size=(2, 8, 8), batch_size=4, steps=1, repeats=2, warmup=0, peak=False,
-                   channels_last=True, against={"channels_last": False})
+    result = bench(
+        Known(),
+        input_size=(2, 8, 8),
+        batch_size=4,
+        steps=1,
+        repeats=2,
+        warmup=0,
+        peak=False,
+        channels_last=True,
+        against={"channels_last": False},
+    )
     assert result.against == "channels_last=False" and result.ratio > 0
     with pytest.raises(ConfigError, match="fused"):
         bench(Known(), input_size=(2, 8, 8), against={"fused": True})
@@ -143,7 +171,9 @@ def test_channels_last_trains_like_the_plain_layout() -> None:
         initial = model.c1.weight.detach().clone()
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-        loader = DeviceLoader(data, 32, train=True, seed=0, mean=data.info.mean, std=data.info.std, channels_last=channels_last)
+        loader = DeviceLoader(
+            data, 32, train=True, seed=0, mean=data.info.mean, std=data.info.std, channels_last=channels_last
+        )
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
         train_one_epoch(model, loader, opt, device="cpu", channels_last=channels_last, max_steps=5)
         weights.append({k: v.detach().contiguous() for k, v in model.state_dict().items()})
@@ -174,8 +204,21 @@ def test_zero_classes_is_refused_like_negative_ones(capsys) -> None:
 
 
 def test_cli_input_takes_one_size_for_the_models_own_channels(capsys) -> None:
-    base = ["bench", "lenet5", "--batch-size", "2", "--steps", "1", "--repeats", "1", "--warmup", "0", "--no-peak",
-            "--format", "json"]
+    base = [
+        "bench",
+        "lenet5",
+        "--batch-size",
+        "2",
+        "--steps",
+        "1",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        "--no-peak",
+        "--format",
+        "json",
+    ]
     for size in ("32", "32x32", "1x32x32"):
         lines: list[str] = []
         assert main([*base, "--input", size], print_fn=lines.append) == 0
@@ -184,5 +227,8 @@ def test_cli_input_takes_one_size_for_the_models_own_channels(capsys) -> None:
         main([*base, "--input", "1x32x32x1"])
     assert exit_info.value.code == 2
     assert "--input: '1x32x32x1' is not a size: give CxHxW, e.g. 3x224x224" in capsys.readouterr().err
-    with pytest.raises(ConfigError, match=r"got \(32, 32\); pass e.g. input_size=\(1, 32, 32\) \(on the command line: --input 1x32x32\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"got \(32, 32\); pass e.g. input_size=\(1, 32, 32\) \(on the command line: --input 1x32x32\)",
+    ):
         bench("lenet5", input_size=(32, 32))

@@ -22,8 +22,8 @@ import torch
 import cnnlab
 from cnnlab.engine import (
     Callback,
-    CheckpointError,
     Checkpointer,
+    CheckpointError,
     MetricsLogger,
     fit,
     load_checkpoint,
@@ -48,7 +48,13 @@ def _one_thread():
 
 def small_state(epoch=1):
     model = cnnlab.create_model("lenet5", num_classes=10)
-    return {"model": model.state_dict(), "epoch": epoch, "global_step": 4 * epoch, "rng": rng_state(), "history": [{"epoch": epoch, "val_acc1": 0.5}]}
+    return {
+        "model": model.state_dict(),
+        "epoch": epoch,
+        "global_step": 4 * epoch,
+        "rng": rng_state(),
+        "history": [{"epoch": epoch, "val_acc1": 0.5}],
+    }
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -125,7 +131,9 @@ def test_garbage_and_missing_files(tmp_path):
     (tmp_path / "junk.pt").write_bytes(os.urandom(4096))
     with pytest.raises(CheckpointError, match=r"junk\.pt .*corrupted"):
         load_checkpoint(tmp_path / "junk.pt")
-    with pytest.raises(CheckpointError, match=r"no checkpoint file at .*nope\.pt; try the previous checkpoint; others in .*junk\.pt"):
+    with pytest.raises(
+        CheckpointError, match=r"no checkpoint file at .*nope\.pt; try the previous checkpoint; others in .*junk\.pt"
+    ):
         load_checkpoint(tmp_path / "nope.pt")
     with pytest.raises(CheckpointError, match="no readable checkpoint"):
         resume_state(tmp_path)
@@ -188,7 +196,17 @@ def test_checkpointer_files_best_and_resume_lr(tmp_path):
     model = cnnlab.create_model("lenet5", num_classes=10)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     ckpt = Checkpointer(every=2, monitor="train_loss", mode="min")
-    history = fit(model, train, val, opt, epochs=4, device="cpu", run_dir=tmp_path, callbacks=[ckpt], recipe={"lr": 0.05, "out": tmp_path})
+    history = fit(
+        model,
+        train,
+        val,
+        opt,
+        epochs=4,
+        device="cpu",
+        run_dir=tmp_path,
+        callbacks=[ckpt],
+        recipe={"lr": 0.05, "out": tmp_path},
+    )
     folder = tmp_path / "checkpoints"
     assert sorted(p.name for p in folder.iterdir()) == ["best.pt", "epoch_002.pt", "epoch_004.pt", "last.pt"]
     last = load_checkpoint(folder / "last.pt")
@@ -253,8 +271,16 @@ def train_run(run_dir, kill_at=None, resume=False):
         if kill_at is not None:
             callbacks.append(KillAt(kill_at))
         history = fit(
-            model, train, val, opt, epochs=EPOCHS, device="cpu", scheduler=sched, callbacks=callbacks,
-            run_dir=run_dir, resume_from=run_dir if resume else None,
+            model,
+            train,
+            val,
+            opt,
+            epochs=EPOCHS,
+            device="cpu",
+            scheduler=sched,
+            callbacks=callbacks,
+            run_dir=run_dir,
+            resume_from=run_dir if resume else None,
         )
         return model.state_dict(), history, sched.state_dict()
 
@@ -268,7 +294,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, monkeypatch
     weights, history, sched = train_run(straight_dir)
 
     code = f"import sys; from tests.engine.test_checkpoint import train_run; train_run(sys.argv[1], kill_at={KILL_AT})"
-    proc = subprocess.run([sys.executable, "-c", code, str(killed_dir)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(killed_dir)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert load_checkpoint(killed_dir / "checkpoints" / "last.pt")["epoch"] == 2
     assert len((killed_dir / "metrics.jsonl").read_text().splitlines()) == 2

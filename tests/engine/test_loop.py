@@ -93,7 +93,9 @@ def test_train_one_epoch_max_steps_and_batch_metrics():
     out = train_one_epoch(model, train, opt, device="cpu", max_steps=2, callbacks=[rec])
     assert out["steps"] == 2 and out["images"] == 32
     assert [b["global_step"] for b in rec.batches] == [1, 2]
-    assert {"phase", "loss", "acc1", "lr", "running_loss", "running_acc1", "images_per_s", "batch_size"} <= set(rec.batches[0])
+    assert {"phase", "loss", "acc1", "lr", "running_loss", "running_acc1", "images_per_s", "batch_size"} <= set(
+        rec.batches[0]
+    )
     assert out["loss"] == pytest.approx(sum(b["loss"] * b["batch_size"] for b in rec.batches) / 32)
 
 
@@ -111,10 +113,17 @@ class FixedLogits(nn.Module):
 
 def test_evaluate_topk_on_crafted_logits():
     # 6 samples, 6 classes; the true class ranks 1st, 2nd, 6th, 6th, 1st, 6th.
-    logits = torch.tensor([
-        [9, 1, 2, 3, 4, 5], [1, 9, 8, 3, 4, 5], [0, 5, 4, 3, 2, 1],
-        [0, 5, 4, 3, 2, 1], [1, 2, 3, 4, 5, 9], [1, 2, 3, 9, 8, 0],
-    ], dtype=torch.float)
+    logits = torch.tensor(
+        [
+            [9, 1, 2, 3, 4, 5],
+            [1, 9, 8, 3, 4, 5],
+            [0, 5, 4, 3, 2, 1],
+            [0, 5, 4, 3, 2, 1],
+            [1, 2, 3, 4, 5, 9],
+            [1, 2, 3, 9, 8, 0],
+        ],
+        dtype=torch.float,
+    )
     labels = torch.tensor([0, 2, 0, 0, 5, 5])
     ranks = [(logits[i] > logits[i, labels[i]]).sum().item() + 1 for i in range(6)]
     assert ranks == [1, 2, 6, 6, 1, 6]
@@ -142,7 +151,14 @@ def test_fit_hooks_schedule_and_history():
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     sched = StubSchedule(opt)
     history = fit(model, train, val, opt, epochs=2, device="cpu", scheduler=sched, callbacks=[rec])
-    assert rec.calls == [("fit_start", 0), ("epoch_start", 0), ("epoch_end", 1), ("epoch_start", 1), ("epoch_end", 2), ("fit_end", "completed")]
+    assert rec.calls == [
+        ("fit_start", 0),
+        ("epoch_start", 0),
+        ("epoch_end", 1),
+        ("epoch_start", 1),
+        ("epoch_end", 2),
+        ("fit_end", "completed"),
+    ]
     assert sched.steps == 8 and sched.epochs == 2
     assert sched.seen[0]["val_loss"] == history[0]["val_loss"]
     assert [r["epoch"] for r in history] == [1, 2]
@@ -183,7 +199,15 @@ def test_progress_bar_and_summary_lines():
     train, val = digits_loaders()
     model, stream, lines = lenet(), io.StringIO(), []
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    fit(model, train, val, opt, epochs=1, device="cpu", callbacks=[ProgressBar(force=True, file=stream, print_fn=lines.append, mininterval=0)])
+    fit(
+        model,
+        train,
+        val,
+        opt,
+        epochs=1,
+        device="cpu",
+        callbacks=[ProgressBar(force=True, file=stream, print_fn=lines.append, mininterval=0)],
+    )
     assert "epoch 1/1" in stream.getvalue() and "img_s" in stream.getvalue()
     assert lines[0].startswith("epoch 1/1 | train loss") and "val loss" in lines[0] and "img/s" in lines[0]
     # not a terminal and not forced: no bar, still the summary line
@@ -211,7 +235,12 @@ def test_metrics_logger_on_resume_drops_epochs_to_be_redone(tmp_path):
     assert [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == rows[:2]
     assert (tmp_path / "metrics.csv").read_text().splitlines() == ["epoch,train_loss", "1,1.0", "2,0.5"]
     logger.on_epoch_end(TrainState(model=nn.Linear(1, 1), epoch=2), {"epoch": 3, "train_loss": 0.25, "val_loss": 0.5})
-    assert (tmp_path / "metrics.csv").read_text().splitlines() == ["epoch,train_loss,val_loss", "1,1.0,", "2,0.5,", "3,0.25,0.5"]
+    assert (tmp_path / "metrics.csv").read_text().splitlines() == [
+        "epoch,train_loss,val_loss",
+        "1,1.0,",
+        "2,0.5,",
+        "3,0.25,0.5",
+    ]
 
 
 def test_optional_loggers_skip_with_a_notice(monkeypatch, tmp_path):
@@ -220,8 +249,16 @@ def test_optional_loggers_skip_with_a_notice(monkeypatch, tmp_path):
     train, val = digits_loaders()
     model, lines = lenet(), []
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    fit(model, train, val, opt, epochs=1, device="cpu", run_dir=tmp_path,
-        callbacks=[TensorBoardLogger(print_fn=lines.append), WandbLogger(print_fn=lines.append)])
+    fit(
+        model,
+        train,
+        val,
+        opt,
+        epochs=1,
+        device="cpu",
+        run_dir=tmp_path,
+        callbacks=[TensorBoardLogger(print_fn=lines.append), WandbLogger(print_fn=lines.append)],
+    )
     assert len(lines) == 2
     assert lines[0].startswith("TensorBoard logging skipped") and "pip install tensorboard" in lines[0]
     assert lines[1].startswith("Weights & Biases logging skipped") and "pip install wandb" in lines[1]
@@ -260,13 +297,37 @@ def test_optional_loggers_log_epochs_when_installed(monkeypatch, tmp_path):
     train, val = digits_loaders()
     model = lenet()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    fit(model, train, val, opt, epochs=1, device="cpu", run_dir=tmp_path, recipe={"lr": 0.01},
-        callbacks=[TensorBoardLogger(log_every=2), WandbLogger()])
+    fit(
+        model,
+        train,
+        val,
+        opt,
+        epochs=1,
+        device="cpu",
+        run_dir=tmp_path,
+        recipe={"lr": 0.01},
+        callbacks=[TensorBoardLogger(log_every=2), WandbLogger()],
+    )
     assert calls[0] == ("writer", str(tmp_path / "tensorboard"), None)
     assert calls[1] == ("wandb.init", "offline", {"lr": 0.01})
     assert ("scalar", "batch/train_loss", 2) in calls and ("scalar", "epoch/val_acc1", 1) in calls
-    assert ("wandb.log", ["epoch", "epoch_seconds", "lr", "train_acc1", "train_images_per_s", "train_loss",
-                          "train_seconds", "val_acc1", "val_acc5", "val_loss", "val_seconds"], 4) in calls
+    assert (
+        "wandb.log",
+        [
+            "epoch",
+            "epoch_seconds",
+            "lr",
+            "train_acc1",
+            "train_images_per_s",
+            "train_loss",
+            "train_seconds",
+            "val_acc1",
+            "val_acc5",
+            "val_loss",
+            "val_seconds",
+        ],
+        4,
+    ) in calls
     assert calls[-2:] == [("close",), ("wandb.finish", 0)]
 
 
@@ -297,8 +358,18 @@ def test_fp16_with_a_gradient_scaler_on_cuda(tmp_path):
     train, val = digits_loaders()
     model = lenet().cuda()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    history = fit(model, train, val, opt, epochs=2, device="cuda", amp="fp16", channels_last=True,
-                  run_dir=tmp_path, callbacks=[Checkpointer(every=1)])
+    history = fit(
+        model,
+        train,
+        val,
+        opt,
+        epochs=2,
+        device="cuda",
+        amp="fp16",
+        channels_last=True,
+        run_dir=tmp_path,
+        callbacks=[Checkpointer(every=1)],
+    )
     assert all(math.isfinite(r["train_loss"]) for r in history)
     last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert last["scaler"] is not None and last["scaler"]["scale"] > 0
@@ -372,8 +443,16 @@ def test_checkpointer_refuses_non_finite_weights(tmp_path):
             with torch.no_grad():
                 model.c1.weight[0, 0, 0, 0] = float("inf")
 
-    fit(model, train, None, opt, epochs=1, device="cpu", run_dir=tmp_path,
-        callbacks=[Corrupt(), Checkpointer(every=1, monitor=None, print_fn=lines.append)])
+    fit(
+        model,
+        train,
+        None,
+        opt,
+        epochs=1,
+        device="cpu",
+        run_dir=tmp_path,
+        callbacks=[Corrupt(), Checkpointer(every=1, monitor=None, print_fn=lines.append)],
+    )
     assert not (tmp_path / "checkpoints" / "last.pt").exists()
     assert "not saved" in lines[0]
 
@@ -442,7 +521,9 @@ def test_overfits_one_batch(name, steps, lr, options):
         model.aux_weights = (0.4,)  # TF-slim's weight for the auxiliary loss
     without_regularisation(model, he_init=name in HE_INIT)
     # 8 smooth random images (8x8 noise upsampled): distinct after many poolings, unlike white noise
-    x = nn.functional.interpolate(torch.randn(8, x.shape[1], 8, 8), size=x.shape[2:], mode="bilinear", align_corners=False)
+    x = nn.functional.interpolate(
+        torch.randn(8, x.shape[1], 8, 8), size=x.shape[2:], mode="bilinear", align_corners=False
+    )
     y = torch.arange(8)
     log = LossLog()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -458,8 +539,17 @@ def test_val_every_validates_every_nth_and_the_last_epoch(tmp_path):
     train, val = digits_loaders()
     model, rec = lenet(), Recorder()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    history = fit(model, train, val, opt, epochs=5, device="cpu", val_every=2, run_dir=tmp_path,
-                  callbacks=[rec, MetricsLogger(), Checkpointer(every=0)])
+    history = fit(
+        model,
+        train,
+        val,
+        opt,
+        epochs=5,
+        device="cpu",
+        val_every=2,
+        run_dir=tmp_path,
+        callbacks=[rec, MetricsLogger(), Checkpointer(every=0)],
+    )
     assert [("val_loss" in r) for r in history] == [False, True, False, True, True]  # 2, 4 and the last
     assert [b["phase"] for b in rec.batches].count("val") == 3 * 2
     csv_lines = (tmp_path / "metrics.csv").read_text().splitlines()

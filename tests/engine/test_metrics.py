@@ -66,7 +66,9 @@ def test_classification_report_hand_values():
     assert cls["dog"] == pytest.approx({"name": "dog", "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2})
     assert cls["owl"] == pytest.approx({"name": "owl", "precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1})
     assert rep["accuracy"] == pytest.approx(4 / 6) and rep["support"] == 6
-    assert rep["macro_avg"] == pytest.approx({"precision": 2 / 3, "recall": (2 / 3 + 0.5 + 1) / 3, "f1": (0.8 + 0.5 + 2 / 3) / 3, "support": 6})
+    assert rep["macro_avg"] == pytest.approx(
+        {"precision": 2 / 3, "recall": (2 / 3 + 0.5 + 1) / 3, "f1": (0.8 + 0.5 + 2 / 3) / 3, "support": 6}
+    )
     assert rep["weighted_avg"] == pytest.approx(
         {"precision": (3 * 1 + 2 * 0.5 + 0.5) / 6, "recall": 4 / 6, "f1": (3 * 0.8 + 2 * 0.5 + 2 / 3) / 6, "support": 6}
     )

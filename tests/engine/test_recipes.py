@@ -136,7 +136,9 @@ def test_unknown_recipe_name_lists_the_packaged_ones():
 
 def test_unknown_key_in_a_file_lists_valid_keys(tmp_path):
     path = _write(tmp_path, {**MINIMAL, "optimizer": {"learning_rate": 0.1}})
-    with pytest.raises(ConfigError, match=r"unknown key 'optimizer\.learning_rate'.*optimizer\.lr.*optimizer\.momentum") as err:
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'optimizer\.learning_rate'.*optimizer\.lr.*optimizer\.momentum"
+    ) as err:
         load_recipe(path)
     assert str(path) in str(err.value)
 
@@ -183,15 +185,23 @@ def test_valid_overrides_are_typed_and_leave_the_original_alone():
 def test_a_mapping_replaces_a_settings_group():
     new = apply_overrides(load_recipe("resnet-cifar10"), ["schedule={name: cosine, per: step}", "epochs=3"])
     assert new.schedule.name == "cosine" and new.schedule.milestones == []
-    new = apply_overrides(load_recipe("lenet5-digits"), {"optimizer.name": "adam", "optimizer.nesterov": False, "optimizer.betas": [0.8, 0.9]})
+    new = apply_overrides(
+        load_recipe("lenet5-digits"),
+        {"optimizer.name": "adam", "optimizer.nesterov": False, "optimizer.betas": [0.8, 0.9]},
+    )
     assert new.optimizer.name == "adam" and new.optimizer.betas == (0.8, 0.9)
 
 
 def test_unknown_override_key_lists_the_valid_keys():
     recipe = load_recipe("lenet5-digits")
-    with pytest.raises(ConfigError, match=r"unknown key 'optimizer\.lrr' \(did you mean optimizer\.lr\?\); valid keys under optimizer: optimizer\.name, optimizer\.lr"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown key 'optimizer\.lrr' \(did you mean optimizer\.lr\?\); valid keys under optimizer: optimizer\.name, optimizer\.lr",
+    ):
         apply_overrides(recipe, ["optimizer.lrr=0.1"])
-    with pytest.raises(ConfigError, match=r"unknown key 'epoch'.*valid keys at the top of a recipe: name, model, dataset, epochs"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'epoch'.*valid keys at the top of a recipe: name, model, dataset, epochs"
+    ):
         apply_overrides(recipe, ["epoch=3"])
     with pytest.raises(ConfigError, match=r"epochs is int, not a group of settings"):
         apply_overrides(recipe, ["epochs.x=3"])
@@ -230,13 +240,17 @@ def test_ill_typed_override_names_key_value_and_type(override, match):
     ],
 )
 def test_semantically_wrong_overrides_fail_before_training(override, match):
-    recipe = apply_overrides(load_recipe("lenet5-digits"), ["optimizer.name=sgd", "optimizer.momentum=0.9", "optimizer.nesterov=true"])
+    recipe = apply_overrides(
+        load_recipe("lenet5-digits"), ["optimizer.name=sgd", "optimizer.momentum=0.9", "optimizer.nesterov=true"]
+    )
     with pytest.raises(ConfigError, match=match):
         apply_overrides(recipe, [override])
 
 
 def test_table_and_lr_must_agree():
-    with pytest.raises(ConfigError, match=r"optimizer\.lr=0\.5 but schedule\.table starts at 0\.01.*schedule\.table\.0=0\.5"):
+    with pytest.raises(
+        ConfigError, match=r"optimizer\.lr=0\.5 but schedule\.table starts at 0\.01.*schedule\.table\.0=0\.5"
+    ):
         apply_overrides(load_recipe("deepergooglenet-tiny-imagenet-1"), ["optimizer.lr=0.5"])
 
 
@@ -250,12 +264,16 @@ def test_recipe_to_dict_is_plain_data():
 
 
 def _model():
-    return torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(), torch.nn.Linear(8, 3))
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(), torch.nn.Linear(8, 3)
+    )
 
 
 def test_weight_decay_on_weights_spares_biases_and_norms():
     model = _model()
-    opt = build_optimizer(model, OptimizerSpec(name="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, weight_decay_on="weights"))
+    opt = build_optimizer(
+        model, OptimizerSpec(name="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, weight_decay_on="weights")
+    )
     decay, rest = opt.param_groups
     assert decay["weight_decay"] == 5e-4 and rest["weight_decay"] == 0.0
     assert {p.ndim for p in decay["params"]} == {2, 4} and {p.ndim for p in rest["params"]} == {1}
@@ -273,7 +291,11 @@ def test_weight_decay_on_all_is_one_group():
     [
         ({"name": "adam", "lr": 1e-3, "betas": [0.8, 0.99]}, torch.optim.Adam, {"betas": (0.8, 0.99)}),
         ({"name": "adamw", "lr": 1e-3, "weight_decay": 0.05}, torch.optim.AdamW, {"weight_decay": 0.05}),
-        ({"name": "rmsprop", "lr": 0.045, "alpha": 0.9, "eps": 1.0, "momentum": 0.9}, torch.optim.RMSprop, {"alpha": 0.9, "eps": 1.0, "momentum": 0.9}),
+        (
+            {"name": "rmsprop", "lr": 0.045, "alpha": 0.9, "eps": 1.0, "momentum": 0.9},
+            torch.optim.RMSprop,
+            {"alpha": 0.9, "eps": 1.0, "momentum": 0.9},
+        ),
         ({"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": True}, torch.optim.SGD, {"nesterov": True}),
     ],
 )
@@ -294,6 +316,14 @@ def test_recipe_fields_are_documented_types():
     # Every field of every settings class has a type the reader understands (no bare object).
     from cnnlab.engine import recipes
 
-    for cls in (recipes.Recipe, recipes.ModelSpec, recipes.DatasetSpec, recipes.AugmentSpec, recipes.OptimizerSpec, recipes.LossSpec, recipes.EvalSpec):
+    for cls in (
+        recipes.Recipe,
+        recipes.ModelSpec,
+        recipes.DatasetSpec,
+        recipes.AugmentSpec,
+        recipes.OptimizerSpec,
+        recipes.LossSpec,
+        recipes.EvalSpec,
+    ):
         for f in dataclasses.fields(cls):
             assert recipes._type_name(recipes._hints(cls)[f.name])

@@ -11,8 +11,8 @@ from PIL import Image
 
 from cnnlab.cli.main import main
 from cnnlab.data import load_dataset
-from cnnlab.errors import ConfigError
 from cnnlab.engine.run import evaluate_checkpoint, predict_images, train_recipe, train_subset
+from cnnlab.errors import ConfigError
 from cnnlab.viz import CurvePlotter
 
 QUICK = ["epochs=2", "checkpoint_every=1"]
@@ -21,7 +21,14 @@ QUICK = ["epochs=2", "checkpoint_every=1"]
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "lenet5"
-    result = train_recipe("lenet5-digits", overrides=QUICK, run_dir=run_dir, callbacks=[CurvePlotter()], progress=False, print_fn=lambda s: None)
+    result = train_recipe(
+        "lenet5-digits",
+        overrides=QUICK,
+        run_dir=run_dir,
+        callbacks=[CurvePlotter()],
+        progress=False,
+        print_fn=lambda s: None,
+    )
     return result
 
 
@@ -29,7 +36,12 @@ def test_a_run_leaves_its_recipe_metrics_curves_checkpoints_and_report(run) -> N
     d = run.run_dir
     for name in ("recipe.yaml", "metrics.csv", "metrics.jsonl", "curves.png", "report.json"):
         assert (d / name).is_file(), name
-    assert sorted(p.name for p in (d / "checkpoints").iterdir()) == ["best.pt", "epoch_001.pt", "epoch_002.pt", "last.pt"]
+    assert sorted(p.name for p in (d / "checkpoints").iterdir()) == [
+        "best.pt",
+        "epoch_001.pt",
+        "epoch_002.pt",
+        "last.pt",
+    ]
     assert [h["epoch"] for h in run.history] == [1, 2]
     report = json.loads((d / "report.json").read_text())
     assert report["test"]["images"] == 359 and report["test"]["acc1"] == run.test["acc1"] > 0.5
@@ -93,7 +105,9 @@ def test_predict_and_eval_refuse_what_they_cannot_read(run, tmp_path) -> None:
     with pytest.raises(ConfigError, match="lenet5 is a model's name: train it first"):
         predict_images("lenet5", [text])
     # Labels must mean the model's outputs: digits[5-9] relabels 5..9 as 0..4.
-    with pytest.raises(ConfigError, match=r"trained on 10 classes \(0, 1, 2, 3, 4, 5, \.\.\.\); digits\[5-9\] has 5 \(5, 6"):
+    with pytest.raises(
+        ConfigError, match=r"trained on 10 classes \(0, 1, 2, 3, 4, 5, \.\.\.\); digits\[5-9\] has 5 \(5, 6"
+    ):
         evaluate_checkpoint(run.run_dir, dataset="digits[5-9]")
     assert evaluate_checkpoint(run.run_dir, dataset="digits")["images"] == 359  # the same classes: scored
 
@@ -101,7 +115,10 @@ def test_predict_and_eval_refuse_what_they_cannot_read(run, tmp_path) -> None:
 def test_cli_train_eval_predict(tmp_path) -> None:
     lines: list[str] = []
     run_dir = tmp_path / "cli-run"
-    assert main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress"], print_fn=lines.append) == 0
+    assert (
+        main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress"], print_fn=lines.append)
+        == 0
+    )
     assert any(line.startswith("test: rank-1") for line in lines)
     lines.clear()
     assert main(["eval", str(run_dir)], print_fn=lines.append) == 0
@@ -120,7 +137,10 @@ def test_cli_train_eval_predict(tmp_path) -> None:
 def test_cli_resume_takes_more_epochs_and_refuses_what_it_would_ignore(tmp_path, capsys) -> None:
     run_dir = tmp_path / "r"
     quiet: list[str] = []
-    assert main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress"], print_fn=quiet.append) == 0
+    assert (
+        main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress"], print_fn=quiet.append)
+        == 0
+    )
     lines: list[str] = []
     assert main(["train", "--resume", str(run_dir), "--no-progress"], print_fn=lines.append) == 0
     assert "already trained 1 of 1 epochs" in lines[0]
@@ -146,11 +166,17 @@ def test_cli_resume_takes_more_epochs_and_refuses_what_it_would_ignore(tmp_path,
 def test_cli_train_refuses_a_folder_holding_a_run_and_lr_on_resume_without_resume(tmp_path, capsys) -> None:
     run_dir = tmp_path / "r"
     lines: list[str] = []
-    assert main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress"], print_fn=lines.append) == 0
+    assert (
+        main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress"], print_fn=lines.append)
+        == 0
+    )
     assert any("validating on the test split, the one the run is tested on" in line for line in lines)
     report = (run_dir / "report.json").read_text()
     assert main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir)]) == 1
-    assert f"already holds a run (its recipe.yaml); continue it with `cnnlab train --resume {run_dir}`" in capsys.readouterr().err
+    assert (
+        f"already holds a run (its recipe.yaml); continue it with `cnnlab train --resume {run_dir}`"
+        in capsys.readouterr().err
+    )
     assert (run_dir / "report.json").read_text() == report
     assert main(["train", "lenet5", "--run-dir", str(run_dir / "recipe.yaml")]) == 1
     assert "is a file; give a folder" in capsys.readouterr().err
@@ -162,9 +188,19 @@ def test_cli_train_refuses_a_folder_holding_a_run_and_lr_on_resume_without_resum
 def test_cli_dry_run_resolves_without_training(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     lines: list[str] = []
-    assert main(["train", "lenet5", "--dataset", "digits[0-4]", "--set", "optimizer.lr=0.02", "--dry-run"], print_fn=lines.append) == 0
+    assert (
+        main(
+            ["train", "lenet5", "--dataset", "digits[0-4]", "--set", "optimizer.lr=0.02", "--dry-run"],
+            print_fn=lines.append,
+        )
+        == 0
+    )
     assert "name: lenet5-digits[0-4]" in lines and any(line.strip() == "lr: 0.02" for line in lines)
-    assert "channels_last auto -> True" in lines[-1] and "for 5 classes" in lines[-1] and "nothing was trained" in lines[-1]
+    assert (
+        "channels_last auto -> True" in lines[-1]
+        and "for 5 classes" in lines[-1]
+        and "nothing was trained" in lines[-1]
+    )
     assert not (tmp_path / "runs").exists()
     assert main(["train", "--resume", str(tmp_path), "--dry-run"]) == 1 and "--dry-run" in capsys.readouterr().err
 
@@ -187,8 +223,25 @@ def test_torchrun_two_processes_train_and_report_the_whole_test_split(tmp_path) 
     import sys
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "cnnlab", "train", "lenet5",
-           "--epochs", "1", "--device", "cpu", "--run-dir", str(tmp_path / "ddp"), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "cnnlab",
+        "train",
+        "lenet5",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--run-dir",
+        str(tmp_path / "ddp"),
+        "--no-progress",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     reports = [line for line in out.stdout.splitlines() if line.startswith("test: rank-1")]
@@ -242,7 +295,18 @@ def test_cli_train_logs_to_tensorboard_and_wandb_when_asked(tmp_path, monkeypatc
     monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=init))
     monkeypatch.delenv("WANDB_MODE", raising=False)
     run_dir = tmp_path / "logged"
-    args = ["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress", "--tensorboard", "--wandb", "course"]
+    args = [
+        "train",
+        "lenet5",
+        "--epochs",
+        "1",
+        "--run-dir",
+        str(run_dir),
+        "--no-progress",
+        "--tensorboard",
+        "--wandb",
+        "course",
+    ]
     assert main(args, print_fn=lambda s: None) == 0
     assert calls[0] == f"tensorboard {run_dir / 'tensorboard'}" and calls[1] == "wandb init course offline"
     assert "wandb log" in calls and calls[-2:] == ["tensorboard close", "wandb finish 0"]
@@ -271,10 +335,22 @@ def test_train_and_evaluate_on_a_tiny_imagenet_tree(tmp_path) -> None:
     from cnnlab.engine.run import default_recipe, load_run_model
 
     root = _tiny_imagenet_tree(tmp_path / "data")
-    sets = ["dataset.image_size=32", f"dataset.data_dir={root}", "epochs=1", "batch_size=50",
-            "dataset.augment.shift=3", "dataset.augment.rotation=10", "dataset.augment.hflip=true"]
-    result = train_recipe(default_recipe("lenet5", "tiny-imagenet"), overrides=sets, run_dir=tmp_path / "run",
-                          progress=False, print_fn=lambda s: None)
+    sets = [
+        "dataset.image_size=32",
+        f"dataset.data_dir={root}",
+        "epochs=1",
+        "batch_size=50",
+        "dataset.augment.shift=3",
+        "dataset.augment.rotation=10",
+        "dataset.augment.hflip=true",
+    ]
+    result = train_recipe(
+        default_recipe("lenet5", "tiny-imagenet"),
+        overrides=sets,
+        run_dir=tmp_path / "run",
+        progress=False,
+        print_fn=lambda s: None,
+    )
     assert result.test["images"] == 8 and len(result.test["report"]["classes"]) == 200
     model, _, _ = load_run_model(result.run_dir)
     assert model.pretrained_cfg["input_size"] == (3, 32, 32) and model.num_classes == 200
@@ -286,15 +362,32 @@ def test_train_and_evaluate_on_a_tiny_imagenet_tree(tmp_path) -> None:
 
 def test_cli_val_every_sets_how_often_a_run_validates(tmp_path, capsys) -> None:
     run_dir, lines = tmp_path / "r", []
-    assert main(["train", "lenet5", "--epochs", "3", "--val-every", "2", "--run-dir", str(run_dir), "--no-progress"],
-                print_fn=lines.append) == 0
+    assert (
+        main(
+            ["train", "lenet5", "--epochs", "3", "--val-every", "2", "--run-dir", str(run_dir), "--no-progress"],
+            print_fn=lines.append,
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [("val_acc1" in r) for r in rows] == [False, True, True]
     assert "val_every: 2" in (run_dir / "recipe.yaml").read_text()
     assert [("val loss" in line) for line in lines if line.startswith("epoch ")] == [False, True, True]
-    assert main(["train", "--resume", str(run_dir), "--epochs", "5", "--val-every", "3", "--no-progress"], print_fn=lines.append) == 0
+    assert (
+        main(
+            ["train", "--resume", str(run_dir), "--epochs", "5", "--val-every", "3", "--no-progress"],
+            print_fn=lines.append,
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [("val_acc1" in r) for r in rows] == [False, True, True, False, True]  # 4 is not a multiple of 3; 5 is the last
+    assert [("val_acc1" in r) for r in rows] == [
+        False,
+        True,
+        True,
+        False,
+        True,
+    ]  # 4 is not a multiple of 3; 5 is the last
     assert main(["train", "lenet5", "--val-every", "0", "--run-dir", str(tmp_path / "z")]) == 1
     assert "val_every=0 must be at least 1" in capsys.readouterr().err
 

@@ -36,7 +36,9 @@ def test_step_per_epoch():
 
 def test_step_per_step():
     # Inception-v3 style decay but per optimizer step: 2 steps per epoch, step_size 3 steps.
-    lrs = preview_lrs({"name": "step", "per": "step", "step_size": 3, "gamma": 0.5}, lr=1.0, epochs=4, steps_per_epoch=2, per="step")
+    lrs = preview_lrs(
+        {"name": "step", "per": "step", "step_size": 3, "gamma": 0.5}, lr=1.0, epochs=4, steps_per_epoch=2, per="step"
+    )
     assert lrs == approx([1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25])
 
 
@@ -64,7 +66,9 @@ def test_poly_per_epoch_is_the_course_formula():
 
 
 def test_poly_per_step_with_min_lr():
-    lrs = preview_lrs({"name": "poly", "per": "step", "power": 1.0, "min_lr": 0.1}, lr=1.0, epochs=2, steps_per_epoch=2, per="step")
+    lrs = preview_lrs(
+        {"name": "poly", "per": "step", "power": 1.0, "min_lr": 0.1}, lr=1.0, epochs=2, steps_per_epoch=2, per="step"
+    )
     assert lrs == approx([0.1 + 0.9 * (1 - t / 4) for t in range(4)])
 
 
@@ -89,13 +93,19 @@ def test_cosine_holds_its_end_value_past_the_plan():
 def test_onecycle():
     lrs = preview_lrs(
         {"name": "onecycle", "max_lr": 1.0, "pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4},
-        lr=0.1, epochs=2, steps_per_epoch=10, per="step",
+        lr=0.1,
+        epochs=2,
+        steps_per_epoch=10,
+        per="step",
     )
     total, peak = 20, int(0.3 * 20) - 1  # OneCycleLR's first phase ends at pct_start * total - 1
     initial = 1.0 / 25
     up = [initial + (1.0 - initial) * (1 - math.cos(math.pi * t / peak)) / 2 for t in range(peak + 1)]
     final = initial / 1e4
-    down = [final + (1.0 - final) * (1 + math.cos(math.pi * (t - peak) / (total - 1 - peak))) / 2 for t in range(peak + 1, total)]
+    down = [
+        final + (1.0 - final) * (1 + math.cos(math.pi * (t - peak) / (total - 1 - peak))) / 2
+        for t in range(peak + 1, total)
+    ]
     assert lrs == pytest.approx(up + down, rel=1e-9)
 
 
@@ -127,7 +137,9 @@ def test_plateau_needs_its_metric():
 
 def test_plateau_waits_through_epochs_without_validation():
     opt = _opt()
-    sched = build_schedule(opt, {"name": "plateau", "patience": 0, "factor": 0.1, "threshold": 0.0}, epochs=4, steps_per_epoch=1)
+    sched = build_schedule(
+        opt, {"name": "plateau", "patience": 0, "factor": 0.1, "threshold": 0.0}, epochs=4, steps_per_epoch=1
+    )
     lr = opt.param_groups[0]["lr"]
     sched.step_epoch({"val_loss": 1.0})
     sched.step_epoch({"train_loss": 0.9}, validated=False)  # val_every: no validation, no verdict
@@ -155,7 +167,14 @@ def test_inverse_time_per_epoch():
 
 def test_constant_warmup_resnet110():
     # He et al. 2015 Sec. 4.2: 0.01 until ~400 iterations, then 0.1, milestones on absolute steps.
-    spec = {"name": "multistep", "per": "step", "milestones": [6, 8], "warmup_steps": 3, "warmup_factor": 0.1, "warmup_mode": "constant"}
+    spec = {
+        "name": "multistep",
+        "per": "step",
+        "milestones": [6, 8],
+        "warmup_steps": 3,
+        "warmup_factor": 0.1,
+        "warmup_mode": "constant",
+    }
     lrs = preview_lrs(spec, lr=0.1, epochs=5, steps_per_epoch=2, per="step")
     assert lrs == approx([0.01, 0.01, 0.01, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
 
@@ -169,9 +188,17 @@ def test_linear_warmup_in_epochs_ramps_per_step_before_a_per_epoch_schedule():
 
 
 def test_warmup_before_poly_and_cosine():
-    lrs = preview_lrs({"name": "poly", "per": "step", "warmup_steps": 2, "warmup_factor": 0.5}, lr=1.0, epochs=1, steps_per_epoch=4, per="step")
+    lrs = preview_lrs(
+        {"name": "poly", "per": "step", "warmup_steps": 2, "warmup_factor": 0.5},
+        lr=1.0,
+        epochs=1,
+        steps_per_epoch=4,
+        per="step",
+    )
     assert lrs == approx([1.0 * 0.5, 0.75 * 0.75, 0.5, 0.25])
-    lrs = preview_lrs({"name": "cosine", "warmup_steps": 1, "warmup_factor": 0.5}, lr=1.0, epochs=1, steps_per_epoch=2, per="step")
+    lrs = preview_lrs(
+        {"name": "cosine", "warmup_steps": 1, "warmup_factor": 0.5}, lr=1.0, epochs=1, steps_per_epoch=2, per="step"
+    )
     assert lrs == approx([0.5, 0.5])
 
 
@@ -221,7 +248,9 @@ SPECS = [
 ]
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["name"] + ("+warmup" if any(k.startswith("warmup") for k in s) else ""))
+@pytest.mark.parametrize(
+    "spec", SPECS, ids=lambda s: s["name"] + ("+warmup" if any(k.startswith("warmup") for k in s) else "")
+)
 def test_state_dict_round_trip_mid_schedule(spec):
     epochs, spe = 6, 3
     metrics = [{"val_loss": v} for v in (3.0, 2.0, 2.0, 2.5, 1.0, 1.0)]
@@ -254,8 +283,16 @@ def test_state_dict_round_trip_mid_schedule(spec):
     assert b.state_dict()["steps_done"] == a.state_dict()["steps_done"] == epochs * spe
 
 
-@pytest.mark.parametrize("spec", [{"name": "cosine"}, {"name": "cosine", "per": "step"}, {"name": "poly", "power": 2.0},
-                                  {"name": "onecycle", "max_lr": 0.5}], ids=lambda s: s["name"] + "/" + s.get("per", "default"))
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"name": "cosine"},
+        {"name": "cosine", "per": "step"},
+        {"name": "poly", "power": 2.0},
+        {"name": "onecycle", "max_lr": 0.5},
+    ],
+    ids=lambda s: s["name"] + "/" + s.get("per", "default"),
+)
 def test_a_run_resumed_with_more_epochs_follows_the_new_length(spec):
     spe = 3
 
@@ -283,7 +320,7 @@ def test_a_run_resumed_with_more_epochs_follows_the_new_length(spec):
     else:  # closed forms of the step count: exactly a 4-epoch run's rates
         opt_c = _opt(0.1)
         fresh = run(build_schedule(opt_c, spec, epochs=4, steps_per_epoch=spe), opt_c, 4)
-        assert resumed == pytest.approx(fresh[2 * spe:], rel=1e-12)
+        assert resumed == pytest.approx(fresh[2 * spe :], rel=1e-12)
 
 
 def test_load_refuses_another_schedule():

@@ -24,8 +24,12 @@ def small_net() -> nn.Module:
     """A conv net on 1 x 8 x 8 pixels with an in-place ReLU and its own normalisation."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(8 * 64, 10))
-    net.pretrained_cfg = {"input_size": (1, 8, 8), "mean": (MEAN,), "std": (STD,),
-                          "classes": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]}
+    net.pretrained_cfg = {
+        "input_size": (1, 8, 8),
+        "mean": (MEAN,),
+        "std": (STD,),
+        "classes": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
+    }
     return net.eval()
 
 
@@ -149,7 +153,9 @@ def test_fgsm_is_one_signed_step_of_eps() -> None:
     assert exp.extras["iterations"].tolist() == [1] * 10 and exp.params["eps"] == eps
 
     targeted = fgsm(net, grey, eps=eps, target=2)  # down the target's loss
-    torch.testing.assert_close(targeted.extras["perturbation"], -eps * loss_gradient(net, grey, torch.full_like(y, 2)).sign())
+    torch.testing.assert_close(
+        targeted.extras["perturbation"], -eps * loss_gradient(net, grey, torch.full_like(y, 2)).sign()
+    )
     assert torch.equal(targeted.extras["success"], targeted.extras["final_class"] == 2)
 
     clipped = fgsm(net, x, y, eps=eps)  # digits are mostly 0 and 1: the step is clipped there
@@ -185,17 +191,20 @@ def test_pgd_random_start_is_seeded() -> None:
         assert run(random_start=False).seed is None
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda n, x: pgd(n, x, norm="l1"), "norm='l1'"),
-    (lambda n, x: pgd(n, x, eps=0.0), "eps=0.0"),
-    (lambda n, x: pgd(n, x, steps=0), "steps=0"),
-    (lambda n, x: fgsm(n, x, eps=-0.1), "eps=-0.1"),
-    (lambda n, x: fooling_image(n, x, 3, max_norm=0.0), "max_norm"),
-    (lambda n, x: fooling_image(n, x, 3, norm="l0"), "norm='l0'"),
-    (lambda n, x: fooling_image(n, x, "ten"), "unknown class 'ten'"),
-    (lambda n, x: fooling_image(n, x, 12), "class 12 is out of range"),
-    (lambda n, x: fgsm(n, x * 255), "pixel units"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda n, x: pgd(n, x, norm="l1"), "norm='l1'"),
+        (lambda n, x: pgd(n, x, eps=0.0), "eps=0.0"),
+        (lambda n, x: pgd(n, x, steps=0), "steps=0"),
+        (lambda n, x: fgsm(n, x, eps=-0.1), "eps=-0.1"),
+        (lambda n, x: fooling_image(n, x, 3, max_norm=0.0), "max_norm"),
+        (lambda n, x: fooling_image(n, x, 3, norm="l0"), "norm='l0'"),
+        (lambda n, x: fooling_image(n, x, "ten"), "unknown class 'ten'"),
+        (lambda n, x: fooling_image(n, x, 12), "class 12 is out of range"),
+        (lambda n, x: fgsm(n, x * 255), "pixel units"),
+    ],
+)
 def test_bad_settings_are_refused(call: Callable, match: str) -> None:
     net, x, _ = digits()
     with pytest.raises(ConfigError, match=match):
@@ -206,8 +215,10 @@ def test_bad_settings_are_refused(call: Callable, match: str) -> None:
 
 BATCH_CALLS = [
     ("fooling", lambda n, x, y: fooling_image(n, x, (y + 1) % 10, step_size=0.1, max_iterations=40)),
-    ("fooling_bounded", lambda n, x, y: fooling_image(n, x, (y + 2) % 10, step_size=0.05, max_iterations=20,
-                                                      norm="linf", max_norm=0.1)),
+    (
+        "fooling_bounded",
+        lambda n, x, y: fooling_image(n, x, (y + 2) % 10, step_size=0.05, max_iterations=20, norm="linf", max_norm=0.1),
+    ),
     ("fgsm", lambda n, x, y: fgsm(n, x, y, eps=0.1)),
     ("fgsm_targeted", lambda n, x, y: fgsm(n, x, target=4, eps=0.1)),
     ("pgd_linf", lambda n, x, y: pgd(n, x, y, eps=0.1, alpha=0.03, steps=5, random_start=False)),

@@ -40,9 +40,14 @@ def net() -> nn.Module:
     """A small ReLU CNN with a global-average-pooling head (every method applies)."""
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4),
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 4),
     ).eval()
     model.pretrained_cfg = {"input_size": (3, SIZE, SIZE), "mean": MEAN, "std": STD}
     return model
@@ -82,14 +87,19 @@ def test_smoothgrad_equals_captum_noise_tunnel_with_the_same_noise(monkeypatch):
 
     def same_noise(input: torch.Tensor, stdev: float, k: int) -> torch.Tensor:
         streams = [torch.Generator().manual_seed(seed) for _ in range(len(input))]
-        draws = torch.stack([torch.stack([torch.randn(input.shape[1:], generator=g) for _ in range(k)]) for g in streams])
+        draws = torch.stack(
+            [torch.stack([torch.randn(input.shape[1:], generator=g) for _ in range(k)]) for g in streams]
+        )
         return input.repeat_interleave(k, dim=0) + stdev * draws.flatten(0, 1)  # image-major, as Captum lays it out
 
     monkeypatch.setattr(captum_attr.NoiseTunnel, "_add_noise_to_input", staticmethod(same_noise))
-    ours = A.saliency(model, x, TARGETS, smoothgrad=True, samples=samples, noise=noise, seed=seed, batch_size=samples * 3)
+    ours = A.saliency(
+        model, x, TARGETS, smoothgrad=True, samples=samples, noise=noise, seed=seed, batch_size=samples * 3
+    )
     tunnel = captum_attr.NoiseTunnel(captum_attr.Saliency(pixels_model(model)))
-    theirs = tunnel.attribute(x.clone().requires_grad_(), nt_type="smoothgrad", nt_samples=samples, stdevs=noise,
-                              target=TARGETS, abs=False)
+    theirs = tunnel.attribute(
+        x.clone().requires_grad_(), nt_type="smoothgrad", nt_samples=samples, stdevs=noise, target=TARGETS, abs=False
+    )
     torch.testing.assert_close(ours.extras["gradient"], theirs, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(ours.maps, theirs.abs().amax(dim=1), rtol=1e-5, atol=1e-7)
 
@@ -103,14 +113,17 @@ def test_occlusion_equals_captum_occlusion():
     ours = A.occlusion(model, x, TARGETS, window=window, stride=stride, fill=fill)
     peer = pixels_model(model)
     theirs = captum_attr.Occlusion(lambda inp: peer(inp).softmax(1)).attribute(
-        x, sliding_window_shapes=(3, window, window), strides=(3, stride, stride), baselines=fill, target=TARGETS)
+        x, sliding_window_shapes=(3, window, window), strides=(3, stride, stride), baselines=fill, target=TARGETS
+    )
     rows, cols = ours.extras["positions"]["rows"], ours.extras["positions"]["cols"]
     total = torch.zeros(len(x), SIZE, SIZE)
     count = torch.zeros(SIZE, SIZE)
     for r, py in enumerate(rows):
         for c, px in enumerate(cols):
-            total[:, py:py + window, px:px + window] += (ours.extras["baseline"] - ours.maps[:, r, c])[:, None, None]
-            count[py:py + window, px:px + window] += 1
+            total[:, py : py + window, px : px + window] += (ours.extras["baseline"] - ours.maps[:, r, c])[
+                :, None, None
+            ]
+            count[py : py + window, px : px + window] += 1
     assert bool((count > 0).all())  # 4/2 on 8 px covers every pixel
     torch.testing.assert_close((total / count)[:, None].expand_as(theirs), theirs, rtol=1e-5, atol=1e-7)
 
@@ -144,7 +157,9 @@ def _scaled_like_pytorch_grad_cam(maps: torch.Tensor) -> torch.Tensor:
     return maps
 
 
-@pytest.mark.parametrize(("plus_plus", "peer"), [(False, "GradCAM"), (True, "GradCAMPlusPlus")], ids=["gradcam", "gradcam++"])
+@pytest.mark.parametrize(
+    ("plus_plus", "peer"), [(False, "GradCAM"), (True, "GradCAMPlusPlus")], ids=["gradcam", "gradcam++"]
+)
 def test_grad_cam_equals_pytorch_grad_cam(plus_plus, peer):
     """pytorch-grad-cam returns each map min-max scaled and resized to the input; at a layer
     of the input's resolution the resize is the identity, so cnnlab's raw map, scaled the
@@ -173,15 +188,21 @@ def test_fgsm_equals_torchattacks():
     torch.testing.assert_close(ours.maps, theirs, rtol=0, atol=1e-7)
 
 
-@pytest.mark.parametrize(("norm", "peer", "eps", "alpha", "tol"), [
-    ("linf", "PGD", 8 / 255, 2 / 255, 1e-7),
-    # L2: torchattacks adds 1e-10 to the gradient's norm; cnnlab clamps it at 1e-12.
-    ("l2", "PGDL2", 0.5, 0.1, 1e-6),
-], ids=["linf", "l2"])
+@pytest.mark.parametrize(
+    ("norm", "peer", "eps", "alpha", "tol"),
+    [
+        ("linf", "PGD", 8 / 255, 2 / 255, 1e-7),
+        # L2: torchattacks adds 1e-10 to the gradient's norm; cnnlab clamps it at 1e-12.
+        ("l2", "PGDL2", 0.5, 0.1, 1e-6),
+    ],
+    ids=["linf", "l2"],
+)
 def test_pgd_equals_torchattacks(norm, peer, eps, alpha, tol):
     """Madry et al.'s PGD without a random start (torchattacks' random start draws from the
     global RNG), the same steps, projection and clipping."""
     model, x = net(), images()
     ours = ADV.pgd(model, x, TARGETS, eps=eps, alpha=alpha, steps=5, norm=norm, random_start=False)
-    theirs = getattr(torchattacks, peer)(pixels_model(model), eps=eps, alpha=alpha, steps=5, random_start=False)(x, TARGETS)
+    theirs = getattr(torchattacks, peer)(pixels_model(model), eps=eps, alpha=alpha, steps=5, random_start=False)(
+        x, TARGETS
+    )
     torch.testing.assert_close(ours.maps, theirs, rtol=0, atol=tol)

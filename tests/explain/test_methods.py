@@ -21,8 +21,16 @@ from cnnlab.explain.synthesis import activation_maximization, feature_inversion,
 
 
 def grey_net(mean: float = 0.0, std: float = 1.0) -> nn.Module:
-    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, padding=1),
-                        nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 8, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 3),
+    )
     net.pretrained_cfg = {"input_size": (1, 8, 8), "mean": (mean,), "std": (std,), "classes": ["a", "b", "c"]}
     return net.eval()
 
@@ -163,23 +171,41 @@ def test_state_hooks_and_input_are_left_as_found(name, run) -> None:
     handle.remove()
 
 
-@pytest.mark.parametrize("run", [
-    lambda m, x: A.saliency(m, x, target=1).maps,
-    lambda m, x: A.grad_cam(m, x, 1, layer="3").maps,
-    lambda m, x: A.guided_backprop(m, x, 1).maps,
-    lambda m, x: A.occlusion(m, x, 1, window=4, stride=2, batch_size=3).maps,
-    lambda m, x: fgsm(m, x, target=1).maps,
-    lambda m, x: pgd(m, x, steps=2, random_start=False).maps,
-    lambda m, x: fooling_image(m, x, 2, max_iterations=5).maps,
-    lambda m, x: A.saliency(m, x, target=1, smoothgrad=True, samples=5, seed=3, batch_size=4).maps,
-    lambda m, x: A.grad_cam_pp(m, x, 1, layer="3").maps,
-    lambda m, x: A.deconvnet(m, x, 1).maps,
-    lambda m, x: A.deconvnet(m, x, layer="3", channel=2).maps,
-    lambda m, x: pgd(m, x, steps=2, seed=5).maps,
-    lambda m, x: pgd(m, x, steps=2, seed=5, norm="l2", eps=0.5, alpha=0.2).maps,
-    lambda m, x: I.activations(m, x, "3").maps,
-], ids=["saliency", "grad_cam", "guided", "occlusion", "fgsm", "pgd", "fooling", "smoothgrad", "grad_cam_pp",
-        "deconvnet", "deconvnet_unit", "pgd_random_start", "pgd_l2_random_start", "activations"])
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda m, x: A.saliency(m, x, target=1).maps,
+        lambda m, x: A.grad_cam(m, x, 1, layer="3").maps,
+        lambda m, x: A.guided_backprop(m, x, 1).maps,
+        lambda m, x: A.occlusion(m, x, 1, window=4, stride=2, batch_size=3).maps,
+        lambda m, x: fgsm(m, x, target=1).maps,
+        lambda m, x: pgd(m, x, steps=2, random_start=False).maps,
+        lambda m, x: fooling_image(m, x, 2, max_iterations=5).maps,
+        lambda m, x: A.saliency(m, x, target=1, smoothgrad=True, samples=5, seed=3, batch_size=4).maps,
+        lambda m, x: A.grad_cam_pp(m, x, 1, layer="3").maps,
+        lambda m, x: A.deconvnet(m, x, 1).maps,
+        lambda m, x: A.deconvnet(m, x, layer="3", channel=2).maps,
+        lambda m, x: pgd(m, x, steps=2, seed=5).maps,
+        lambda m, x: pgd(m, x, steps=2, seed=5, norm="l2", eps=0.5, alpha=0.2).maps,
+        lambda m, x: I.activations(m, x, "3").maps,
+    ],
+    ids=[
+        "saliency",
+        "grad_cam",
+        "guided",
+        "occlusion",
+        "fgsm",
+        "pgd",
+        "fooling",
+        "smoothgrad",
+        "grad_cam_pp",
+        "deconvnet",
+        "deconvnet_unit",
+        "pgd_random_start",
+        "pgd_l2_random_start",
+        "activations",
+    ],
+)
 def test_a_batch_equals_one_by_one(run) -> None:
     net = grey_net()
     x = images(3)
@@ -190,9 +216,11 @@ def test_a_batch_equals_one_by_one(run) -> None:
 
 def test_seeds_reproduce() -> None:
     net, x = grey_net(), images()
-    for run in (lambda s: A.saliency(net, x, smoothgrad=True, samples=4, seed=s).maps,
-                lambda s: activation_maximization(net, 0, steps=3, seed=s).maps,
-                lambda s: pgd(net, x, seed=s, steps=1).maps):
+    for run in (
+        lambda s: A.saliency(net, x, smoothgrad=True, samples=4, seed=s).maps,
+        lambda s: activation_maximization(net, 0, steps=3, seed=s).maps,
+        lambda s: pgd(net, x, seed=s, steps=1).maps,
+    ):
         assert torch.equal(run(1), run(1)) and not torch.equal(run(1), run(2))
 
 

@@ -29,10 +29,20 @@ MEAN, STD = 0.3, 0.4
 def small_net(mean: float = MEAN, std: float = STD) -> nn.Module:
     """A conv net on 1 x 8 x 8 pixels with an in-place ReLU, its own normalisation and class names."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(),
-                        nn.Flatten(), nn.Linear(8 * 64, 10))
-    net.pretrained_cfg = {"input_size": (1, 8, 8), "mean": (mean,), "std": (std,),
-                          "classes": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]}
+    net = nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(6, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(8 * 64, 10),
+    )
+    net.pretrained_cfg = {
+        "input_size": (1, 8, 8),
+        "mean": (mean,),
+        "std": (std,),
+        "classes": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
+    }
     return net.eval()
 
 
@@ -173,8 +183,9 @@ def test_engine_batch_equals_one_by_one() -> None:
         return -net(x)[:, 5]
 
     x = noise(3)
-    run = functools.partial(optimize_image, net, logit, steps=8, lr=0.05, jitter=2, tv=0.1, l2=1e-3, blur_every=3,
-                            seed=4)
+    run = functools.partial(
+        optimize_image, net, logit, steps=8, lr=0.05, jitter=2, tv=0.1, l2=1e-3, blur_every=3, seed=4
+    )
     together, history = run(x)
     for i in range(3):
         alone, h = run(x[i : i + 1])
@@ -233,17 +244,20 @@ def test_activation_maximization_seeds_and_sizes() -> None:
     assert channel(image_size=16).params["image_size"] == [16, 16]
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({}, "neither"),
-    ({"target": 1, "layer": "0", "channel": 0}, "not both"),
-    ({"layer": "0"}, "needs channel"),
-    ({"target": 1, "channel": 2}, "hidden unit"),
-    ({"layer": "0", "channel": 6}, "channel 6 is out of range"),
-    ({"target": 10}, "class 10 is out of range"),
-    ({"target": "tree"}, "unknown class 'tree'"),
-    ({"layer": "conv9", "channel": 0}, "no layer 'conv9'"),
-    ({"target": 1, "image_size": (1, 2, 3)}, "image_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({}, "neither"),
+        ({"target": 1, "layer": "0", "channel": 0}, "not both"),
+        ({"layer": "0"}, "needs channel"),
+        ({"target": 1, "channel": 2}, "hidden unit"),
+        ({"layer": "0", "channel": 6}, "channel 6 is out of range"),
+        ({"target": 10}, "class 10 is out of range"),
+        ({"target": "tree"}, "unknown class 'tree'"),
+        ({"layer": "conv9", "channel": 0}, "no layer 'conv9'"),
+        ({"target": 1, "image_size": (1, 2, 3)}, "image_size"),
+    ],
+)
 def test_activation_maximization_errors(kwargs: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         activation_maximization(small_net(), steps=1, **kwargs)

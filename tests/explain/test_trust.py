@@ -36,7 +36,9 @@ def test_user_hooks_are_named_in_a_warning_and_the_model_s_own_function_is_expla
 def test_smoothgrad_batched_equals_one_at_a_time_and_records_a_drawn_seed():
     net, x = grey_net(), images(4)
     batched = A.saliency(net, x, target=1, smoothgrad=True, samples=8, seed=7)
-    alone = torch.cat([A.saliency(net, x[i:i + 1], target=1, smoothgrad=True, samples=8, seed=7).maps for i in range(4)])
+    alone = torch.cat(
+        [A.saliency(net, x[i : i + 1], target=1, smoothgrad=True, samples=8, seed=7).maps for i in range(4)]
+    )
     torch.testing.assert_close(batched.maps, alone, rtol=1e-5, atol=1e-7)  # was 13% of the maximum apart
     drawn = A.saliency(net, x, target=1, smoothgrad=True, samples=3)
     assert isinstance(drawn.seed, int)
@@ -125,14 +127,23 @@ def image_file(tmp_path):
 
 def test_explain_cli_says_the_weights_are_random_and_records_weights_and_seed(image_file, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["explain", "saliency", "lenet5", "--image", str(image_file), "--out", str(out)], print_fn=lambda s: None) == 0
+    assert (
+        main(["explain", "saliency", "lenet5", "--image", str(image_file), "--out", str(out)], print_fn=lambda s: None)
+        == 0
+    )
     assert "randomly initialised weights" in capsys.readouterr().err
     manifest = json.loads((out / "saliency.json").read_text())
     assert manifest["weights"]["source"] == "random" and isinstance(manifest["weights"]["init_seed"], int)
     # the same seed gives the same network and the same map
-    main(["explain", "saliency", "lenet5", "--image", str(image_file), "--out", str(out), "--seed", "4"], print_fn=lambda s: None)
+    main(
+        ["explain", "saliency", "lenet5", "--image", str(image_file), "--out", str(out), "--seed", "4"],
+        print_fn=lambda s: None,
+    )
     first = json.loads((out / "saliency.json").read_text())
-    main(["explain", "saliency", "lenet5", "--image", str(image_file), "--out", str(out), "--seed", "4"], print_fn=lambda s: None)
+    main(
+        ["explain", "saliency", "lenet5", "--image", str(image_file), "--out", str(out), "--seed", "4"],
+        print_fn=lambda s: None,
+    )
     second = json.loads((out / "saliency.json").read_text())
     assert first["weights"] == second["weights"] == {"source": "random", "init_seed": 4}
     assert first["maps_range"] == second["maps_range"]
@@ -146,8 +157,17 @@ def test_explain_cli_records_a_weights_file_and_its_hash(image_file, tmp_path, c
     weights = tmp_path / "w.safetensors"
     save_file(cnnlab.create_model("lenet5").state_dict(), str(weights))
     out = tmp_path / "out"
-    assert main(["explain", "saliency", "lenet5", "--weights", str(weights), "--image", str(image_file), "--out", str(out)],
-                print_fn=lambda s: None) == 0
+    assert (
+        main(
+            ["explain", "saliency", "lenet5", "--weights", str(weights), "--image", str(image_file), "--out", str(out)],
+            print_fn=lambda s: None,
+        )
+        == 0
+    )
     assert "randomly initialised" not in capsys.readouterr().err
     record = json.loads((out / "saliency.json").read_text())["weights"]
-    assert record == {"source": "file", "file": str(weights), "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+    assert record == {
+        "source": "file",
+        "file": str(weights),
+        "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    }

@@ -47,15 +47,29 @@ def test_fp32_steps_on_cuda_follow_the_cpu():
 def test_a_recipe_trains_on_cuda_with_its_fast_defaults(tmp_path):
     from cnnlab.engine.run import train_recipe
 
-    result = train_recipe("lenet5-digits", overrides=["epochs=3", "device=cuda"], run_dir=tmp_path / "run",
-                          progress=False, print_fn=lambda s: None)
+    result = train_recipe(
+        "lenet5-digits",
+        overrides=["epochs=3", "device=cuda"],
+        run_dir=tmp_path / "run",
+        progress=False,
+        print_fn=lambda s: None,
+    )
     assert result.test["acc1"] > 0.9 and all(math.isfinite(r["train_loss"]) for r in result.history)
 
 
 def test_device_loader_batches_live_on_the_gpu():
     data = load_dataset("digits", "train")
-    loader = DeviceLoader(data, 32, train=True, device="cuda", augment=Augment(crop_padding=2, hflip=True), seed=0,
-                          mean=data.info.mean, std=data.info.std, channels_last=True)
+    loader = DeviceLoader(
+        data,
+        32,
+        train=True,
+        device="cuda",
+        augment=Augment(crop_padding=2, hflip=True),
+        seed=0,
+        mean=data.info.mean,
+        std=data.info.std,
+        channels_last=True,
+    )
     x, y = next(iter(loader))
     assert x.is_cuda and y.is_cuda and x.shape == (32, 1, 32, 32) and x.is_contiguous(memory_format=torch.channels_last)
 

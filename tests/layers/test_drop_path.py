@@ -16,8 +16,10 @@ def test_drops_whole_branches_with_the_configured_probability(mode):
     torch.manual_seed(0)
     drop_prob, trials = 0.3, 4000
     layer = DropPath(drop_prob, mode=mode).train()
-    out = layer(torch.ones(trials, 2, 3, 3)) if mode == "row" else torch.cat(
-        [layer(torch.ones(1, 2, 3, 3)) for _ in range(trials)]
+    out = (
+        layer(torch.ones(trials, 2, 3, 3))
+        if mode == "row"
+        else torch.cat([layer(torch.ones(1, 2, 3, 3)) for _ in range(trials)])
     )
     per_sample = out.flatten(1)
     # Each sample's branch is either dropped whole (all zeros) or kept whole, scaled by 1/keep.

@@ -25,7 +25,12 @@ ONE_TOWER = {
     "fc8": 4_097_000,  # 1000 * 4096 + 1000
 }
 # Two towers: conv2 sees 48 maps per kernel, conv4 and conv5 192 (Sec. 3.5).
-TWO_TOWERS = {**ONE_TOWER, "conv2": 256 * 5 * 5 * 48 + 256, "conv4": 384 * 3 * 3 * 192 + 384, "conv5": 256 * 3 * 3 * 192 + 256}
+TWO_TOWERS = {
+    **ONE_TOWER,
+    "conv2": 256 * 5 * 5 * 48 + 256,
+    "conv4": 384 * 3 * 3 * 192 + 384,
+    "conv5": 256 * 3 * 3 * 192 + 256,
+}
 OWT = {
     "conv1": 64 * 11 * 11 * 3 + 64,
     "conv2": 192 * 5 * 5 * 64 + 192,

@@ -8,7 +8,15 @@ from torch import nn
 
 from cnnlab.analysis import count_params
 from cnnlab.errors import ConfigError
-from cnnlab.models.bn_inception import FIGURE5, OUTPUT_AS_BUILT, BNInception, Conv, InceptionBN, SeparableConv2d, module_name
+from cnnlab.models.bn_inception import (
+    FIGURE5,
+    OUTPUT_AS_BUILT,
+    BNInception,
+    Conv,
+    InceptionBN,
+    SeparableConv2d,
+    module_name,
+)
 from tests.helpers import meta_model
 
 # The built output of every row at 224, (C, H, W).

@@ -170,7 +170,9 @@ def test_global_drop_path_uses_exactly_one_column():
         columns = {n.split(".")[1] for n in ran}
         assert columns == {f"col{expected}"}
         # The whole column in every block (2^(c-1) convs each), nothing else.
-        assert ran == [f"block{b}.col{expected}.conv{i}" for b in range(1, 6) for i in range(1, 2 ** (expected - 1) + 1)]
+        assert ran == [
+            f"block{b}.col{expected}.conv{i}" for b in range(1, 6) for i in range(1, 2 ** (expected - 1) + 1)
+        ]
         seen.add(expected)
     assert seen == {1, 2, 3}
 

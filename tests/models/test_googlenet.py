@@ -218,7 +218,12 @@ def test_reset_classifier_keeps_dtype_and_the_builds_initialisation(name):
 
 def test_torchvision_build_initialises_as_torchvision():
     model = cnnlab.create_model("googlenet_tv", aux_logits=True)
-    for weight in (model.conv1.conv.weight, model.inception4e.branch2[1].conv.weight, model.fc.weight, model.aux1.fc1.weight):
+    for weight in (
+        model.conv1.conv.weight,
+        model.inception4e.branch2[1].conv.weight,
+        model.fc.weight,
+        model.aux1.fc1.weight,
+    ):
         assert abs(weight.std().item() - 0.01) < 0.0005 and abs(weight.mean().item()) < 0.001
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert all(bool((m.weight == 1).all()) and bool((m.bias == 0).all()) for m in bns)

@@ -18,6 +18,7 @@ def _outputs(model, size, names):
     """Output shapes (C, H, W) of the named modules for one meta-device forward pass."""
     modules = dict(model.named_modules())
     seen = {}
+
     def record(module, args, out, name):
         seen[name] = tuple(out.shape[1:])
 
@@ -56,8 +57,15 @@ def test_macs_match_torchvision_published_ops():
 def test_table_1_grid_sizes_at_299():
     model = meta_model(NAME)
     names = [
-        "Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1",
-        "Mixed_5d", "Mixed_6a", "Mixed_6e", "Mixed_7a", "Mixed_7c",
+        "Conv2d_1a_3x3",
+        "Conv2d_2a_3x3",
+        "Conv2d_2b_3x3",
+        "maxpool1",
+        "Mixed_5d",
+        "Mixed_6a",
+        "Mixed_6e",
+        "Mixed_7a",
+        "Mixed_7c",
     ]
     got = _outputs(model, (3, 299, 299), names)
     assert got == {
@@ -78,8 +86,13 @@ def test_table_1_rows_that_the_implementation_keeps():
     from cnnlab.models.inception_v3 import TABLE_1
 
     before_row = {
-        "Conv2d_1a_3x3": 1, "Conv2d_2a_3x3": 2, "Conv2d_2b_3x3": 3, "maxpool1": 4,
-        "Mixed_6a": 8, "Mixed_7a": 9, "Mixed_7c": 10,
+        "Conv2d_1a_3x3": 1,
+        "Conv2d_2a_3x3": 2,
+        "Conv2d_2b_3x3": 3,
+        "maxpool1": 4,
+        "Mixed_6a": 8,
+        "Mixed_7a": 9,
+        "Mixed_7c": 10,
     }
     got = _outputs(meta_model(NAME), (3, 299, 299), list(before_row))
     for name, row in before_row.items():

@@ -37,7 +37,14 @@ def test_layout_table_is_the_papers():
     kinds = [type(r).__name__[0] for r in MINIGOOGLENET_TABLE]  # Conv, Inception, Downsample
     assert "".join(kinds) == "CIIDIIIIDII"
     assert [tuple(r[1:]) for r in MINIGOOGLENET_TABLE if isinstance(r, Inception)] == [
-        (32, 32), (32, 48), (112, 48), (96, 64), (80, 80), (48, 96), (176, 160), (176, 160)
+        (32, 32),
+        (32, 48),
+        (112, 48),
+        (96, 64),
+        (80, 80),
+        (48, 96),
+        (176, 160),
+        (176, 160),
     ]
     assert [r.k3x3 for r in MINIGOOGLENET_TABLE if isinstance(r, Downsample)] == [80, 96]
     assert MINIGOOGLENET_TABLE[0] == Conv("conv1", 96, 3)
@@ -47,9 +54,7 @@ def test_row_output_shapes():
     m = meta_model("minigooglenet").eval()
     seen = {}
     for name in ROW_SHAPES:
-        getattr(m, name).register_forward_hook(
-            lambda mod, a, o, name=name: seen.__setitem__(name, tuple(o.shape[1:]))
-        )
+        getattr(m, name).register_forward_hook(lambda mod, a, o, name=name: seen.__setitem__(name, tuple(o.shape[1:])))
     out = m(torch.empty(1, 3, 32, 32, device="meta"))
     assert seen == ROW_SHAPES
     assert out.shape == (1, 10) and m.fc.in_features == 336
@@ -112,7 +117,11 @@ def test_unknown_option_is_refused():
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"drop_prob": 1.0}, "drop_prob.*1.0"), ({"bn_eps": 0}, "bn_eps.*0"), ({"bn_momentum": -0.1}, "bn_momentum.*-0.1")],
+    [
+        ({"drop_prob": 1.0}, "drop_prob.*1.0"),
+        ({"bn_eps": 0}, "bn_eps.*0"),
+        ({"bn_momentum": -0.1}, "bn_momentum.*-0.1"),
+    ],
 )
 def test_bad_options_are_refused_by_the_class(options, message):
     from cnnlab.models.minigooglenet import MiniGoogLeNet

@@ -50,9 +50,7 @@ def test_row_output_shapes():
     seen = {}
     names = ("conv1", "conv2", "pool1", "conv3", "conv4", "pool2", "fc1", "fc2")
     for name in names:
-        getattr(m, name).register_forward_hook(
-            lambda mod, a, o, name=name: seen.__setitem__(name, tuple(o.shape[1:]))
-        )
+        getattr(m, name).register_forward_hook(lambda mod, a, o, name=name: seen.__setitem__(name, tuple(o.shape[1:])))
     m(torch.empty(1, 3, 32, 32, device="meta"))
     assert seen == {
         "conv1": (32, 32, 32),
@@ -94,7 +92,9 @@ def test_unknown_order_is_refused():
         cnnlab.create_model("minivgg", order="bn-act-conv")
 
 
-@pytest.mark.parametrize("options, message", [({"bn_eps": -1e-3}, "bn_eps.*-0.001"), ({"bn_momentum": 2}, "bn_momentum.*2")])
+@pytest.mark.parametrize(
+    "options, message", [({"bn_eps": -1e-3}, "bn_eps.*-0.001"), ({"bn_momentum": 2}, "bn_momentum.*2")]
+)
 def test_bad_batchnorm_options_are_refused(options, message):
     with pytest.raises(ConfigError, match=message):
         cnnlab.create_model("minivgg", **options)

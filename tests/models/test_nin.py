@@ -14,15 +14,29 @@ from tests.helpers import meta_model
 
 # (out channels, kernel, stride, padding) of every convolution, from the specification.
 CIFAR10_CONVS = {
-    "conv1": (192, 5, 1, 2), "cccp1": (160, 1, 1, 0), "cccp2": (96, 1, 1, 0),
-    "conv2": (192, 5, 1, 2), "cccp3": (192, 1, 1, 0), "cccp4": (192, 1, 1, 0),
-    "conv3": (192, 3, 1, 1), "cccp5": (192, 1, 1, 0), "cccp6": (10, 1, 1, 0),
+    "conv1": (192, 5, 1, 2),
+    "cccp1": (160, 1, 1, 0),
+    "cccp2": (96, 1, 1, 0),
+    "conv2": (192, 5, 1, 2),
+    "cccp3": (192, 1, 1, 0),
+    "cccp4": (192, 1, 1, 0),
+    "conv3": (192, 3, 1, 1),
+    "cccp5": (192, 1, 1, 0),
+    "cccp6": (10, 1, 1, 0),
 }
 IMAGENET_CONVS = {
-    "conv1": (96, 11, 4, 0), "cccp1": (96, 1, 1, 0), "cccp2": (96, 1, 1, 0),
-    "conv2": (256, 5, 1, 2), "cccp3": (256, 1, 1, 0), "cccp4": (256, 1, 1, 0),
-    "conv3": (384, 3, 1, 1), "cccp5": (384, 1, 1, 0), "cccp6": (384, 1, 1, 0),
-    "conv4": (1024, 3, 1, 1), "cccp7": (1024, 1, 1, 0), "cccp8": (1000, 1, 1, 0),
+    "conv1": (96, 11, 4, 0),
+    "cccp1": (96, 1, 1, 0),
+    "cccp2": (96, 1, 1, 0),
+    "conv2": (256, 5, 1, 2),
+    "cccp3": (256, 1, 1, 0),
+    "cccp4": (256, 1, 1, 0),
+    "conv3": (384, 3, 1, 1),
+    "cccp5": (384, 1, 1, 0),
+    "cccp6": (384, 1, 1, 0),
+    "conv4": (1024, 3, 1, 1),
+    "cccp7": (1024, 1, 1, 0),
+    "cccp8": (1000, 1, 1, 0),
 }
 SPEC = {"nin_cifar10": (CIFAR10_CONVS, 966_986), "nin_imagenet": (IMAGENET_CONVS, 7_595_176)}
 
@@ -32,7 +46,11 @@ def test_convolutions_as_specified_each_followed_by_relu(name):
     convs, params = SPEC[name]
     model = meta_model(name)
     assert count_params(model) == params
-    found = {n: (m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0]) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    found = {
+        n: (m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0])
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Conv2d)
+    }
     assert found == convs
     children = [n for n, _ in model.named_children()]
     for conv in convs:

@@ -15,8 +15,8 @@ from cnnlab.layers.resnet_shortcuts import ConvNorm, ZeroPadShortcut
 from cnnlab.models.resnet import (
     CIFAR_TABLE6_PARAMS,
     RESNET_TABLE1,
-    ResidualBlock,
     Conv,
+    ResidualBlock,
     remap_torchvision_resnet,
 )
 from tests.helpers import meta_model
@@ -38,7 +38,13 @@ MACS = {
 }
 # Table 1's FLOPs row (multiply-adds), x10^9, one decimal as printed.
 TABLE1_GFLOPS = {"resnet18": 1.8, "resnet34": 3.6, "resnet50": 3.8, "resnet101": 7.6, "resnet152": 11.3}
-COLUMN = {"resnet18": "18-layer", "resnet34": "34-layer", "resnet50": "50-layer", "resnet101": "101-layer", "resnet152": "152-layer"}
+COLUMN = {
+    "resnet18": "18-layer",
+    "resnet34": "34-layer",
+    "resnet50": "50-layer",
+    "resnet101": "101-layer",
+    "resnet152": "152-layer",
+}
 BOTTLENECK = ("resnet50", "resnet101", "resnet152")
 
 
@@ -72,7 +78,9 @@ def test_hand_formula_reproduces_the_specification():
     assert bottleneck_macs((3, 4, 23, 3), RESNET_INNER, RESNET_OUTER) == 7_570_194_432
     assert bottleneck_macs((3, 8, 36, 3), RESNET_INNER, RESNET_OUTER) == 11_282_415_616
     assert bottleneck_macs((3, 4, 6, 3), RESNET_INNER, RESNET_OUTER, stride_at="3x3") == 4_089_184_256
-    assert bottleneck_macs((3, 4, 6, 3), (128, 256, 512, 1024), RESNET_OUTER, groups=32, stride_at="3x3") == 4_230_479_872
+    assert (
+        bottleneck_macs((3, 4, 6, 3), (128, 256, 512, 1024), RESNET_OUTER, groups=32, stride_at="3x3") == 4_230_479_872
+    )
 
 
 @pytest.mark.parametrize("name", PARAMS)
@@ -103,8 +111,14 @@ def test_v15_placement_same_params_more_macs(name):
 def test_resnet50_v15_macs_literal():
     assert count_macs(meta_model("resnet50", stride_at="3x3"), (3, 224, 224)) == 4_089_184_256
     assert cnnlab.model_card("resnet50_tv").macs == 4_089_184_256
-    assert bottleneck_macs((3, 4, 23, 3), RESNET_INNER, RESNET_OUTER, stride_at="3x3") == cnnlab.model_card("resnet101_tv").macs
-    assert bottleneck_macs((3, 8, 36, 3), RESNET_INNER, RESNET_OUTER, stride_at="3x3") == cnnlab.model_card("resnet152_tv").macs
+    assert (
+        bottleneck_macs((3, 4, 23, 3), RESNET_INNER, RESNET_OUTER, stride_at="3x3")
+        == cnnlab.model_card("resnet101_tv").macs
+    )
+    assert (
+        bottleneck_macs((3, 8, 36, 3), RESNET_INNER, RESNET_OUTER, stride_at="3x3")
+        == cnnlab.model_card("resnet152_tv").macs
+    )
 
 
 def _strides(model):
@@ -115,8 +129,16 @@ def test_stride_placement_in_bottlenecks():
     v1 = _strides(meta_model("resnet50"))
     v15 = _strides(meta_model("resnet50", stride_at="3x3"))
     stages = ("conv3_x", "conv4_x", "conv5_x")
-    assert v1 == {"conv1.conv": 2, **{f"{s}.0.conv1.conv": 2 for s in stages}, **{f"{s}.0.shortcut.conv": 2 for s in stages}}
-    assert v15 == {"conv1.conv": 2, **{f"{s}.0.conv2.conv": 2 for s in stages}, **{f"{s}.0.shortcut.conv": 2 for s in stages}}
+    assert v1 == {
+        "conv1.conv": 2,
+        **{f"{s}.0.conv1.conv": 2 for s in stages},
+        **{f"{s}.0.shortcut.conv": 2 for s in stages},
+    }
+    assert v15 == {
+        "conv1.conv": 2,
+        **{f"{s}.0.conv2.conv": 2 for s in stages},
+        **{f"{s}.0.shortcut.conv": 2 for s in stages},
+    }
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet34"])
@@ -171,7 +193,9 @@ def test_option_b_adds_three_projections_and_c_one_per_block():
     """B - A: 1x1 conv + BN at 64->128, 128->256, 256->512 = 8,448 + 33,280 + 132,096;
     C - B: 1x1 conv + BN on the 13 identity shortcuts (3 x 4,224 + 3 x 16,640 + 5 x 66,048 + 2 x 263,168)."""
     assert 21_797_672 - 21_623_848 == (64 * 128 + 256) + (128 * 256 + 512) + (256 * 512 + 1024)
-    assert 22_716_840 - 21_797_672 == 3 * (64 * 64 + 128) + 3 * (128 * 128 + 256) + 5 * (256 * 256 + 512) + 2 * (512 * 512 + 1024)
+    assert 22_716_840 - 21_797_672 == 3 * (64 * 64 + 128) + 3 * (128 * 128 + 256) + 5 * (256 * 256 + 512) + 2 * (
+        512 * 512 + 1024
+    )
 
 
 def test_plain34_is_resnet34_without_shortcuts():
@@ -209,7 +233,16 @@ def test_plain_block_has_no_addition():
 
 def test_module_names_follow_the_paper():
     model = meta_model("resnet50")
-    assert [n for n, _ in model.named_children()] == ["conv1", "pool1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", "pool5", "fc"]
+    assert [n for n, _ in model.named_children()] == [
+        "conv1",
+        "pool1",
+        "conv2_x",
+        "conv3_x",
+        "conv4_x",
+        "conv5_x",
+        "pool5",
+        "fc",
+    ]
     assert [n for n, _ in model.conv3_x[0].named_children()] == ["conv1", "conv2", "conv3", "shortcut", "act"]
     assert [n for n, _ in model.conv3_x[1].named_children()] == ["conv1", "conv2", "conv3", "shortcut", "act"]
     assert isinstance(model.conv3_x[0].conv3, ConvNorm)  # no ReLU before the addition
@@ -240,26 +273,42 @@ def test_table1_output_sizes(name):
     shapes, out = _row_shapes(model, 224)
     outs = [stage.block[-1].channels for stage in RESNET_TABLE1[COLUMN[name]]]
     assert shapes == {
-        "conv1": (64, 112, 112), "pool1": (64, 56, 56),
-        "conv2_x": (outs[0], 56, 56), "conv3_x": (outs[1], 28, 28),
-        "conv4_x": (outs[2], 14, 14), "conv5_x": (outs[3], 7, 7),
+        "conv1": (64, 112, 112),
+        "pool1": (64, 56, 56),
+        "conv2_x": (outs[0], 56, 56),
+        "conv3_x": (outs[1], 28, 28),
+        "conv4_x": (outs[2], 14, 14),
+        "conv5_x": (outs[3], 7, 7),
     }
     assert outs == ([64, 128, 256, 512] if name in ("resnet18", "resnet34") else [256, 512, 1024, 2048])
     assert out.shape == (1, 1000)
     assert [(f.module, f.num_chs, f.reduction) for f in model.feature_info] == [
-        ("conv1", 64, 2), ("conv2_x", outs[0], 4), ("conv3_x", outs[1], 8), ("conv4_x", outs[2], 16), ("conv5_x", outs[3], 32)
+        ("conv1", 64, 2),
+        ("conv2_x", outs[0], 4),
+        ("conv3_x", outs[1], 8),
+        ("conv4_x", outs[2], 16),
+        ("conv5_x", outs[3], 32),
     ]
 
 
-@pytest.mark.parametrize("name, depth", [("resnet18", 18), ("resnet34", 34), ("resnet50", 50), ("resnet101", 101), ("resnet152", 152)])
+@pytest.mark.parametrize(
+    "name, depth", [("resnet18", 18), ("resnet34", 34), ("resnet50", 50), ("resnet101", 101), ("resnet152", 152)]
+)
 def test_depth_counts_weighted_layers(name, depth):
-    """"18-layer" ... "152-layer": conv1, the branch convs, and the fc (shortcuts not counted)."""
+    """ "18-layer" ... "152-layer": conv1, the branch convs, and the fc (shortcuts not counted)."""
     model = meta_model(name)
-    branch = [m for b in model.modules() if isinstance(b, ResidualBlock) for n, m in b.named_modules() if n.startswith("conv") and isinstance(m, nn.Conv2d)]
+    branch = [
+        m
+        for b in model.modules()
+        if isinstance(b, ResidualBlock)
+        for n, m in b.named_modules()
+        if n.startswith("conv") and isinstance(m, nn.Conv2d)
+    ]
     assert 1 + len(branch) + 1 == depth
 
 
 # -- CIFAR-10 (Sec. 4.2) ---------------------------------------------------------------------
+
 
 # Parameters of the 6n+2-layer net, by hand from Sec. 4.2's table (3x3 convs without bias,
 # each followed by BatchNorm's 2 x channels; option A shortcuts have none):
@@ -316,7 +365,14 @@ def test_cifar_macs_by_hand(name):
 
 def test_cifar_structure():
     model = meta_model("resnet20").eval()
-    assert model.pool1 is None and [n for n, _ in model.named_children()] == ["conv1", "conv2_x", "conv3_x", "conv4_x", "pool5", "fc"]
+    assert model.pool1 is None and [n for n, _ in model.named_children()] == [
+        "conv1",
+        "conv2_x",
+        "conv3_x",
+        "conv4_x",
+        "pool5",
+        "fc",
+    ]
     shapes, out = _row_shapes(model, 32)
     assert shapes == {"conv1": (16, 32, 32), "conv2_x": (16, 32, 32), "conv3_x": (32, 16, 16), "conv4_x": (64, 8, 8)}
     assert out.shape == (1, 10)
@@ -352,7 +408,19 @@ def test_resnet110_sd_settings_and_counts():
     assert any("1,732,010" in d for d in card.deviations)
 
 
-RESIDUAL_NAMES = ["resnet18", "resnet34", "resnet50", "resnet50_tv", "resnet101", "resnet152", "resnet20", "resnet110", "wide_resnet50_2", "resnext50_32x4d", "resnext101_32x8d"]
+RESIDUAL_NAMES = [
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet50_tv",
+    "resnet101",
+    "resnet152",
+    "resnet20",
+    "resnet110",
+    "wide_resnet50_2",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+]
 
 
 @pytest.mark.parametrize("name", RESIDUAL_NAMES)
@@ -402,11 +470,17 @@ def test_whole_residual_branches_drop_in_training():
 def test_wide_resnet50_2_doubles_the_inner_widths():
     model = meta_model("wide_resnet50_2")
     assert count_params(model) == 68_883_240
-    inner = [model.get_submodule(f"{s}.0.conv2.conv").out_channels for s in ("conv2_x", "conv3_x", "conv4_x", "conv5_x")]
-    outer = [model.get_submodule(f"{s}.0.conv3.conv").out_channels for s in ("conv2_x", "conv3_x", "conv4_x", "conv5_x")]
+    inner = [
+        model.get_submodule(f"{s}.0.conv2.conv").out_channels for s in ("conv2_x", "conv3_x", "conv4_x", "conv5_x")
+    ]
+    outer = [
+        model.get_submodule(f"{s}.0.conv3.conv").out_channels for s in ("conv2_x", "conv3_x", "conv4_x", "conv5_x")
+    ]
     assert inner == [128, 256, 512, 1024] and outer == [256, 512, 1024, 2048]
     assert model.conv3_x[0].conv2.conv.stride == (2, 2)  # torchvision's placement
-    assert count_macs(model, (3, 224, 224)) == bottleneck_macs((3, 4, 6, 3), (128, 256, 512, 1024), RESNET_OUTER, stride_at="3x3")
+    assert count_macs(model, (3, 224, 224)) == bottleneck_macs(
+        (3, 4, 6, 3), (128, 256, 512, 1024), RESNET_OUTER, stride_at="3x3"
+    )
 
 
 # -- torchvision weights ------------------------------------------------------------------------
@@ -419,7 +493,9 @@ def _tv_state(builder):
         return getattr(tvm, builder)().state_dict()
 
 
-@pytest.mark.parametrize("name, builder", [("resnet18", "resnet18"), ("resnet50_tv", "resnet50"), ("wide_resnet50_2", "wide_resnet50_2")])
+@pytest.mark.parametrize(
+    "name, builder", [("resnet18", "resnet18"), ("resnet50_tv", "resnet50"), ("wide_resnet50_2", "wide_resnet50_2")]
+)
 def test_remap_maps_every_torchvision_key(name, builder):
     state = _tv_state(builder)
     model = meta_model(name)

@@ -76,7 +76,9 @@ def test_bad_template_options_are_refused(option, value):
         meta_model("resnext50_32x4d", **{option: 4.0})
 
 
-@pytest.mark.parametrize("name, builder", [("resnext50_32x4d", "resnext50_32x4d"), ("resnext101_32x8d", "resnext101_32x8d")])
+@pytest.mark.parametrize(
+    "name, builder", [("resnext50_32x4d", "resnext50_32x4d"), ("resnext101_32x8d", "resnext101_32x8d")]
+)
 def test_remap_maps_every_torchvision_key(name, builder):
     import torchvision.models as tvm
 

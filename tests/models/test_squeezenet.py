@@ -189,7 +189,9 @@ def test_remap_names_every_torchvision_key(name):
     model = meta_model(name)
     remapped = remap_torchvision_squeezenet(tv.state_dict(), model)
     assert set(remapped) == set(model.state_dict())
-    assert {k: tuple(v.shape) for k, v in remapped.items()} == {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in remapped.items()} == {
+        k: tuple(v.shape) for k, v in model.state_dict().items()
+    }
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -213,7 +215,6 @@ def _conv_out(size, kernel, stride):
 
 def _pool_out(size):
     return -(-(size - 3) // 2) + 1  # 3x3/2, ceil mode
-
 
 
 def squeezenet_macs(conv1, pool_after, size=224, classes=1000):

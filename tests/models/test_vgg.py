@@ -99,7 +99,11 @@ def test_block_output_shapes_at_224(column):
     assert shapes == {1: (64, 112, 112), 2: (128, 56, 56), 3: (256, 28, 28), 4: (512, 14, 14), 5: (512, 7, 7)}
     assert out.shape == (1, 1000)
     assert [(f.module, f.num_chs, f.reduction) for f in model.feature_info] == [
-        ("pool1", 64, 2), ("pool2", 128, 4), ("pool3", 256, 8), ("pool4", 512, 16), ("pool5", 512, 32)
+        ("pool1", 64, 2),
+        ("pool2", 128, 4),
+        ("pool3", 256, 8),
+        ("pool4", 512, 16),
+        ("pool5", 512, 32),
     ]
 
 
@@ -107,9 +111,19 @@ def test_vgg16_module_names_follow_caffe():
     model = meta_model("vgg16")
     convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     assert convs == [
-        "conv1_1", "conv1_2", "conv2_1", "conv2_2",
-        "conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2", "conv4_3",
-        "conv5_1", "conv5_2", "conv5_3",
+        "conv1_1",
+        "conv1_2",
+        "conv2_1",
+        "conv2_2",
+        "conv3_1",
+        "conv3_2",
+        "conv3_3",
+        "conv4_1",
+        "conv4_2",
+        "conv4_3",
+        "conv5_1",
+        "conv5_2",
+        "conv5_3",
     ]
     assert [n for n, m in model.named_modules() if isinstance(m, nn.Linear)] == ["fc6", "fc7", "fc8"]
     assert model.get_classifier() is model.fc8

@@ -36,8 +36,16 @@ def test_conv2d(stride, pad, dilation) -> None:
     dout = rng.standard_normal(out.shape)
     grads = L.conv2d_backward(dout, cache)
     tx, tw, tb = t(x), t(w), t(b)
-    against_torch(out, grads, dout, F.conv2d(tx, tw, tb, stride=stride, padding=pad, dilation=dilation), {"x": tx, "w": tw, "b": tb})
-    errors = check_layer(L.conv2d, L.conv2d_backward, {"x": x, "w": w, "b": b}, stride=stride, pad=pad, dilation=dilation)
+    against_torch(
+        out,
+        grads,
+        dout,
+        F.conv2d(tx, tw, tb, stride=stride, padding=pad, dilation=dilation),
+        {"x": tx, "w": tw, "b": tb},
+    )
+    errors = check_layer(
+        L.conv2d, L.conv2d_backward, {"x": x, "w": w, "b": b}, stride=stride, pad=pad, dilation=dilation
+    )
     assert max(errors.values()) < TOL, errors
 
 
@@ -63,8 +71,11 @@ def test_direct_conv_follows_the_equations_and_agrees_with_the_fast_one(stride, 
 @pytest.mark.parametrize("kind,kernel,stride", [("max", 2, 2), ("max", 3, 2), ("avg", 2, 2), ("avg", 3, 1)])
 def test_pooling(kind, kernel, stride) -> None:
     x = rng.standard_normal((2, 3, 7, 7))
-    fwd, bwd, tfn = ((L.max_pool2d, L.max_pool2d_backward, F.max_pool2d) if kind == "max" else
-                     (L.avg_pool2d, L.avg_pool2d_backward, F.avg_pool2d))
+    fwd, bwd, tfn = (
+        (L.max_pool2d, L.max_pool2d_backward, F.max_pool2d)
+        if kind == "max"
+        else (L.avg_pool2d, L.avg_pool2d_backward, F.avg_pool2d)
+    )
     out, cache = fwd(x, kernel, stride)
     dout = rng.standard_normal(out.shape)
     grads = bwd(dout, cache)
@@ -125,8 +136,14 @@ def test_batch_norm(shape, training) -> None:
     np.testing.assert_allclose(state["mean"], torch_mean.numpy())  # running statistics move as PyTorch's
     np.testing.assert_allclose(state["var"], torch_var.numpy())
     frozen = {"mean": state["mean"].copy(), "var": state["var"].copy()}
-    errors = check_layer(L.batch_norm, L.batch_norm_backward, {"x": x, "gamma": gamma, "beta": beta}, state=frozen,
-                         training=training, momentum=0.0)
+    errors = check_layer(
+        L.batch_norm,
+        L.batch_norm_backward,
+        {"x": x, "gamma": gamma, "beta": beta},
+        state=frozen,
+        training=training,
+        momentum=0.0,
+    )
     assert max(errors.values()) < TOL, errors
 
 
@@ -137,7 +154,10 @@ def test_dropout_train_and_test(mode) -> None:
     out, cache = L.dropout(x, 0.3, training=True, mode=mode, mask=mask)
     expected = x * mask / 0.7 if mode == "inverted" else x * mask
     np.testing.assert_allclose(out, expected)
-    assert check_layer(L.dropout, L.dropout_backward, {"x": x}, drop_prob=0.3, training=True, mode=mode, mask=mask)["dx"] < TOL
+    assert (
+        check_layer(L.dropout, L.dropout_backward, {"x": x}, drop_prob=0.3, training=True, mode=mode, mask=mask)["dx"]
+        < TOL
+    )
     test_out, _ = L.dropout(x, 0.3, training=False, mode=mode)
     np.testing.assert_allclose(test_out, x if mode == "inverted" else 0.7 * x)
     # the expected training output equals the test output
@@ -186,7 +206,9 @@ def test_the_package_never_imports_torch() -> None:
     import cnnlab
 
     src = str(Path(cnnlab.__file__).parent)
-    code = ("import sys, types; pkg = types.ModuleType('cnnlab'); pkg.__path__ = [%r]; sys.modules['cnnlab'] = pkg; "
-            "import cnnlab.scratch; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))") % src
+    code = (
+        "import sys, types; pkg = types.ModuleType('cnnlab'); pkg.__path__ = [%r]; sys.modules['cnnlab'] = pkg; "
+        "import cnnlab.scratch; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
+    ) % src
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"

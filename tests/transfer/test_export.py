@@ -84,14 +84,15 @@ def _test_size(name: str) -> tuple[int, int, int]:
     return tuple(card.test_input_size or card.input_size)
 
 
-def _ort_session(path: Path) -> "ort.InferenceSession":
+def _ort_session(path: Path) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 @pytest.mark.parametrize(
-    "family", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW_FAMILIES else f for f in SMALLEST],
+    "family",
+    [pytest.param(f, marks=pytest.mark.slow) if f in SLOW_FAMILIES else f for f in SMALLEST],
 )
 def test_onnx_runs_in_onnxruntime_with_pytorchs_outputs_for_every_family(family, tmp_path) -> None:
     name = SMALLEST[family]
@@ -105,7 +106,9 @@ def test_onnx_runs_in_onnxruntime_with_pytorchs_outputs_for_every_family(family,
         expected = model.eval()(x)
     got = _ort_session(result.path).run(None, {"input": x.numpy()})[0]
     assert got.shape == (3, 10)
-    assert float((torch.from_numpy(got) - expected).abs().max()) <= max(TOLERANCE, NOISE_FACTOR * (result.float32_error or 0))
+    assert float((torch.from_numpy(got) - expected).abs().max()) <= max(
+        TOLERANCE, NOISE_FACTOR * (result.float32_error or 0)
+    )
 
 
 def _assert_equal_within_tolerance(result) -> None:
@@ -144,10 +147,14 @@ def digits_run(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("run") / "lenet5-digits"
     recipe = load_recipe("lenet5-digits")
     model = cnnlab.create_model(recipe.model.name, num_classes=10, in_chans=1, **recipe.model.options)
-    save_checkpoint(run / "checkpoints" / "best.pt", {
-        "model": model.state_dict(), "recipe": {"recipe": recipe_to_dict(recipe)},
-        "model_config": {"num_classes": 10, "in_chans": 1},
-    })
+    save_checkpoint(
+        run / "checkpoints" / "best.pt",
+        {
+            "model": model.state_dict(),
+            "recipe": {"recipe": recipe_to_dict(recipe)},
+            "model_config": {"num_classes": 10, "in_chans": 1},
+        },
+    )
     return run
 
 
@@ -272,8 +279,11 @@ def test_bad_arguments_name_the_value_and_the_fix(tmp_path) -> None:
     for opset in (3, 99):  # outside what the exporter writes: refused before exporting, not silently 18
         with pytest.raises(ConfigError, match=rf"opset {opset} is not one the ONNX exporter writes: give 7 to \d+"):
             export_model(model, tmp_path / "x.onnx", "onnx", opset=opset)
-    with pytest.raises(ConfigError, match=r"cannot write the ONNX file to .*x.onnx: folder .*missing does not exist; "
-                                          r"create it or choose another path"):
+    with pytest.raises(
+        ConfigError,
+        match=r"cannot write the ONNX file to .*x.onnx: folder .*missing does not exist; "
+        r"create it or choose another path",
+    ):
         export_model(model, tmp_path / "missing" / "x.onnx", "onnx")
     assert list(tmp_path.iterdir()) == []
 
@@ -396,7 +406,9 @@ def _render_table(rows: list[dict]) -> str:
         scale = f"{r['scale']:.3g}" if r.get("scale") is not None else "-"
         noise = f"{r['noise']:.1e}" if r.get("noise") is not None else "-"
         size = f"{r['bytes'] / 1e6:.1f}" if r.get("bytes") else "-"
-        lines.append(f"| {r['model']} | {r['family']} | {r['input']} | {status} | {diff} | {noise} | {scale} | {size} | {r['seconds']:.1f} |")
+        lines.append(
+            f"| {r['model']} | {r['family']} | {r['input']} | {status} | {diff} | {noise} | {scale} | {size} | {r['seconds']:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -416,6 +428,16 @@ def test_onnx_every_registered_model(name, tmp_path, table_rows) -> None:
     x = torch.randn(2, *size, generator=torch.Generator().manual_seed(0))  # the check's batch
     with torch.no_grad():
         noise = float((model(x).double() - copy.deepcopy(model).double()(x.double())).abs().max())
-    table_rows.append({**row, "ok": True, "diff": result.max_abs_diff, "noise": noise, "scale": result.max_abs_logit,
-                       "bytes": result.bytes, "seconds": result.seconds, "opset": result.opset})
+    table_rows.append(
+        {
+            **row,
+            "ok": True,
+            "diff": result.max_abs_diff,
+            "noise": noise,
+            "scale": result.max_abs_logit,
+            "bytes": result.bytes,
+            "seconds": result.seconds,
+            "opset": result.opset,
+        }
+    )
     _assert_equal_within_tolerance(result)

@@ -46,8 +46,17 @@ def tuned(source_run, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(engine_run, "DeviceLoader", Recording)
-        result = finetune(source_run, "digits", trainable_stages=1, head_epochs=1, epochs=2, train_size=400,
-                          run_dir=tmp_path_factory.mktemp("ft") / "run", overrides=["checkpoint_every=1"], **QUIET)
+        result = finetune(
+            source_run,
+            "digits",
+            trainable_stages=1,
+            head_epochs=1,
+            epochs=2,
+            train_size=400,
+            run_dir=tmp_path_factory.mktemp("ft") / "run",
+            overrides=["checkpoint_every=1"],
+            **QUIET,
+        )
     return result, seen
 
 
@@ -56,7 +65,12 @@ def test_a_finetune_is_a_run_like_cnnlab_train_makes(tuned) -> None:
     d = result.run_dir
     for name in ("recipe.yaml", "metrics.csv", "metrics.jsonl", "report.json"):
         assert (d / name).is_file(), name
-    assert sorted(p.name for p in (d / "checkpoints").iterdir()) == ["best.pt", "epoch_001.pt", "epoch_002.pt", "last.pt"]
+    assert sorted(p.name for p in (d / "checkpoints").iterdir()) == [
+        "best.pt",
+        "epoch_001.pt",
+        "epoch_002.pt",
+        "last.pt",
+    ]
     report = json.loads((d / "report.json").read_text())
     assert report["test"]["images"] == 359 and report["test"]["acc1"] == result.test["acc1"] > 0.5
     transfer = yaml.safe_load((d / "recipe.yaml").read_text())["transfer"]
@@ -92,9 +106,20 @@ def test_frozen_layers_and_their_batchnorm_statistics_stay_bit_identical(tmp_pat
     torch.save(cnnlab.create_model("minivgg").state_dict(), weights)
     before = torch.load(weights, weights_only=True)
     lines: list[str] = []
-    result = finetune("minivgg", "digits", weights=str(weights), trainable_stages=1, head_epochs=1, epochs=2,
-                      train_size=96, batch_size=32, run_dir=tmp_path / "run", overrides=["checkpoint_every=1"],
-                      progress=False, print_fn=lines.append)
+    result = finetune(
+        "minivgg",
+        "digits",
+        weights=str(weights),
+        trainable_stages=1,
+        head_epochs=1,
+        epochs=2,
+        train_size=96,
+        batch_size=32,
+        run_dir=tmp_path / "run",
+        overrides=["checkpoint_every=1"],
+        progress=False,
+        print_fn=lines.append,
+    )
     first = load_checkpoint(result.run_dir / "checkpoints" / "epoch_001.pt")["model"]
     last = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")["model"]
     frozen = [k for k in before if k.startswith(("conv1.", "conv2.", "conv3.", "conv4."))]
@@ -123,8 +148,13 @@ def test_torchvision_weights_from_the_hub_cache_bring_their_preprocessing(tmp_pa
     tuning = start_finetune(finetune_recipe("squeezenet1_1", "digits", weights="torchvision", epochs=2))
     recipe = tuning.recipe
     assert recipe.dataset.image_size == 224 and recipe.dataset.resize_mode == "bilinear"
-    assert recipe.transfer.mean == pytest.approx([0.485, 0.456, 0.406]) and recipe.transfer.std == pytest.approx([0.229, 0.224, 0.225])
-    assert tuning.preprocessing.conversion == "replicate" and tuning.adapt(load_dataset("digits", "test")).images.shape[1] == 3
+    assert recipe.transfer.mean == pytest.approx([0.485, 0.456, 0.406]) and recipe.transfer.std == pytest.approx(
+        [0.229, 0.224, 0.225]
+    )
+    assert (
+        tuning.preprocessing.conversion == "replicate"
+        and tuning.adapt(load_dataset("digits", "test")).images.shape[1] == 3
+    )
     assert tuning.pretrained.source.startswith("torchvision ")
 
 
@@ -134,13 +164,16 @@ def test_a_finetune_run_resumes(tuned, tmp_path) -> None:
     result, _ = tuned
     copy = tmp_path / "resumed"
     shutil.copytree(result.run_dir, copy)
-    resumed = train_recipe("", overrides=["epochs=3"], resume=copy, **QUIET)
+    resumed = train_recipe("", overrides=["epochs=3"], resume=copy, start=start_finetune, **QUIET)
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3] and resumed.history[:2] == result.history
 
 
 def test_bad_freezing_settings_name_the_value_and_the_valid_ones(source_run) -> None:
     lenet = cnnlab.create_model("lenet5")
-    with pytest.raises(ConfigError, match=r"trainable_stages=4 but lenet5 has 3 blocks below its classifier \(act1, s4, head\); use 0 .* to 3"):
+    with pytest.raises(
+        ConfigError,
+        match=r"trainable_stages=4 but lenet5 has 3 blocks below its classifier \(act1, s4, head\); use 0 .* to 3",
+    ):
         plan_freezing(lenet, trainable_stages=4)
     with pytest.raises(ConfigError, match=r"freeze_until='c4' is not a module .*stage \(act1, s4\).*c1, act1, s2, c3"):
         plan_freezing(lenet, freeze_until="c4")
@@ -151,10 +184,16 @@ def test_bad_freezing_settings_name_the_value_and_the_valid_ones(source_run) -> 
     recipe = finetune_recipe(source_run, "digits", epochs=2)
     with pytest.raises(ConfigError, match="both say what trains"):
         apply_overrides(recipe, ["transfer.freeze_until=s2", "transfer.trainable_stages=1"])
-    with pytest.raises(ConfigError, match=r"dataset.normalise='dataset' with a transfer section.*set dataset.normalise=model"):
+    with pytest.raises(
+        ConfigError, match=r"dataset.normalise='dataset' with a transfer section.*set dataset.normalise=model"
+    ):
         apply_overrides(recipe, ["dataset.normalise=dataset"])
     with pytest.raises(ConfigError, match=r"head_epochs=2 leaves no epoch of the 2 to train act1, s4, head"):
-        train_recipe(apply_overrides(recipe, ["transfer.head_epochs=2"]), **QUIET)
+        train_recipe(apply_overrides(recipe, ["transfer.head_epochs=2"]), start=start_finetune, **QUIET)
+    with pytest.raises(
+        ConfigError, match=r"fine-tunes \(it has a transfer section\): pass start=cnnlab.transfer.start_finetune"
+    ):
+        train_recipe(recipe, **QUIET)  # the engine does not import transfer: the start is passed in
     with pytest.raises(ConfigError, match="needs pretrained weights"):
         finetune_recipe("lenet5", "digits")
 
@@ -163,9 +202,27 @@ def test_cli_finetune(source_run, tmp_path, monkeypatch) -> None:
     cli_main = importlib.import_module("cnnlab.cli.main")  # the module; cnnlab.cli.main is also the function
     assert transfer_cmd in cli_main.COMMANDS
     lines: list[str] = []
-    code = cli_main.main(["transfer", "finetune", str(source_run), "--dataset", "digits", "--trainable-stages", "0",
-                          "--epochs", "1", "--train-size", "200", "--run-dir", str(tmp_path / "run"), "--no-progress",
-                          "--threads", "1"], print_fn=lines.append)
+    code = cli_main.main(
+        [
+            "transfer",
+            "finetune",
+            str(source_run),
+            "--dataset",
+            "digits",
+            "--trainable-stages",
+            "0",
+            "--epochs",
+            "1",
+            "--train-size",
+            "200",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--no-progress",
+            "--threads",
+            "1",
+        ],
+        print_fn=lines.append,
+    )
     assert code == 0 and (tmp_path / "run" / "report.json").is_file() and (tmp_path / "run" / "curves.png").is_file()
     text = "\n".join(lines)
     assert "new classifier 'output' for 10 classes" in text and "nothing else trains" in text and "test: rank-1" in text

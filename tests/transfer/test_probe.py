@@ -56,7 +56,11 @@ def test_the_runs_preprocessing_is_what_the_features_are_computed_with(run, tmp_
     linear_probe(run, "digits", train_size=100, cache=False)
     assert len(seen) == 2  # training and test images
     for shape, mean, std in seen:
-        assert shape == (1, 32, 32) and mean == pytest.approx((DIGITS_MEAN,), abs=1e-4) and std == pytest.approx((0.324,), abs=1e-3)
+        assert (
+            shape == (1, 32, 32)
+            and mean == pytest.approx((DIGITS_MEAN,), abs=1e-4)
+            and std == pytest.approx((0.324,), abs=1e-3)
+        )
 
 
 def test_a_second_probe_of_the_same_layers_runs_no_forward_pass(run, tmp_path, monkeypatch) -> None:
@@ -85,7 +89,9 @@ def test_grey_images_on_an_rgb_model_are_replicated_and_said_so(tmp_path) -> Non
 
 
 def test_bad_sources_and_arguments_are_clear(run) -> None:
-    with pytest.raises(ConfigError, match=r"'lenet6' is neither a cnnlab run .* nor a registered model \(did you mean lenet5"):
+    with pytest.raises(
+        ConfigError, match=r"'lenet6' is neither a cnnlab run .* nor a registered model \(did you mean lenet5"
+    ):
         linear_probe("lenet6", "digits")
     with pytest.raises(ConfigError, match="is a cnnlab run: it brings its own model and weights"):
         linear_probe(run, "digits", weights="torchvision")
@@ -98,8 +104,26 @@ def test_bad_sources_and_arguments_are_clear(run) -> None:
 def test_cli_probe_writes_json_and_a_plot(run, tmp_path, cli) -> None:
     lines: list[str] = []
     out = tmp_path / "probe"
-    code = cli(["transfer", "probe", str(run), "--dataset", "digits", "--layers", "s4,head", "--train-size", "300",
-                "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--threads", "1"], print_fn=lines.append)
+    code = cli(
+        [
+            "transfer",
+            "probe",
+            str(run),
+            "--dataset",
+            "digits",
+            "--layers",
+            "s4,head",
+            "--train-size",
+            "300",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+        ],
+        print_fn=lines.append,
+    )
     assert code == 0
     data = json.loads((out / "probe.json").read_text())
     assert [p["layer"] for p in data["layers"]] == ["s4", "head"] and (out / "probe.png").stat().st_size > 0

@@ -19,20 +19,46 @@ def test_heatmap_colour_bar_names_the_units_and_the_normalisation() -> None:
         plot_heatmaps(exp, None, norm="log")
 
 
-@pytest.mark.parametrize("exp", [
-    Explanation("occlusion", torch.rand(1, 3, 3), "probability", extras={"class_map": torch.zeros(1, 3, 3, dtype=torch.long)}),
-    Explanation("grad-cam", torch.rand(1, 2, 2), "ReLU(weighted activation)", extras={"upsampled": torch.rand(1, 8, 8)}),
-    Explanation("guided-backprop", torch.randn(1, 1, 8, 8), "modified gradient"),
-    Explanation("filters", torch.randn(6, 1, 5, 5), "weight"),
-    Explanation("activations", torch.rand(1, 6, 4, 4), "activation"),
-    Explanation("dead-units", torch.rand(6), "fraction of inputs", layer="c1", extras={"dead": torch.tensor([2])}),
-    Explanation("pca", torch.randn(5, 2), "embedding coordinate", layer="fc"),
-    Explanation("feature-inversion", torch.rand(1, 1, 8, 8), "pixel [0, 1]",
-                extras={"feature_distance_start": torch.tensor([1.0]), "feature_distance_end": torch.tensor([0.1])}),
-    Explanation("pgd", torch.rand(1, 1, 8, 8), "pixel [0, 1]", extras={
-        "perturbation": torch.randn(1, 1, 8, 8) * 0.01, "success": torch.tensor([True]), "iterations": torch.tensor([3]),
-        "l2": torch.tensor([0.1]), "linf": torch.tensor([0.03]), "original_class": torch.tensor([1]), "final_class": torch.tensor([2])}),
-], ids=lambda e: e.method)
+@pytest.mark.parametrize(
+    "exp",
+    [
+        Explanation(
+            "occlusion",
+            torch.rand(1, 3, 3),
+            "probability",
+            extras={"class_map": torch.zeros(1, 3, 3, dtype=torch.long)},
+        ),
+        Explanation(
+            "grad-cam", torch.rand(1, 2, 2), "ReLU(weighted activation)", extras={"upsampled": torch.rand(1, 8, 8)}
+        ),
+        Explanation("guided-backprop", torch.randn(1, 1, 8, 8), "modified gradient"),
+        Explanation("filters", torch.randn(6, 1, 5, 5), "weight"),
+        Explanation("activations", torch.rand(1, 6, 4, 4), "activation"),
+        Explanation("dead-units", torch.rand(6), "fraction of inputs", layer="c1", extras={"dead": torch.tensor([2])}),
+        Explanation("pca", torch.randn(5, 2), "embedding coordinate", layer="fc"),
+        Explanation(
+            "feature-inversion",
+            torch.rand(1, 1, 8, 8),
+            "pixel [0, 1]",
+            extras={"feature_distance_start": torch.tensor([1.0]), "feature_distance_end": torch.tensor([0.1])},
+        ),
+        Explanation(
+            "pgd",
+            torch.rand(1, 1, 8, 8),
+            "pixel [0, 1]",
+            extras={
+                "perturbation": torch.randn(1, 1, 8, 8) * 0.01,
+                "success": torch.tensor([True]),
+                "iterations": torch.tensor([3]),
+                "l2": torch.tensor([0.1]),
+                "linf": torch.tensor([0.03]),
+                "original_class": torch.tensor([1]),
+                "final_class": torch.tensor([2]),
+            },
+        ),
+    ],
+    ids=lambda e: e.method,
+)
 def test_every_kind_is_saved(exp, tmp_path) -> None:
     images = torch.rand(len(exp.maps) if exp.method not in ("filters", "dead-units") else 1, 1, 8, 8)
     paths = save_explanation(exp, images, tmp_path, exp.method)
@@ -40,7 +66,12 @@ def test_every_kind_is_saved(exp, tmp_path) -> None:
 
 
 def test_neighbours_and_unknown_methods() -> None:
-    exp = Explanation("nearest-neighbours", torch.tensor([[0, 1]]), "gallery index", extras={"pixel_neighbours": torch.tensor([[1, 0]])})
+    exp = Explanation(
+        "nearest-neighbours",
+        torch.tensor([[0, 1]]),
+        "gallery index",
+        extras={"pixel_neighbours": torch.tensor([[1, 0]])},
+    )
     fig = plot_neighbours(exp, torch.rand(1, 1, 8, 8), torch.rand(2, 1, 8, 8))
     assert len(fig.axes) == 6
     with pytest.raises(ValueError, match="no figure for method 'magic'"):
@@ -75,8 +106,13 @@ def test_occlusion_cells_are_drawn_where_their_windows_were() -> None:
 
 
 def test_occlusion_class_map_has_discrete_colours_and_a_legend() -> None:
-    exp = Explanation("occlusion", torch.rand(1, 2, 2), "probability", params={"window": 4, "stride": 4},
-                      extras={"class_map": torch.tensor([[[3, 7], [7, 3]]]), "positions": {"rows": [0, 4], "cols": [0, 4]}})
+    exp = Explanation(
+        "occlusion",
+        torch.rand(1, 2, 2),
+        "probability",
+        params={"window": 4, "stride": 4},
+        extras={"class_map": torch.tensor([[[3, 7], [7, 3]]]), "positions": {"rows": [0, 4], "cols": [0, 4]}},
+    )
     fig = plot_heatmaps(exp, torch.rand(1, 1, 8, 8), classes=[str(i) for i in range(10)])
     legend = fig.axes[3].get_legend()
     assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["3", "7"]

@@ -9,7 +9,13 @@ from cnnlab.viz import plot_confusion_matrix, plot_curves
 
 def test_curves_and_confusion_matrix_are_pngs(tmp_path) -> None:
     history = [
-        {"epoch": e, "train_loss": 2.0 / (e + 1), "val_loss": 2.2 / (e + 1), "train_acc1": 0.5 + 0.1 * e, "val_acc1": 0.45 + 0.1 * e}
+        {
+            "epoch": e,
+            "train_loss": 2.0 / (e + 1),
+            "val_loss": 2.2 / (e + 1),
+            "train_acc1": 0.5 + 0.1 * e,
+            "val_acc1": 0.45 + 0.1 * e,
+        }
         for e in range(4)
     ]
     curves = plot_curves(history, tmp_path / "curves.png", title="lenet5 on digits")
@@ -29,7 +35,9 @@ def test_curves_put_each_row_at_its_epoch_and_skip_unvalidated_epochs() -> None:
     from cnnlab.viz.training import curves_figure
 
     # fit() writes epoch = epochs completed (1 after the first); val_every=2 leaves gaps.
-    history = [{"epoch": e, "train_loss": 1.0 / e, **({"val_loss": 1.5 / e} if e % 2 == 0 else {})} for e in (1, 2, 3, 4)]
+    history = [
+        {"epoch": e, "train_loss": 1.0 / e, **({"val_loss": 1.5 / e} if e % 2 == 0 else {})} for e in (1, 2, 3, 4)
+    ]
     fig = curves_figure(history)
     lines = {ln.get_label(): list(ln.get_xdata()) for ax in fig.axes for ln in ax.get_lines()}
     assert lines == {"train loss": [1, 2, 3, 4], "validation loss": [2, 4]}

@@ -31,21 +31,70 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from ..errors import ConfigError, InputShapeError
-from ..registry import create_model
+from ..models import create_model
 from ..tracing import left_as_found, meta_like, substituted
 from .receptive_field import _ADAPTIVE, _POOLS, _REDUCTIONS, _per_axis, propagate
 from .records import GLOBAL, NO_FIELD, Analysis, LayerRecord, ModuleRecord, ReceptiveField, input_field
 
-_NORM_OPS = {"native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
-             "_native_batch_norm_legit_functional", "native_layer_norm", "native_group_norm"}
-_ACT_OPS = {"relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "gelu", "silu", "silu_",
-            "sigmoid", "sigmoid_", "tanh", "tanh_", "hardtanh", "hardtanh_", "hardswish", "hardswish_",
-            "hardsigmoid", "mish", "softplus", "threshold", "threshold_", "_softmax", "_log_softmax", "prelu",
-            "_prelu_kernel", "clamp_min", "clamp_min_", "log_sigmoid_forward", "celu", "rrelu_with_noise"}
+_NORM_OPS = {
+    "native_batch_norm",
+    "_native_batch_norm_legit",
+    "_native_batch_norm_legit_no_training",
+    "_native_batch_norm_legit_functional",
+    "native_layer_norm",
+    "native_group_norm",
+}
+_ACT_OPS = {
+    "relu",
+    "relu_",
+    "relu6",
+    "leaky_relu",
+    "leaky_relu_",
+    "elu",
+    "elu_",
+    "selu",
+    "gelu",
+    "silu",
+    "silu_",
+    "sigmoid",
+    "sigmoid_",
+    "tanh",
+    "tanh_",
+    "hardtanh",
+    "hardtanh_",
+    "hardswish",
+    "hardswish_",
+    "hardsigmoid",
+    "mish",
+    "softplus",
+    "threshold",
+    "threshold_",
+    "_softmax",
+    "_log_softmax",
+    "prelu",
+    "_prelu_kernel",
+    "clamp_min",
+    "clamp_min_",
+    "log_sigmoid_forward",
+    "celu",
+    "rrelu_with_noise",
+}
 _CAT_OPS = {"cat", "stack"}
 # Ops that move or select values without arithmetic.
-_MOVE_OPS = {"constant_pad_nd", "index_select", "gather", "index", "clone", "_to_copy", "copy_", "roll", "flip",
-             "repeat", "reflection_pad2d", "replication_pad2d"}
+_MOVE_OPS = {
+    "constant_pad_nd",
+    "index_select",
+    "gather",
+    "index",
+    "clone",
+    "_to_copy",
+    "copy_",
+    "roll",
+    "flip",
+    "repeat",
+    "reflection_pad2d",
+    "replication_pad2d",
+}
 
 
 def _tensors(value: object) -> list[torch.Tensor]:
@@ -71,7 +120,18 @@ def _function_name(func: object) -> str:
     name = getattr(func, "__name__", type(func).__name__)
     if name.startswith("__") and name.endswith("__"):
         name = name[2:-2]
-        if name[:1] in ("i", "r") and name[1:] in ("add", "sub", "mul", "truediv", "floordiv", "matmul", "and", "or", "pow", "mod"):
+        if name[:1] in ("i", "r") and name[1:] in (
+            "add",
+            "sub",
+            "mul",
+            "truediv",
+            "floordiv",
+            "matmul",
+            "and",
+            "or",
+            "pow",
+            "mod",
+        ):
             name = name[1:]
         name = {"truediv": "div"}.get(name, name)
     return name.rstrip("_") or name
@@ -83,10 +143,18 @@ def _module_kind(module: nn.Module) -> str | None:
         return "conv"
     if isinstance(module, (nn.Linear, nn.Bilinear)):
         return "linear"
-    if isinstance(module, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.CrossMapLRN2d)):
+    if isinstance(
+        module, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.CrossMapLRN2d)
+    ):
         return "norm"
     if type(module).__module__ == "torch.nn.modules.pooling" or isinstance(
-        module, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
+        module,
+        (
+            nn.modules.pooling._MaxPoolNd,
+            nn.modules.pooling._AvgPoolNd,
+            nn.modules.pooling._AdaptiveAvgPoolNd,
+            nn.modules.pooling._AdaptiveMaxPoolNd,
+        ),
     ):
         return "pool"
     if type(module).__module__ == "torch.nn.modules.activation" and not isinstance(module, nn.MultiheadAttention):
@@ -167,11 +235,28 @@ class _Tracer:
 
     # -- rows ---------------------------------------------------------------------------
     @_recording
-    def open(self, name: str, call: int, type_name: str, kind: str | None, depth: int, functional: bool, owner: nn.Module | None, args: object) -> _Row:
+    def open(
+        self,
+        name: str,
+        call: int,
+        type_name: str,
+        kind: str | None,
+        depth: int,
+        functional: bool,
+        owner: nn.Module | None,
+        args: object,
+    ) -> _Row:
         # Connections come from the ATen ops inside the row (and pass-throughs, in close).
         record = LayerRecord(
-            index=len(self.rows) + 1, name=name, call=call, type=type_name, kind=kind or "", depth=depth,
-            functional=functional, input_shapes=(), output_shapes=(),
+            index=len(self.rows) + 1,
+            name=name,
+            call=call,
+            type=type_name,
+            kind=kind or "",
+            depth=depth,
+            functional=functional,
+            input_shapes=(),
+            output_shapes=(),
         )
         row = _Row(record, owner)
         if args is not None:
@@ -337,7 +422,9 @@ class _Tracer:
         row = self.row
         standalone = row is None
         if standalone:  # an op no function call announced: its own row
-            row = self.open(op, 0, op, None, self.containers[-1][1].depth + 1 if self.containers else 1, True, None, args)
+            row = self.open(
+                op, 0, op, None, self.containers[-1][1].depth + 1 if self.containers else 1, True, None, args
+            )
         rec = row.record
         row.aten.add(op)
         row.aten_ops[op] += 1
@@ -373,12 +460,16 @@ class _Tracer:
                 if rec.kernel is None:
                     r = args[1].dim() - 2
                     rec.kernel = tuple(args[1].shape[2:])
-                    rec.stride, rec.padding, rec.dilation = (_per_axis(args[i], r, d) for i, d in ((3, 1), (4, 0), (5, 1)))
+                    rec.stride, rec.padding, rec.dilation = (
+                        _per_axis(args[i], r, d) for i, d in ((3, 1), (4, 0), (5, 1))
+                    )
                     rec.groups = int(args[8]) if len(args) > 8 else 1
             elif op in ("addmm", "baddbmm"):
                 row.bias_ops += main.numel()
             if not macs_op:
-                if op in ("add", "add_") and any(n.rsplit(".", 1)[-1].startswith("bias") for n in self._param_args(args)):
+                if op in ("add", "add_") and any(
+                    n.rsplit(".", 1)[-1].startswith("bias") for n in self._param_args(args)
+                ):
                     row.bias_ops += main.numel()  # a bias added as its own op (Linear on 3-d input)
                 elif op in _NORM_OPS:
                     row.elements["norm"] += main.numel()
@@ -421,8 +512,11 @@ class _FunctionCapture(TorchFunctionMode):
         return tracer.call_function(func, args, kwargs)
 
 
-_BATCH_NORMS = {torch.ops.aten.native_batch_norm.default, torch.ops.aten._native_batch_norm_legit.default,
-                torch.ops.aten._native_batch_norm_legit_no_training.default}
+_BATCH_NORMS = {
+    torch.ops.aten.native_batch_norm.default,
+    torch.ops.aten._native_batch_norm_legit.default,
+    torch.ops.aten._native_batch_norm_legit_no_training.default,
+}
 
 
 def _run(func: torch._ops.OpOverload, args: tuple, kwargs: dict) -> object:
@@ -473,10 +567,26 @@ class _SkipInit(TorchFunctionMode):
     """Weight initialisation is a no-op on meta tensors, but PyTorch still runs its
     Python reference kernels for every ``normal_`` and ``uniform_``: skip them."""
 
-    _INIT = frozenset({
-        "normal_", "uniform_", "zero_", "fill_", "constant_", "ones_", "zeros_", "trunc_normal_", "orthogonal_",
-        "kaiming_normal_", "kaiming_uniform_", "xavier_normal_", "xavier_uniform_", "eye_", "dirac_", "sparse_",
-    })
+    _INIT = frozenset(
+        {
+            "normal_",
+            "uniform_",
+            "zero_",
+            "fill_",
+            "constant_",
+            "ones_",
+            "zeros_",
+            "trunc_normal_",
+            "orthogonal_",
+            "kaiming_normal_",
+            "kaiming_uniform_",
+            "xavier_normal_",
+            "xavier_uniform_",
+            "eye_",
+            "dirac_",
+            "sparse_",
+        }
+    )
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -567,7 +677,9 @@ def analyze(
         label = model_or_name
     elif isinstance(model_or_name, nn.Module):
         if options:
-            raise TypeError(f"options {sorted(options)} apply to a registered model's name only; build the module with them instead")
+            raise TypeError(
+                f"options {sorted(options)} apply to a registered model's name only; build the module with them instead"
+            )
         model = model_or_name
         card = getattr(model, "card", None)
         label = card.name if card is not None else type(model).__name__
@@ -576,8 +688,10 @@ def analyze(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if aux and not hasattr(model, "forward_aux"):
-        raise ConfigError(f"{label} has no auxiliary heads (no forward_aux); analyse it with aux=False "
-                          "(on the command line, leave out --aux)")
+        raise ConfigError(
+            f"{label} has no auxiliary heads (no forward_aux); analyse it with aux=False "
+            "(on the command line, leave out --aux)"
+        )
     size = _input_size(model, input_size, label)
     element_size = torch.empty((), dtype=dtype).element_size()
     params = dict(model.named_parameters())
@@ -633,8 +747,13 @@ def _needs_values(err: Exception) -> bool:
     """An error of the meta device itself: the forward read a value (``.item()``, ``bool()``,
     a data-dependent shape), which shape-only tensors cannot give."""
     text = str(err)
-    return isinstance(err, (RuntimeError, NotImplementedError)) and "meta" in text.lower() and any(
-        key in text for key in ("item()", "data-dependent", "data dependent", "Cannot copy out", "cannot be called on meta")
+    return (
+        isinstance(err, (RuntimeError, NotImplementedError))
+        and "meta" in text.lower()
+        and any(
+            key in text
+            for key in ("item()", "data-dependent", "data dependent", "Cannot copy out", "cannot be called on meta")
+        )
     )
 
 
@@ -650,8 +769,16 @@ def _cpu_copy(dtype: torch.dtype):
     return make
 
 
-def _trace(model: nn.Module, size: tuple[int, ...], batch_size: int, dtype: torch.dtype, aux: bool,
-           params: dict[str, torch.Tensor], make, real: bool = False) -> _Tracer:
+def _trace(
+    model: nn.Module,
+    size: tuple[int, ...],
+    batch_size: int,
+    dtype: torch.dtype,
+    aux: bool,
+    params: dict[str, torch.Tensor],
+    make,
+    real: bool = False,
+) -> _Tracer:
     """One recorded forward of ``model`` on stand-ins from ``make``: meta tensors, or (``real``)
     CPU copies of the weights and a seeded random input."""
     tracer = _Tracer(model, len(size) - 1, torch.empty((), dtype=dtype).element_size())
@@ -682,7 +809,9 @@ def count_macs(model: nn.Module, input_size: Sequence[int], batch_size: int = 1)
     return analyze(model, input_size, batch_size, measure_saved=False).macs
 
 
-def _saved_bytes(model: nn.Module, size: tuple[int, ...], batch_size: int, dtype: torch.dtype) -> tuple[int | None, str]:
+def _saved_bytes(
+    model: nn.Module, size: tuple[int, ...], batch_size: int, dtype: torch.dtype
+) -> tuple[int | None, str]:
     """Bytes of the activations autograd saves for backward in one training-mode forward
     (``forward_aux`` where the model has auxiliary heads), parameters excluded, each storage
     counted once; measured on the meta device with saved-tensor hooks."""

@@ -39,7 +39,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import create_model, list_models, model_card
+from ..models import create_model
+from ..registry import list_models, model_card
 from .capture import _input_size, analyze, parse_input_size
 from .published import DATASETS, PublishedError, find_published
 from .records import Analysis
@@ -152,8 +153,12 @@ class ComparedModel:
             "activation_elements": self.activation_elements,
             "activation_bytes": self.activation_bytes,
             "saved_bytes": self.saved_bytes,
-            "ratios": {"params": self.params_ratio, "macs": self.macs_ratio, "flops": self.flops_ratio,
-                       "activation_elements": self.activations_ratio},
+            "ratios": {
+                "params": self.params_ratio,
+                "macs": self.macs_ratio,
+                "flops": self.flops_ratio,
+                "activation_elements": self.activations_ratio,
+            },
             "published": self.published.to_dict() if self.published else None,
             "stage_source": self.stage_source,
             "stages": [s.to_dict() for s in self.stages],
@@ -222,11 +227,15 @@ def _requested_size(input_size: Sequence[int] | str | None) -> tuple[int, ...] |
     return _input_size(nn.Identity(), input_size, "compare")
 
 
-def _analyse(entry: object, size: tuple[int, ...] | None, batch_size: int, measure_saved: bool) -> tuple[Analysis, list | None]:
+def _analyse(
+    entry: object, size: tuple[int, ...] | None, batch_size: int, measure_saved: bool
+) -> tuple[Analysis, list | None]:
     """The analysis of one entry and its feature_info (``None`` when unknown)."""
     if isinstance(entry, str):
         model = _meta_model(entry)  # UnknownModelError names close matches
-        return analyze(model, size, batch_size, measure_saved=measure_saved), list(getattr(model, "feature_info", []) or []) or None
+        return analyze(model, size, batch_size, measure_saved=measure_saved), list(
+            getattr(model, "feature_info", []) or []
+        ) or None
     if isinstance(entry, Analysis):
         if size is not None and tuple(entry.input_size) != size:
             raise ConfigError(
@@ -238,7 +247,9 @@ def _analyse(entry: object, size: tuple[int, ...] | None, batch_size: int, measu
             info = list(getattr(_meta_model(entry.model), "feature_info", []) or []) or None
         return entry, info
     if isinstance(entry, nn.Module):
-        return analyze(entry, size, batch_size, measure_saved=measure_saved), list(getattr(entry, "feature_info", []) or []) or None
+        return analyze(entry, size, batch_size, measure_saved=measure_saved), list(
+            getattr(entry, "feature_info", []) or []
+        ) or None
     raise ConfigError(
         f"compare() takes registered model names, Analysis objects or nn.Modules, got {type(entry).__name__} ({entry!r:.60})"
     )
@@ -254,8 +265,15 @@ def _activation_outputs(rows: Sequence) -> int:
     return sum(r.out_elements for r in rows if r.kind in ("conv", "linear", "pool"))
 
 
-def _stage(analysis: Analysis, name: str, kind: str, rows: Sequence, output_shape: tuple[int, ...] = (),
-           channels: int | None = None, reduction: int | None = None) -> Stage:
+def _stage(
+    analysis: Analysis,
+    name: str,
+    kind: str,
+    rows: Sequence,
+    output_shape: tuple[int, ...] = (),
+    channels: int | None = None,
+    reduction: int | None = None,
+) -> Stage:
     params = sum(r.params for r in rows)
     macs = sum(r.macs for r in rows)
     total_macs = analysis.macs
@@ -289,7 +307,9 @@ def _feature_stages(analysis: Analysis, feature_info: Sequence) -> list[Stage] |
     for info in feature_info:
         if info.module in containers:
             m = containers[info.module]
-            bounds.append((info, position[m.first_row], position[m.last_row], m.output_shapes[0] if m.output_shapes else ()))
+            bounds.append(
+                (info, position[m.first_row], position[m.last_row], m.output_shapes[0] if m.output_shapes else ())
+            )
         elif info.module in leaves:
             i = position[leaves[info.module]]
             bounds.append((info, i, i, ()))
@@ -305,7 +325,9 @@ def _feature_stages(analysis: Analysis, feature_info: Sequence) -> list[Stage] |
         stages.append(_stage(analysis, "stem", "stem", rows[:first_start]))
         start = first_start
     for info, _, end, shape in bounds:
-        stages.append(_stage(analysis, info.module, "stage", rows[start:end + 1], shape, info.num_chs, info.reduction))
+        stages.append(
+            _stage(analysis, info.module, "stage", rows[start : end + 1], shape, info.num_chs, info.reduction)
+        )
         start = end + 1
     if start < len(rows):
         stages.append(_stage(analysis, "head", "head", rows[start:]))
@@ -337,11 +359,15 @@ def stage_breakdown(analysis: Analysis, feature_info: Sequence | None = None) ->
     unused = sum(p for _, p in analysis.unused)
     if unused:
         names = ", ".join(n for n, _ in analysis.unused)
-        stages.append(Stage(f"unused ({names})", "unused", None, None, unused, 0, 0, unused / total if total else 0.0, 0.0))
+        stages.append(
+            Stage(f"unused ({names})", "unused", None, None, unused, 0, 0, unused / total if total else 0.0, 0.0)
+        )
     rest = total - sum(s.params for s in stages)
     if rest:
         # parameters the rows did not attribute (none for the registered models); kept so the sums hold
-        stages.append(Stage("unattributed", "unattributed", None, None, rest, 0, 0, rest / total if total else 0.0, 0.0))
+        stages.append(
+            Stage("unattributed", "unattributed", None, None, rest, 0, 0, rest / total if total else 0.0, 0.0)
+        )
     return tuple(stages), source
 
 
@@ -432,7 +458,11 @@ def compare(
 def _as_published(analysis: Analysis, card: object) -> bool:
     """A paper's error describes its model at its input size and classes only: the card's
     exact parameter count stands for "built with the default options"."""
-    return card is not None and tuple(analysis.input_size) == tuple(card.input_size) and analysis.params_total == card.params
+    return (
+        card is not None
+        and tuple(analysis.input_size) == tuple(card.input_size)
+        and analysis.params_total == card.params
+    )
 
 
 def _notes(models: Sequence[ComparedModel], size: tuple[int, ...] | None) -> list[str]:
@@ -448,7 +478,9 @@ def _notes(models: Sequence[ComparedModel], size: tuple[int, ...] | None) -> lis
         notes.append(f"every model analysed at input {_size(size)} (batch {models[0].batch_size})")
     elif len(sizes) > 1 and len({tuple(s[1:]) for s in sizes}) == 1:  # one image size, each model's own channels
         each = ", ".join(f"{m.name} {_size(m.input_size)}" for m in models)
-        notes.append(f"every model analysed at {_size(next(iter(sizes))[1:])} pixels, each with its own input channels ({each})")
+        notes.append(
+            f"every model analysed at {_size(next(iter(sizes))[1:])} pixels, each with its own input channels ({each})"
+        )
     elif len(sizes) > 1:
         each = ", ".join(f"{m.name} {_size(m.input_size)}" for m in models)
         notes.append(
@@ -457,10 +489,16 @@ def _notes(models: Sequence[ComparedModel], size: tuple[int, ...] | None) -> lis
         )
     datasets = {m.published.dataset for m in models if m.published}
     if len(datasets) > 1:
-        notes.append("published errors come from different datasets (" + ", ".join(DATASETS[d] for d in sorted(datasets)) + "); do not rank across them")
+        notes.append(
+            "published errors come from different datasets ("
+            + ", ".join(DATASETS[d] for d in sorted(datasets))
+            + "); do not rank across them"
+        )
     protocols = {m.published.protocol for m in models if m.published}
     if len(protocols) > 1:
-        notes.append("published errors were measured under different protocols (10-crop, single crop, test scale); see each source")
+        notes.append(
+            "published errors were measured under different protocols (10-crop, single crop, test scale); see each source"
+        )
     missing = [m.name for m in models if m.published is None and m.name not in altered]
     if missing:
         notes.append("no verified published error on file for: " + ", ".join(missing))
@@ -509,7 +547,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> 
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(str(c).ljust(w) if a == "l" else str(c).rjust(w) for c, w, a in zip(cells, widths, align)).rstrip()
+        return "  ".join(
+            str(c).ljust(w) if a == "l" else str(c).rjust(w) for c, w, a in zip(cells, widths, align)
+        ).rstrip()
 
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
 
@@ -524,7 +564,20 @@ def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) 
     return "\n".join(lines)
 
 
-_MODEL_HEADER = ("model", "input", "params", "x params", "MACs", "x MACs", "activations", "x act.", "saved (train)", "top-1 err %", "top-5 err %", "data")
+_MODEL_HEADER = (
+    "model",
+    "input",
+    "params",
+    "x params",
+    "MACs",
+    "x MACs",
+    "activations",
+    "x act.",
+    "saved (train)",
+    "top-1 err %",
+    "top-5 err %",
+    "data",
+)
 _MODEL_ALIGN = "llrrrrrrrrrl"
 _STAGE_HEADER = ("stage", "kind", "rows", "output", "params", "% params", "MACs", "% MACs", "activations")
 _STAGE_ALIGN = "llrlrrrrr"
@@ -533,16 +586,34 @@ _STAGE_ALIGN = "llrlrrrrr"
 def _model_cells(m: ComparedModel) -> list[str]:
     p = m.published
     return [
-        m.name, _size(m.input_size), _human(m.params), _x(m.params_ratio), _human(m.macs), _x(m.macs_ratio),
-        _human(m.activation_elements), _x(m.activations_ratio), _bytes(m.saved_bytes),
-        _err(p.top1_error if p else None), _err(p.top5_error if p else None), p.dataset if p else "-",
+        m.name,
+        _size(m.input_size),
+        _human(m.params),
+        _x(m.params_ratio),
+        _human(m.macs),
+        _x(m.macs_ratio),
+        _human(m.activation_elements),
+        _x(m.activations_ratio),
+        _bytes(m.saved_bytes),
+        _err(p.top1_error if p else None),
+        _err(p.top5_error if p else None),
+        p.dataset if p else "-",
     ]
 
 
 def _stage_cells(s: Stage) -> list[str]:
     label = s.name if s.reduction is None else f"{s.name} (/{s.reduction}, {s.channels} ch)"
-    return [label, s.kind, s.rows, _size(s.output_shape) if s.output_shape else "-", _human(s.params),
-            _pct(s.params_share), _human(s.macs), _pct(s.macs_share), _human(s.activation_elements)]
+    return [
+        label,
+        s.kind,
+        s.rows,
+        _size(s.output_shape) if s.output_shape else "-",
+        _human(s.params),
+        _pct(s.params_share),
+        _human(s.macs),
+        _pct(s.macs_share),
+        _human(s.activation_elements),
+    ]
 
 
 def _footer(c: Comparison) -> list[str]:
@@ -574,30 +645,94 @@ def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _csv_models(c: Comparison) -> str:
-    header = ["model", "family", "year", "input", "batch_size", "params", "params_ratio", "macs", "macs_ratio", "flops",
-              "activation_elements", "activations_ratio", "saved_bytes", "dataset", "top1_error", "top5_error",
-              "protocol", "source", "baseline"]
+    header = [
+        "model",
+        "family",
+        "year",
+        "input",
+        "batch_size",
+        "params",
+        "params_ratio",
+        "macs",
+        "macs_ratio",
+        "flops",
+        "activation_elements",
+        "activations_ratio",
+        "saved_bytes",
+        "dataset",
+        "top1_error",
+        "top5_error",
+        "protocol",
+        "source",
+        "baseline",
+    ]
     rows = []
     for m in c.models:
         p = m.published
-        rows.append([m.name, m.family or "", m.year or "", _size(m.input_size), m.batch_size, m.params,
-                     _num(m.params_ratio), m.macs, _num(m.macs_ratio), m.flops, m.activation_elements,
-                     _num(m.activations_ratio), "" if m.saved_bytes is None else m.saved_bytes,
-                     p.dataset if p else "", _num(p.top1_error if p else None), _num(p.top5_error if p else None),
-                     p.protocol if p else "", p.source if p else "", c.baseline])
+        rows.append(
+            [
+                m.name,
+                m.family or "",
+                m.year or "",
+                _size(m.input_size),
+                m.batch_size,
+                m.params,
+                _num(m.params_ratio),
+                m.macs,
+                _num(m.macs_ratio),
+                m.flops,
+                m.activation_elements,
+                _num(m.activations_ratio),
+                "" if m.saved_bytes is None else m.saved_bytes,
+                p.dataset if p else "",
+                _num(p.top1_error if p else None),
+                _num(p.top5_error if p else None),
+                p.protocol if p else "",
+                p.source if p else "",
+                c.baseline,
+            ]
+        )
     return _csv(header, rows)
 
 
 def _csv_stages(c: Comparison) -> str:
-    header = ["model", "stage", "kind", "first_row", "last_row", "output_shape", "channels", "reduction", "params",
-              "params_share", "macs", "macs_share", "activation_elements", "stage_source"]
+    header = [
+        "model",
+        "stage",
+        "kind",
+        "first_row",
+        "last_row",
+        "output_shape",
+        "channels",
+        "reduction",
+        "params",
+        "params_share",
+        "macs",
+        "macs_share",
+        "activation_elements",
+        "stage_source",
+    ]
     rows = []
     for m in c.models:
         for s in m.stages:
-            rows.append([m.name, s.name, s.kind, "" if s.first_row is None else s.first_row,
-                         "" if s.last_row is None else s.last_row, _size(s.output_shape) if s.output_shape else "",
-                         "" if s.channels is None else s.channels, "" if s.reduction is None else s.reduction,
-                         s.params, _num(s.params_share), s.macs, _num(s.macs_share), s.activation_elements, m.stage_source])
+            rows.append(
+                [
+                    m.name,
+                    s.name,
+                    s.kind,
+                    "" if s.first_row is None else s.first_row,
+                    "" if s.last_row is None else s.last_row,
+                    _size(s.output_shape) if s.output_shape else "",
+                    "" if s.channels is None else s.channels,
+                    "" if s.reduction is None else s.reduction,
+                    s.params,
+                    _num(s.params_share),
+                    s.macs,
+                    _num(s.macs_share),
+                    s.activation_elements,
+                    m.stage_source,
+                ]
+            )
     return _csv(header, rows)
 
 
@@ -621,15 +756,22 @@ def render_comparison(comparison: Comparison, format: str = "table", *, stages: 
         parts = [_table(_MODEL_HEADER, rows, _MODEL_ALIGN), "", *_footer(c)]
         if stages:
             for m in c.models:
-                parts += ["", f"{m.name}: stages from {m.stage_source}, input {_size(m.input_size)}",
-                          _table(_STAGE_HEADER, [_stage_cells(s) for s in m.stages], _STAGE_ALIGN)]
+                parts += [
+                    "",
+                    f"{m.name}: stages from {m.stage_source}, input {_size(m.input_size)}",
+                    _table(_STAGE_HEADER, [_stage_cells(s) for s in m.stages], _STAGE_ALIGN),
+                ]
         return "\n".join(parts)
     parts = [_markdown(_MODEL_HEADER, rows, _MODEL_ALIGN), ""]
     parts += [f"- {line.strip()}" for line in _footer(c)]
     if stages:
         for m in c.models:
-            parts += ["", f"**{m.name}**: stages from {m.stage_source}, input {_size(m.input_size)}", "",
-                      _markdown(_STAGE_HEADER, [_stage_cells(s) for s in m.stages], _STAGE_ALIGN)]
+            parts += [
+                "",
+                f"**{m.name}**: stages from {m.stage_source}, input {_size(m.input_size)}",
+                "",
+                _markdown(_STAGE_HEADER, [_stage_cells(s) for s in m.stages], _STAGE_ALIGN),
+            ]
     return "\n".join(parts)
 
 

@@ -23,30 +23,105 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..tracing import left_as_found, substituted
-
 from .records import GLOBAL, NO_FIELD, ReceptiveField
 
 _POOLS = {
-    "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
-    "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
 }
 _ADAPTIVE = {
-    "adaptive_avg_pool1d", "_adaptive_avg_pool2d", "adaptive_avg_pool2d", "_adaptive_avg_pool3d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+    "adaptive_avg_pool1d",
+    "_adaptive_avg_pool2d",
+    "adaptive_avg_pool2d",
+    "_adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
 }
-_REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "var", "std", "var_mean", "std_mean", "logsumexp", "norm", "linalg_vector_norm"}
+_REDUCTIONS = {
+    "mean",
+    "sum",
+    "amax",
+    "amin",
+    "prod",
+    "var",
+    "std",
+    "var_mean",
+    "std_mean",
+    "logsumexp",
+    "norm",
+    "linalg_vector_norm",
+}
 _SOFTMAX = {"_softmax", "_log_softmax", "softmax", "log_softmax"}
-_PADS = {"constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d"}
+_PADS = {
+    "constant_pad_nd",
+    "reflection_pad1d",
+    "reflection_pad2d",
+    "reflection_pad3d",
+    "replication_pad1d",
+    "replication_pad2d",
+    "replication_pad3d",
+}
 # Normalisation at inference: a per-channel scale and shift, position by position.
 # Normalisation: the lecture's convention ignores the statistics (computed over positions by
 # training-mode batch norm, group norm, layer norm over a map): each output follows its input.
-_NORMS = {"_native_batch_norm_legit_no_training", "native_batch_norm", "_native_batch_norm_legit", "batch_norm",
-          "native_layer_norm", "native_group_norm", "_native_batch_norm_legit_functional"}
+_NORMS = {
+    "_native_batch_norm_legit_no_training",
+    "native_batch_norm",
+    "_native_batch_norm_legit",
+    "batch_norm",
+    "native_layer_norm",
+    "native_group_norm",
+    "_native_batch_norm_legit_functional",
+}
 # Activations PyTorch does not tag as pointwise.
-_ACTIVATIONS = {"_prelu_kernel", "prelu", "hardswish", "hardswish_", "rrelu_with_noise", "threshold", "threshold_",
-                "log_sigmoid_forward", "hardsigmoid", "hardsigmoid_", "mish", "softplus", "celu", "gelu", "silu", "elu"}
+_ACTIVATIONS = {
+    "_prelu_kernel",
+    "prelu",
+    "hardswish",
+    "hardswish_",
+    "rrelu_with_noise",
+    "threshold",
+    "threshold_",
+    "log_sigmoid_forward",
+    "hardsigmoid",
+    "hardsigmoid_",
+    "mish",
+    "softplus",
+    "celu",
+    "gelu",
+    "silu",
+    "elu",
+}
 # Ops whose result depends on their input's shape only, never its values.
-_CONSTANT = {"empty_like", "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "new_empty", "new_zeros", "new_ones", "new_full", "bernoulli_", "fill_", "zero_", "scalar_tensor", "empty", "zeros", "ones", "full", "arange"}
+_CONSTANT = {
+    "empty_like",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "rand_like",
+    "randn_like",
+    "new_empty",
+    "new_zeros",
+    "new_ones",
+    "new_full",
+    "bernoulli_",
+    "fill_",
+    "zero_",
+    "scalar_tensor",
+    "empty",
+    "zeros",
+    "ones",
+    "full",
+    "arange",
+}
 _SAME = {"clone", "_to_copy", "detach", "alias", "lift_fresh", "contiguous", "native_dropout", "to", "type_as"}
 _MATMUL = {"mm", "addmm"}
 
@@ -150,7 +225,16 @@ def _dims(dim: object, ndim: int) -> set[int] | None:
     return {int(d) % ndim for d in dims}
 
 
-def propagate(op: str, args: Sequence, kwargs: dict, fields: Sequence[ReceptiveField], first: torch.Tensor | None, out: torch.Tensor, pointwise: bool, is_view: bool) -> ReceptiveField:
+def propagate(
+    op: str,
+    args: Sequence,
+    kwargs: dict,
+    fields: Sequence[ReceptiveField],
+    first: torch.Tensor | None,
+    out: torch.Tensor,
+    pointwise: bool,
+    is_view: bool,
+) -> ReceptiveField:
     """The receptive field of ``out``, produced by ATen op ``op`` from tensor arguments whose
     fields are ``fields`` (``first`` is the first tensor argument)."""
     known = [f for f in fields if f.kind != "none"]
@@ -203,7 +287,9 @@ def propagate(op: str, args: Sequence, kwargs: dict, fields: Sequence[ReceptiveF
         return window(src, kernel, kernel, (0,) * rank, (1,) * rank, in_size, out_size)
     if op in _REDUCTIONS:
         # norm(x, p, dim) and linalg_vector_norm(x, ord, dim) take the dims third.
-        dims = _dims(_arg(args, kwargs, 2, "dim") if op in ("norm", "linalg_vector_norm") else _arg(args, kwargs, 1, "dim"), ndim)
+        dims = _dims(
+            _arg(args, kwargs, 2, "dim") if op in ("norm", "linalg_vector_norm") else _arg(args, kwargs, 1, "dim"), ndim
+        )
         reduced = set(range(ndim)) if dims is None else dims
         if reduced & set(sdims):
             positions = math.prod(first.shape[d] for d in sdims)
@@ -246,13 +332,27 @@ def propagate(op: str, args: Sequence, kwargs: dict, fields: Sequence[ReceptiveF
         return src  # a 2-d matrix product mixes features within a row (sample)
     if op in _SAME or pointwise:
         return src
-    if is_view or op in ("reshape", "_unsafe_view", "expand", "permute", "transpose", "t", "squeeze", "unsqueeze", "flatten"):
+    if is_view or op in (
+        "reshape",
+        "_unsafe_view",
+        "expand",
+        "permute",
+        "transpose",
+        "t",
+        "squeeze",
+        "unsqueeze",
+        "flatten",
+    ):
         in_spatial = tuple(first.shape[d] for d in sdims)
         if op in ("transpose", "t") and len(args) > 2 and {int(args[1]) % ndim, int(args[2]) % ndim} & set(sdims):
             if math.prod(in_spatial) > 1:
                 return ReceptiveField("unknown", reason="transpose of a spatial axis")
         # Still a map (batch, channels..., then the same spatial axes): positions untouched.
-        if out.dim() >= rank + 2 and tuple(out.shape[-rank:]) == in_spatial and (op != "permute" or _keeps_last(args, rank)):
+        if (
+            out.dim() >= rank + 2
+            and tuple(out.shape[-rank:]) == in_spatial
+            and (op != "permute" or _keeps_last(args, rank))
+        ):
             return src
         if math.prod(in_spatial) == 1:
             return src  # one position: reshaping moves no pixels
@@ -275,12 +375,28 @@ class _AveragePools(TorchFunctionMode):
     """Max pooling sends gradient to the arg-max only, so a gradient map through it shows a
     sparse subset of the receptive field. The check pools by average over the same windows."""
 
-    _MAX = {"max_pool1d": 1, "max_pool2d": 2, "max_pool3d": 3, "_max_pool1d": 1, "_max_pool2d": 2, "_max_pool3d": 3,
-            "max_pool1d_with_indices": 1, "max_pool2d_with_indices": 2, "max_pool3d_with_indices": 3}
-    _ADAPTIVE_MAX = {"adaptive_max_pool1d": 1, "adaptive_max_pool2d": 2, "adaptive_max_pool3d": 3,
-                     "_adaptive_max_pool1d": 1, "_adaptive_max_pool2d": 2, "_adaptive_max_pool3d": 3,
-                     "adaptive_max_pool1d_with_indices": 1, "adaptive_max_pool2d_with_indices": 2,
-                     "adaptive_max_pool3d_with_indices": 3}
+    _MAX = {
+        "max_pool1d": 1,
+        "max_pool2d": 2,
+        "max_pool3d": 3,
+        "_max_pool1d": 1,
+        "_max_pool2d": 2,
+        "_max_pool3d": 3,
+        "max_pool1d_with_indices": 1,
+        "max_pool2d_with_indices": 2,
+        "max_pool3d_with_indices": 3,
+    }
+    _ADAPTIVE_MAX = {
+        "adaptive_max_pool1d": 1,
+        "adaptive_max_pool2d": 2,
+        "adaptive_max_pool3d": 3,
+        "_adaptive_max_pool1d": 1,
+        "_adaptive_max_pool2d": 2,
+        "_adaptive_max_pool3d": 3,
+        "adaptive_max_pool1d_with_indices": 1,
+        "adaptive_max_pool2d_with_indices": 2,
+        "adaptive_max_pool3d_with_indices": 3,
+    }
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -290,11 +406,21 @@ class _AveragePools(TorchFunctionMode):
 
             names = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
             bound = dict(zip(names, args)) | kwargs
-            if _per_axis(bound.get("dilation", 1), 1, 1) != (1,) and bound.get("dilation", 1) not in (1, (1, 1), [1, 1]):
+            if _per_axis(bound.get("dilation", 1), 1, 1) != (1,) and bound.get("dilation", 1) not in (
+                1,
+                (1, 1),
+                [1, 1],
+            ):
                 raise ValueError("the empirical receptive-field check cannot average a dilated max pool")
             avg = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[self._MAX[name] - 1]
-            out = avg(bound["input"], bound["kernel_size"], bound.get("stride") or bound["kernel_size"],
-                      bound.get("padding", 0), bound.get("ceil_mode", False), True)
+            out = avg(
+                bound["input"],
+                bound["kernel_size"],
+                bound.get("stride") or bound["kernel_size"],
+                bound.get("padding", 0),
+                bound.get("ceil_mode", False),
+                True,
+            )
             return (out, None) if bound.get("return_indices") else out
         if name in self._ADAPTIVE_MAX:
             import torch.nn.functional as F

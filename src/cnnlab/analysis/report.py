@@ -107,8 +107,16 @@ def _wrap(statements: Sequence[str]) -> list[str]:
     out: list[str] = []
     for text in statements:
         lead = text[: len(text) - len(text.lstrip())]
-        out.append(textwrap.fill(text.strip(), WIDTH, initial_indent=lead, subsequent_indent=lead + "    ",
-                                 break_long_words=False, break_on_hyphens=False))
+        out.append(
+            textwrap.fill(
+                text.strip(),
+                WIDTH,
+                initial_indent=lead,
+                subsequent_indent=lead + "    ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
     return out
 
 
@@ -132,9 +140,16 @@ class TableLine:
 
 def _row_line(row: LayerRecord, batch: int) -> TableLine:
     return TableLine(
-        index=str(row.index), label=row.label, type=row.type, depth=row.depth, kind=row.kind,
-        output=_sample_shapes(row.output_shapes, batch), params=row.params, macs=row.macs,
-        rf=row.rf, shared=row.shared,
+        index=str(row.index),
+        label=row.label,
+        type=row.type,
+        depth=row.depth,
+        kind=row.kind,
+        output=_sample_shapes(row.output_shapes, batch),
+        params=row.params,
+        macs=row.macs,
+        rf=row.rf,
+        shared=row.shared,
     )
 
 
@@ -171,9 +186,15 @@ def table_lines(analysis: Analysis, depth: int | None = None) -> list[TableLine]
         lines.append(
             TableLine(
                 index=f"{m.first_row}-{m.last_row}" if m.last_row > m.first_row else str(m.first_row),
-                label=m.label or analysis.model, type=m.type, depth=m.depth, kind="-",
-                output=_sample_shapes(m.output_shapes, batch), params=sum(r.params for r in inside),
-                macs=sum(r.macs for r in inside), rf=inside[-1].rf, folded=len(inside),
+                label=m.label or analysis.model,
+                type=m.type,
+                depth=m.depth,
+                kind="-",
+                output=_sample_shapes(m.output_shapes, batch),
+                params=sum(r.params for r in inside),
+                macs=sum(r.macs for r in inside),
+                rf=inside[-1].rf,
+                folded=len(inside),
             )
         )
     return lines
@@ -316,8 +337,15 @@ def render_table(
     cells = [[_cell(c.key, ln, indent=True) for c in cols] for ln in lines]
     table = _format_table([c.header for c in cols], cells, "".join(c.align for c in cols))
     return "\n".join(
-        [*_wrap([_header(analysis)]), "", table, "", *_wrap(_legend(analysis, depth)), "",
-         render_totals(analysis, optimizer, batch_size)]
+        [
+            *_wrap([_header(analysis)]),
+            "",
+            table,
+            "",
+            *_wrap(_legend(analysis, depth)),
+            "",
+            render_totals(analysis, optimizer, batch_size),
+        ]
     )
 
 
@@ -347,7 +375,7 @@ def render_markdown(
     def cell(col: _Column, line: TableLine) -> str:
         text = _cell(col.key, line, indent=False)
         if col.key == "layer":  # names in code font: they are what --layer and row() take
-            text = f"`{line.label}` {text[len(line.label) + 1:]}"
+            text = f"`{line.label}` {text[len(line.label) + 1 :]}"
         return text.replace("|", "\\|")
 
     out = [f"**{_header(analysis)}**", ""]
@@ -380,11 +408,37 @@ def render_csv(analysis: Analysis) -> str:
     model input)."""
     axes = _axis_names(len(analysis.input_size) - 1)
     header = [
-        "index", "name", "label", "call", "type", "kind", "depth", "functional", "input_shapes", "output_shapes",
-        "kernel", "stride", "padding", "dilation", "groups", "weights", "biases", "params", "trainable", "frozen",
-        "shared", "macs", "flops", *(f"op_{f}" for f in OP_FAMILIES), "out_elements", "out_bytes", "rf_kind",
+        "index",
+        "name",
+        "label",
+        "call",
+        "type",
+        "kind",
+        "depth",
+        "functional",
+        "input_shapes",
+        "output_shapes",
+        "kernel",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "weights",
+        "biases",
+        "params",
+        "trainable",
+        "frozen",
+        "shared",
+        "macs",
+        "flops",
+        *(f"op_{f}" for f in OP_FAMILIES),
+        "out_elements",
+        "out_bytes",
+        "rf_kind",
         *(f"rf_{what}_{axis}" for what in ("size", "jump", "start") for axis in axes),
-        *(f"rf_extent_{end}_{axis}" for axis in axes for end in ("first", "last")), "rf_reason", "inputs",
+        *(f"rf_extent_{end}_{axis}" for axis in axes for end in ("first", "last")),
+        "rf_reason",
+        "inputs",
     ]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -401,14 +455,41 @@ def render_csv(analysis: Analysis) -> str:
             for i in range(len(axes))
             for end in (0, 1)
         ]
-        writer.writerow([
-            r.index, r.name, r.label, r.call, r.type, r.kind, r.depth, r.functional,
-            " ".join(_shape(s) for s in r.input_shapes), " ".join(_shape(s) for s in r.output_shapes),
-            _joined(r.kernel), _joined(r.stride), _joined(r.padding), _joined(r.dilation),
-            "" if r.groups is None else r.groups, r.weights, r.biases, r.params, r.trainable, r.frozen,
-            r.shared, r.macs, r.flops, *(r.ops.get(f, 0) for f in OP_FAMILIES), r.out_elements, r.out_bytes,
-            rf.kind, *per_axis, *extent, rf.reason, _joined(r.inputs, " "),
-        ])
+        writer.writerow(
+            [
+                r.index,
+                r.name,
+                r.label,
+                r.call,
+                r.type,
+                r.kind,
+                r.depth,
+                r.functional,
+                " ".join(_shape(s) for s in r.input_shapes),
+                " ".join(_shape(s) for s in r.output_shapes),
+                _joined(r.kernel),
+                _joined(r.stride),
+                _joined(r.padding),
+                _joined(r.dilation),
+                "" if r.groups is None else r.groups,
+                r.weights,
+                r.biases,
+                r.params,
+                r.trainable,
+                r.frozen,
+                r.shared,
+                r.macs,
+                r.flops,
+                *(r.ops.get(f, 0) for f in OP_FAMILIES),
+                r.out_elements,
+                r.out_bytes,
+                rf.kind,
+                *per_axis,
+                *extent,
+                rf.reason,
+                _joined(r.inputs, " "),
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -466,8 +547,11 @@ def rf_target(
                 f"region of their own; pick a layer before flattening or global pooling{hint}"
             )
         if modules_only and (row.functional or row.call):
-            later = [r.label for r in analysis.rows
-                     if r.index > row.index and _has_map(analysis, r) and not (r.functional or r.call)]
+            later = [
+                r.label
+                for r in analysis.rows
+                if r.index > row.index and _has_map(analysis, r) and not (r.functional or r.call)
+            ]
             hint = f", such as {later[0]}, the next one" if later else ""
             raise ConfigError(
                 f"{row.label} is a {'functional op' if row.functional else 'later call of a shared module'}, "
@@ -514,8 +598,10 @@ def region_lines(analysis: Analysis, row: LayerRecord, position: Sequence[int]) 
     if extent and extent != tuple((0, n - 1) for n in spatial):
         lines.append(f"  (this map reads only {_bounds(extent)} of the input: a stride leaves the rest unread)")
     if clipped != unclipped:
-        lines.append("  (the unclipped field reaches past the pixels the map reads: padding beyond the image edge, "
-                     "or pixels a stride leaves unread)")
+        lines.append(
+            "  (the unclipped field reaches past the pixels the map reads: padding beyond the image edge, "
+            "or pixels a stride leaves unread)"
+        )
     return lines
 
 
@@ -559,8 +645,12 @@ def render_rf_check(
         f"Check of {layer} output position {tuple(position)} at input {_shape(analysis.input_size)}:",
         f"  analytic (clipped): {_bounds(analytic)}",
         f"  measured:           {_bounds(measured)}",
-        *_wrap(["  (measured: the non-zero input gradient of that position in a network with positive weights, "
-                "max pooling as average pooling, float64 on the CPU)"]),
+        *_wrap(
+            [
+                "  (measured: the non-zero input gradient of that position in a network with positive weights, "
+                "max pooling as average pooling, float64 on the CPU)"
+            ]
+        ),
         "  agree" if agree else "  DISAGREE: please report this model and layer",
     ]
     return "\n".join(lines), agree

@@ -29,9 +29,7 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def leaf_trace(
-    model: nn.Module, input_size: tuple[int, ...], batch_size: int = 1, aux: bool = False
-) -> list[LeafRow]:
+def leaf_trace(model: nn.Module, input_size: tuple[int, ...], batch_size: int = 1, aux: bool = False) -> list[LeafRow]:
     """Every leaf-module call of one eval-mode forward pass, in execution order; with
     ``aux=True``, of one training-mode ``forward_aux`` pass (auxiliary heads included)."""
     names = {m: n for n, m in model.named_modules()}

@@ -22,7 +22,7 @@ from ..analysis.report import (
     rf_target,
 )
 from ..errors import CnnlabError, ConfigError
-from ..registry import create_model
+from ..models import create_model
 from .inputs import add_input_argument, model_channels, with_channels
 
 PrintFn = Callable[[str], None]
@@ -71,18 +71,39 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_model_arguments(p)
-    p.add_argument("--batch-size", type=_positive_int, default=1, metavar="N",
-                   help="batch size analysed (default: 1); MACs, activations and memory scale with it")
-    p.add_argument("--depth", type=_depth, default=None, metavar="N",
-                   help="fold rows nested deeper than N into their containers, with summed params and MACs "
-                        "(1: the model's children; 0: one line); table and md only (default: every row)")
-    p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table",
-                   help="table (terminal), md (Markdown), csv (one line per row, every field), "
-                        "json (schema cnnlab.analysis/1); default: table")
-    p.add_argument("--optimizer", choices=tuple(OPTIMIZER_STATES), default="sgd",
-                   help="optimizer of the training-memory estimate (its state per parameter); default: sgd")
-    p.add_argument("--aux", action="store_true",
-                   help="analyse forward_aux in training mode, auxiliary heads included (GoogLeNet, Inception v3)")
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="batch size analysed (default: 1); MACs, activations and memory scale with it",
+    )
+    p.add_argument(
+        "--depth",
+        type=_depth,
+        default=None,
+        metavar="N",
+        help="fold rows nested deeper than N into their containers, with summed params and MACs "
+        "(1: the model's children; 0: one line); table and md only (default: every row)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("table", "md", "csv", "json"),
+        default="table",
+        help="table (terminal), md (Markdown), csv (one line per row, every field), "
+        "json (schema cnnlab.analysis/1); default: table",
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=tuple(OPTIMIZER_STATES),
+        default="sgd",
+        help="optimizer of the training-memory estimate (its state per parameter); default: sgd",
+    )
+    p.add_argument(
+        "--aux",
+        action="store_true",
+        help="analyse forward_aux in training mode, auxiliary heads included (GoogLeNet, Inception v3)",
+    )
     p.set_defaults(run=run_summary)
 
     p = sub.add_parser(
@@ -92,23 +113,38 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_model_arguments(p)
-    p.add_argument("--layer", metavar="NAME",
-                   help="the row whose region to show, e.g. pool5 or conv2_x.1 (default: the last row with a "
-                        "spatial map)")
-    p.add_argument("--position", type=_position, metavar="Y,X",
-                   help="the output position of --layer, row then column, e.g. 3,3 (default: the map's centre)")
-    p.add_argument("--check", action="store_true",
-                   help="also measure the region from gradients (real arithmetic on the CPU, at --input) and "
-                        "compare; --layer must then name a module, not a functional op; exits 1 if they differ")
+    p.add_argument(
+        "--layer",
+        metavar="NAME",
+        help="the row whose region to show, e.g. pool5 or conv2_x.1 (default: the last row with a spatial map)",
+    )
+    p.add_argument(
+        "--position",
+        type=_position,
+        metavar="Y,X",
+        help="the output position of --layer, row then column, e.g. 3,3 (default: the map's centre)",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="also measure the region from gradients (real arithmetic on the CPU, at --input) and "
+        "compare; --layer must then name a module, not a functional op; exits 1 if they differ",
+    )
     p.set_defaults(run=run_rf)
 
 
 def _add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="a registered model name (see `cnnlab list`)")
     add_input_argument(p, "the model's declared size")
-    p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                   help="a model option (see `cnnlab info NAME`), repeatable; VALUE is a Python literal "
-                        "(10, 0.5, True, None, 'A'), anything else is taken as a string: --option num_classes=10")
+    p.add_argument(
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model option (see `cnnlab info NAME`), repeatable; VALUE is a Python literal "
+        "(10, 0.5, True, None, 'A'), anything else is taken as a string: --option num_classes=10",
+    )
 
 
 # -- argument types: argparse turns ArgumentTypeError into a usage error (exit status 2) ---------
@@ -196,4 +232,3 @@ def run_rf(args: argparse.Namespace, print_fn: PrintFn) -> int:
     print_fn("")
     print_fn(text)
     return 0 if agree else 1
-

@@ -46,18 +46,33 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("names", nargs="+", metavar="NAME", help="registered model names (see `cnnlab list`)")
-    p.add_argument("--baseline", metavar="NAME", default=None,
-                   help="the model the ratio columns divide by; must be one of NAME (default: the first)")
+    p.add_argument(
+        "--baseline",
+        metavar="NAME",
+        default=None,
+        help="the model the ratio columns divide by; must be one of NAME (default: the first)",
+    )
     add_input_argument(p, "each model's own size; the output says when the sizes differ")
-    p.add_argument("--format", choices=FORMATS, default="table",
-                   help="table (aligned text, default), md (Markdown), csv (one row per model; per stage with "
-                   "--stages) or json (everything, stages included)")
-    p.add_argument("--stages", action="store_true",
-                   help="add each model's per-stage breakdown (stem, each feature_info stage, head): params and "
-                   "MACs per stage and their share of the total")
-    p.add_argument("--plot", metavar="FILE", default=None,
-                   help="also draw MACs (x, log scale) against published top-1 error (y), marker area proportional "
-                   "to parameters, and write it to FILE (.png, .svg or .pdf)")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="table (aligned text, default), md (Markdown), csv (one row per model; per stage with "
+        "--stages) or json (everything, stages included)",
+    )
+    p.add_argument(
+        "--stages",
+        action="store_true",
+        help="add each model's per-stage breakdown (stem, each feature_info stage, head): params and "
+        "MACs per stage and their share of the total",
+    )
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        default=None,
+        help="also draw MACs (x, log scale) against published top-1 error (y), marker area proportional "
+        "to parameters, and write it to FILE (.png, .svg or .pdf)",
+    )
     p.set_defaults(run=run)
 
 

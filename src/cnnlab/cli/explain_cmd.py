@@ -17,59 +17,153 @@ PrintFn = Callable[[str], None]
 
 # method: (module, function, fixed keyword arguments, needs images, one line of help)
 METHODS: dict[str, tuple[str, str, dict[str, Any], bool, str]] = {
-    "saliency": ("attribution", "saliency", {}, True, "|d class score / d pixel|, max over channels (Simonyan et al. 2014)"),
-    "smoothgrad": ("attribution", "saliency", {"smoothgrad": True}, True, "saliency averaged over noisy copies (Smilkov et al. 2017)"),
-    "grabcut": ("attribution", "grabcut", {}, True, "object mask: GrabCut seeded by the saliency map (Simonyan et al. 2014)"),
-    "occlusion": ("attribution", "occlusion", {}, True, "p(class) as a grey square slides over the image (Zeiler & Fergus 2014)"),
+    "saliency": (
+        "attribution",
+        "saliency",
+        {},
+        True,
+        "|d class score / d pixel|, max over channels (Simonyan et al. 2014)",
+    ),
+    "smoothgrad": (
+        "attribution",
+        "saliency",
+        {"smoothgrad": True},
+        True,
+        "saliency averaged over noisy copies (Smilkov et al. 2017)",
+    ),
+    "grabcut": (
+        "attribution",
+        "grabcut",
+        {},
+        True,
+        "object mask: GrabCut seeded by the saliency map (Simonyan et al. 2014)",
+    ),
+    "occlusion": (
+        "attribution",
+        "occlusion",
+        {},
+        True,
+        "p(class) as a grey square slides over the image (Zeiler & Fergus 2014)",
+    ),
     "cam": ("attribution", "cam", {}, True, "class activation map of a GAP + linear head (Zhou et al. 2016)"),
     "gradcam": ("attribution", "grad_cam", {}, True, "gradient-weighted class activation map (Selvaraju et al. 2017)"),
     "gradcam++": ("attribution", "grad_cam_pp", {}, True, "Grad-CAM++ (Chattopadhyay et al. 2018)"),
-    "guided-backprop": ("attribution", "guided_backprop", {}, True, "guided backpropagation (Springenberg et al. 2015)"),
-    "deconvnet": ("attribution", "deconvnet", {}, True, "deconvnet projection of a class or a neuron (Zeiler & Fergus 2014)"),
+    "guided-backprop": (
+        "attribution",
+        "guided_backprop",
+        {},
+        True,
+        "guided backpropagation (Springenberg et al. 2015)",
+    ),
+    "deconvnet": (
+        "attribution",
+        "deconvnet",
+        {},
+        True,
+        "deconvnet projection of a class or a neuron (Zeiler & Fergus 2014)",
+    ),
     "filters": ("inspect", "filters", {}, False, "a convolution's filters as images (default: the first)"),
     "activations": ("inspect", "activations", {}, True, "a layer's feature maps for the image"),
-    "maximize": ("synthesis", "activation_maximization", {}, False, "an image that maximises a class score or a channel (Simonyan et al. 2014)"),
-    "invert": ("synthesis", "feature_inversion", {}, True, "an image whose layer features match the input's (Mahendran & Vedaldi 2015)"),
+    "maximize": (
+        "synthesis",
+        "activation_maximization",
+        {},
+        False,
+        "an image that maximises a class score or a channel (Simonyan et al. 2014)",
+    ),
+    "invert": (
+        "synthesis",
+        "feature_inversion",
+        {},
+        True,
+        "an image whose layer features match the input's (Mahendran & Vedaldi 2015)",
+    ),
     "fooling": ("adversarial", "fooling_image", {}, True, "change the image until the net says --target (CS231n)"),
     "fgsm": ("adversarial", "fgsm", {}, True, "fast gradient sign attack (Goodfellow et al. 2015)"),
     "pgd": ("adversarial", "pgd", {}, True, "projected gradient descent attack (Madry et al. 2018)"),
-    "embed": ("inspect", "embed_2d", {}, False, "a 2-D map of --dataset images by their features: PCA, or --set method=tsne"),
-    "neighbours": ("inspect", "nearest_neighbours", {}, False, "nearest --dataset images in pixel and in feature space (lecture)"),
+    "embed": (
+        "inspect",
+        "embed_2d",
+        {},
+        False,
+        "a 2-D map of --dataset images by their features: PCA, or --set method=tsne",
+    ),
+    "neighbours": (
+        "inspect",
+        "nearest_neighbours",
+        {},
+        False,
+        "nearest --dataset images in pixel and in feature space (lecture)",
+    ),
 }
 # Methods over a dataset's images (--dataset, --count) rather than --image files alone.
 DATASET_METHODS = ("embed", "neighbours")
 
-DESCRIPTION = ("Explain what a network computes: writes METHOD.png and METHOD.json into --out (default ./explain;"
-               "\ngradcam++ as gradcampp.*), the JSON a manifest of the method, parameters, seed, model, files and versions."
-               "\n\nmethods:\n") + "\n".join(
-    f"  {name:16s} {help_}" for name, (_, _, _, _, help_) in METHODS.items()
-) + ("\n\nMODEL is a run directory or checkpoint (cnnlab train), or a registered model name (--weights for its weights)."
-     "\nembed and neighbours read --count images of --dataset (default: the run's dataset), resized as the weights"
-     "\nwere trained; neighbours' queries are --image files, or the next 6 dataset images.")
+DESCRIPTION = (
+    (
+        "Explain what a network computes: writes METHOD.png and METHOD.json into --out (default ./explain;"
+        "\ngradcam++ as gradcampp.*), the JSON a manifest of the method, parameters, seed, model, files and versions."
+        "\n\nmethods:\n"
+    )
+    + "\n".join(f"  {name:16s} {help_}" for name, (_, _, _, _, help_) in METHODS.items())
+    + (
+        "\n\nMODEL is a run directory or checkpoint (cnnlab train), or a registered model name (--weights for its weights)."
+        "\nembed and neighbours read --count images of --dataset (default: the run's dataset), resized as the weights"
+        "\nwere trained; neighbours' queries are --image files, or the next 6 dataset images."
+    )
+)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("explain", help="saliency, CAMs, occlusion, guided backprop, synthesis, attacks: METHOD.png + METHOD.json",
-                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "explain",
+        help="saliency, CAMs, occlusion, guided backprop, synthesis, attacks: METHOD.png + METHOD.json",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("method", choices=tuple(METHODS), metavar="METHOD", help="one of the methods listed above")
     p.add_argument("model", metavar="MODEL", help="a run directory, a checkpoint file, or a registered model name")
     p.add_argument("--weights", metavar="FILE|torchvision", help="weights for a registered model")
-    p.add_argument("--image", nargs="+", default=[], metavar="FILE", help="image files, or folders of them (resized to the model's input)")
+    p.add_argument(
+        "--image",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="image files, or folders of them (resized to the model's input)",
+    )
     p.add_argument("--target", metavar="CLASS", help="class index or name (default: the top class)")
-    p.add_argument("--layer", metavar="NAME", help="layer name (see --list-layers); NAME#2 picks the second call of a "
-                   "module called more than once per forward pass (default: the first, with a warning)")
-    p.add_argument("--channel", type=int, metavar="N", help="a channel of --layer (maximize, deconvnet, guided-backprop)")
-    p.add_argument("--seed", type=int, help="seed of a stochastic method, and of the random weights when a registered "
-                   "model is given without --weights (recorded in METHOD.json either way)")
+    p.add_argument(
+        "--layer",
+        metavar="NAME",
+        help="layer name (see --list-layers); NAME#2 picks the second call of a "
+        "module called more than once per forward pass (default: the first, with a warning)",
+    )
+    p.add_argument(
+        "--channel", type=int, metavar="N", help="a channel of --layer (maximize, deconvnet, guided-backprop)"
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="seed of a stochastic method, and of the random weights when a registered "
+        "model is given without --weights (recorded in METHOD.json either way)",
+    )
     p.add_argument("--batch-size", type=int, metavar="N", help="batch size of perturbation methods")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other argument of the method")
-    p.add_argument("--norm", choices=("minmax", "symmetric", "none"), default="minmax", help="colour scale of heat maps")
+    p.add_argument(
+        "--norm", choices=("minmax", "symmetric", "none"), default="minmax", help="colour scale of heat maps"
+    )
     p.add_argument("-o", "--out", metavar="DIR", default="explain", help="output folder (default: ./explain)")
-    p.add_argument("--dataset", metavar="NAME", help="embed, neighbours: the images to map or search (default: the run's dataset)")
+    p.add_argument(
+        "--dataset", metavar="NAME", help="embed, neighbours: the images to map or search (default: the run's dataset)"
+    )
     p.add_argument("--data-dir", metavar="DIR", help="where --dataset's files are")
     p.add_argument("--split", default="test", help="embed, neighbours: the split to read (default: test)")
-    p.add_argument("--count", type=int, default=500, metavar="N", help="embed, neighbours: how many images (default 500)")
-    p.add_argument("--list-layers", action="store_true", help="list the layers with output shapes and receptive fields, then exit")
+    p.add_argument(
+        "--count", type=int, default=500, metavar="N", help="embed, neighbours: how many images (default 500)"
+    )
+    p.add_argument(
+        "--list-layers", action="store_true", help="list the layers with output shapes and receptive fields, then exit"
+    )
     p.set_defaults(run=run_explain)
 
 
@@ -83,7 +177,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _load_model(spec: str, weights: str | None, seed: int | None, warn: PrintFn) -> tuple[Any, str, str | None, dict[str, Any]]:
+def _load_model(
+    spec: str, weights: str | None, seed: int | None, warn: PrintFn
+) -> tuple[Any, str, str | None, dict[str, Any]]:
     """The model, where it came from, (for a run) where its dataset's files were, and what
     its weights are, for the manifest: a file and its SHA-256, ``torchvision``, or ``random``
     with the seed that initialised them (said on stderr: a random network's maps explain
@@ -100,16 +196,22 @@ def _load_model(spec: str, weights: str | None, seed: int | None, warn: PrintFn)
 
         model, recipe, _ = load_run_model(path)
         checkpoint = Path(model.pretrained_cfg.get("source") or path)
-        return model, str(path), recipe.dataset.data_dir, {"source": "run", "file": str(checkpoint),
-                                                          "sha256": _sha256(checkpoint)}
-    from ..registry import create_model
+        return (
+            model,
+            str(path),
+            recipe.dataset.data_dir,
+            {"source": "run", "file": str(checkpoint), "sha256": _sha256(checkpoint)},
+        )
+    from ..models import create_model
 
     if weights is None:
         init_seed = seed if seed is not None else int(torch.seed() % 2**31)
         torch.manual_seed(init_seed)
         model = create_model(spec)
-        warn(f"warning: explaining {spec} with randomly initialised weights (seed {init_seed}): no --weights was "
-             "given, so the maps show an untrained network. Pass --weights FILE|torchvision, or a run directory")
+        warn(
+            f"warning: explaining {spec} with randomly initialised weights (seed {init_seed}): no --weights was "
+            "given, so the maps show an untrained network. Pass --weights FILE|torchvision, or a run directory"
+        )
         return model, spec, None, {"source": "random", "init_seed": init_seed}
     model = create_model(spec, weights=weights)
     if weights == "torchvision":
@@ -146,17 +248,26 @@ def _options(fn: Callable[..., Any], args: argparse.Namespace, fixed: dict[str, 
     method = args.method
     params = inspect.signature(fn).parameters
     opts = dict(fixed)
-    for key, value in (("layer", args.layer), ("channel", args.channel), ("seed", args.seed), ("batch_size", args.batch_size),
-                       ("target", args.target)):
+    for key, value in (
+        ("layer", args.layer),
+        ("channel", args.channel),
+        ("seed", args.seed),
+        ("batch_size", args.batch_size),
+        ("target", args.target),
+    ):
         if value is not None:
             if key not in params:
                 raise ConfigError(f"--{key.replace('_', '-')} does not apply to {method}")
             opts[key] = value
     layer = params.get("layer")
     if layer is not None and layer.default is inspect.Parameter.empty and args.layer is None:
-        raise ConfigError(f"{method} needs --layer NAME, the layer to read (cnnlab explain {method} {args.model} "
-                          "--list-layers lists them)")
-    settable = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY and n not in fixed]  # smoothgrad stays smoothgrad
+        raise ConfigError(
+            f"{method} needs --layer NAME, the layer to read (cnnlab explain {method} {args.model} "
+            "--list-layers lists them)"
+        )
+    settable = [
+        n for n, p in params.items() if p.kind == p.KEYWORD_ONLY and n not in fixed
+    ]  # smoothgrad stays smoothgrad
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or key not in settable:
@@ -180,15 +291,16 @@ def _atomic_json(path: Path, data: Any) -> None:
         raise
 
 
-def _dataset_method(args: argparse.Namespace, model: Any, fn: Callable[..., Any], opts: dict[str, Any],
-                    queries: Any, png: Path) -> tuple[Any, list[Path], dict[str, Any]]:
+def _dataset_method(
+    args: argparse.Namespace, model: Any, fn: Callable[..., Any], opts: dict[str, Any], queries: Any, png: Path
+) -> tuple[Any, list[Path], dict[str, Any]]:
     """embed and neighbours: ``--count`` images of ``--dataset`` with the weights'
     preprocessing; returns the explanation, the files written and manifest entries."""
     from ..errors import ConfigError
     from ..transfer import data_preprocessing
     from ..transfer.probe import load_split
-    from ..viz.explain import plot_embedding, plot_neighbours
     from ..viz._save import save_figure
+    from ..viz.explain import plot_embedding, plot_neighbours
 
     dataset = args.dataset or (getattr(model, "pretrained_cfg", None) or {}).get("dataset")
     if not dataset:
@@ -197,30 +309,26 @@ def _dataset_method(args: argparse.Namespace, model: Any, fn: Callable[..., Any]
         raise ConfigError(f"--count {args.count}: {args.method} needs at least 2 images")
     data = load_split(dataset, args.split, data_preprocessing(model, dataset), args.data_dir)
     if not hasattr(data, "images"):
-        raise ConfigError(f"{args.method} reads in-memory datasets (digits, mnist, fashion-mnist, cifar10, cifar100); "
-                          f"{dataset} is read from disk: pass its images with --image instead")
+        raise ConfigError(
+            f"{args.method} reads in-memory datasets (digits, mnist, fashion-mnist, cifar10, cifar100); "
+            f"{dataset} is read from disk: pass its images with --image instead"
+        )
     extra_queries = 6 if args.method == "neighbours" and queries is None else 0
     if len(data.labels) < args.count + extra_queries:
         raise ConfigError(f"--count {args.count}: the {args.split} split of {dataset} has {len(data.labels)} images")
     images, labels = data.images[: args.count].float() / 255, data.labels[: args.count]
-    import matplotlib.pyplot as plt
-
     if args.method == "embed":
         exp = fn(model, images, **opts)
         fig = plot_embedding(exp, images if args.count <= 300 else None, labels)
         extra = {"dataset": dataset, "split": args.split, "count": args.count, "labels": labels.tolist()}
     else:
         if queries is None:  # the next images of the split, which the gallery does not hold
-            queries = data.images[args.count: args.count + extra_queries].float() / 255
-            opts = {**opts, "query_labels": data.labels[args.count: args.count + extra_queries]}
+            queries = data.images[args.count : args.count + extra_queries].float() / 255
+            opts = {**opts, "query_labels": data.labels[args.count : args.count + extra_queries]}
         exp = fn(model, queries, images, gallery_labels=labels, **opts)
         fig = plot_neighbours(exp, queries, images)
-        extra = {"dataset": dataset, "split": args.split, "count": args.count,
-                 "agreement": exp.extras.get("agreement")}
-    try:
-        written = [save_figure(fig, png)]
-    finally:
-        plt.close(fig)
+        extra = {"dataset": dataset, "split": args.split, "count": args.count, "agreement": exp.extras.get("agreement")}
+    written = [save_figure(fig, png, close=True)]
     return exp, written, extra
 
 
@@ -231,13 +339,14 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
     import torchvision
 
     from .. import __version__
-    from ..errors import ConfigError
     from ..data import image_files
+    from ..errors import ConfigError
     from ..explain.access import Preprocess, list_layers, load_image
     from ..viz.explain import save_explanation
 
     model, source, run_data_dir, weights = _load_model(
-        args.model, args.weights, args.seed, lambda text: print(text, file=sys.stderr))
+        args.model, args.weights, args.seed, lambda text: print(text, file=sys.stderr)
+    )
     if args.data_dir is None and args.dataset is None:
         args.data_dir = run_data_dir  # the run's own dataset, where it was read from
     model.eval()
@@ -278,8 +387,12 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
         "images": [str(f) for f in files],
         "norm": args.norm,
         "files": [str(p) for p in written],
-        "versions": {"cnnlab": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-                     "python": sys.version.split()[0]},
+        "versions": {
+            "cnnlab": __version__,
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "python": sys.version.split()[0],
+        },
         "command": ["cnnlab", "explain", *sys.argv[2:]] if sys.argv[1:2] == ["explain"] else None,
     }
     _atomic_json(out / f"{stem}.json", manifest)

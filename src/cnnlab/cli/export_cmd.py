@@ -37,27 +37,54 @@ examples:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a run or model to ONNX, TorchScript or safetensors, checked against PyTorch",
-                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("source", metavar="RUN|CHECKPOINT|MODEL",
-                   help="a cnnlab run directory or checkpoint file (its model, weights and preprocessing), "
-                        "or a registered model name (`cnnlab list`)")
-    p.add_argument("--format", choices=("onnx", "torchscript", "safetensors"), default="onnx",
-                   help="file format (default onnx)")
-    p.add_argument("-o", "--out", metavar="FILE",
-                   help="where to write (default: <model>.onnx, .torchscript.pt or .safetensors, in the run directory "
-                        "for a run, else in the current directory)")
-    p.add_argument("--weights", metavar="FILE|torchvision",
-                   help="for a model name: torchvision's ImageNet weights or a weights file (default: random initialisation)")
+    p = sub.add_parser(
+        "export",
+        help="export a run or model to ONNX, TorchScript or safetensors, checked against PyTorch",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "source",
+        metavar="RUN|CHECKPOINT|MODEL",
+        help="a cnnlab run directory or checkpoint file (its model, weights and preprocessing), "
+        "or a registered model name (`cnnlab list`)",
+    )
+    p.add_argument(
+        "--format", choices=("onnx", "torchscript", "safetensors"), default="onnx", help="file format (default onnx)"
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        metavar="FILE",
+        help="where to write (default: <model>.onnx, .torchscript.pt or .safetensors, in the run directory "
+        "for a run, else in the current directory)",
+    )
+    p.add_argument(
+        "--weights",
+        metavar="FILE|torchvision",
+        help="for a model name: torchvision's ImageNet weights or a weights file (default: random initialisation)",
+    )
     add_input_argument(p, "the model's pretrained_cfg input size")
-    p.add_argument("--batch", default="dynamic", metavar="dynamic|N",
-                   help="batch size the file accepts: dynamic (any, the default) or a fixed N")
-    p.add_argument("--opset", type=int, metavar="N",
-                   help="ONNX opset version (default: the exporter's); the exporter builds at 18 "
-                        "and converts, and says so when it could not convert to N; values it cannot write are refused")
-    p.add_argument("--check", action=argparse.BooleanOptionalAction, default=True,
-                   help="run the written file on a seeded random batch and compare with PyTorch "
-                        "(max abs difference <= 1e-4); --no-check skips it (default: check)")
+    p.add_argument(
+        "--batch",
+        default="dynamic",
+        metavar="dynamic|N",
+        help="batch size the file accepts: dynamic (any, the default) or a fixed N",
+    )
+    p.add_argument(
+        "--opset",
+        type=int,
+        metavar="N",
+        help="ONNX opset version (default: the exporter's); the exporter builds at 18 "
+        "and converts, and says so when it could not convert to N; values it cannot write are refused",
+    )
+    p.add_argument(
+        "--check",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the written file on a seeded random batch and compare with PyTorch "
+        "(max abs difference <= 1e-4); --no-check skips it (default: check)",
+    )
     p.set_defaults(run=run_export)
 
 
@@ -77,23 +104,37 @@ def run_export(args: argparse.Namespace, print_fn: PrintFn) -> int:
     model = start.model
     size = with_channels(args.input, getattr(model, "in_chans", 3))
     out = Path(args.out) if args.out else default_output(args.source, start.name, args.format)
-    result = export_model(model, out, args.format, input_size=size, batch=args.batch, opset=args.opset,
-                          check=args.check, options=start.options)
+    result = export_model(
+        model,
+        out,
+        args.format,
+        input_size=size,
+        batch=args.batch,
+        opset=args.opset,
+        check=args.check,
+        options=start.options,
+    )
     meta = result.metadata
-    print_fn(f"wrote {result.path} ({_size(result.bytes)}): {start.name} as {result.format}, "
-             f"input {'x'.join(map(str, meta['input_size']))}, batch {meta['batch']}")
+    print_fn(
+        f"wrote {result.path} ({_size(result.bytes)}): {start.name} as {result.format}, "
+        f"input {'x'.join(map(str, meta['input_size']))}, batch {meta['batch']}"
+    )
     differs = opset_note(args.opset, result.opset)
     if differs:
         print_fn(f"note: {differs}")
     print_fn(f"weights: {start.source}")
     classes = meta.get("classes")
-    print_fn(f"preprocessing in the file: mean {_floats(meta['mean'])}, std {_floats(meta['std'])}, "
-             f"{f'{len(classes)} class names' if classes else 'no class names'}")
+    print_fn(
+        f"preprocessing in the file: mean {_floats(meta['mean'])}, std {_floats(meta['std'])}, "
+        f"{f'{len(classes)} class names' if classes else 'no class names'}"
+    )
     if result.max_abs_diff is None:
         print_fn("check: skipped (--no-check)")
     elif result.float32_error is not None:
-        print_fn(f"check: max abs difference {result.max_abs_diff:.2g} from PyTorch, within {NOISE_FACTOR}x PyTorch's own "
-                 f"float32 error {result.float32_error:.2g}: passed")
+        print_fn(
+            f"check: max abs difference {result.max_abs_diff:.2g} from PyTorch, within {NOISE_FACTOR}x PyTorch's own "
+            f"float32 error {result.float32_error:.2g}: passed"
+        )
     else:
         print_fn(f"check: max abs difference {result.max_abs_diff:.2g} from PyTorch (<= {TOLERANCE:g}): passed")
     for note in result.notes:

@@ -57,4 +57,6 @@ def model_channels(name: str, options: dict | None = None) -> int:
 def add_input_argument(p: argparse.ArgumentParser, default_text: str, *, flags: Sequence[str] = ("--input",)) -> None:
     """The ``--input`` option, the same for every command; ``default_text`` says what is used
     when it is left out."""
-    p.add_argument(*flags, type=parse_input_arg, default=None, metavar=METAVAR, help=f"{HELP} (default: {default_text})")
+    p.add_argument(
+        *flags, type=parse_input_arg, default=None, metavar=METAVAR, help=f"{HELP} (default: {default_text})"
+    )

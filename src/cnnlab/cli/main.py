@@ -8,9 +8,33 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..errors import CnnlabError
-from . import analysis_cmd, bench_cmd, compare_cmd, data_cmd, explain_cmd, export_cmd, models_cmd, repro_cmd, runs_cmd, train_cmd, transfer_cmd
+from . import (
+    analysis_cmd,
+    bench_cmd,
+    compare_cmd,
+    data_cmd,
+    explain_cmd,
+    export_cmd,
+    models_cmd,
+    repro_cmd,
+    runs_cmd,
+    train_cmd,
+    transfer_cmd,
+)
 
-COMMANDS = (models_cmd, analysis_cmd, compare_cmd, repro_cmd, data_cmd, train_cmd, runs_cmd, transfer_cmd, export_cmd, explain_cmd, bench_cmd)
+COMMANDS = (
+    models_cmd,
+    analysis_cmd,
+    compare_cmd,
+    repro_cmd,
+    data_cmd,
+    train_cmd,
+    runs_cmd,
+    transfer_cmd,
+    export_cmd,
+    explain_cmd,
+    bench_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

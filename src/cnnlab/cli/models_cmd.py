@@ -60,7 +60,9 @@ def run_list(args: argparse.Namespace, print_fn: PrintFn) -> int:
     if not rows:
         print_fn(f"no model matches {args.pattern!r}")
         return 1
-    table = [[r["name"], r["family"], str(r["year"]), human_count(r["params"]), r["input"], str(r["classes"])] for r in rows]
+    table = [
+        [r["name"], r["family"], str(r["year"]), human_count(r["params"]), r["input"], str(r["classes"])] for r in rows
+    ]
     print_fn(format_table(["name", "family", "year", "params", "input", "classes"], table, align="lllrrr"))
     print_fn(f"{len(rows)} models; params are exact PyTorch counts at the default input and classes")
     return 0
@@ -89,13 +91,21 @@ def run_info(args: argparse.Namespace, print_fn: PrintFn) -> int:
     if card.torchvision is not None:
         needs = ", ".join(f"{k}={v!r}" for k, v in card.torchvision.requires.items())
         lines.append(
-            f"  weights     weights='torchvision' loads {card.torchvision.weights}" + (f" (needs {needs})" if needs else "")
+            f"  weights     weights='torchvision' loads {card.torchvision.weights}"
+            + (f" (needs {needs})" if needs else "")
         )
     if options:
         lines.append("  options     " + ", ".join(f"{k}={v!r}" for k, v in options.items()))
     if card.notes:
-        lines.append(textwrap.fill(card.notes, WIDTH, initial_indent="  notes       ", subsequent_indent=" " * 14, break_on_hyphens=False))
+        lines.append(
+            textwrap.fill(
+                card.notes, WIDTH, initial_indent="  notes       ", subsequent_indent=" " * 14, break_on_hyphens=False
+            )
+        )
     lines.append("  deviations from the paper:" if card.deviations else "  deviations  none")
-    lines.extend(textwrap.fill(d, WIDTH, initial_indent="    - ", subsequent_indent="      ", break_on_hyphens=False) for d in card.deviations)
+    lines.extend(
+        textwrap.fill(d, WIDTH, initial_indent="    - ", subsequent_indent="      ", break_on_hyphens=False)
+        for d in card.deviations
+    )
     print_fn("\n".join(lines))
     return 0

@@ -10,7 +10,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from fractions import Fraction
 
-from ..analysis.repro import KINDS, SCHEMA, TRAINING_VERDICTS, VERDICTS, ClaimResult, claim_to_dict, get_claim, list_claims, run_claim
+from ..repro import (
+    KINDS,
+    SCHEMA,
+    TRAINING_VERDICTS,
+    VERDICTS,
+    ClaimResult,
+    claim_to_dict,
+    get_claim,
+    list_claims,
+    run_claim,
+)
 from .render import format_table
 
 PrintFn = Callable[[str], None]
@@ -26,7 +36,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     repro = p.add_subparsers(dest="repro_command", metavar="ACTION", required=True)
 
-    q = repro.add_parser("list", help="list the claims: id, kind, title, source", description="List the registered claims.")
+    q = repro.add_parser(
+        "list", help="list the claims: id, kind, title, source", description="List the registered claims."
+    )
     q.add_argument("--kind", choices=tuple(KINDS), default=None, help="only claims of this kind (default: all)")
     q.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     q.set_defaults(run=run_list)
@@ -37,11 +49,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description="Run claims; print each printed number, cnnlab's computed value, the verdict and why. "
         "Verdicts: " + "; ".join(f"{v}: {d}" for v, d in VERDICTS.items()) + ".",
     )
-    q.add_argument("ids", nargs="+", metavar="ID", help="claim ids (see `cnnlab repro list`), or 'all' (every claim of --kind)")
-    q.add_argument("--kind", choices=tuple(KINDS), default="count",
-                   help="what 'all' stands for: count claims (default, seconds) or training experiments (minutes)")
-    q.add_argument("-o", "--out", metavar="DIR", default="runs/repro",
-                   help="where training experiments write their figures (default: runs/repro)")
+    q.add_argument(
+        "ids", nargs="+", metavar="ID", help="claim ids (see `cnnlab repro list`), or 'all' (every claim of --kind)"
+    )
+    q.add_argument(
+        "--kind",
+        choices=tuple(KINDS),
+        default="count",
+        help="what 'all' stands for: count claims (default, seconds) or training experiments (minutes)",
+    )
+    q.add_argument(
+        "-o",
+        "--out",
+        metavar="DIR",
+        default="runs/repro",
+        help="where training experiments write their figures (default: runs/repro)",
+    )
     q.add_argument("--quick", action="store_true", help="training experiments: a smaller, faster run")
     q.add_argument("--data-dir", metavar="DIR", help="training experiments on Fashion-MNIST: the folder of its files")
     q.add_argument("--seed", type=int, default=0, help="training experiments: the seed (default 0)")
@@ -59,7 +82,11 @@ def run_list(args: argparse.Namespace, print_fn: PrintFn) -> int:
     for c in claims:
         lines.append(f"{c.id}  ({c.kind})")
         lines.append(textwrap.fill(c.title, WIDTH, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False))
-        lines.append(textwrap.fill(c.source, WIDTH, initial_indent="  source: ", subsequent_indent="          ", break_on_hyphens=False))
+        lines.append(
+            textwrap.fill(
+                c.source, WIDTH, initial_indent="  source: ", subsequent_indent="          ", break_on_hyphens=False
+            )
+        )
     kinds = Counter(c.kind for c in claims)  # in order of first appearance
     every = "; ".join(f"the {n} {kind} claims with `cnnlab repro run all --kind {kind}`" for kind, n in kinds.items())
     lines.append(f"{len(claims)} claims; run one with `cnnlab repro run ID`, or {every}")
@@ -96,7 +123,11 @@ def render_claim(result: ClaimResult) -> str:
     lines = []
     if claim is not None:
         lines.append(f"{claim.id}: {claim.title}")
-        lines.append(textwrap.fill(claim.source, WIDTH, initial_indent="source: ", subsequent_indent="        ", break_on_hyphens=False))
+        lines.append(
+            textwrap.fill(
+                claim.source, WIDTH, initial_indent="source: ", subsequent_indent="        ", break_on_hyphens=False
+            )
+        )
         lines.append("")
     table = [
         [str(i), c.quantity, format_value(c.slide), format_value(c.cnnlab), c.verdict]
@@ -109,10 +140,18 @@ def render_claim(result: ClaimResult) -> str:
         width = len(str(len(result.checks)))
         for i, c in explained:
             head = f"[{i}]".rjust(width + 2) + " "
-            lines.append(textwrap.fill(c.explanation, WIDTH, initial_indent=head, subsequent_indent=" " * len(head), break_on_hyphens=False))
+            lines.append(
+                textwrap.fill(
+                    c.explanation, WIDTH, initial_indent=head, subsequent_indent=" " * len(head), break_on_hyphens=False
+                )
+            )
     if result.notes:
         lines.append("")
-        lines.append(textwrap.fill(result.notes, WIDTH, initial_indent="notes: ", subsequent_indent="       ", break_on_hyphens=False))
+        lines.append(
+            textwrap.fill(
+                result.notes, WIDTH, initial_indent="notes: ", subsequent_indent="       ", break_on_hyphens=False
+            )
+        )
     if result.artifacts:
         lines.append("files: " + ", ".join(result.artifacts))
     counts = ", ".join(f"{n} {v}" for v, n in result.summary.items() if n)
@@ -141,7 +180,11 @@ def run_run(args: argparse.Namespace, print_fn: PrintFn) -> int:
     kinds = {r.claim.kind for r in results if r.claim is not None}
     verdicts = {**(VERDICTS if "count" in kinds else {}), **(TRAINING_VERDICTS if "training" in kinds else {})}
     if args.format == "json":
-        print_fn(json.dumps({"schema": SCHEMA, "verdicts": verdicts, "claims": [claim_to_dict(r) for r in results]}, indent=2))
+        print_fn(
+            json.dumps(
+                {"schema": SCHEMA, "verdicts": verdicts, "claims": [claim_to_dict(r) for r in results]}, indent=2
+            )
+        )
         return 0
     blocks = [render_claim(r) for r in results]
     total = {v: sum(r.summary.get(v, 0) for r in results) for v in verdicts}
@@ -150,6 +193,9 @@ def run_run(args: argparse.Namespace, print_fn: PrintFn) -> int:
         for v, d in verdicts.items()
     ]
     if len(results) > 1:
-        legend.insert(0, f"{len(results)} claims, {sum(total.values())} checks: " + ", ".join(f"{n} {v}" for v, n in total.items()))
+        legend.insert(
+            0,
+            f"{len(results)} claims, {sum(total.values())} checks: " + ", ".join(f"{n} {v}" for v, n in total.items()),
+        )
     print_fn(("\n\n" + "=" * WIDTH + "\n\n").join(blocks) + "\n\n" + "\n".join(legend))
     return 0

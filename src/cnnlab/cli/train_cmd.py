@@ -39,58 +39,110 @@ from there. Several GPUs or processes: torchrun --nproc-per-node N -m cnnlab tra
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model with a recipe; runs you can follow and resume",
-                       description=TRAIN_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "train",
+        help="train a model with a recipe; runs you can follow and resume",
+        description=TRAIN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("model", nargs="?", help="a registered model (default: the recipe's)")
     p.add_argument("--recipe", metavar="NAME|FILE", help="a packaged recipe name or a YAML file")
-    p.add_argument("--dataset", metavar="D", help="dataset name (cnnlab.data.list_datasets()), or some of its classes: mnist[0-4], cifar10[0,1,8,9]; picks the model's recipe for it")
-    p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's official files, e.g. ../shared/data/mnist")
+    p.add_argument(
+        "--dataset",
+        metavar="D",
+        help="dataset name (cnnlab.data.list_datasets()), or some of its classes: mnist[0-4], cifar10[0,1,8,9]; picks the model's recipe for it",
+    )
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="folder holding the dataset's official files, e.g. ../shared/data/mnist"
+    )
     p.add_argument("--epochs", type=int, metavar="N", help="epochs in all (with --resume: train on until N)")
     p.add_argument("--batch-size", type=int, metavar="N")
     p.add_argument("--lr", type=float, metavar="X", help="the optimizer's (base) learning rate")
     p.add_argument("--seed", type=int, metavar="N")
-    p.add_argument("--val-every", type=int, metavar="N",
-                   help="validate after every N-th epoch and the last (default: the recipe's, 1); best.pt, early "
-                        "stopping and plateau schedules then see only those epochs")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any recipe field (repeatable)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="default: the recipe's (auto: CUDA, MPS, CPU)")
-    p.add_argument("--amp", action="store_true", help="mixed precision (bf16 autocast; fp16 with loss scaling on CUDA without bf16)")
+    p.add_argument(
+        "--val-every",
+        type=int,
+        metavar="N",
+        help="validate after every N-th epoch and the last (default: the recipe's, 1); best.pt, early "
+        "stopping and plateau schedules then see only those epochs",
+    )
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override any recipe field (repeatable)"
+    )
+    p.add_argument(
+        "--device", choices=("auto", "cpu", "cuda", "mps"), help="default: the recipe's (auto: CUDA, MPS, CPU)"
+    )
+    p.add_argument(
+        "--amp",
+        action="store_true",
+        help="mixed precision (bf16 autocast; fp16 with loss scaling on CUDA without bf16)",
+    )
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--run-dir", metavar="DIR", help="where the run is written (default: runs/<recipe>-<UTC time>)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved recipe and what it resolves to here, then exit")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the resolved recipe and what it resolves to here, then exit"
+    )
     p.add_argument("--lr-on-resume", type=float, metavar="X", help="with --resume: the learning rate from here on")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch)")
-    p.add_argument("--threads", default="auto", metavar="N|auto",
-                   help="CPU threads (default auto: the cores the load average leaves free, or OMP_NUM_THREADS)")
-    p.add_argument("--tensorboard", action="store_true",
-                   help="also log to TensorBoard in RUN_DIR/tensorboard (needs the tensorboard package)")
-    p.add_argument("--wandb", nargs="?", const="cnnlab", metavar="PROJECT",
-                   help="also log to Weights & Biases (default project: cnnlab), offline unless WANDB_MODE says otherwise; "
-                        "needs the wandb package")
+    p.add_argument(
+        "--threads",
+        default="auto",
+        metavar="N|auto",
+        help="CPU threads (default auto: the cores the load average leaves free, or OMP_NUM_THREADS)",
+    )
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log to TensorBoard in RUN_DIR/tensorboard (needs the tensorboard package)",
+    )
+    p.add_argument(
+        "--wandb",
+        nargs="?",
+        const="cnnlab",
+        metavar="PROJECT",
+        help="also log to Weights & Biases (default project: cnnlab), offline unless WANDB_MODE says otherwise; "
+        "needs the wandb package",
+    )
     p.add_argument("--list-recipes", action="store_true", help="list the packaged recipes and exit")
     p.set_defaults(run=run_train)
 
-    p = sub.add_parser("eval", help="test a run or checkpoint: rank-1/rank-5, per-class report, confusion matrix",
-                       description="Evaluate a run directory (its best.pt, else last.pt) or a checkpoint file on a split of its "
-                       "dataset: rank-1 and rank-5 accuracy, per-class precision/recall/F1/support with macro and weighted "
-                       "averages, a confusion-matrix PNG and the results as JSON. --crops 10 or 144 averages the softmax over "
-                       "crops (Szegedy et al. 2014 Sec. 7); --ensemble averages several runs' probabilities.")
+    p = sub.add_parser(
+        "eval",
+        help="test a run or checkpoint: rank-1/rank-5, per-class report, confusion matrix",
+        description="Evaluate a run directory (its best.pt, else last.pt) or a checkpoint file on a split of its "
+        "dataset: rank-1 and rank-5 accuracy, per-class precision/recall/F1/support with macro and weighted "
+        "averages, a confusion-matrix PNG and the results as JSON. --crops 10 or 144 averages the softmax over "
+        "crops (Szegedy et al. 2014 Sec. 7); --ensemble averages several runs' probabilities.",
+    )
     p.add_argument("target", metavar="RUN", help="a run directory or a checkpoint file")
-    p.add_argument("--dataset", metavar="D", help="evaluate on another dataset with the same classes in the same order (default: the run's); "
-                                                     "other classes are refused")
+    p.add_argument(
+        "--dataset",
+        metavar="D",
+        help="evaluate on another dataset with the same classes in the same order (default: the run's); "
+        "other classes are refused",
+    )
     p.add_argument("--data-dir", metavar="DIR")
-    p.add_argument("--split", help="test, val or train (default: test; val for Tiny ImageNet, ImageNet and image folders)")
+    p.add_argument(
+        "--split", help="test, val or train (default: test; val for Tiny ImageNet, ImageNet and image folders)"
+    )
     p.add_argument("--crops", type=int, choices=(1, 10, 144), default=1)
-    p.add_argument("--ensemble", nargs="+", default=[], metavar="RUN", help="more runs whose probabilities are averaged in")
+    p.add_argument(
+        "--ensemble", nargs="+", default=[], metavar="RUN", help="more runs whose probabilities are averaged in"
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
-    p.add_argument("-o", "--out", metavar="DIR", help="where eval.json and confusion.png go (default: the run directory)")
+    p.add_argument(
+        "-o", "--out", metavar="DIR", help="where eval.json and confusion.png go (default: the run directory)"
+    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=run_eval)
 
-    p = sub.add_parser("predict", help="top-5 classes of images with a trained run",
-                       description="Classify image files with a run (or checkpoint): the top classes with their probabilities.")
+    p = sub.add_parser(
+        "predict",
+        help="top-5 classes of images with a trained run",
+        description="Classify image files with a run (or checkpoint): the top classes with their probabilities.",
+    )
     p.add_argument("target", metavar="RUN", help="a run directory or a checkpoint file")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) or folders of them")
     p.add_argument("--top", type=int, default=5, metavar="K")
@@ -117,8 +169,14 @@ def _recipe(args: argparse.Namespace):
         sets = [f"dataset.name={dataset}"] if dataset and recipe.dataset.name != dataset else []
     if args.data_dir:
         sets.append(f"dataset.data_dir={args.data_dir}")
-    for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size), ("optimizer.lr", args.lr), ("seed", args.seed), ("device", args.device),
-                       ("val_every", args.val_every)):
+    for key, value in (
+        ("epochs", args.epochs),
+        ("batch_size", args.batch_size),
+        ("optimizer.lr", args.lr),
+        ("seed", args.seed),
+        ("device", args.device),
+        ("val_every", args.val_every),
+    ):
         if value is not None:
             sets.append(f"{key}={value}")
     if args.amp:
@@ -142,7 +200,9 @@ def run_train(args: argparse.Namespace, print_fn: PrintFn) -> int:
     if args.list_recipes:
         for name in list_recipes():
             r = load_recipe(name)
-            print_fn(f"{name:34s} {r.model.name:16s} {r.dataset.name:14s} {r.epochs:4d} epochs  {r.description.splitlines()[0] if r.description else ''}")
+            print_fn(
+                f"{name:34s} {r.model.name:16s} {r.dataset.name:14s} {r.epochs:4d} epochs  {r.description.splitlines()[0] if r.description else ''}"
+            )
         return 0
     if args.dry_run:
         return _dry_run(args, print_fn)
@@ -160,7 +220,7 @@ def _dry_run(args: argparse.Namespace, print_fn: PrintFn) -> int:
     from ..data import dataset_info
     from ..engine.recipes import dump_recipe, validate_recipe
     from ..engine.run import resolve_auto, resolve_device
-    from ..registry import create_model
+    from ..models import create_model
 
     if args.resume:
         raise ConfigError("--dry-run shows a new run's recipe; a resumed run's is in its folder (recipe.yaml)")
@@ -169,16 +229,23 @@ def _dry_run(args: argparse.Namespace, print_fn: PrintFn) -> int:
     info = dataset_info(recipe.dataset.name)
     device = resolve_device(args.device or recipe.device)
     channels = info.image_size[0] if info.image_size else 3  # as the run builds it
-    model = create_model(recipe.model.name, num_classes=info.num_classes or None, in_chans=channels, **recipe.model.options)
+    model = create_model(
+        recipe.model.name, num_classes=info.num_classes or None, in_chans=channels, **recipe.model.options
+    )
     channels_last, amp = resolve_auto(recipe.channels_last, recipe.amp, device, model)
     for line in dump_recipe(recipe).rstrip().splitlines():
         print_fn(line)
-    sizes = ", ".join(f"{split} {n:,}" for split, n in info.num_samples) + " images" if info.num_samples else (
-        "some classes of the full set" if info.class_subset else "images read from disk")
+    sizes = (
+        ", ".join(f"{split} {n:,}" for split, n in info.num_samples) + " images"
+        if info.num_samples
+        else ("some classes of the full set" if info.class_subset else "images read from disk")
+    )
     params = sum(p.numel() for p in model.parameters())
-    print_fn(f"# on this machine: device {device}, channels_last {recipe.channels_last} -> {channels_last}, "
-             f"amp {recipe.amp} -> {amp}; {recipe.model.name} with {params:,} parameters for {info.num_classes or '?'} "
-             f"classes; {info.name}: {sizes}; nothing was trained (--dry-run)")
+    print_fn(
+        f"# on this machine: device {device}, channels_last {recipe.channels_last} -> {channels_last}, "
+        f"amp {recipe.amp} -> {amp}; {recipe.model.name} with {params:,} parameters for {info.num_classes or '?'} "
+        f"classes; {info.name}: {sizes}; nothing was trained (--dry-run)"
+    )
     return 0
 
 
@@ -196,14 +263,21 @@ def callbacks_for(args: argparse.Namespace, print_fn: PrintFn) -> list:
 
 def _train(args: argparse.Namespace, print_fn: PrintFn, callbacks: list) -> int:
     from ..engine.run import train_recipe
+    from ..transfer import start_finetune
 
     recipe = None if args.resume else _recipe(args)
     result = train_recipe(
         recipe if recipe is not None else "",
         overrides=_resume_overrides(args) if args.resume else (),
-        run_dir=args.run_dir, resume=args.resume, lr_on_resume=args.lr_on_resume,
-        device=args.device, callbacks=callbacks, progress=not args.no_progress,
-        compile=args.compile, print_fn=print_fn,
+        run_dir=args.run_dir,
+        resume=args.resume,
+        lr_on_resume=args.lr_on_resume,
+        device=args.device,
+        callbacks=callbacks,
+        progress=not args.no_progress,
+        compile=args.compile,
+        print_fn=print_fn,
+        start=start_finetune,
     )
     return report_run(result, print_fn)
 
@@ -212,14 +286,29 @@ def _resume_overrides(args: argparse.Namespace) -> list[str]:
     """What a resumed run may change: more epochs, how often it validates, where the data are, the fast paths
     (``--amp``, ``--channels-last``), ``--set`` keys. Flags
     that would change what it resumes from are refused rather than ignored."""
-    fixed = [flag for flag, value in (("MODEL", args.model), ("--recipe", args.recipe), ("--dataset", args.dataset),
-                                      ("--batch-size", args.batch_size), ("--seed", args.seed)) if value is not None]
+    fixed = [
+        flag
+        for flag, value in (
+            ("MODEL", args.model),
+            ("--recipe", args.recipe),
+            ("--dataset", args.dataset),
+            ("--batch-size", args.batch_size),
+            ("--seed", args.seed),
+        )
+        if value is not None
+    ]
     if fixed:
-        raise ConfigError(f"--resume continues {args.resume} with its own recipe; {', '.join(fixed)} would change what it "
-                          "resumed from: start a new run instead, or change a setting with --set KEY=VALUE")
+        raise ConfigError(
+            f"--resume continues {args.resume} with its own recipe; {', '.join(fixed)} would change what it "
+            "resumed from: start a new run instead, or change a setting with --set KEY=VALUE"
+        )
     if args.lr is not None:
-        raise ConfigError(f"--lr {args.lr} with --resume: use --lr-on-resume {args.lr} (the rate from the resumed epoch on)")
-    sets = [f"{key}={value}" for key, value in (("epochs", args.epochs), ("val_every", args.val_every)) if value is not None]
+        raise ConfigError(
+            f"--lr {args.lr} with --resume: use --lr-on-resume {args.lr} (the rate from the resumed epoch on)"
+        )
+    sets = [
+        f"{key}={value}" for key, value in (("epochs", args.epochs), ("val_every", args.val_every)) if value is not None
+    ]
     if args.data_dir:
         sets.append(f"dataset.data_dir={args.data_dir}")
     sets += [f"{key}=true" for key, on in (("amp", args.amp), ("channels_last", args.channels_last)) if on]
@@ -243,12 +332,23 @@ def run_eval(args: argparse.Namespace, print_fn: PrintFn) -> int:
     from ..engine.run import evaluate_checkpoint
     from ..viz import plot_confusion_matrix
 
-    result = evaluate_checkpoint(args.target, dataset=args.dataset, split=args.split, crops=args.crops,
-                                 ensemble=args.ensemble, device=args.device, data_dir=args.data_dir)
-    out = Path(args.out) if args.out else (Path(args.target) if Path(args.target).is_dir() else Path(args.target).parent)
+    result = evaluate_checkpoint(
+        args.target,
+        dataset=args.dataset,
+        split=args.split,
+        crops=args.crops,
+        ensemble=args.ensemble,
+        device=args.device,
+        data_dir=args.data_dir,
+    )
+    out = (
+        Path(args.out) if args.out else (Path(args.target) if Path(args.target).is_dir() else Path(args.target).parent)
+    )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "eval.json", lambda f: f.write(json.dumps(result, indent=2).encode()))
-    plot_confusion_matrix(result["confusion"], result["classes"], out / "confusion.png", title=f"{result['split']}, {args.crops} crop(s)")
+    plot_confusion_matrix(
+        result["confusion"], result["classes"], out / "confusion.png", title=f"{result['split']}, {args.crops} crop(s)"
+    )
     if args.format == "json":
         print_fn(json.dumps(result, indent=2))
         return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -51,47 +51,100 @@ resume and the final test are those of `cnnlab train`; --set reaches any recipe 
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("transfer", help="transfer learning: linear probes and fine-tuning from pretrained weights",
-                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "transfer",
+        help="transfer learning: linear probes and fine-tuning from pretrained weights",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     tsub = p.add_subparsers(dest="transfer_command", metavar="ACTION", required=True)
 
-    q = tsub.add_parser("probe", help="linear probes on the features of chosen layers",
-                        description=PROBE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    q = tsub.add_parser(
+        "probe",
+        help="linear probes on the features of chosen layers",
+        description=PROBE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _source(q)
     which = q.add_mutually_exclusive_group()
-    which.add_argument("--layers", metavar="NAME,...", help="comma-separated layer names ('head': the pre-logits features)")
+    which.add_argument(
+        "--layers", metavar="NAME,...", help="comma-separated layer names ('head': the pre-logits features)"
+    )
     which.add_argument("--stages", action="store_true", help="one probe per feature_info stage, plus head")
-    q.add_argument("--pool", default="avg", metavar="avg|avgK|flatten", help="how feature maps become vectors (default avg)")
-    q.add_argument("--train-size", type=int, metavar="N", help="fit on N training images drawn with --seed (default: all)")
+    q.add_argument(
+        "--pool", default="avg", metavar="avg|avgK|flatten", help="how feature maps become vectors (default avg)"
+    )
+    q.add_argument(
+        "--train-size", type=int, metavar="N", help="fit on N training images drawn with --seed (default: all)"
+    )
     q.add_argument("--seed", type=int, default=0, metavar="N")
-    q.add_argument("--C", type=float, default=1.0, metavar="X", help="inverse L2 strength of the logistic regression (default 1.0)")
+    q.add_argument(
+        "--C", type=float, default=1.0, metavar="X", help="inverse L2 strength of the logistic regression (default 1.0)"
+    )
     q.add_argument("--max-iter", type=int, default=1000, metavar="N", help="L-BFGS iterations at most (default 1000)")
     q.add_argument("--batch-size", type=int, default=256, metavar="N", help="images per forward pass (default 256)")
     q.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
-    q.add_argument("--cache-dir", metavar="DIR", help="feature cache (default $CNNLAB_CACHE/features or ~/.cache/cnnlab/features)")
+    q.add_argument(
+        "--cache-dir", metavar="DIR", help="feature cache (default $CNNLAB_CACHE/features or ~/.cache/cnnlab/features)"
+    )
     q.add_argument("--no-cache", action="store_true", help="neither read nor write cached features")
-    q.add_argument("-o", "--out", metavar="DIR", help="where probe.json and probe.png go (default runs/probe-<model>-<dataset>-<UTC time>)")
+    q.add_argument(
+        "-o",
+        "--out",
+        metavar="DIR",
+        help="where probe.json and probe.png go (default runs/probe-<model>-<dataset>-<UTC time>)",
+    )
     q.add_argument("--format", choices=("text", "json"), default="text")
     _threads(q)
     q.set_defaults(run=run_probe)
 
-    f = tsub.add_parser("finetune", help="fine-tune pretrained weights on a new dataset; a run like `cnnlab train`",
-                        description=FINETUNE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    f = tsub.add_parser(
+        "finetune",
+        help="fine-tune pretrained weights on a new dataset; a run like `cnnlab train`",
+        description=FINETUNE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _source(f, optional=True)
     which = f.add_mutually_exclusive_group()
     which.add_argument("--freeze-until", metavar="NAME", help="freeze this module and everything before it")
-    which.add_argument("--trainable-stages", type=int, metavar="N", help="train the top N blocks below the classifier (0: classifier only)")
-    f.add_argument("--head-epochs", type=int, default=1, metavar="N", help="epochs training the new classifier alone first (default 1)")
-    f.add_argument("--lr-head", type=float, default=0.01, metavar="X", help="learning rate of the new classifier (default 0.01)")
-    f.add_argument("--lr-body", type=float, metavar="Y", help="learning rate of the unfrozen pretrained layers (default lr-head / 10)")
+    which.add_argument(
+        "--trainable-stages",
+        type=int,
+        metavar="N",
+        help="train the top N blocks below the classifier (0: classifier only)",
+    )
+    f.add_argument(
+        "--head-epochs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="epochs training the new classifier alone first (default 1)",
+    )
+    f.add_argument(
+        "--lr-head", type=float, default=0.01, metavar="X", help="learning rate of the new classifier (default 0.01)"
+    )
+    f.add_argument(
+        "--lr-body",
+        type=float,
+        metavar="Y",
+        help="learning rate of the unfrozen pretrained layers (default lr-head / 10)",
+    )
     f.add_argument("--epochs", type=int, default=10, metavar="N", help="all epochs, warm-up included (default 10)")
     f.add_argument("--batch-size", type=int, default=64, metavar="N")
-    f.add_argument("--train-size", type=int, metavar="N", help="train on N training images drawn with --seed (default: all)")
+    f.add_argument(
+        "--train-size", type=int, metavar="N", help="train on N training images drawn with --seed (default: all)"
+    )
     f.add_argument("--seed", type=int, default=0, metavar="N")
-    f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any recipe field (repeatable)")
+    f.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override any recipe field (repeatable)"
+    )
     f.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     f.add_argument("--compile", action="store_true", help="torch.compile the model")
-    f.add_argument("--run-dir", metavar="DIR", help="where the run is written (default: runs/finetune-<model>-<dataset>-<UTC time>)")
+    f.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="where the run is written (default: runs/finetune-<model>-<dataset>-<UTC time>)",
+    )
     f.add_argument("--resume", metavar="DIR", help="continue the fine-tune run in DIR from its last checkpoint")
     f.add_argument("--lr-on-resume", type=float, metavar="X", help="with --resume: the learning rate from here on")
     f.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch)")
@@ -100,24 +153,45 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _threads(f)
     f.set_defaults(run=run_finetune)
 
-    b = tsub.add_parser("blocks", help="the blocks --trainable-stages counts, with their modules",
-                        description="The model cut into freezable blocks in forward order: its feature_info stages, "
-                                    "'head' (hidden layers before the classifier) and 'classifier'.")
+    b = tsub.add_parser(
+        "blocks",
+        help="the blocks --trainable-stages counts, with their modules",
+        description="The model cut into freezable blocks in forward order: its feature_info stages, "
+        "'head' (hidden layers before the classifier) and 'classifier'.",
+    )
     b.add_argument("source", metavar="MODEL|RUN", help="a registered model or a cnnlab run")
     b.set_defaults(run=run_blocks)
 
 
 def _source(p: argparse.ArgumentParser, optional: bool = False) -> None:
-    p.add_argument("source", metavar="MODEL|RUN", nargs="?" if optional else None,
-                   help="a cnnlab run directory or checkpoint, or a registered model with --weights")
-    p.add_argument("--weights", metavar="torchvision|FILE", help="for a model name: torchvision's ImageNet weights or a weights file")
-    p.add_argument("--dataset", metavar="D", required=not optional, help="the new dataset (cnnlab.data.list_datasets())")
-    p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's official files, e.g. ../shared/data/fashion-mnist")
+    p.add_argument(
+        "source",
+        metavar="MODEL|RUN",
+        nargs="?" if optional else None,
+        help="a cnnlab run directory or checkpoint, or a registered model with --weights",
+    )
+    p.add_argument(
+        "--weights",
+        metavar="torchvision|FILE",
+        help="for a model name: torchvision's ImageNet weights or a weights file",
+    )
+    p.add_argument(
+        "--dataset", metavar="D", required=not optional, help="the new dataset (cnnlab.data.list_datasets())"
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder holding the dataset's official files, e.g. ../shared/data/fashion-mnist",
+    )
 
 
 def _threads(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", default="auto", metavar="N|auto",
-                   help="CPU threads (default auto: the cores the load average leaves free, or OMP_NUM_THREADS)")
+    p.add_argument(
+        "--threads",
+        default="auto",
+        metavar="N|auto",
+        help="CPU threads (default auto: the cores the load average leaves free, or OMP_NUM_THREADS)",
+    )
 
 
 def _with_threads(args: argparse.Namespace, call: Callable[[], int]) -> int:
@@ -146,9 +220,21 @@ def _probe(args: argparse.Namespace, print_fn: PrintFn) -> int:
 
     layers = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
     result = linear_probe(
-        args.source, args.dataset, layers=layers, stages=args.stages, weights=args.weights, data_dir=args.data_dir,
-        train_size=args.train_size, seed=args.seed, pool=args.pool, C=args.C, max_iter=args.max_iter,
-        batch_size=args.batch_size, device=args.device, cache_dir=args.cache_dir, cache=not args.no_cache,
+        args.source,
+        args.dataset,
+        layers=layers,
+        stages=args.stages,
+        weights=args.weights,
+        data_dir=args.data_dir,
+        train_size=args.train_size,
+        seed=args.seed,
+        pool=args.pool,
+        C=args.C,
+        max_iter=args.max_iter,
+        batch_size=args.batch_size,
+        device=args.device,
+        cache_dir=args.cache_dir,
+        cache=not args.no_cache,
     )
     out = Path(args.out) if args.out else Path("runs") / path_safe(f"probe-{result.model}-{args.dataset}-{_stamp()}")
     data = result.to_dict()
@@ -167,18 +253,38 @@ def _probe(args: argparse.Namespace, print_fn: PrintFn) -> int:
 def format_probe(result: Mapping[str, Any]) -> str:
     """The probe table: one row per layer, then what was probed."""
     rows = [
-        [p["layer"], str(p["features"]), f"{p['train_acc']:.2%}", f"{p['test_acc']:.2%}",
-         "cached" if p["cached"] else f"{p['extract_seconds']:.1f}", f"{p['fit_seconds']:.1f}",
-         "yes" if p["converged"] else f"no ({p['iterations']} iterations)"]
+        [
+            p["layer"],
+            str(p["features"]),
+            f"{p['train_acc']:.2%}",
+            f"{p['test_acc']:.2%}",
+            "cached" if p["cached"] else f"{p['extract_seconds']:.1f}",
+            f"{p['fit_seconds']:.1f}",
+            "yes" if p["converged"] else f"no ({p['iterations']} iterations)",
+        ]
         for p in result["layers"]
     ]
-    table = format_table(["layer", "features", "train acc", "test acc", "extract s", "fit s", "converged"], rows, "lrrrrrl")
+    table = format_table(
+        ["layer", "features", "train acc", "test acc", "extract s", "fit s", "converged"], rows, "lrrrrrl"
+    )
     pre = result["preprocessing"]
-    head = (f"linear probes of {result['model']} ({result['source']}) on {result['dataset']}: "
-            f"{result['train_images']} training, {result['test_images']} test images; pool {result['pool']}, C {result['C']:g}")
-    detail = (f"preprocessing of the weights: {pre['channels']}x{pre['image_size']}x{pre['image_size']} ({pre['resize_mode']}), "
-              f"mean {_values(pre['mean'])}, std {_values(pre['std'])}")
-    lines = [head, detail, *([pre["note"]] if pre.get("note") else []), "", table, "", f"{result['seconds']:.1f} s in all"]
+    head = (
+        f"linear probes of {result['model']} ({result['source']}) on {result['dataset']}: "
+        f"{result['train_images']} training, {result['test_images']} test images; pool {result['pool']}, C {result['C']:g}"
+    )
+    detail = (
+        f"preprocessing of the weights: {pre['channels']}x{pre['image_size']}x{pre['image_size']} ({pre['resize_mode']}), "
+        f"mean {_values(pre['mean'])}, std {_values(pre['std'])}"
+    )
+    lines = [
+        head,
+        detail,
+        *([pre["note"]] if pre.get("note") else []),
+        "",
+        table,
+        "",
+        f"{result['seconds']:.1f} s in all",
+    ]
     return "\n".join(lines)
 
 
@@ -190,23 +296,43 @@ def run_finetune(args: argparse.Namespace, print_fn: PrintFn) -> int:
 def _finetune(args: argparse.Namespace, print_fn: PrintFn) -> int:
     from ..engine.run import train_recipe
     from ..errors import ConfigError
-    from ..transfer import finetune_recipe
+    from ..transfer import finetune_recipe, start_finetune
     from .train_cmd import callbacks_for, report_run
 
     if (args.resume is None) == (args.source is None) or (args.source is None) != (args.dataset is None):
-        raise ConfigError("give MODEL|RUN and --dataset to start a fine-tune, or --resume DIR alone to continue one "
-                          f"(got MODEL|RUN={args.source!r}, --dataset={args.dataset!r}, --resume={args.resume!r})")
+        raise ConfigError(
+            "give MODEL|RUN and --dataset to start a fine-tune, or --resume DIR alone to continue one "
+            f"(got MODEL|RUN={args.source!r}, --dataset={args.dataset!r}, --resume={args.resume!r})"
+        )
     recipe = None
     if args.resume is None:
         recipe = finetune_recipe(
-            args.source, args.dataset, weights=args.weights, data_dir=args.data_dir, freeze_until=args.freeze_until,
-            trainable_stages=args.trainable_stages, head_epochs=args.head_epochs, lr_head=args.lr_head,
-            lr_body=args.lr_body, epochs=args.epochs, batch_size=args.batch_size, train_size=args.train_size, seed=args.seed,
+            args.source,
+            args.dataset,
+            weights=args.weights,
+            data_dir=args.data_dir,
+            freeze_until=args.freeze_until,
+            trainable_stages=args.trainable_stages,
+            head_epochs=args.head_epochs,
+            lr_head=args.lr_head,
+            lr_body=args.lr_body,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            train_size=args.train_size,
+            seed=args.seed,
         )
     result = train_recipe(
-        recipe if recipe is not None else "", overrides=list(args.set), run_dir=args.run_dir, resume=args.resume,
-        lr_on_resume=args.lr_on_resume, device=args.device, callbacks=callbacks_for(args, print_fn),
-        progress=not args.no_progress, compile=args.compile, print_fn=print_fn,
+        recipe if recipe is not None else "",
+        overrides=list(args.set),
+        run_dir=args.run_dir,
+        resume=args.resume,
+        lr_on_resume=args.lr_on_resume,
+        device=args.device,
+        callbacks=callbacks_for(args, print_fn),
+        progress=not args.no_progress,
+        compile=args.compile,
+        print_fn=print_fn,
+        start=start_finetune,
     )
     return report_run(result, print_fn)
 
@@ -219,7 +345,9 @@ def run_blocks(args: argparse.Namespace, print_fn: PrintFn) -> int:
     blocks = transfer_blocks(pretrained.model)
     body = len(blocks) - 1
     rows = [[str(body - i) if i < body else "always", b.name, _modules(b.modules)] for i, b in enumerate(blocks)]
-    print_fn(f"{pretrained.name}: {body} blocks below the classifier; --trainable-stages N trains the rows numbered 1..N")
+    print_fn(
+        f"{pretrained.name}: {body} blocks below the classifier; --trainable-stages N trains the rows numbered 1..N"
+    )
     print_fn(format_table(["N", "block", "modules"], rows, "rll"))
     return 0
 
@@ -234,4 +362,4 @@ def _values(values: Sequence[float]) -> str:
 
 
 def _stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

@@ -16,6 +16,7 @@ labelled 0 to 4.
 
 from .augment import Augment
 from .catalog import Archive, DatasetInfo, OfficialFile, dataset_info, list_datasets, split_subset
+from .channels import LUMA, channel_conversion, match_channels
 from .datasets import (
     DatasetLocation,
     FolderImages,
@@ -47,6 +48,9 @@ from .loaders import (
 )
 
 __all__ = [
+    "LUMA",
+    "channel_conversion",
+    "match_channels",
     "Archive",
     "Augment",
     "DatasetInfo",

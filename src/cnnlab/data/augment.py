@@ -101,8 +101,14 @@ class Augment:
         (already on ``x``'s device)."""
         flip = params.get("flip")
         if "crop_dy" in params:
-            x = _translate(x, params["crop_dy"], params["crop_dx"], self.crop_padding, zero=True,
-                           flip=None if "shift_dy" in params else flip)
+            x = _translate(
+                x,
+                params["crop_dy"],
+                params["crop_dx"],
+                self.crop_padding,
+                zero=True,
+                flip=None if "shift_dy" in params else flip,
+            )
         if "shift_dy" in params:
             s = self.shift
             x = _translate(x, params["shift_dy"] + s, params["shift_dx"] + s, s, zero=self.fill == "zero", flip=flip)

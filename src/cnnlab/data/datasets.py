@@ -56,13 +56,17 @@ def image_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
             if not found:
-                raise ConfigError(f"folder {str(path)!r} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); "
-                                  "pass image files, or a folder that holds some")
+                raise ConfigError(
+                    f"folder {str(path)!r} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); "
+                    "pass image files, or a folder that holds some"
+                )
             out.extend(found)
         elif p.is_file():
             out.append(p)
         else:
-            raise ConfigError(f"image {str(path)!r} does not exist; pass image files (PNG, JPEG, ...) or folders of them")
+            raise ConfigError(
+                f"image {str(path)!r} does not exist; pass image files (PNG, JPEG, ...) or folders of them"
+            )
     return out
 
 
@@ -75,8 +79,10 @@ def open_image(path: str | os.PathLike[str], mode: str) -> Any:
         with Image.open(path) as img:
             return img.convert(mode)
     except (UnidentifiedImageError, OSError) as err:
-        raise ConfigError(f"{str(path)!r} is not an image file PIL can read ({err.__class__.__name__}: {err}); "
-                          f"pass PNG, JPEG or other image files ({', '.join(IMAGE_EXTENSIONS)})") from None
+        raise ConfigError(
+            f"{str(path)!r} is not an image file PIL can read ({err.__class__.__name__}: {err}); "
+            f"pass PNG, JPEG or other image files ({', '.join(IMAGE_EXTENSIONS)})"
+        ) from None
 
 
 # --------------------------------------------------------------------------- containers
@@ -99,8 +105,7 @@ class ImageTensors(Dataset):
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ConfigError(
-                f"images must be a uint8 tensor N x C x H x W, got {images.dtype} of shape "
-                f"{tuple(images.shape)}"
+                f"images must be a uint8 tensor N x C x H x W, got {images.dtype} of shape {tuple(images.shape)}"
             )
         if labels.dim() != 1 or len(labels) != len(images):
             raise ConfigError(f"labels must be one per image: {tuple(labels.shape)} for {len(images)} images")
@@ -180,7 +185,9 @@ class FolderImages(Dataset):
         return len(self.classes)
 
     def __repr__(self) -> str:
-        return f"FolderImages({self.info.name!r}, {len(self)} images, {self.num_classes} classes, root={str(self.root)!r})"
+        return (
+            f"FolderImages({self.info.name!r}, {len(self)} images, {self.num_classes} classes, root={str(self.root)!r})"
+        )
 
 
 def select_classes(data: ImageTensors | FolderImages, subset: DatasetInfo) -> ImageTensors | FolderImages:
@@ -189,7 +196,9 @@ def select_classes(data: ImageTensors | FolderImages, subset: DatasetInfo) -> Im
     kept = subset.class_subset or ()
     classes = data.info.classes if isinstance(data, ImageTensors) else data.classes
     if classes and max(kept) >= len(classes):
-        raise ConfigError(f"dataset {subset.name!r} selects class {max(kept)}, but the data hold classes 0-{len(classes) - 1}")
+        raise ConfigError(
+            f"dataset {subset.name!r} selects class {max(kept)}, but the data hold classes 0-{len(classes) - 1}"
+        )
     names = tuple(classes[i] for i in kept) if classes else subset.classes
     info = dataclasses.replace(subset, classes=names, num_classes=len(kept))
     if isinstance(data, ImageTensors):
@@ -212,7 +221,7 @@ def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float,
     total = torch.zeros(c, dtype=torch.float64)
     total_sq = torch.zeros(c, dtype=torch.float64)
     for start in range(0, len(images), chunk):
-        x = images[start:start + chunk].to(torch.float64) / 255.0
+        x = images[start : start + chunk].to(torch.float64) / 255.0
         total += x.sum(dim=(0, 2, 3))
         total_sq += (x * x).sum(dim=(0, 2, 3))
     count = images.shape[0] * images.shape[2] * images.shape[3]
@@ -232,8 +241,7 @@ def _size_pair(image_size: int | Sequence[int] | None, name: str) -> tuple[int, 
             size = size[1:]
     if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
         raise ConfigError(
-            f"image_size for {name} must be a positive int, (H, W) or (C, H, W), got {image_size!r}; "
-            "e.g. image_size=32"
+            f"image_size for {name} must be a positive int, (H, W) or (C, H, W), got {image_size!r}; e.g. image_size=32"
         )
     return size  # type: ignore[return-value]
 
@@ -251,16 +259,18 @@ def resize_images(images: torch.Tensor, size: tuple[int, int], mode: str = "bili
     if mode == "pad":
         dh, dw = size[0] - h, size[1] - w
         if dh < 0 or dw < 0:
-            raise ConfigError(f"resize='pad' cannot shrink {h}x{w} images to {size[0]}x{size[1]}; use resize='bilinear'")
+            raise ConfigError(
+                f"resize='pad' cannot shrink {h}x{w} images to {size[0]}x{size[1]}; use resize='bilinear'"
+            )
         return F.pad(images, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
     if mode != "bilinear":
         raise ConfigError(f"resize must be 'bilinear' or 'pad', got {mode!r}")
     out = torch.empty((images.shape[0], images.shape[1], *size), dtype=torch.uint8)
     shrink = size[0] < h or size[1] < w
     for start in range(0, len(images), 8192):  # bounded float memory for 60,000 images
-        x = images[start:start + 8192].float()
+        x = images[start : start + 8192].float()
         y = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
-        out[start:start + 8192] = y.round_().clamp_(0, 255).to(torch.uint8)
+        out[start : start + 8192] = y.round_().clamp_(0, 255).to(torch.uint8)
     return out
 
 
@@ -285,7 +295,9 @@ def _unique(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def _not_found(info: DatasetInfo, expected: Sequence[str], searched: Sequence[Path], data_dir: Any) -> DatasetNotFoundError:
+def _not_found(
+    info: DatasetInfo, expected: Sequence[str], searched: Sequence[Path], data_dir: Any
+) -> DatasetNotFoundError:
     folders = "\n  ".join(str(p) for p in _unique(searched))
     target = Path(data_dir).expanduser() if data_dir is not None else default_data_root()
     if info.archives:
@@ -313,9 +325,17 @@ def _find_archive(info: DatasetInfo, data_dir: Any) -> tuple[Path, Any] | None:
     return None
 
 
-def _locate(info: DatasetInfo, data_dir: Any, required: Sequence[str], verify: Verify, download: bool,
-            mirrors: Sequence[str] | None, progress: bool = False) -> Path:
+def _locate(
+    info: DatasetInfo,
+    data_dir: Any,
+    required: Sequence[str],
+    verify: Verify,
+    download: bool,
+    mirrors: Sequence[str] | None,
+    progress: bool = False,
+) -> Path:
     """The folder holding ``required`` files, unpacking or downloading the archive if asked."""
+
     def has_all(folder: Path) -> bool:
         return all((folder / name).exists() for name in required)
 
@@ -332,8 +352,11 @@ def _locate(info: DatasetInfo, data_dir: Any, required: Sequence[str], verify: V
                 return folder
     if found is not None:
         path, archive = found
-        check_md5(path, expected_md5(archive.filename, archive.md5, verify),
-                  fix=f"Delete it and download {archive.urls[0] if archive.urls else archive.filename} again")
+        check_md5(
+            path,
+            expected_md5(archive.filename, archive.md5, verify),
+            fix=f"Delete it and download {archive.urls[0] if archive.urls else archive.filename} again",
+        )
         folder = extract_archive(path, path.parent, archive.extracts_to)
         if has_all(folder):
             return folder
@@ -368,13 +391,25 @@ def locate_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) ->
     or downloading anything."""
     info = dataset_info(split_subset(canonical_name(name))[0])
     if info.name == "digits":
-        return DatasetLocation(info.name, Path(importlib.util.find_spec("sklearn").origin).parent / "datasets" / "data",
-                               (), None, (), "bundled with scikit-learn: always available")
+        return DatasetLocation(
+            info.name,
+            Path(importlib.util.find_spec("sklearn").origin).parent / "datasets" / "data",
+            (),
+            None,
+            (),
+            "bundled with scikit-learn: always available",
+        )
     if not info.in_memory and info.name != "tiny-imagenet":  # imagenet, imagefolder: a tree the user names
         root = Path(data_dir).expanduser() if data_dir is not None else None
         found = root if root is not None and root.is_dir() else None
-        return DatasetLocation(info.name, found, (root,) if root is not None else (), None, (),
-                               f"needs --data-dir (data_dir=...): {info.layout}")
+        return DatasetLocation(
+            info.name,
+            found,
+            (root,) if root is not None else (),
+            None,
+            (),
+            f"needs --data-dir (data_dir=...): {info.layout}",
+        )
     required = _required(info)
     searched = _unique(_candidates(info, data_dir))
     have = [f for f in searched if f.is_dir() and all((f / n).exists() for n in required)]
@@ -382,7 +417,9 @@ def locate_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) ->
     archive = _find_archive(info, data_dir) if folder is None else None
     note = "" if folder or archive else f"files expected: {info.layout}"
     if folder is None and have:  # MNIST's files in the folder asked for Fashion-MNIST's: same names
-        note = f"{', '.join(map(str, have))} holds files of the right names but not {info.name}'s (md5 differs); " + note
+        note = (
+            f"{', '.join(map(str, have))} holds files of the right names but not {info.name}'s (md5 differs); " + note
+        )
     return DatasetLocation(info.name, folder, tuple(searched), archive[0] if archive else None, required, note)
 
 
@@ -396,8 +433,10 @@ def _same_files(info: DatasetInfo, folder: Path) -> bool:
     raw = (folder / spec.name).read_bytes()
     if hashlib.md5(raw, usedforsecurity=False).hexdigest() == spec.md5:
         return True
-    return spec.payload_md5 is not None and hashlib.md5(
-        maybe_decompress(raw, spec.name), usedforsecurity=False).hexdigest() == spec.payload_md5
+    return (
+        spec.payload_md5 is not None
+        and hashlib.md5(maybe_decompress(raw, spec.name), usedforsecurity=False).hexdigest() == spec.payload_md5
+    )
 
 
 def download_dataset(
@@ -427,8 +466,9 @@ def download_dataset(
     folder = root if all(a.extracts_to for a in info.archives) else root / info.name
     for archive in info.archives:
         urls = [m.rstrip("/") + "/" + archive.filename for m in mirrors] if mirrors else list(archive.urls)
-        download_file(urls, folder / archive.filename, expected_md5(archive.filename, archive.md5, verify),
-                      progress=progress)
+        download_file(
+            urls, folder / archive.filename, expected_md5(archive.filename, archive.md5, verify), progress=progress
+        )
     return folder
 
 
@@ -498,7 +538,8 @@ def _load_idx_pair(info: DatasetInfo, folder: Path, split: str, verify: Verify) 
         if expected is not None:
             actual = hashlib.md5(raw, usedforsecurity=False).hexdigest()
             repacked = (
-                verify is True and spec.payload_md5 is not None
+                verify is True
+                and spec.payload_md5 is not None
                 and hashlib.md5(data, usedforsecurity=False).hexdigest() == spec.payload_md5
             )
             if actual != expected and not repacked:
@@ -517,7 +558,9 @@ def _load_idx_pair(info: DatasetInfo, folder: Path, split: str, verify: Verify) 
     if len(images) != len(labels):
         raise DatasetIntegrityError(f"{folder}: {len(images)} {split} images but {len(labels)} labels")
     if len(labels) and int(labels.max()) >= info.num_classes:
-        raise DatasetIntegrityError(f"{folder}: label {int(labels.max())} is out of range for {info.num_classes} classes")
+        raise DatasetIntegrityError(
+            f"{folder}: label {int(labels.max())} is out of range for {info.num_classes} classes"
+        )
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 
@@ -529,7 +572,9 @@ def _names(values: Sequence[Any]) -> tuple[str, ...]:
     return tuple(v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values)
 
 
-def _load_cifar(info: DatasetInfo, folder: Path, split: str, verify: Verify) -> tuple[torch.Tensor, torch.Tensor, dict, DatasetInfo]:
+def _load_cifar(
+    info: DatasetInfo, folder: Path, split: str, verify: Verify
+) -> tuple[torch.Tensor, torch.Tensor, dict, DatasetInfo]:
     label_key = "labels" if info.name == "cifar10" else "fine_labels"
     meta_spec = next(f for f in info.files if f.split is None)
     fix = f"Delete it and fetch {info.archives[0].filename} again (`cnnlab data download {info.name.split('[')[0]}`), or pass verify=False to load it unchecked"
@@ -553,7 +598,9 @@ def _load_cifar(info: DatasetInfo, folder: Path, split: str, verify: Verify) -> 
         data = batch.get("data")
         if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
             got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-            raise DatasetIntegrityError(f"{path}: 'data' must be a uint8 array N x 3072 (3 x 32 x 32 per row), got {got}")
+            raise DatasetIntegrityError(
+                f"{path}: 'data' must be a uint8 array N x 3072 (3 x 32 x 32 per row), got {got}"
+            )
         if label_key not in batch or len(batch[label_key]) != len(data):
             raise DatasetIntegrityError(f"{path}: expected {len(data)} {label_key!r}, keys are {sorted(batch)}")
         datas.append(data)
@@ -572,7 +619,9 @@ def _list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
-def _load_tiny(info: DatasetInfo, root: Path, split: str, verify: Verify) -> tuple[list[tuple[str, int]], tuple[str, ...], DatasetInfo]:
+def _load_tiny(
+    info: DatasetInfo, root: Path, split: str, verify: Verify
+) -> tuple[list[tuple[str, int]], tuple[str, ...], DatasetInfo]:
     wnids = [line.strip() for line in (root / "wnids.txt").read_text().splitlines() if line.strip()]
     classes = tuple(sorted(wnids))
     if verify is not False and len(classes) != info.num_classes:
@@ -606,7 +655,9 @@ def _load_tiny(info: DatasetInfo, root: Path, split: str, verify: Verify) -> tup
                 continue
             parts = line.split("\t")
             if len(parts) < 2 or parts[1] not in index:
-                raise DatasetIntegrityError(f"{annotations}:{n}: expected 'file<TAB>wnid ...' with a wnid of wnids.txt, got {line!r}")
+                raise DatasetIntegrityError(
+                    f"{annotations}:{n}: expected 'file<TAB>wnid ...' with a wnid of wnids.txt, got {line!r}"
+                )
             path = root / "val" / "images" / parts[0]
             if not path.is_file():
                 raise DatasetNotFoundError(f"{path} (named in {annotations}:{n}) is missing")
@@ -623,9 +674,7 @@ def _load_tiny(info: DatasetInfo, root: Path, split: str, verify: Verify) -> tup
 
 def _load_folder(info: DatasetInfo, data_dir: Any, split: str) -> tuple[Path, list[tuple[str, int]], tuple[str, ...]]:
     if data_dir is None:
-        raise ConfigError(
-            f"{info.name} needs data_dir (--data-dir DIR): {info.layout}"
-        )
+        raise ConfigError(f"{info.name} needs data_dir (--data-dir DIR): {info.layout}")
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise DatasetNotFoundError(f"{info.name}: data_dir {root} is not a folder. Layout: {info.layout}")
@@ -644,8 +693,9 @@ def _load_folder(info: DatasetInfo, data_dir: Any, split: str) -> tuple[Path, li
     for label, cls in enumerate(classes):
         for dirpath, dirnames, filenames in os.walk(folder / cls, followlinks=True):
             dirnames.sort()
-            samples += [(os.path.join(dirpath, f), label) for f in sorted(filenames)
-                        if f.lower().endswith(IMAGE_EXTENSIONS)]
+            samples += [
+                (os.path.join(dirpath, f), label) for f in sorted(filenames) if f.lower().endswith(IMAGE_EXTENSIONS)
+            ]
     if not samples:
         raise DatasetNotFoundError(
             f"{info.name}: found no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders under {folder}. "
@@ -683,8 +733,17 @@ def load_dataset(
     key = canonical_name(name)
     info = dataset_info(key)
     if info.class_subset is not None:
-        full = load_dataset(split_subset(key)[0], split, data_dir, download, image_size, verify=verify, resize=resize,
-                            mirrors=mirrors, progress=progress)
+        full = load_dataset(
+            split_subset(key)[0],
+            split,
+            data_dir,
+            download,
+            image_size,
+            verify=verify,
+            resize=resize,
+            mirrors=mirrors,
+            progress=progress,
+        )
         return select_classes(full, info)
     _check_split(info, split)
     size = _size_pair(image_size, key)
@@ -724,6 +783,5 @@ def load_dataset(
             f"imagenet: {folder} has {len(classes)} class folders, expected 1000; use the name "
             "'imagefolder' for a subset, or pass verify=False"
         )
-    info = dataclasses.replace(info, classes=classes, num_classes=len(classes),
-                               num_samples=((split, len(samples)),))
+    info = dataclasses.replace(info, classes=classes, num_classes=len(classes), num_samples=((split, len(samples)),))
     return FolderImages(samples, classes, info, image_size=size, root=folder)

@@ -189,7 +189,8 @@ def download_file(
         except (urllib.error.URLError, OSError, DownloadError) as err:
             failures.append(f"{url}: {err}")
     raise DownloadError(
-        f"could not download {target.name} into {target.parent}:\n  " + "\n  ".join(failures)
+        f"could not download {target.name} into {target.parent}:\n  "
+        + "\n  ".join(failures)
         + f"\nDownload it by hand into {target.parent}, or retry when online"
     )
 
@@ -230,8 +231,7 @@ def extract_archive(archive: Path, dest_root: Path, top_folder: str) -> Path:
         if not unpacked.is_dir():
             found = sorted(p.name for p in tmp.iterdir())
             raise DatasetIntegrityError(
-                f"{archive} does not contain the folder {top_folder!r} (found {found}); it is "
-                "not the official archive"
+                f"{archive} does not contain the folder {top_folder!r} (found {found}); it is not the official archive"
             )
         os.replace(unpacked, final)
     finally:

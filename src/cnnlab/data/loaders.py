@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..errors import ConfigError
+from ..registry import IMAGENET_MEAN
 from .augment import Augment
 from .datasets import FolderImages, ImageTensors
 
@@ -164,13 +165,13 @@ class DeviceLoader:
 
     def indices(self, epoch: int | None = None) -> torch.Tensor:
         """This rank's dataset indices for epoch ``epoch`` (CPU tensor)."""
-        return self.global_order(epoch)[self.rank::self.world_size]
+        return self.global_order(epoch)[self.rank :: self.world_size]
 
     def _augment_params(self, epoch: int) -> dict[str, torch.Tensor] | None:
         if self.augment is None:
             return None
         params = self.augment.sample(self.total_size, _generator(self.seed, epoch, "augment"))
-        return {k: v[self.rank::self.world_size].to(self.device) for k, v in params.items()}
+        return {k: v[self.rank :: self.world_size].to(self.device) for k, v in params.items()}
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch, start = self.epoch, self._start_batch
@@ -269,7 +270,9 @@ class PCALighting:
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         if image.shape[0] != 3:
-            raise ConfigError(f"PCA lighting is defined for RGB images; got {image.shape[0]} channels (set pca_lighting: 0)")
+            raise ConfigError(
+                f"PCA lighting is defined for RGB images; got {image.shape[0]} channels (set pca_lighting: 0)"
+            )
         alpha = torch.randn(3) * self.alpha_std
         shift = self.eigvec @ (alpha * self.eigval)
         return image + shift.view(3, 1, 1)
@@ -295,10 +298,20 @@ class ImageAugment:
 
 
 def folder_transform(
-    dataset: Any, train: bool, *, image_size: int | Sequence[int] | None = None,
-    mean: Sequence[float] | None = None, std: Sequence[float] | None = None, crop_padding: int | None = None,
-    resize_shorter: int | None = None, random_crop: bool = False, scale: Sequence[float] | None = None,
-    hflip: bool = True, pca_lighting: float = 0.0, crops: int = 1, augment: Augment | None = None,
+    dataset: Any,
+    train: bool,
+    *,
+    image_size: int | Sequence[int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    crop_padding: int | None = None,
+    resize_shorter: int | None = None,
+    random_crop: bool = False,
+    scale: Sequence[float] | None = None,
+    hflip: bool = True,
+    pca_lighting: float = 0.0,
+    crops: int = 1,
+    augment: Augment | None = None,
 ) -> Any:
     """torchvision transforms for a folder dataset.
 
@@ -324,7 +337,7 @@ def folder_transform(
     if size is None:
         size = stored or (224, 224)
     size = (size, size) if isinstance(size, int) else tuple(size)[-2:]
-    mean = mean if mean is not None else (info.mean if info is not None else (0.485, 0.456, 0.406))
+    mean = mean if mean is not None else (info.mean if info is not None else IMAGENET_MEAN)
     std = std if std is not None else (info.std if info is not None else (0.229, 0.224, 0.225))
     shorter = resize_shorter or round(min(size) / 0.875)
     if crops not in (1, 10, 144):
@@ -395,8 +408,14 @@ def folder_loader(
     wrapped = TransformedDataset(dataset, transform, seed=seed if train else None)
     sampler = DistributedSampler(wrapped, num_replicas=world_size, rank=rank, shuffle=train, seed=seed)
     return FolderLoader(
-        wrapped, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=drop_last,
-        pin_memory=pin_memory, generator=torch.Generator(), seed=seed,
+        wrapped,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        drop_last=drop_last,
+        pin_memory=pin_memory,
+        generator=torch.Generator(),
+        seed=seed,
     )
 
 
@@ -413,6 +432,7 @@ def _sync(device: torch.device) -> None:
 def pipeline_throughput(loader: Any, batches: int = 50, *, warmup: int = 2) -> float:
     """Images per second the pipeline delivers on its own (no model), over ``batches``
     batches after ``warmup``; the loader is restarted when an epoch ends."""
+
     def stream() -> Iterator[Any]:
         while True:
             empty = True

@@ -34,7 +34,7 @@ from torch import nn
 from ..analysis import analyze
 from ..data import DatasetInfo, DeviceLoader, ImageTensors
 from ..errors import ConfigError
-from ..registry import create_model
+from ..models import create_model
 from .loop import autocast_dtype, train_one_epoch
 
 MODES = ("train", "infer")
@@ -125,8 +125,14 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def matmul_peak(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, *, size: int | None = None,
-                repeats: int = 5, min_seconds: float = 0.2) -> float:
+def matmul_peak(
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    *,
+    size: int | None = None,
+    repeats: int = 5,
+    min_seconds: float = 0.2,
+) -> float:
     """The device's dense matmul rate in FLOP/s (``2 n^3`` per ``n x n`` product), the
     median of ``repeats`` timed blocks: the roofline the benchmark's percentages refer to."""
     device = torch.device(device)
@@ -174,10 +180,24 @@ def _synthetic(n: int, input_size: Sequence[int], num_classes: int, seed: int) -
     labels = torch.randint(0, num_classes, (n,), generator=g)
     c = input_size[0]
     info = DatasetInfo(
-        name="synthetic", title="random uint8 images", num_classes=num_classes,
-        classes=tuple(str(i) for i in range(num_classes)), image_size=tuple(input_size),  # type: ignore[arg-type]
-        mean=(0.5,) * c, std=(0.25,) * c, stats_source="fixed", splits=("train",), num_samples=(("train", n),),
-        files=(), archives=(), folder_names=(), system_dirs=(), layout="", citation="", homepage="", in_memory=True,
+        name="synthetic",
+        title="random uint8 images",
+        num_classes=num_classes,
+        classes=tuple(str(i) for i in range(num_classes)),
+        image_size=tuple(input_size),  # type: ignore[arg-type]
+        mean=(0.5,) * c,
+        std=(0.25,) * c,
+        stats_source="fixed",
+        splits=("train",),
+        num_samples=(("train", n),),
+        files=(),
+        archives=(),
+        folder_names=(),
+        system_dirs=(),
+        layout="",
+        citation="",
+        homepage="",
+        in_memory=True,
     )
     return ImageTensors(images, labels, info)
 
@@ -194,21 +214,46 @@ def _fused_ok(device: torch.device) -> bool:
 _Runner = Callable[[int], None]
 
 
-def _cnnlab_runner(model: nn.Module, mode: str, data: ImageTensors, batch: int, device: torch.device, *,
-                   amp: bool, channels_last: bool, compile: bool) -> _Runner:
+def _cnnlab_runner(
+    model: nn.Module,
+    mode: str,
+    data: ImageTensors,
+    batch: int,
+    device: torch.device,
+    *,
+    amp: bool,
+    channels_last: bool,
+    compile: bool,
+) -> _Runner:
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loader = DeviceLoader(data, batch, train=mode == "train", device=device, mean=data.info.mean, std=data.info.std,
-                          drop_last=True, channels_last=channels_last)
+    loader = DeviceLoader(
+        data,
+        batch,
+        train=mode == "train",
+        device=device,
+        mean=data.info.mean,
+        std=data.info.std,
+        drop_last=True,
+        channels_last=channels_last,
+    )
     net = torch.compile(model) if compile else model
     if mode == "train":
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, fused=_fused_ok(device) or None)
         epoch = [0]
 
         def train(steps: int) -> None:
-            train_one_epoch(net, loader, optimizer, device=device, amp=amp, channels_last=channels_last,
-                            epoch=epoch[0], max_steps=steps)
+            train_one_epoch(
+                net,
+                loader,
+                optimizer,
+                device=device,
+                amp=amp,
+                channels_last=channels_last,
+                epoch=epoch[0],
+                max_steps=steps,
+            )
             epoch[0] += 1
             _sync(device)
 
@@ -218,7 +263,10 @@ def _cnnlab_runner(model: nn.Module, mode: str, data: ImageTensors, batch: int, 
 
     def infer(steps: int) -> None:
         done = 0
-        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        with (
+            torch.inference_mode(),
+            torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None),
+        ):
             while done < steps:
                 for x, _ in loader:
                     net(x)
@@ -281,8 +329,10 @@ def _torchvision_model(name: str, num_classes: int) -> nn.Module:
 
     builder = getattr(tvm, name, None)
     if builder is None or not callable(builder):
-        raise ConfigError(f"torchvision has no model called {name!r}; --against torchvision needs one of the same name "
-                          "(resnet50, vgg16, alexnet, googlenet, densenet121, ...); use --against plain")
+        raise ConfigError(
+            f"torchvision has no model called {name!r}; --against torchvision needs one of the same name "
+            "(resnet50, vgg16, alexnet, googlenet, densenet121, ...); use --against plain"
+        )
     kwargs: dict[str, Any] = {"num_classes": num_classes}
     if name in ("googlenet", "inception_v3"):
         kwargs.update(aux_logits=False, init_weights=False)
@@ -332,7 +382,12 @@ def bench(
         raise ConfigError(f"mode={mode!r} must be one of {', '.join(MODES)}")
     if against is not None and not isinstance(against, dict) and against not in AGAINST:
         raise ConfigError(f"against={against!r} must be one of {', '.join(AGAINST)}, a dict of options, or None")
-    for name, value, low in (("batch_size", batch_size, 1), ("steps", steps, 1), ("repeats", repeats, 1), ("warmup", warmup, 0)):
+    for name, value, low in (
+        ("batch_size", batch_size, 1),
+        ("steps", steps, 1),
+        ("repeats", repeats, 1),
+        ("warmup", warmup, 0),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{name}={value!r} must be a whole number >= {low}")
     from .run import resolve_auto  # run.py imports much of the engine; bench is imported by it
@@ -343,14 +398,27 @@ def bench(
         built = create_model(model, **({"num_classes": num_classes} if num_classes is not None else {}))
     else:
         label, built = type(model).__name__, model
-        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
+        if num_classes is not None and (
+            isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
+        ):
             raise ConfigError(f"num_classes={num_classes!r} must be a whole number >= 1")
     channels_last, amp = resolve_auto(channels_last, amp, dev, built)
-    size = tuple(input_size) if input_size is not None else tuple(built.pretrained_cfg["input_size"]) if hasattr(built, "pretrained_cfg") else None
+    size = (
+        tuple(input_size)
+        if input_size is not None
+        else tuple(built.pretrained_cfg["input_size"])
+        if hasattr(built, "pretrained_cfg")
+        else None
+    )
     if size is None or len(size) != 3:
-        own = tuple((getattr(built, "pretrained_cfg", None) or {}).get("input_size") or (getattr(built, "in_chans", 3), 224, 224))
-        raise ConfigError(f"input_size must be (channels, height, width), got {input_size!r}; pass e.g. "
-                          f"input_size={own} (on the command line: --input {'x'.join(map(str, own))})")
+        own = tuple(
+            (getattr(built, "pretrained_cfg", None) or {}).get("input_size")
+            or (getattr(built, "in_chans", 3), 224, 224)
+        )
+        raise ConfigError(
+            f"input_size must be (channels, height, width), got {input_size!r}; pass e.g. "
+            f"input_size={own} (on the command line: --input {'x'.join(map(str, own))})"
+        )
     classes = num_classes if num_classes is not None else getattr(built, "num_classes", None) or 10
     data = _synthetic(batch_size * (steps + 1), size, classes, seed)
     forward_flops = analyze(built, size, measure_saved=False).flops
@@ -367,9 +435,19 @@ def bench(
         other = _cnnlab_runner(copy.deepcopy(built), mode, data, batch_size, dev, **opts)
     elif against == "torchvision":
         if not isinstance(model, str):
-            raise ConfigError("against='torchvision' needs a registered model's name, to find torchvision's model of that name")
-        other = _cnnlab_runner(_torchvision_model(model, classes), mode, data, batch_size, dev,
-                               amp=amp, channels_last=channels_last, compile=compile)
+            raise ConfigError(
+                "against='torchvision' needs a registered model's name, to find torchvision's model of that name"
+            )
+        other = _cnnlab_runner(
+            _torchvision_model(model, classes),
+            mode,
+            data,
+            batch_size,
+            dev,
+            amp=amp,
+            channels_last=channels_last,
+            compile=compile,
+        )
     ours = _cnnlab_runner(built, mode, data, batch_size, dev, amp=amp, channels_last=channels_last, compile=compile)
     runners = [ours] if other is None else [ours, other]
     with _peak_memory(dev) as memory:
@@ -381,11 +459,20 @@ def bench(
     peak_flops = matmul_peak(dev, dtype) if peak else None
     timing = Timing(times[0], batch_size)
     result = BenchResult(
-        model=label, mode=mode, device=str(dev), dtype=str(dtype).removeprefix("torch."), batch_size=batch_size,
-        input_size=size, options={"amp": amp, "channels_last": channels_last, "compile": compile},  # type: ignore[arg-type]
-        steps=steps, repeats=repeats, **summarize(timing, flops_per_step, peak_flops),
-        peak_memory_bytes=memory.get("bytes"), memory_note=memory.get("note", ""),
-        threads=torch.get_num_threads(), torch_version=torch.__version__,
+        model=label,
+        mode=mode,
+        device=str(dev),
+        dtype=str(dtype).removeprefix("torch."),
+        batch_size=batch_size,
+        input_size=size,
+        options={"amp": amp, "channels_last": channels_last, "compile": compile},  # type: ignore[arg-type]
+        steps=steps,
+        repeats=repeats,
+        **summarize(timing, flops_per_step, peak_flops),
+        peak_memory_bytes=memory.get("bytes"),
+        memory_note=memory.get("note", ""),
+        threads=torch.get_num_threads(),
+        torch_version=torch.__version__,
         machine=_machine(dev),
     )
     if other is not None:
@@ -407,7 +494,9 @@ def _device(device: str | torch.device) -> torch.device:
         dev = resolve_device(name)
     except RuntimeError as err:  # torch.device("gpu"): "Expected one of cpu, cuda, ..."
         raise ConfigError(f"device {name!r} is not a device torch knows; use cpu, cuda, cuda:1, mps or auto") from err
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+    if dev.type == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
         raise ConfigError(f"device {name!r} asked for, but torch sees no MPS device; use --device cpu")
     return dev
 
@@ -432,13 +521,18 @@ def render_bench(result: BenchResult) -> list[str]:
         f"{result.repeats} repeats of {result.steps} steps)",
         f"  images/s: {result.images_per_s:,.1f}",
         f"  achieved: {result.achieved_flops / 1e9:,.2f} GFLOP/s ({result.flops_per_step / 1e9:,.3f} GFLOP per step"
-        + (", 3 x forward" if result.mode == "train" else "") + ")",
+        + (", 3 x forward" if result.mode == "train" else "")
+        + ")",
     ]
     if result.peak_flops:
-        lines.append(f"  peak (measured matmul, {result.dtype}): {result.peak_flops / 1e9:,.1f} GFLOP/s -> "
-                     f"{result.percent_of_peak:.1f}% of peak")
+        lines.append(
+            f"  peak (measured matmul, {result.dtype}): {result.peak_flops / 1e9:,.1f} GFLOP/s -> "
+            f"{result.percent_of_peak:.1f}% of peak"
+        )
     if result.peak_memory_bytes is not None:
         lines.append(f"  peak memory: {result.peak_memory_bytes / 2**20:,.1f} MiB ({result.memory_note})")
     if result.ratio is not None:
-        lines.append(f"  against {result.against}: {result.against_images_per_s:,.1f} images/s -> ratio {result.ratio:.2f}x")
+        lines.append(
+            f"  against {result.against}: {result.against_images_per_s:,.1f} images/s -> ratio {result.ratio:.2f}x"
+        )
     return lines

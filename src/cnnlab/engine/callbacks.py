@@ -164,7 +164,14 @@ class ProgressBar(Callback):
     keyword arguments go to ``tqdm`` (``mininterval``, ``ncols`` ...).
     """
 
-    def __init__(self, force: bool = False, summary: bool = True, file: Any = None, print_fn: PrintFn | None = None, **tqdm_kwargs: Any) -> None:
+    def __init__(
+        self,
+        force: bool = False,
+        summary: bool = True,
+        file: Any = None,
+        print_fn: PrintFn | None = None,
+        **tqdm_kwargs: Any,
+    ) -> None:
         self.force, self.summary, self.file, self.print_fn = force, summary, file, print_fn
         self.tqdm_kwargs = {"leave": False, "dynamic_ncols": True, **tqdm_kwargs}
         self._bar: Any = None
@@ -179,8 +186,11 @@ class ProgressBar(Callback):
         from tqdm.auto import tqdm
 
         self._bar = tqdm(
-            total=state.steps_per_epoch, desc=f"epoch {state.epoch + 1}/{state.epochs}", unit="step",
-            file=self.file or sys.stderr, **self.tqdm_kwargs,
+            total=state.steps_per_epoch,
+            desc=f"epoch {state.epoch + 1}/{state.epochs}",
+            unit="step",
+            file=self.file or sys.stderr,
+            **self.tqdm_kwargs,
         )
 
     def on_batch_end(self, state: TrainState, batch_metrics: Mapping[str, Any]) -> None:
@@ -257,7 +267,9 @@ class MetricsLogger(Callback):
             return
         if self.run_dir is None:
             if state.run_dir is None:
-                raise ConfigError("MetricsLogger needs a run directory: MetricsLogger(run_dir) or fit(..., run_dir=...)")
+                raise ConfigError(
+                    "MetricsLogger needs a run directory: MetricsLogger(run_dir) or fit(..., run_dir=...)"
+                )
             self.run_dir = Path(state.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         jsonl = self.run_dir / self.JSONL
@@ -338,8 +350,12 @@ class Checkpointer(Callback):
         if not state.is_main:
             return
         bad = [k for k, v in metrics.items() if k.endswith("loss") and not _finite(v)]
-        if bad or not all(torch.isfinite(t).all() for t in unwrap(state.model).state_dict().values() if t.is_floating_point()):
-            (self.print_fn or print)(f"checkpoint for epoch {metrics.get('epoch')} not saved: non-finite {bad or 'weights'}")
+        if bad or not all(
+            torch.isfinite(t).all() for t in unwrap(state.model).state_dict().values() if t.is_floating_point()
+        ):
+            (self.print_fn or print)(
+                f"checkpoint for epoch {metrics.get('epoch')} not saved: non-finite {bad or 'weights'}"
+            )
             return
         last = save_checkpoint(self.folder / "last.pt", training_checkpoint(state, metrics, rank_rngs))
         self.last_saved = last
@@ -358,7 +374,14 @@ class EarlyStopping(Callback):
     Its count is recomputed from the history on resume. With ``val_every`` > 1 a
     validation metric is watched over the validated epochs only: patience counts those."""
 
-    def __init__(self, monitor: str = "val_loss", mode: str = "min", patience: int = 10, min_delta: float = 0.0, print_fn: PrintFn | None = None) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        patience: int = 10,
+        min_delta: float = 0.0,
+        print_fn: PrintFn | None = None,
+    ) -> None:
         _check_mode(mode)
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ConfigError(f"EarlyStopping patience must be a positive number of epochs, got {patience!r}")
@@ -419,7 +442,11 @@ class TensorBoardLogger(Callback):
         self.writer = SummaryWriter(str(root / "tensorboard"), purge_step=state.global_step or None)
 
     def on_batch_end(self, state: TrainState, batch_metrics: Mapping[str, Any]) -> None:
-        if self.writer is not None and batch_metrics.get("phase") == "train" and state.global_step % self.log_every == 0:
+        if (
+            self.writer is not None
+            and batch_metrics.get("phase") == "train"
+            and state.global_step % self.log_every == 0
+        ):
             self.writer.add_scalar("batch/train_loss", batch_metrics["loss"], state.global_step)
             self.writer.add_scalar("batch/lr", batch_metrics["lr"], state.global_step)
 
@@ -442,7 +469,14 @@ class WandbLogger(Callback):
     with a one-line notice otherwise. Runs offline unless ``mode`` or ``WANDB_MODE`` says
     otherwise (sync later with ``wandb sync``)."""
 
-    def __init__(self, project: str = "cnnlab", name: str | None = None, run_dir: str | Path | None = None, mode: str | None = None, print_fn: PrintFn | None = None) -> None:
+    def __init__(
+        self,
+        project: str = "cnnlab",
+        name: str | None = None,
+        run_dir: str | Path | None = None,
+        mode: str | None = None,
+        print_fn: PrintFn | None = None,
+    ) -> None:
         self.project, self.name, self.mode, self.print_fn = project, name, mode, print_fn
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.run: Any = None
@@ -453,11 +487,15 @@ class WandbLogger(Callback):
         try:
             import wandb
         except ImportError:
-            (self.print_fn or print)("Weights & Biases logging skipped: the wandb package is not installed (pip install wandb)")
+            (self.print_fn or print)(
+                "Weights & Biases logging skipped: the wandb package is not installed (pip install wandb)"
+            )
             return
         root = self.run_dir or (Path(state.run_dir) if state.run_dir is not None else None)
         self.run = wandb.init(
-            project=self.project, name=self.name, config=dict(state.recipe or {}),
+            project=self.project,
+            name=self.name,
+            config=dict(state.recipe or {}),
             dir=str(root) if root is not None else None,
             mode=self.mode or os.environ.get("WANDB_MODE") or "offline",
             resume="allow" if state.start_epoch else None,
@@ -471,4 +509,3 @@ class WandbLogger(Callback):
         if self.run is not None:
             self.run.finish(exit_code=0 if state.status in ("completed", "stopped") else 1)
             self.run = None
-

@@ -195,7 +195,9 @@ def _others(path: Path) -> str:
 
 def _corrupted(path: Path, err: BaseException | str) -> CheckpointError:
     size = path.stat().st_size if path.exists() else 0
-    detail = err if isinstance(err, str) else f"{type(err).__name__}: {(str(err).strip() or 'no detail').splitlines()[0]}"
+    detail = (
+        err if isinstance(err, str) else f"{type(err).__name__}: {(str(err).strip() or 'no detail').splitlines()[0]}"
+    )
     return CheckpointError(f"checkpoint {path} ({size:,} bytes) is truncated or corrupted ({detail}); {_others(path)}")
 
 
@@ -213,7 +215,9 @@ def _verify_records(path: Path) -> None:
         raise _corrupted(path, f"record {bad} fails its CRC-32 check")
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device | None = "cpu", verify: bool = True) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device | None = "cpu", verify: bool = True
+) -> dict[str, Any]:
     """Read a checkpoint with ``torch.load(weights_only=True)``: tensors and plain data only.
 
     A missing, truncated or corrupted file raises :class:`CheckpointError` naming the file
@@ -239,8 +243,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device | None = 
                 f"data; do not load this file unless you made it yourself; {_others(path)}"
             ) from None
         detail = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else "no detail")
-        raise _corrupted(path, f"not a readable PyTorch file; the safe unpickler stopped at: {detail}; nothing was executed") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, IndexError, AttributeError, TypeError) as err:
+        raise _corrupted(
+            path, f"not a readable PyTorch file; the safe unpickler stopped at: {detail}; nothing was executed"
+        ) from None
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        KeyError,
+        IndexError,
+        AttributeError,
+        TypeError,
+    ) as err:
         raise _corrupted(path, err) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         kind = type(ckpt).__name__
@@ -264,7 +280,9 @@ def resume_state(run_dir: str | Path, map_location: str | torch.device | None = 
     run_dir = Path(run_dir)
     if run_dir.is_file():
         return run_dir, load_checkpoint(run_dir, map_location)
-    folder = run_dir if run_dir.name == CHECKPOINT_DIR or not checkpoint_dir(run_dir).is_dir() else checkpoint_dir(run_dir)
+    folder = (
+        run_dir if run_dir.name == CHECKPOINT_DIR or not checkpoint_dir(run_dir).is_dir() else checkpoint_dir(run_dir)
+    )
     candidates = list_checkpoints(folder)
     if not candidates:
         raise CheckpointError(
@@ -306,7 +324,11 @@ def rng_state() -> dict[str, Any]:
             "has_gauss": int(np_state[3]),
             "cached_gaussian": float(np_state[4]),
         },
-        "python": {"version": py_version, "state": torch.tensor(py_internal, dtype=torch.int64), "gauss_next": py_gauss},
+        "python": {
+            "version": py_version,
+            "state": torch.tensor(py_internal, dtype=torch.int64),
+            "gauss_next": py_gauss,
+        },
     }
 
 
@@ -378,8 +400,9 @@ def loader_state(loader: Any, next_epoch: int) -> dict[str, Any]:
     return state
 
 
-def training_checkpoint(state: Any, metrics: Mapping[str, Any] | None = None,
-                        rank_rngs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def training_checkpoint(
+    state: Any, metrics: Mapping[str, Any] | None = None, rank_rngs: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The checkpoint of a :class:`~cnnlab.engine.callbacks.TrainState` at the end of its
     current epoch (``state.epoch`` is the 0-based index of the epoch just finished).
     ``rank_rngs``: every rank's generators (:func:`rank_rng_states`) for a distributed run,
@@ -443,7 +466,11 @@ def restore_training_state(
         ) from None
     if optimizer is not None and ckpt.get("optimizer") is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
-    if scheduler is not None and ckpt.get("scheduler") is not None and callable(getattr(scheduler, "load_state_dict", None)):
+    if (
+        scheduler is not None
+        and ckpt.get("scheduler") is not None
+        and callable(getattr(scheduler, "load_state_dict", None))
+    ):
         scheduler.load_state_dict(ckpt["scheduler"])
     if scaler is not None and ckpt.get("scaler") is not None:
         scaler.load_state_dict(ckpt["scaler"])

@@ -48,7 +48,9 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(f"environment variable {name}={value!r} is not an integer; torchrun sets it, unset it or fix it") from None
+        raise ConfigError(
+            f"environment variable {name}={value!r} is not an integer; torchrun sets it, unset it or fix it"
+        ) from None
 
 
 def init_distributed(device: str | torch.device | None = None, timeout_s: float = 1800.0) -> DistInfo:

@@ -29,7 +29,7 @@ from torch import nn
 from ..errors import ConfigError, TrainingDivergedError
 from ..tracing import modes_kept
 from .callbacks import Callback, History, TrainState, call_hook
-from .checkpoint import load_checkpoint, own_rng_state, resume_state, restore_training_state, set_rng_state
+from .checkpoint import load_checkpoint, own_rng_state, restore_training_state, resume_state, set_rng_state
 from .distributed import all_reduce_metrics, any_rank, get_rank, get_world_size, unwrap, uses_aux
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -83,7 +83,9 @@ def _length(loader: Any) -> int | None:
         return None
 
 
-def _to_device(x: torch.Tensor, y: torch.Tensor, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _to_device(
+    x: torch.Tensor, y: torch.Tensor, device: torch.device, channels_last: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     x = x.to(device, non_blocking=True)
     if channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -103,11 +105,15 @@ def _aux_weights(net: nn.Module, n_aux: int) -> tuple[float, ...]:
             f"set model.aux_weights = {(0.3,) * n_aux} (or the paper's weights), or build it without auxiliary heads"
         )
     if len(weights) != n_aux:
-        raise ConfigError(f"{name}.aux_weights {tuple(weights)} has {len(weights)} entries for {n_aux} auxiliary outputs")
+        raise ConfigError(
+            f"{name}.aux_weights {tuple(weights)} has {len(weights)} entries for {n_aux} auxiliary outputs"
+        )
     return tuple(weights)
 
 
-def training_loss(out: torch.Tensor | tuple, y: torch.Tensor, loss_fn: LossFn, net: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+def training_loss(
+    out: torch.Tensor | tuple, y: torch.Tensor, loss_fn: LossFn, net: nn.Module
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logits, loss)`` of a training forward: with ``(logits, aux)`` outputs the loss is
     ``loss_fn(logits) + sum(w_i * loss_fn(aux_i))`` with ``w = net.aux_weights``."""
     if not isinstance(out, tuple):
@@ -160,7 +166,9 @@ def _diverged(value: float, epoch: int, step: int, global_step: int, lr: float, 
         f"(global step {global_step}, lr {lr:.3g}); the step was not applied and no checkpoint was "
         "written for this epoch. Resume from the last checkpoint with a lower learning rate "
         "(--lr), gradient clipping (grad_clip), or amp off; check the data for NaNs",
-        epoch=epoch, step=step, value=value,
+        epoch=epoch,
+        step=step,
+        value=value,
     )
 
 
@@ -237,12 +245,23 @@ def train_one_epoch(
         steps += 1
         if callbacks:
             elapsed = time.perf_counter() - start
-            call_hook(callbacks, "on_batch_end", state, {
-                "phase": "train", "step": step, "global_step": state.global_step, "loss": batch_loss,
-                "acc1": batch_correct / n, "batch_size": n, "lr": _lr(optimizer),
-                "running_loss": loss_sum / images, "running_acc1": correct / images,
-                "images_per_s": images / elapsed if elapsed > 0 else 0.0,
-            })
+            call_hook(
+                callbacks,
+                "on_batch_end",
+                state,
+                {
+                    "phase": "train",
+                    "step": step,
+                    "global_step": state.global_step,
+                    "loss": batch_loss,
+                    "acc1": batch_correct / n,
+                    "batch_size": n,
+                    "lr": _lr(optimizer),
+                    "running_loss": loss_sum / images,
+                    "running_acc1": correct / images,
+                    "images_per_s": images / elapsed if elapsed > 0 else 0.0,
+                },
+            )
     totals = all_reduce_metrics({"loss_sum": loss_sum, "correct": correct, "images": images}, op="sum")
     seconds = all_reduce_metrics({"s": time.perf_counter() - start}, op="mean")["s"]
     total = max(totals["images"], 1)
@@ -306,7 +325,12 @@ def evaluate(
                 outputs.append(logits.float().cpu())
                 labels.append(y.cpu())
             if callbacks:
-                call_hook(callbacks, "on_batch_end", state, {"phase": "val", "step": step, "loss": float(loss), "batch_size": n})
+                call_hook(
+                    callbacks,
+                    "on_batch_end",
+                    state,
+                    {"phase": "val", "step": step, "loss": float(loss), "batch_size": n},
+                )
     seconds = time.perf_counter() - start
     sums = all_reduce_metrics(sums, op="sum")
     total = max(sums["images"], 1)
@@ -314,7 +338,9 @@ def evaluate(
     for k in topk:
         if num_classes is None or k <= num_classes:
             result[f"acc{k}"] = sums[f"correct{k}"] / total
-    result.update(images=int(sums["images"]), seconds=seconds, images_per_s=sums["images"] / seconds if seconds > 0 else 0.0)
+    result.update(
+        images=int(sums["images"]), seconds=seconds, images_per_s=sums["images"] / seconds if seconds > 0 else 0.0
+    )
     if return_outputs:
         result["logits"] = torch.cat(outputs) if outputs else torch.empty(0)
         result["labels"] = torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
@@ -371,7 +397,9 @@ def fit(
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"epochs must be a positive whole number, got {epochs!r}")
     if isinstance(val_every, bool) or not isinstance(val_every, int) or val_every < 1:
-        raise ConfigError(f"val_every must be a positive whole number of epochs (1: validate after every epoch), got {val_every!r}")
+        raise ConfigError(
+            f"val_every must be a positive whole number of epochs (1: validate after every epoch), got {val_every!r}"
+        )
     device = torch.device(device)
     net = unwrap(model)
     if channels_last:
@@ -381,19 +409,33 @@ def fit(
     ckpt = None
     if resume_from is not None:
         path = Path(resume_from)
-        ckpt = load_checkpoint(path, map_location=device) if path.is_file() else resume_state(path, map_location=device)[1]
+        ckpt = (
+            load_checkpoint(path, map_location=device) if path.is_file() else resume_state(path, map_location=device)[1]
+        )
         start_epoch = restore_training_state(ckpt, net, optimizer, scheduler, scaler, train_loader, lr=lr, rng=False)
         global_step = int(ckpt.get("global_step", 0))
         history = ckpt.get("history") or []
     if not 0 <= start_epoch <= epochs:
         raise ConfigError(f"start_epoch {start_epoch} is outside 0..epochs ({epochs}); raise --epochs to train further")
     state = TrainState(
-        model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, epoch=start_epoch,
-        epochs=epochs, start_epoch=start_epoch, global_step=global_step,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        epoch=start_epoch,
+        epochs=epochs,
+        start_epoch=start_epoch,
+        global_step=global_step,
         history=History(dict(r) for r in (history or []) if r.get("epoch", 0) <= start_epoch),
-        run_dir=Path(run_dir) if run_dir is not None else None, rank=get_rank(), world_size=get_world_size(),
-        recipe=dict(recipe or {}), device=device, train_loader=train_loader, val_loader=val_loader,
-        steps_per_epoch=_steps(train_loader, max_steps_per_epoch), val_every=val_every,
+        run_dir=Path(run_dir) if run_dir is not None else None,
+        rank=get_rank(),
+        world_size=get_world_size(),
+        recipe=dict(recipe or {}),
+        device=device,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        steps_per_epoch=_steps(train_loader, max_steps_per_epoch),
+        val_every=val_every,
     )
     common = dict(device=device, amp=amp, channels_last=channels_last)
     try:
@@ -405,16 +447,30 @@ def fit(
             epoch_start = time.perf_counter()
             call_hook(callbacks, "on_epoch_start", state)
             train = train_one_epoch(
-                model, train_loader, optimizer, loss_fn=loss_fn, scheduler=scheduler, epoch=epoch, scaler=scaler,
-                grad_clip=grad_clip, callbacks=callbacks, state=state, max_steps=max_steps_per_epoch, **common,
+                model,
+                train_loader,
+                optimizer,
+                loss_fn=loss_fn,
+                scheduler=scheduler,
+                epoch=epoch,
+                scaler=scaler,
+                grad_clip=grad_clip,
+                callbacks=callbacks,
+                state=state,
+                max_steps=max_steps_per_epoch,
+                **common,
             )
             row: dict[str, Any] = {"epoch": epoch + 1, "lr": _lr(optimizer)}
             row.update({f"train_{k}": v for k, v in train.items() if k in ("loss", "acc1", "images_per_s", "seconds")})
             state.validated = val_loader is not None and validates(epoch, epochs, val_every)
             if state.validated:
-                val = evaluate(model, val_loader, loss_fn=val_loss_fn, topk=topk, callbacks=callbacks, state=state, **common)
+                val = evaluate(
+                    model, val_loader, loss_fn=val_loss_fn, topk=topk, callbacks=callbacks, state=state, **common
+                )
                 if not math.isfinite(val["loss"]):
-                    raise _diverged(val["loss"], epoch, train["steps"] - 1, state.global_step, _lr(optimizer), "validation")
+                    raise _diverged(
+                        val["loss"], epoch, train["steps"] - 1, state.global_step, _lr(optimizer), "validation"
+                    )
                 row.update({f"val_{k}": v for k, v in val.items() if k not in ("images", "images_per_s")})
             row["epoch_seconds"] = time.perf_counter() - epoch_start
             _step_epoch(scheduler, row, validated=state.validated or val_loader is None)

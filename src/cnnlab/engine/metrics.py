@@ -64,7 +64,9 @@ def confusion_matrix(labels: Any, preds: Any, num_classes: int) -> np.ndarray:
         raise ConfigError(f"labels ({y.shape[0]}) and preds ({p.shape[0]}) must have the same length")
     for name, arr in (("labels", y), ("preds", p)):
         if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
-            raise ConfigError(f"{name} hold class {int(arr.max() if arr.max() >= num_classes else arr.min())}, outside 0..{num_classes - 1}")
+            raise ConfigError(
+                f"{name} hold class {int(arr.max() if arr.max() >= num_classes else arr.min())}, outside 0..{num_classes - 1}"
+            )
     return skm.confusion_matrix(y, p, labels=np.arange(num_classes)).astype(np.int64)
 
 
@@ -98,7 +100,13 @@ def classification_report(labels: Any, preds: Any, class_names: Sequence[str] | 
     idx = np.arange(n)
     prec, rec, f1, sup = skm.precision_recall_fscore_support(y, p, labels=idx, zero_division=0)
     classes = [
-        {"name": names[i], "precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]), "support": int(sup[i])}
+        {
+            "name": names[i],
+            "precision": float(prec[i]),
+            "recall": float(rec[i]),
+            "f1": float(f1[i]),
+            "support": int(sup[i]),
+        }
         for i in range(n)
     ]
     total = int(sup.sum())
@@ -130,5 +138,7 @@ def format_classification_report(report: Mapping[str, Any], digits: int = 2) -> 
     lines.append(f"{'accuracy':>{width}} {'':>9} {'':>9} {report['accuracy']:>9.{digits}f} {total:>9}")
     for label, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
         a = report[key]
-        lines.append(f"{label:>{width}} {a['precision']:>9.{digits}f} {a['recall']:>9.{digits}f} {a['f1']:>9.{digits}f} {total:>9}")
+        lines.append(
+            f"{label:>{width}} {a['precision']:>9.{digits}f} {a['recall']:>9.{digits}f} {a['f1']:>9.{digits}f} {total:>9}"
+        )
     return "\n".join(lines) + "\n"

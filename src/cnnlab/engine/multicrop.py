@@ -89,7 +89,10 @@ def iter_crops_144(
         resized = TF.resize(images, [int(scale)], antialias=True)  # shorter side = scale
         group = []
         for square in _squares(resized):
-            six = [*TF.five_crop(square, [crop_size, crop_size]), TF.resize(square, [crop_size, crop_size], antialias=True)]
+            six = [
+                *TF.five_crop(square, [crop_size, crop_size]),
+                TF.resize(square, [crop_size, crop_size], antialias=True),
+            ]
             group.extend(six)
             group.extend(TF.horizontal_flip(c) for c in six)
         yield torch.stack(group, dim=1)
@@ -166,7 +169,9 @@ def predict_crops(
         model.train(was_training)
 
 
-def ensemble_probabilities(probabilities: Sequence[torch.Tensor], weights: Sequence[float] | None = None) -> torch.Tensor:
+def ensemble_probabilities(
+    probabilities: Sequence[torch.Tensor], weights: Sequence[float] | None = None
+) -> torch.Tensor:
     """The (weighted) mean of several models' N x classes probabilities."""
     probs = list(probabilities)
     if not probs:
@@ -174,7 +179,9 @@ def ensemble_probabilities(probabilities: Sequence[torch.Tensor], weights: Seque
     shape = probs[0].shape
     for i, p in enumerate(probs):
         if p.shape != shape:
-            raise ConfigError(f"ensemble member {i} gives shape {tuple(p.shape)}, member 0 gives {tuple(shape)}; all must be N x classes alike")
+            raise ConfigError(
+                f"ensemble member {i} gives shape {tuple(p.shape)}, member 0 gives {tuple(shape)}; all must be N x classes alike"
+            )
     stacked = torch.stack([p.float() for p in probs])
     if weights is None:
         return stacked.mean(dim=0)

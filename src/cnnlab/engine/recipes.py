@@ -19,16 +19,14 @@ or course chapter) and lists under ``assumptions`` every setting the source does
 from __future__ import annotations
 
 import copy
-import dataclasses
 import difflib
 import importlib.resources
-import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import torch
 import yaml
@@ -36,6 +34,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .schedules import ScheduleSpec, check_schedule_spec
+from .typed import _convert_item, _hints, _type_name, _unknown_key, from_mapping
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 EVAL_CROPS = (1, 10, 144)
@@ -237,169 +236,6 @@ class Recipe:
 # Reading typed data
 
 
-class _Mismatch(Exception):
-    """A value that does not fit a type; turned into a ConfigError naming the key."""
-
-
-def _type_name(tp: Any) -> str:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any:
-        return "any value"
-    if tp is type(None):
-        return "null"
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in args)
-    if is_dataclass(tp):
-        return f"a mapping of {tp.__name__} keys"
-    if origin is list:
-        return f"a list of {_type_name(args[0])}"
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {_type_name(args[0])}"
-        return f"a list of {len(args)} ({', '.join(_type_name(a) for a in args)})"
-    if origin is dict:
-        return f"a mapping of {_type_name(args[0])} to {_type_name(args[1])}"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _convert(value: Any, tp: Any, path: str) -> Any:
-    """``value`` as type ``tp``, or :class:`_Mismatch`."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any:
-        return value
-    if tp is type(None):
-        if value is None:
-            return None
-        raise _Mismatch
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(value, arg, path)
-            except _Mismatch:
-                continue
-        raise _Mismatch
-    if origin is Literal:
-        for a in args:
-            if type(a) is type(value) and a == value:
-                return value
-        # "10" from a command line for an int literal
-        if isinstance(value, str):
-            for a in args:
-                if str(a) == value:
-                    return a
-        raise _Mismatch
-    if is_dataclass(tp):
-        if isinstance(tp, type) and isinstance(value, tp):
-            return value
-        if isinstance(value, Mapping):
-            return from_mapping(tp, value, path)
-        raise _Mismatch
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise _Mismatch
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-            return int(value)  # 64000.0 or 6.4e4 from YAML
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                raise _Mismatch from None
-        raise _Mismatch
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            # PyYAML (YAML 1.1) reads 1e-3 as a string: it wants a dot, 1.0e-3.
-            try:
-                return float(value)
-            except ValueError:
-                raise _Mismatch from None
-        raise _Mismatch
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise _Mismatch
-    if origin is list:
-        if isinstance(value, (list, tuple)):
-            return [_convert_item(v, args[0], f"{path}[{i}]") for i, v in enumerate(value)]
-        raise _Mismatch
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise _Mismatch
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert_item(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise _Mismatch
-        return tuple(_convert_item(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise _Mismatch
-        kt, vt = args
-        return {_convert_item(k, kt, f"{path} key {k!r}"): _convert_item(v, vt, f"{path}.{k}") for k, v in value.items()}
-    raise ConfigError(f"{path}: cnnlab cannot read values of type {tp!r}")  # a bug in a dataclass, not in a recipe
-
-
-def _convert_item(value: Any, tp: Any, path: str) -> Any:
-    try:
-        return _convert(value, tp, path)
-    except _Mismatch:
-        raise ConfigError(_ill_typed(path, value, tp)) from None
-
-
-def _ill_typed(path: str, value: Any, tp: Any) -> str:
-    return f"{path}={value!r} has the wrong type: {path} takes {_type_name(tp)}"
-
-
-def _valid_keys(cls: type, prefix: str) -> list[str]:
-    return [f"{prefix}.{f.name}" if prefix else f.name for f in fields(cls)]
-
-
-def _unknown_key(key: str, cls: type, prefix: str) -> ConfigError:
-    valid = _valid_keys(cls, prefix)
-    full = f"{prefix}.{key}" if prefix else key
-    close = difflib.get_close_matches(full, valid, n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    where = f"under {prefix}" if prefix else "at the top of a recipe"
-    return ConfigError(f"unknown key {full!r}{hint}; valid keys {where}: {', '.join(valid)}")
-
-
-def from_mapping(cls: type, mapping: Mapping[str, Any], path: str = "") -> Any:
-    """An instance of dataclass ``cls`` from plain data, every key and value checked."""
-    if not isinstance(mapping, Mapping):
-        raise ConfigError(f"{path or cls.__name__} must be a mapping of {cls.__name__} keys, got {mapping!r}")
-    hints = _hints(cls)
-    names = {f.name for f in fields(cls)}
-    kwargs = {}
-    for key, value in mapping.items():
-        if not isinstance(key, str) or key not in names:
-            raise _unknown_key(str(key), cls, path)
-        sub = f"{path}.{key}" if path else key
-        kwargs[key] = _convert_item(value, hints[key], sub)
-    missing = [
-        f.name
-        for f in fields(cls)
-        if f.name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        full = [f"{path}.{m}" if path else m for m in missing]
-        raise ConfigError(f"{path or cls.__name__} is missing required key(s): {', '.join(full)}")
-    return cls(**kwargs)
-
-
 def recipe_from_dict(data: Mapping[str, Any], *, name: str | None = None) -> Recipe:
     """A validated :class:`Recipe` from plain data (a parsed YAML document)."""
     if not isinstance(data, Mapping):
@@ -467,14 +303,18 @@ def _read_recipe_text(name_or_path: str | Path) -> tuple[str, str, str]:
     if path.is_file():
         return path.read_text(encoding="utf-8"), path.stem, str(path)
     if looks_like_path:
-        raise ConfigError(f"recipe file {str(name_or_path)!r} does not exist; give a YAML path or one of: {', '.join(list_recipes())}")
+        raise ConfigError(
+            f"recipe file {str(name_or_path)!r} does not exist; give a YAML path or one of: {', '.join(list_recipes())}"
+        )
     name = str(name_or_path)
     resource = _recipes_dir().joinpath(f"{name}.yaml")
     if not resource.is_file():
         known = list_recipes()
         close = difflib.get_close_matches(name, known, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"no recipe named {name!r}.{hint} Packaged recipes: {', '.join(known)}; or give a path to a .yaml file")
+        raise ConfigError(
+            f"no recipe named {name!r}.{hint} Packaged recipes: {', '.join(known)}; or give a path to a .yaml file"
+        )
     return resource.read_text(encoding="utf-8"), name, f"recipe {name!r}"
 
 
@@ -544,7 +384,9 @@ def _set_path(root: Any, key: str, value: Any) -> None:
                 return
             child = getattr(obj, part)
             if child is None or not (is_dataclass(child) or isinstance(child, dict)):
-                raise ConfigError(f"{here} is {_type_name(tp)}, not a group of settings, so {key!r} does not exist; set {here}=VALUE")
+                raise ConfigError(
+                    f"{here} is {_type_name(tp)}, not a group of settings, so {key!r} does not exist; set {here}=VALUE"
+                )
             obj, prefix = child, here
             obj_type = tp
         elif isinstance(obj, dict):
@@ -594,7 +436,9 @@ def validate_recipe(recipe: Recipe) -> None:
         if base not in datasets:
             close = difflib.get_close_matches(base, datasets, n=3)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ConfigError(f"dataset.name={recipe.dataset.name!r} is not a known dataset{hint}; known: {', '.join(datasets)}")
+            raise ConfigError(
+                f"dataset.name={recipe.dataset.name!r} is not a known dataset{hint}; known: {', '.join(datasets)}"
+            )
         dataset_info(recipe.dataset.name)  # a class selection that does not parse says why
 
     def need(ok: bool, msg: str) -> None:
@@ -603,18 +447,32 @@ def validate_recipe(recipe: Recipe) -> None:
 
     need(recipe.epochs >= 1, f"epochs={recipe.epochs!r} must be at least 1")
     need(recipe.batch_size >= 1, f"batch_size={recipe.batch_size!r} must be at least 1")
-    need(recipe.checkpoint_every >= 0, f"checkpoint_every={recipe.checkpoint_every!r} must be >= 0 (0: only last and best)")
+    need(
+        recipe.checkpoint_every >= 0,
+        f"checkpoint_every={recipe.checkpoint_every!r} must be >= 0 (0: only last and best)",
+    )
     need(recipe.val_every >= 1, f"val_every={recipe.val_every!r} must be at least 1 (1: validate after every epoch)")
     d = recipe.dataset
-    need(d.image_size is None or d.image_size >= 1, f"dataset.image_size={d.image_size!r} must be a positive side length")
-    need(d.resize_shorter is None or d.resize_shorter >= 1, f"dataset.resize_shorter={d.resize_shorter!r} must be a positive side length")
+    need(
+        d.image_size is None or d.image_size >= 1, f"dataset.image_size={d.image_size!r} must be a positive side length"
+    )
+    need(
+        d.resize_shorter is None or d.resize_shorter >= 1,
+        f"dataset.resize_shorter={d.resize_shorter!r} must be a positive side length",
+    )
     need(
         d.resize_shorter is None or d.image_size is None or d.resize_shorter >= d.image_size,
         f"dataset.resize_shorter={d.resize_shorter!r} is smaller than dataset.image_size={d.image_size!r}; "
         f"crops are taken from the resized image",
     )
-    need(0 <= d.val_split < 1, f"dataset.val_split={d.val_split!r} must be in [0, 1), e.g. 0.1 for He et al.'s 45k/5k split")
-    need(d.train_size is None or d.train_size >= 1, f"dataset.train_size={d.train_size!r} must be a positive number of images, or null for the whole split")
+    need(
+        0 <= d.val_split < 1,
+        f"dataset.val_split={d.val_split!r} must be in [0, 1), e.g. 0.1 for He et al.'s 45k/5k split",
+    )
+    need(
+        d.train_size is None or d.train_size >= 1,
+        f"dataset.train_size={d.train_size!r} must be a positive number of images, or null for the whole split",
+    )
     a = d.augment
     need(a.crop_padding >= 0, f"dataset.augment.crop_padding={a.crop_padding!r} must be >= 0")
     need(a.shift >= 0, f"dataset.augment.shift={a.shift!r} must be >= 0 pixels (Keras' 0.1 of a 32-pixel image is 3)")
@@ -624,24 +482,34 @@ def validate_recipe(recipe: Recipe) -> None:
     need(a.pca_lighting >= 0, f"dataset.augment.pca_lighting={a.pca_lighting!r} must be >= 0")
     if a.scale is not None:
         lo, hi = a.scale
-        need(0 < lo <= hi <= 1, f"dataset.augment.scale={list(a.scale)!r} must be [low, high] with 0 < low <= high <= 1")
+        need(
+            0 < lo <= hi <= 1, f"dataset.augment.scale={list(a.scale)!r} must be [low, high] with 0 < low <= high <= 1"
+        )
     o = recipe.optimizer
     need(o.lr > 0, f"optimizer.lr={o.lr!r} must be positive")
     need(0 <= o.momentum < 1, f"optimizer.momentum={o.momentum!r} must be in [0, 1)")
     need(o.weight_decay >= 0, f"optimizer.weight_decay={o.weight_decay!r} must be >= 0")
     if o.nesterov:
-        need(o.name == "sgd" and o.momentum > 0, f"optimizer.nesterov=true needs optimizer.name=sgd and momentum > 0 (got {o.name}, momentum {o.momentum})")
+        need(
+            o.name == "sgd" and o.momentum > 0,
+            f"optimizer.nesterov=true needs optimizer.name=sgd and momentum > 0 (got {o.name}, momentum {o.momentum})",
+        )
     need(all(0 <= b < 1 for b in o.betas), f"optimizer.betas={list(o.betas)!r} must both be in [0, 1)")
     need(o.eps > 0, f"optimizer.eps={o.eps!r} must be positive")
     need(0 < o.alpha < 1, f"optimizer.alpha={o.alpha!r} must be in (0, 1)")
-    need(0 <= recipe.loss.label_smoothing < 1, f"loss.label_smoothing={recipe.loss.label_smoothing!r} must be in [0, 1)")
+    need(
+        0 <= recipe.loss.label_smoothing < 1, f"loss.label_smoothing={recipe.loss.label_smoothing!r} must be in [0, 1)"
+    )
     if recipe.aux_weights is not None:
         need(all(w >= 0 for w in recipe.aux_weights), f"aux_weights={recipe.aux_weights!r} must be >= 0")
     need(
         recipe.grad_clip_norm is None or recipe.grad_clip_norm > 0,
         f"grad_clip_norm={recipe.grad_clip_norm!r} must be positive, or null for no clipping",
     )
-    need(all(s >= 1 for s in recipe.eval.scales) and bool(recipe.eval.scales), f"eval.scales={recipe.eval.scales!r} must be positive side lengths")
+    need(
+        all(s >= 1 for s in recipe.eval.scales) and bool(recipe.eval.scales),
+        f"eval.scales={recipe.eval.scales!r} must be positive side lengths",
+    )
     if recipe.transfer is not None:
         _validate_transfer(recipe.transfer, recipe)
     check_schedule_spec(recipe.schedule, epochs=recipe.epochs)
@@ -658,20 +526,38 @@ def validate_recipe(recipe: Recipe) -> None:
 def _validate_transfer(t: TransferSpec, recipe: Recipe) -> None:
     problems = [
         (bool(t.init), "transfer.init is empty; give a cnnlab run directory, 'torchvision' or a weights file"),
-        (t.freeze_until is None or t.trainable_stages is None,
-         f"transfer.freeze_until={t.freeze_until!r} and transfer.trainable_stages={t.trainable_stages!r} both say what "
-         "trains; give one of them"),
-        (t.trainable_stages is None or t.trainable_stages >= 0,
-         f"transfer.trainable_stages={t.trainable_stages!r} must be >= 0 (0: the new classifier only)"),
-        (0 <= t.head_epochs <= recipe.epochs, f"transfer.head_epochs={t.head_epochs!r} must be from 0 to epochs ({recipe.epochs})"),
-        (t.lr_head is None or t.lr_head > 0, f"transfer.lr_head={t.lr_head!r} must be positive, or null for optimizer.lr"),
-        (t.lr_body is None or t.lr_body > 0, f"transfer.lr_body={t.lr_body!r} must be positive, or null for optimizer.lr / 10"),
-        ((t.mean is None) == (t.std is None) and (t.mean is None or (len(t.mean) == len(t.std) and all(v > 0 for v in t.std))),
-         f"transfer.mean={t.mean!r} and transfer.std={t.std!r} must both be null (the weights' own) or both one value "
-         "per input channel, std positive"),
-        (recipe.dataset.normalise == "model",
-         f"dataset.normalise={recipe.dataset.normalise!r} with a transfer section: fine-tuning normalises with the "
-         "pretrained weights' mean and std (transfer.mean, transfer.std); set dataset.normalise=model"),
+        (
+            t.freeze_until is None or t.trainable_stages is None,
+            f"transfer.freeze_until={t.freeze_until!r} and transfer.trainable_stages={t.trainable_stages!r} both say what "
+            "trains; give one of them",
+        ),
+        (
+            t.trainable_stages is None or t.trainable_stages >= 0,
+            f"transfer.trainable_stages={t.trainable_stages!r} must be >= 0 (0: the new classifier only)",
+        ),
+        (
+            0 <= t.head_epochs <= recipe.epochs,
+            f"transfer.head_epochs={t.head_epochs!r} must be from 0 to epochs ({recipe.epochs})",
+        ),
+        (
+            t.lr_head is None or t.lr_head > 0,
+            f"transfer.lr_head={t.lr_head!r} must be positive, or null for optimizer.lr",
+        ),
+        (
+            t.lr_body is None or t.lr_body > 0,
+            f"transfer.lr_body={t.lr_body!r} must be positive, or null for optimizer.lr / 10",
+        ),
+        (
+            (t.mean is None) == (t.std is None)
+            and (t.mean is None or (len(t.mean) == len(t.std) and all(v > 0 for v in t.std))),
+            f"transfer.mean={t.mean!r} and transfer.std={t.std!r} must both be null (the weights' own) or both one value "
+            "per input channel, std positive",
+        ),
+        (
+            recipe.dataset.normalise == "model",
+            f"dataset.normalise={recipe.dataset.normalise!r} with a transfer section: fine-tuning normalises with the "
+            "pretrained weights' mean and std (transfer.mean, transfer.std); set dataset.normalise=model",
+        ),
     ]
     for ok, message in problems:
         if not ok:
@@ -692,7 +578,9 @@ def _dataset_names() -> list[str] | None:
 # Optimizers
 
 
-def weight_decay_groups(model: nn.Module | Iterable[nn.Parameter], weight_decay: float, on: str = "all") -> list[dict[str, Any]]:
+def weight_decay_groups(
+    model: nn.Module | Iterable[nn.Parameter], weight_decay: float, on: str = "all"
+) -> list[dict[str, Any]]:
     """Parameter groups for an optimizer, over a model's trainable parameters or the
     given ones. ``on="all"``: one group, every parameter decays.
     ``on="weights"``: parameters with two or more dimensions (conv and linear kernels) decay;
@@ -711,8 +599,12 @@ def weight_decay_groups(model: nn.Module | Iterable[nn.Parameter], weight_decay:
     return groups
 
 
-def build_optimizer(model: nn.Module, recipe: Recipe | OptimizerSpec | Mapping[str, Any], *,
-                    lr_groups: Sequence[tuple[Sequence[nn.Parameter], float]] | None = None) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module,
+    recipe: Recipe | OptimizerSpec | Mapping[str, Any],
+    *,
+    lr_groups: Sequence[tuple[Sequence[nn.Parameter], float]] | None = None,
+) -> torch.optim.Optimizer:
     """The optimizer a recipe (or its ``optimizer`` block) describes, over ``model``'s
     trainable parameters, with weight decay on the parameters ``weight_decay_on`` names.
     ``lr_groups``: ``(parameters, learning rate)`` pairs to optimise instead, each with its
@@ -726,8 +618,12 @@ def build_optimizer(model: nn.Module, recipe: Recipe | OptimizerSpec | Mapping[s
     if lr_groups is None:
         groups = weight_decay_groups(model, spec.weight_decay, spec.weight_decay_on)
     else:
-        groups = [{**g, "lr": lr} for params, lr in lr_groups if params
-                  for g in weight_decay_groups(params, spec.weight_decay, spec.weight_decay_on)]
+        groups = [
+            {**g, "lr": lr}
+            for params, lr in lr_groups
+            if params
+            for g in weight_decay_groups(params, spec.weight_decay, spec.weight_decay_on)
+        ]
     if not any(g["params"] for g in groups):
         raise ConfigError("the model has no trainable parameters; unfreeze some (requires_grad=True) before training")
     # Fused kernels (one launch for every parameter) on CUDA: the same update, faster.

@@ -14,17 +14,27 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..data import Augment, DeviceLoader, dataset_info, folder_loader, image_files, load_dataset, open_image
+from ..data import (
+    Augment,
+    DeviceLoader,
+    dataset_info,
+    folder_loader,
+    image_files,
+    load_dataset,
+    match_channels,
+    open_image,
+)
 from ..errors import ConfigError
-from ..registry import create_model, model_card
+from ..models import create_model
+from ..registry import model_card
 from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar
 from .checkpoint import atomic_write, load_checkpoint, resume_state
 from .distributed import cleanup_distributed, init_distributed, training_module, unwrap, wrap_ddp
@@ -75,15 +85,19 @@ def fast_defaults(recipe: Recipe, device: torch.device, model: nn.Module | None 
     return replace(recipe, channels_last=channels_last, amp=amp)
 
 
-def resolve_auto(channels_last: bool | str, amp: bool | str, device: torch.device | str,
-                 model: nn.Module | None = None) -> tuple[bool, bool]:
+def resolve_auto(
+    channels_last: bool | str, amp: bool | str, device: torch.device | str, model: nn.Module | None = None
+) -> tuple[bool, bool]:
     """``"auto"`` channels-last and autocast settings resolved for ``device``, as measured in
     docs/performance.md: channels-last memory for convolutional nets on CPUs and CUDA GPUs
     (MiniVGG and LeNet-5 training on the 2-core CPU: see the table there), bf16 autocast on
     CUDA GPUs that support it, full precision elsewhere. Explicit true/false are kept."""
     device = torch.device(device)
     if channels_last == "auto":
-        channels_last = (model is None or any(isinstance(m, nn.Conv2d) for m in model.modules())) and device.type in ("cpu", "cuda")
+        channels_last = (model is None or any(isinstance(m, nn.Conv2d) for m in model.modules())) and device.type in (
+            "cpu",
+            "cuda",
+        )
     if amp == "auto":
         amp = device.type == "cuda" and torch.cuda.is_bf16_supported()
     for name, value in (("channels_last", channels_last), ("amp", amp)):
@@ -98,7 +112,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _normalisation(recipe: Recipe, model_mean: Sequence[float], model_std: Sequence[float], info: Any, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _normalisation(
+    recipe: Recipe, model_mean: Sequence[float], model_std: Sequence[float], info: Any, channels: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     how = recipe.dataset.normalise
     if how == "none":
         return (0.0,) * channels, (1.0,) * channels
@@ -114,9 +130,15 @@ def folder_options(recipe: Recipe) -> dict[str, Any]:
     :class:`~cnnlab.data.Augment`; folder sets apply the same maps image by image)."""
     spec, a = recipe.dataset, recipe.dataset.augment
     affine = Augment(shift=a.shift, rotation=a.rotation, zoom=a.zoom, shear=a.shear, fill=a.fill)
-    return {"resize_shorter": spec.resize_shorter, "random_crop": a.random_crop, "scale": a.scale,
-            "hflip": a.hflip, "pca_lighting": a.pca_lighting, "crop_padding": a.crop_padding,
-            "augment": None if affine.is_identity else affine}
+    return {
+        "resize_shorter": spec.resize_shorter,
+        "random_crop": a.random_crop,
+        "scale": a.scale,
+        "hflip": a.hflip,
+        "pca_lighting": a.pca_lighting,
+        "crop_padding": a.crop_padding,
+        "augment": None if affine.is_identity else affine,
+    }
 
 
 def test_split(dataset: str) -> str:
@@ -125,8 +147,15 @@ def test_split(dataset: str) -> str:
     return "test" if dataset_info(dataset).in_memory else "val"  # Tiny ImageNet, ImageNet and folders: val
 
 
-def build_loaders(recipe: Recipe, rank: int = 0, world_size: int = 1, split: str | None = None, *,
-                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> tuple[Any, Any, Any]:
+def build_loaders(
+    recipe: Recipe,
+    rank: int = 0,
+    world_size: int = 1,
+    split: str | None = None,
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> tuple[Any, Any, Any]:
     """The training loader, the validation loader (a held-out part of the training split,
     or the ``split`` set) and the dataset's facts. Folder datasets get DataLoaders that
     apply the recipe's augmentation and normalise with ``mean`` and ``std``; in-memory
@@ -140,13 +169,17 @@ def build_loaders(recipe: Recipe, rank: int = 0, world_size: int = 1, split: str
     evaluation = load_dataset(spec.name, split or test_split(spec.name), **kw)
     if not info.in_memory:
         if spec.train_size is not None:
-            raise ConfigError(f"dataset.train_size={spec.train_size} works on in-memory datasets (digits, mnist, fashion-mnist, "
-                              f"cifar10, cifar100); {spec.name} is read from disk: give a smaller folder instead")
+            raise ConfigError(
+                f"dataset.train_size={spec.train_size} works on in-memory datasets (digits, mnist, fashion-mnist, "
+                f"cifar10, cifar100); {spec.name} is read from disk: give a smaller folder instead"
+            )
         size = spec.image_size or 224
         options = folder_options(recipe)
         common = {"image_size": size, "mean": mean, "std": std, "rank": rank, "world_size": world_size}
         train_loader = folder_loader(train, recipe.batch_size, True, seed=recipe.seed, options=options, **common)
-        eval_loader = folder_loader(evaluation, recipe.batch_size, False, options={"resize_shorter": spec.resize_shorter}, **common)
+        eval_loader = folder_loader(
+            evaluation, recipe.batch_size, False, options={"resize_shorter": spec.resize_shorter}, **common
+        )
         return train_loader, eval_loader, train.info  # an image folder's classes are its sub-folders
     if spec.val_split > 0:
         n = len(train)
@@ -174,17 +207,43 @@ def _subset(data: Any, index: torch.Tensor) -> Any:
     return type(data)(data.images[index], data.labels[index], data.info)
 
 
-def _device_loaders(recipe: Recipe, train: Any, evaluation: Any, mean: Sequence[float], std: Sequence[float], device: torch.device, rank: int, world_size: int) -> tuple[DeviceLoader, DeviceLoader]:
+def _device_loaders(
+    recipe: Recipe,
+    train: Any,
+    evaluation: Any,
+    mean: Sequence[float],
+    std: Sequence[float],
+    device: torch.device,
+    rank: int,
+    world_size: int,
+) -> tuple[DeviceLoader, DeviceLoader]:
     a = recipe.dataset.augment
-    augment = Augment(crop_padding=a.crop_padding, hflip=a.hflip, shift=a.shift, rotation=a.rotation, zoom=a.zoom, shear=a.shear, fill=a.fill)
-    common = {"device": device, "mean": mean, "std": std, "rank": rank, "world_size": world_size, "channels_last": recipe.channels_last}
-    train_loader = DeviceLoader(train, recipe.batch_size, train=True, augment=augment, seed=recipe.seed, drop_last=False, **common)
+    augment = Augment(
+        crop_padding=a.crop_padding,
+        hflip=a.hflip,
+        shift=a.shift,
+        rotation=a.rotation,
+        zoom=a.zoom,
+        shear=a.shear,
+        fill=a.fill,
+    )
+    common = {
+        "device": device,
+        "mean": mean,
+        "std": std,
+        "rank": rank,
+        "world_size": world_size,
+        "channels_last": recipe.channels_last,
+    }
+    train_loader = DeviceLoader(
+        train, recipe.batch_size, train=True, augment=augment, seed=recipe.seed, drop_last=False, **common
+    )
     eval_loader = DeviceLoader(evaluation, recipe.batch_size, train=False, **common)
     return train_loader, eval_loader
 
 
 def default_run_dir(recipe: Recipe, root: str | Path = "runs") -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return Path(root) / f"{path_safe(recipe.name)}-{stamp}"
 
 
@@ -192,6 +251,32 @@ def path_safe(text: str) -> str:
     """``text`` as a file name shells need not quote: ``"finetune-lenet5-mnist[5-9]"`` ->
     ``"finetune-lenet5-mnist_5-9"``."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text.replace("]", "")).strip("_") or "run"
+
+
+class Start(Protocol):
+    """A prepared starting point for a run (``cnnlab.transfer.FineTune``): the ``recipe``
+    completed from the starting weights, their ``mean``/``std``, the ``adapt``-ed data, the
+    model for the dataset's classes, its parameter groups with their learning rates, the
+    ``notes`` for the run's log and an optional ``callback``."""
+
+    recipe: Recipe
+    notes: list[str]
+    callback: Callback | None
+
+    @property
+    def mean(self) -> tuple[float, ...]: ...
+
+    @property
+    def std(self) -> tuple[float, ...]: ...
+
+    def adapt(self, data: Any) -> Any: ...
+
+    def model_for(self, num_classes: int) -> nn.Module: ...
+
+    def lr_groups(self) -> list[tuple[list[nn.Parameter], float]]: ...
+
+
+StartFactory = Callable[[Recipe], Start]
 
 
 def train_recipe(
@@ -206,16 +291,21 @@ def train_recipe(
     progress: bool = True,
     compile: bool = False,
     print_fn: PrintFn = print,
+    start: StartFactory | None = None,
 ) -> RunResult:
     """Train what ``recipe`` (a ``Recipe``, a packaged recipe's name or a YAML path) says,
     in ``run_dir`` (default ``runs/<recipe>-<UTC time>``), then test the final weights on
     the test split and write ``report.json``.
     ``resume``: a run directory to continue exactly where it stopped (its own recipe, with
     ``overrides`` applied on top); ``lr_on_resume`` changes the learning rate from there
-    (the course's way of continuing after an interruption)."""
+    (the course's way of continuing after an interruption).
+    ``start``: for a recipe with a ``transfer`` section, the function that builds its prepared
+    start from the resolved recipe (``cnnlab.transfer.start_finetune``; see :class:`Start`)."""
     if lr_on_resume is not None and resume is None:
-        raise ConfigError(f"lr_on_resume={lr_on_resume} (--lr-on-resume) sets the rate of a resumed run; give --resume RUN "
-                          f"with it, or --lr {lr_on_resume} (--set optimizer.lr=...) for a new run")
+        raise ConfigError(
+            f"lr_on_resume={lr_on_resume} (--lr-on-resume) sets the rate of a resumed run; give --resume RUN "
+            f"with it, or --lr {lr_on_resume} (--set optimizer.lr=...) for a new run"
+        )
     if resume is not None:
         _, ckpt = resume_state(resume)
         recipe = recipe_from_dict(ckpt["recipe"]["recipe"]) if "recipe" in (ckpt.get("recipe") or {}) else recipe
@@ -230,11 +320,20 @@ def train_recipe(
     elif run_dir is not None:
         _check_new_run_dir(Path(run_dir))
     # A resumed run's report counts the epochs trained before too, not only this command's.
-    earlier = 0.0 if resume is None else sum(
-        r.get("epoch_seconds") or 0.0 for r in ckpt.get("history") or [] if r.get("epoch", 0) <= (ckpt.get("epoch") or 0))
+    earlier = (
+        0.0
+        if resume is None
+        else sum(
+            r.get("epoch_seconds") or 0.0
+            for r in ckpt.get("history") or []
+            if r.get("epoch", 0) <= (ckpt.get("epoch") or 0)
+        )
+    )
     dist = init_distributed(device)
     try:
-        return _train(recipe, dist, run_dir, resume, lr_on_resume, device, callbacks, progress, compile, print_fn, earlier)
+        return _train(
+            recipe, dist, run_dir, resume, lr_on_resume, device, callbacks, progress, compile, print_fn, earlier, start
+        )
     finally:
         cleanup_distributed()
 
@@ -244,30 +343,50 @@ def _check_new_run_dir(run_dir: Path) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--run-dir {run_dir} is a file; give a folder for the run (it is created if absent)")
     if (run_dir / "recipe.yaml").is_file():
-        raise ConfigError(f"--run-dir {run_dir} already holds a run (its recipe.yaml); continue it with "
-                          f"`cnnlab train --resume {run_dir}`, or give another folder")
+        raise ConfigError(
+            f"--run-dir {run_dir} already holds a run (its recipe.yaml); continue it with "
+            f"`cnnlab train --resume {run_dir}`, or give another folder"
+        )
 
 
-def _resume_notes(ckpt: dict[str, Any], run_dir: Any, planned: int | None, epochs: int, lr_on_resume: float | None,
-                  print_fn: PrintFn) -> None:
+def _resume_notes(
+    ckpt: dict[str, Any], run_dir: Any, planned: int | None, epochs: int, lr_on_resume: float | None, print_fn: PrintFn
+) -> None:
     # Checked before the run's recipe.yaml is rewritten, so a refused resume changes nothing.
     done = ckpt.get("epoch")
     if isinstance(done, int) and done > epochs:
-        raise ConfigError(f"{run_dir} has trained {done} epochs, more than the {epochs} asked for; resume with "
-                          f"--epochs {done} to test its final weights, or more to train on")
+        raise ConfigError(
+            f"{run_dir} has trained {done} epochs, more than the {epochs} asked for; resume with "
+            f"--epochs {done} to test its final weights, or more to train on"
+        )
     if isinstance(done, int) and done >= epochs:
-        print_fn(f"{run_dir} already trained {done} of {epochs} epochs: testing its final weights "
-                 f"(to train on, resume with more epochs: --epochs {done + 10}, or --set epochs=...)")
+        print_fn(
+            f"{run_dir} already trained {done} of {epochs} epochs: testing its final weights "
+            f"(to train on, resume with more epochs: --epochs {done + 10}, or --set epochs=...)"
+        )
     elif planned is not None and epochs > planned and lr_on_resume is None:
         lrs = (ckpt.get("scheduler") or {}).get("main_lrs") or [None]
         at = f" at lr {lrs[0]:.3g}" if isinstance(lrs[0], float) else ""
-        print_fn(f"the run was planned for {planned} epochs and now runs to {epochs}: its schedule goes on from where it "
-                 f"stopped{at} over the new length; --lr-on-resume X restarts it from the rate X")
+        print_fn(
+            f"the run was planned for {planned} epochs and now runs to {epochs}: its schedule goes on from where it "
+            f"stopped{at} over the new length; --lr-on-resume X restarts it from the rate X"
+        )
 
 
-def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | Path | None, lr_on_resume: float | None,
-           device_name: str | None, callbacks: Sequence[Callback], progress: bool, compile: bool, print_fn: PrintFn,
-           earlier_seconds: float = 0.0) -> RunResult:
+def _train(
+    recipe: Recipe,
+    dist: Any,
+    run_dir: str | Path | None,
+    resume: str | Path | None,
+    lr_on_resume: float | None,
+    device_name: str | None,
+    callbacks: Sequence[Callback],
+    progress: bool,
+    compile: bool,
+    print_fn: PrintFn,
+    earlier_seconds: float = 0.0,
+    start: StartFactory | None = None,
+) -> RunResult:
     started = time.perf_counter()
     device = dist.device if dist.distributed else resolve_device(device_name or recipe.device)
     seed_everything(recipe.seed)
@@ -276,10 +395,14 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
     tuning = None
     if recipe.transfer is not None:
         # Fine-tuning: the model, its input channels and its preprocessing come with the
-        # pretrained weights. cnnlab.transfer builds on this module, hence the late import.
-        from ..transfer.finetune import start_finetune
-
-        tuning = start_finetune(recipe)
+        # pretrained weights, in the prepared start cnnlab.transfer builds (passed in: the
+        # engine does not import transfer).
+        if start is None:
+            raise ConfigError(
+                f"recipe {recipe.name!r} fine-tunes (it has a transfer section): pass start=cnnlab.transfer.start_finetune "
+                "to train_recipe, or run it with `cnnlab train`, which does"
+            )
+        tuning = start(recipe)
         recipe, mean, std = tuning.recipe, tuning.mean, tuning.std
     else:
         card = model_card(recipe.model.name)
@@ -294,7 +417,9 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
         model.aux_weights = tuple(recipe.aux_weights)
     recipe = fast_defaults(recipe, device, model)
     if info.in_memory:
-        train_loader, eval_loader = _device_loaders(recipe, train, evaluation, mean, std, device, dist.rank, dist.world_size)
+        train_loader, eval_loader = _device_loaders(
+            recipe, train, evaluation, mean, std, device, dist.rank, dist.world_size
+        )
     else:
         train_loader, eval_loader = train, evaluation
     model = model.to(device)
@@ -312,9 +437,11 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
         atomic_write(run_dir / "recipe.yaml", lambda f: f.write(dump_recipe(recipe).encode()))
         print_fn(f"run directory: {run_dir}")
         if recipe.dataset.val_split == 0:
-            print_fn(f"validating on the {test_split(recipe.dataset.name)} split, the one the run is tested on "
-                     f"(the recipe's dataset.val_split is 0), so best.pt is chosen on it; "
-                     f"--set dataset.val_split=0.1 holds out a tenth of the training images instead")
+            print_fn(
+                f"validating on the {test_split(recipe.dataset.name)} split, the one the run is tested on "
+                f"(the recipe's dataset.val_split is 0), so best.pt is chosen on it; "
+                f"--set dataset.val_split=0.1 holds out a tenth of the training images instead"
+            )
         for note in tuning.notes if tuning is not None else ():
             print_fn(note)
     # The bar needs a terminal; without one (or with progress=False) one line per epoch.
@@ -323,26 +450,51 @@ def _train(recipe: Recipe, dist: Any, run_dir: str | Path | None, resume: str | 
     if tuning is not None:
         run_callbacks.append(tuning.callback)
     history = fit(
-        trained, train_loader, eval_loader, optimizer,
-        epochs=recipe.epochs, device=device, scheduler=schedule, callbacks=[*run_callbacks, *callbacks],
-        amp=recipe.amp, channels_last=recipe.channels_last, grad_clip=recipe.grad_clip_norm,
+        trained,
+        train_loader,
+        eval_loader,
+        optimizer,
+        epochs=recipe.epochs,
+        device=device,
+        scheduler=schedule,
+        callbacks=[*run_callbacks, *callbacks],
+        amp=recipe.amp,
+        channels_last=recipe.channels_last,
+        grad_clip=recipe.grad_clip_norm,
         loss_fn=nn.CrossEntropyLoss(label_smoothing=recipe.loss.label_smoothing),
-        recipe={"recipe": recipe_to_dict(recipe)}, run_dir=run_dir,
-        resume_from=resume, lr=lr_on_resume, val_every=recipe.val_every,
+        recipe={"recipe": recipe_to_dict(recipe)},
+        run_dir=run_dir,
+        resume_from=resume,
+        lr=lr_on_resume,
+        val_every=recipe.val_every,
     )
     # The test report covers the whole split on every rank (a shard per rank would report a
     # part); under DDP evaluate() all-reduces, so every rank must take part. Rank 0 keeps it.
     if info.in_memory and dist.distributed:
-        eval_loader = DeviceLoader(evaluation, recipe.batch_size, train=False, device=device, mean=mean, std=std,
-                                   channels_last=recipe.channels_last)
+        eval_loader = DeviceLoader(
+            evaluation,
+            recipe.batch_size,
+            train=False,
+            device=device,
+            mean=mean,
+            std=std,
+            channels_last=recipe.channels_last,
+        )
     test = final_report(unwrap(trained), eval_loader, device, info)
     seconds = time.perf_counter() - started
     if not dist.is_main:
         return RunResult(run_dir, [dict(h) for h in history], {}, seconds)
     if dist.is_main:
-        report = {"recipe": recipe.name, "model": recipe.model.name, "dataset": recipe.dataset.name,
-                  "epochs": recipe.epochs, "seconds": round(seconds + earlier_seconds, 1), "device": str(device),
-                  "test": {k: v for k, v in test.items() if k != "confusion"}, "confusion": test["confusion"]}
+        report = {
+            "recipe": recipe.name,
+            "model": recipe.model.name,
+            "dataset": recipe.dataset.name,
+            "epochs": recipe.epochs,
+            "seconds": round(seconds + earlier_seconds, 1),
+            "device": str(device),
+            "test": {k: v for k, v in test.items() if k != "confusion"},
+            "confusion": test["confusion"],
+        }
         atomic_write(run_dir / "report.json", lambda f: f.write(json.dumps(report, indent=2).encode()))
     return RunResult(run_dir, [dict(h) for h in history], test, seconds)
 
@@ -365,29 +517,38 @@ def final_report(model: nn.Module, loader: Any, device: torch.device, info: Any)
     }
 
 
-def load_run_model(run_or_checkpoint: str | Path, which: str = "best", map_location: str = "cpu") -> tuple[nn.Module, Recipe, dict[str, Any]]:
+def load_run_model(
+    run_or_checkpoint: str | Path, which: str = "best", map_location: str = "cpu"
+) -> tuple[nn.Module, Recipe, dict[str, Any]]:
     """The model of a run directory (its ``best.pt``, else ``last.pt``) or of a checkpoint
     file, rebuilt from the checkpoint's recipe; weights loaded without executing code."""
     path = Path(run_or_checkpoint)
     if not path.exists():
         from ..registry import list_models
 
-        named = f"; {path} is a model's name: train it first (cnnlab train {path})" if str(path) in list_models() else ""
-        raise ConfigError(f"{str(path)!r} does not exist: give a run directory (`cnnlab runs` lists them) or a "
-                          f"checkpoint file{named}")
+        named = (
+            f"; {path} is a model's name: train it first (cnnlab train {path})" if str(path) in list_models() else ""
+        )
+        raise ConfigError(
+            f"{str(path)!r} does not exist: give a run directory (`cnnlab runs` lists them) or a checkpoint file{named}"
+        )
     if path.is_dir():
         folder = path / "checkpoints"
         candidates = [folder / f"{which}.pt", folder / "last.pt"]
         path = next((p for p in candidates if p.is_file()), candidates[0])
         if not path.is_file():
-            raise ConfigError(f"no checkpoint in {folder}: expected best.pt or last.pt; is {run_or_checkpoint} a run directory?")
+            raise ConfigError(
+                f"no checkpoint in {folder}: expected best.pt or last.pt; is {run_or_checkpoint} a run directory?"
+            )
     ckpt = load_checkpoint(path, map_location)
     recipe_data = (ckpt.get("recipe") or {}).get("recipe")
     if recipe_data is None:
         raise ConfigError(f"{path} holds no recipe; it was not written by `cnnlab train`")
     recipe = recipe_from_dict(recipe_data)
     cfg = ckpt.get("model_config") or {}
-    model = create_model(recipe.model.name, num_classes=cfg.get("num_classes"), in_chans=cfg.get("in_chans"), **recipe.model.options)
+    model = create_model(
+        recipe.model.name, num_classes=cfg.get("num_classes"), in_chans=cfg.get("in_chans"), **recipe.model.options
+    )
     model.load_state_dict(ckpt["model"])
     model.eval()
     model.pretrained_cfg = run_preprocessing(model, recipe, source=str(path))
@@ -400,10 +561,16 @@ def run_preprocessing(model: nn.Module, recipe: Recipe, source: str | None = Non
     It travels with the model so explanation, transfer and export feed it what it saw."""
     info = dataset_info(recipe.dataset.name)
     channels = model.in_chans
-    tuned = recipe.transfer if recipe.transfer is not None and recipe.transfer.mean is not None else None  # the weights' own
-    model_mean, model_std = (tuned.mean, tuned.std) if tuned is not None else (model.pretrained_cfg["mean"], model.pretrained_cfg["std"])
+    tuned = (
+        recipe.transfer if recipe.transfer is not None and recipe.transfer.mean is not None else None
+    )  # the weights' own
+    model_mean, model_std = (
+        (tuned.mean, tuned.std) if tuned is not None else (model.pretrained_cfg["mean"], model.pretrained_cfg["std"])
+    )
     mean, std = _normalisation(recipe, model_mean, model_std, info, channels)
-    size = recipe.dataset.image_size or (info.image_size[1] if info.image_size else model.pretrained_cfg["input_size"][-1])
+    size = recipe.dataset.image_size or (
+        info.image_size[1] if info.image_size else model.pretrained_cfg["input_size"][-1]
+    )
     return {
         **model.pretrained_cfg,
         "input_size": (channels, size, size),
@@ -435,16 +602,24 @@ def evaluate_checkpoint(
     for run in runs:
         model, recipe, _ = load_run_model(run)
         if dataset is not None or data_dir is not None:
-            recipe = replace(recipe, dataset=replace(recipe.dataset, name=dataset or recipe.dataset.name, data_dir=data_dir or recipe.dataset.data_dir))
+            recipe = replace(
+                recipe,
+                dataset=replace(
+                    recipe.dataset, name=dataset or recipe.dataset.name, data_dir=data_dir or recipe.dataset.data_dir
+                ),
+            )
         info = dataset_info(recipe.dataset.name)
         split = split or test_split(recipe.dataset.name)
-        data = load_dataset(recipe.dataset.name, split, data_dir=recipe.dataset.data_dir, image_size=recipe.dataset.image_size,
-                            **({"resize": recipe.dataset.resize_mode} if info.in_memory else {}))
+        data = load_dataset(
+            recipe.dataset.name,
+            split,
+            data_dir=recipe.dataset.data_dir,
+            image_size=recipe.dataset.image_size,
+            **({"resize": recipe.dataset.resize_mode} if info.in_memory else {}),
+        )
         _check_same_classes(run, model, data, info)
         channels = model.in_chans
         if recipe.transfer is not None:  # fine-tuned on images converted to the pretrained model's channels
-            from ..transfer.pretrained import match_channels
-
             data = match_channels(data, channels)
         mean, std = _normalisation(recipe, model.pretrained_cfg["mean"], model.pretrained_cfg["std"], info, channels)
         model = model.to(dev)
@@ -501,11 +676,15 @@ def _check_same_classes(run: str | Path, model: nn.Module, data: Any, info: Any)
     trained = list((getattr(model, "pretrained_cfg", None) or {}).get("classes") or [])
     given = list(getattr(data, "classes", None) or info.classes)
     if trained and given and trained != given:
+
         def show(names: list[str]) -> str:
             return ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
-        raise ConfigError(f"{run} was trained on {len(trained)} classes ({show(trained)}); {info.name} has {len(given)} "
-                          f"({show(given)}), so its labels would not mean the model's outputs; evaluate on a dataset with "
-                          f"the same classes in the same order, or fine-tune on this one (cnnlab transfer finetune)")
+
+        raise ConfigError(
+            f"{run} was trained on {len(trained)} classes ({show(trained)}); {info.name} has {len(given)} "
+            f"({show(given)}), so its labels would not mean the model's outputs; evaluate on a dataset with "
+            f"the same classes in the same order, or fine-tune on this one (cnnlab transfer finetune)"
+        )
 
 
 def _class_names(data: Any, info: Any, count: int) -> list[str]:
@@ -529,20 +708,31 @@ def default_recipe(model: str, dataset: str) -> Recipe:
     """A plain starting point for a model and dataset no packaged recipe covers: SGD with
     Nesterov momentum 0.9, lr 0.01 cosine-annealed over 10 epochs, batch 64, weight decay
     5e-4 on the kernels. Not from a paper: ``assumptions`` says so."""
-    return recipe_from_dict({
-        "name": f"{model}-{dataset}",
-        "model": {"name": model},
-        "dataset": {"name": dataset},
-        "epochs": 10,
-        "batch_size": 64,
-        "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, "weight_decay_on": "weights"},
-        "schedule": {"name": "cosine"},
-        "description": f"cnnlab's generic starting point for {model} on {dataset} (no packaged recipe)",
-        "assumptions": ["every setting: a generic default, not from a paper"],
-    })
+    return recipe_from_dict(
+        {
+            "name": f"{model}-{dataset}",
+            "model": {"name": model},
+            "dataset": {"name": dataset},
+            "epochs": 10,
+            "batch_size": 64,
+            "optimizer": {
+                "name": "sgd",
+                "lr": 0.01,
+                "momentum": 0.9,
+                "nesterov": True,
+                "weight_decay": 5e-4,
+                "weight_decay_on": "weights",
+            },
+            "schedule": {"name": "cosine"},
+            "description": f"cnnlab's generic starting point for {model} on {dataset} (no packaged recipe)",
+            "assumptions": ["every setting: a generic default, not from a paper"],
+        }
+    )
 
 
-def predict_images(run_or_checkpoint: str | Path, images: Sequence[str | Path], k: int = 5) -> list[tuple[str, list[tuple[str, float]]]]:
+def predict_images(
+    run_or_checkpoint: str | Path, images: Sequence[str | Path], k: int = 5
+) -> list[tuple[str, list[tuple[str, float]]]]:
     """The top ``k`` classes and probabilities of each image file (folders: the images in
     them), with a run's model: the image converted to the model's channels, resized to its
     input size, normalised as in training."""
@@ -582,7 +772,9 @@ def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
     if not root.is_dir():
         raise ConfigError(f"{root} is not a folder of runs; pass the folder cnnlab train wrote into (default runs/)")
     # root itself may be a run, or hold runs one or two levels down
-    found = sorted({p.parent for pattern in ("recipe.yaml", "*/recipe.yaml", "*/*/recipe.yaml") for p in root.glob(pattern)})
+    found = sorted(
+        {p.parent for pattern in ("recipe.yaml", "*/recipe.yaml", "*/*/recipe.yaml") for p in root.glob(pattern)}
+    )
     runs = []
     for folder in found:
         try:
@@ -599,19 +791,21 @@ def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
         best = max(scored, key=lambda r: r["val_acc1"], default=None)
         test = (report or {}).get("test") or {}
         newest = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=folder.stat().st_mtime)
-        runs.append({
-            "run": str(folder),
-            "recipe": recipe.get("name"),
-            "model": (recipe.get("model") or {}).get("name"),
-            "dataset": (recipe.get("dataset") or {}).get("name"),
-            "epochs": rows[-1].get("epoch", 0) if rows else 0,
-            "planned": recipe.get("epochs"),
-            "best_val_acc1": best["val_acc1"] if best else None,
-            "best_epoch": best["epoch"] if best else None,
-            "test_acc1": test.get("acc1"),
-            "test_acc5": test.get("acc5"),
-            "seconds": (report or {}).get("seconds"),
-            "status": "finished" if report else "unfinished",
-            "modified": datetime.fromtimestamp(newest, timezone.utc).strftime("%Y-%m-%d %H:%M"),
-        })
+        runs.append(
+            {
+                "run": str(folder),
+                "recipe": recipe.get("name"),
+                "model": (recipe.get("model") or {}).get("name"),
+                "dataset": (recipe.get("dataset") or {}).get("name"),
+                "epochs": rows[-1].get("epoch", 0) if rows else 0,
+                "planned": recipe.get("epochs"),
+                "best_val_acc1": best["val_acc1"] if best else None,
+                "best_epoch": best["epoch"] if best else None,
+                "test_acc1": test.get("acc1"),
+                "test_acc5": test.get("acc5"),
+                "seconds": (report or {}).get("seconds"),
+                "status": "finished" if report else "unfinished",
+                "modified": datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d %H:%M"),
+            }
+        )
     return sorted(runs, key=lambda r: r["modified"], reverse=True)

@@ -35,6 +35,7 @@ import torch
 from torch.optim import Optimizer, lr_scheduler
 
 from ..errors import ConfigError
+from .typed import from_mapping
 
 SCHEDULES = ("constant", "step", "multistep", "epochs", "poly", "cosine", "onecycle", "plateau", "inverse_time")
 
@@ -153,7 +154,9 @@ def check_schedule_spec(spec: ScheduleSpec, *, epochs: int | None = None, prefix
         raise ConfigError(f"{p}.min_lr={spec.min_lr!r} must be >= 0")
     if spec.name == "onecycle":
         if spec.max_lr is None or not spec.max_lr > 0:
-            raise ConfigError(f"{p}.max_lr={spec.max_lr!r}: the onecycle schedule needs a positive max_lr, e.g. {p}.max_lr=0.1")
+            raise ConfigError(
+                f"{p}.max_lr={spec.max_lr!r}: the onecycle schedule needs a positive max_lr, e.g. {p}.max_lr=0.1"
+            )
         if not 0 < spec.pct_start < 1:
             raise ConfigError(f"{p}.pct_start={spec.pct_start!r} must be in (0, 1), e.g. 0.3")
     if spec.name == "plateau":
@@ -173,7 +176,9 @@ def check_schedule_spec(spec: ScheduleSpec, *, epochs: int | None = None, prefix
             f"set; give the warmup in one unit and set the other to 0"
         )
     if not 0 < spec.warmup_factor <= 1:
-        raise ConfigError(f"{p}.warmup_factor={spec.warmup_factor!r} must be in (0, 1]: the fraction of the lr warmup starts at")
+        raise ConfigError(
+            f"{p}.warmup_factor={spec.warmup_factor!r} must be in (0, 1]: the fraction of the lr warmup starts at"
+        )
     if epochs is not None and spec.warmup_epochs > epochs:
         raise ConfigError(f"{p}.warmup_epochs={spec.warmup_epochs!r} is longer than the run ({epochs} epochs)")
 
@@ -386,9 +391,9 @@ def spec_from(spec: ScheduleSpec | Mapping[str, Any]) -> ScheduleSpec:
     if isinstance(spec, ScheduleSpec):
         return spec
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"a schedule is a ScheduleSpec or a mapping such as {{'name': 'step', 'step_size': 30}}, got {spec!r}")
-    from .recipes import from_mapping  # recipes imports this module; the typed reader lives there
-
+        raise ConfigError(
+            f"a schedule is a ScheduleSpec or a mapping such as {{'name': 'step', 'step_size': 30}}, got {spec!r}"
+        )
     return from_mapping(ScheduleSpec, spec, "schedule")
 
 

@@ -38,11 +38,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..errors import ConfigError, InputShapeError
+from ..registry import IMAGENET_MEAN, IMAGENET_STD
 from ..tracing import hooks_suspended, modes_kept, user_hooks
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 # --------------------------------------------------------------------------- preprocessing
 
@@ -58,7 +55,7 @@ class Preprocess:
     classes: tuple[str, ...] | None = None
 
     @classmethod
-    def of(cls, model: nn.Module) -> "Preprocess":
+    def of(cls, model: nn.Module) -> Preprocess:
         """The preprocessing that travels with ``model`` (``model.pretrained_cfg``, set by
         ``create_model``, weight loading and run loading); ImageNet's for a plain module."""
         cfg = getattr(model, "pretrained_cfg", None) or {}
@@ -97,9 +94,15 @@ class Preprocess:
         if self.classes and target in self.classes:
             return self.classes.index(target)
         close = difflib.get_close_matches(str(target), self.classes or (), n=3)
-        known = f"; did you mean {', '.join(close)}?" if close else (
-            f"; the classes are {', '.join(self.classes[:20])}{' ...' if len(self.classes) > 20 else ''}" if self.classes
-            else "; this model has no class names, pass an index")
+        known = (
+            f"; did you mean {', '.join(close)}?"
+            if close
+            else (
+                f"; the classes are {', '.join(self.classes[:20])}{' ...' if len(self.classes) > 20 else ''}"
+                if self.classes
+                else "; this model has no class names, pass an index"
+            )
+        )
         raise ConfigError(f"unknown class {target!r}{known}")
 
 
@@ -111,7 +114,9 @@ def _guess_input_size(model: nn.Module) -> tuple[int, int, int]:
     return (first.in_channels if first is not None else 3, 224, 224)
 
 
-def as_batch(images: torch.Tensor | Sequence[torch.Tensor], preprocess: Preprocess, *, what: str = "images") -> torch.Tensor:
+def as_batch(
+    images: torch.Tensor | Sequence[torch.Tensor], preprocess: Preprocess, *, what: str = "images"
+) -> torch.Tensor:
     """``images`` as a new float ``N x C x H x W`` batch in pixel units, checked.
 
     Accepts one ``C x H x W`` image or a batch, float in ``[0, 1]`` or ``uint8`` in
@@ -135,13 +140,15 @@ def as_batch(images: torch.Tensor | Sequence[torch.Tensor], preprocess: Preproce
     if x.shape[1] != channels:
         raise InputShapeError(
             f"{what} have {x.shape[1]} channels, the model reads {channels}; convert them (e.g. "
-            f"load_image(path, preprocess) converts files)")
+            f"load_image(path, preprocess) converts files)"
+        )
     lo, hi = float(x.min()), float(x.max())
     if lo < -1e-3 or hi > 1 + 1e-3:
         raise ConfigError(
             f"{what} must be in pixel units [0, 1] (explain normalises them itself with the model's mean and "
             f"std); got values in [{lo:.3g}, {hi:.3g}]. If they are already normalised, undo it with "
-            "Preprocess.of(model).denormalize(x)")
+            "Preprocess.of(model).denormalize(x)"
+        )
     return x.clone().float()
 
 
@@ -197,7 +204,9 @@ def list_layers(model: nn.Module, input_size: Sequence[int] | None = None) -> li
         rf = by_row[row].rf if row in by_row else None
         spatial = rf is not None and rf.is_spatial
         out[name] = LayerInfo(
-            name, kind, tuple(shapes[0][1:]),
+            name,
+            kind,
+            tuple(shapes[0][1:]),
             tuple(int(s) for s in rf.size) if spatial else None,
             tuple(int(j) for j in rf.jump) if spatial else None,
         )
@@ -213,8 +222,14 @@ def get_layer(model: nn.Module, name: str) -> nn.Module:
         return modules[name]
     names = [n for n in modules if n]
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else f"the top-level layers are {', '.join(n for n in names if '.' not in n)}"
-    raise ConfigError(f"no layer {name!r} in {type(model).__name__}; {hint} (`cnnlab summary` or list_layers() lists them all)")
+    hint = (
+        f"did you mean {', '.join(close)}?"
+        if close
+        else f"the top-level layers are {', '.join(n for n in names if '.' not in n)}"
+    )
+    raise ConfigError(
+        f"no layer {name!r} in {type(model).__name__}; {hint} (`cnnlab summary` or list_layers() lists them all)"
+    )
 
 
 def default_layer(model: nn.Module, kind: str = "last_conv") -> str:
@@ -238,7 +253,8 @@ def split_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torc
     if not (callable(getattr(model, "forward_features", None)) and callable(getattr(model, "forward_head", None))):
         raise ConfigError(
             f"{type(model).__name__} has no forward_features/forward_head (the cnnlab model contract); "
-            "name a layer with layer=")
+            "name a layer with layer="
+        )
     features = model.forward_features(x)
     return features, model.forward_head(features)
 
@@ -290,7 +306,9 @@ def prepared(model: nn.Module, *, mode: str = "eval") -> Iterator[nn.Module]:
             f"{type(model).__name__} has forward hooks on {', '.join(repr(h) for h in hooked[:5])}"
             f"{' ...' if len(hooked) > 5 else ''}; explanations run without them, so they explain the model's own "
             "function, not what model(x) computes with the hooks. Remove the hooks, or fold what they do into a "
-            "module, to explain that", stacklevel=3)
+            "module, to explain that",
+            stacklevel=3,
+        )
     flags = [(p, p.requires_grad) for p in model.parameters()]
     grads = [(p, p.grad) for p in model.parameters()]
     with hooks_suspended(model, keep_weight_hooks=True), modes_kept(model):
@@ -354,7 +372,8 @@ def capture(model: nn.Module, layers: str | Sequence[str], *, stop: bool = False
             if not isinstance(out, torch.Tensor):
                 raise ConfigError(
                     f"layer {spec!r} ({type(module).__name__}) returns {type(out).__name__}, not a tensor; "
-                    "name a layer inside it or after it")
+                    "name a layer inside it or after it"
+                )
             acts.calls[spec] += 1  # type: ignore[attr-defined]
             if acts.calls[spec] != want:  # type: ignore[attr-defined]
                 return None
@@ -379,10 +398,14 @@ def capture(model: nn.Module, layers: str | Sequence[str], *, stop: bool = False
         if call is None and n > 1:
             warnings.warn(
                 f"layer {name!r} is called {n} times in one forward pass; using its first call. Name the call "
-                f"to use another: {', '.join(f'{name}#{k}' for k in range(1, n + 1))}", stacklevel=3)
+                f"to use another: {', '.join(f'{name}#{k}' for k in range(1, n + 1))}",
+                stacklevel=3,
+            )
         elif call is not None and n < call:
-            raise ConfigError(f"layer {spec!r}: {name} is called {n} time{'s' if n != 1 else ''} per forward pass, "
-                              f"so there is no call #{call}")
+            raise ConfigError(
+                f"layer {spec!r}: {name} is called {n} time{'s' if n != 1 else ''} per forward pass, "
+                f"so there is no call #{call}"
+            )
 
 
 def run_to(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str]) -> Captured:
@@ -402,8 +425,9 @@ def run_to(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str]) -> Ca
 # ---------------------------------------------------------------------------- targets
 
 
-def resolve_targets(target: int | str | Sequence[int | str] | torch.Tensor | None, logits: torch.Tensor,
-                    preprocess: Preprocess) -> torch.Tensor:
+def resolve_targets(
+    target: int | str | Sequence[int | str] | torch.Tensor | None, logits: torch.Tensor, preprocess: Preprocess
+) -> torch.Tensor:
     """One class index per image: ``None`` takes each image's top class; an int or a name
     applies to every image; a sequence gives one per image."""
     n, k = logits.shape[0], logits.shape[1]
@@ -435,7 +459,9 @@ def generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Gen
     return g
 
 
-def batches(total: int, batch_size: int, *, desc: str, unit: str = "forward passes", progress: bool | None = None) -> Iterator[tuple[int, int]]:
+def batches(
+    total: int, batch_size: int, *, desc: str, unit: str = "forward passes", progress: bool | None = None
+) -> Iterator[tuple[int, int]]:
     """``(start, stop)`` index ranges over ``total`` items in batches of ``batch_size``, with a
     progress bar that states the cost up front (``progress=None``: only on a terminal)."""
     if batch_size < 1:
@@ -445,7 +471,9 @@ def batches(total: int, batch_size: int, *, desc: str, unit: str = "forward pass
     if show:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc=f"{desc}: {total} {unit} in {steps} batches of {batch_size}", unit="pass", leave=False)
+        bar = tqdm(
+            total=total, desc=f"{desc}: {total} {unit} in {steps} batches of {batch_size}", unit="pass", leave=False
+        )
     try:
         for start in range(0, total, batch_size):
             stop = min(total, start + batch_size)
@@ -462,9 +490,27 @@ def batches(total: int, batch_size: int, *, desc: str, unit: str = "forward pass
 # Non-linearities that are not ReLU: guided backprop and deconvnet are defined for ReLU
 # networks only, so meeting one of these is an error, not a silent approximation.
 _OTHER_ACTIVATIONS = {
-    F.leaky_relu, F.elu, F.selu, F.celu, F.gelu, F.silu, F.mish, F.hardswish, F.hardsigmoid, F.softplus,
-    F.hardtanh, F.relu6, F.prelu, F.rrelu, F.tanh, F.sigmoid, torch.tanh, torch.sigmoid, torch.Tensor.tanh,
-    torch.Tensor.sigmoid, torch.nn.functional.logsigmoid,
+    F.leaky_relu,
+    F.elu,
+    F.selu,
+    F.celu,
+    F.gelu,
+    F.silu,
+    F.mish,
+    F.hardswish,
+    F.hardsigmoid,
+    F.softplus,
+    F.hardtanh,
+    F.relu6,
+    F.prelu,
+    F.rrelu,
+    F.tanh,
+    F.sigmoid,
+    torch.tanh,
+    torch.sigmoid,
+    torch.Tensor.tanh,
+    torch.Tensor.sigmoid,
+    torch.nn.functional.logsigmoid,
 }
 _RELUS = {F.relu, torch.relu, torch.Tensor.relu}
 _RELUS_INPLACE = {F.relu_, torch.relu_, torch.Tensor.relu_}
@@ -506,7 +552,8 @@ class _ReluRuleMode(TorchFunctionMode):
             raise ConfigError(
                 f"{self.rule} is defined for ReLU networks, and this model calls {name}; its backward rule for "
                 f"{name} is not defined, so cnnlab refuses rather than treat it as a ReLU. Use saliency, "
-                "Grad-CAM or occlusion for this model")
+                "Grad-CAM or occlusion for this model"
+            )
         return func(*args, **kwargs)
 
 

@@ -42,13 +42,28 @@ def _project(delta: torch.Tensor, norm: str, radius: float) -> torch.Tensor:
     return delta * (radius / length.clamp_min(1e-12)).clamp(max=1.0)
 
 
-def _result(method: str, x: torch.Tensor, adv: torch.Tensor, logits0: torch.Tensor, logits1: torch.Tensor,
-            goal: torch.Tensor, targeted: bool, iterations: torch.Tensor, params: dict[str, Any],
-            seed: int | None) -> Explanation:
+def _result(
+    method: str,
+    x: torch.Tensor,
+    adv: torch.Tensor,
+    logits0: torch.Tensor,
+    logits1: torch.Tensor,
+    goal: torch.Tensor,
+    targeted: bool,
+    iterations: torch.Tensor,
+    params: dict[str, Any],
+    seed: int | None,
+) -> Explanation:
     delta = adv - x
     final = logits1.argmax(1)
     return Explanation(
-        method, adv.cpu(), "pixel [0, 1]", target=goal.cpu(), logits=logits0.cpu(), seed=seed, params=params,
+        method,
+        adv.cpu(),
+        "pixel [0, 1]",
+        target=goal.cpu(),
+        logits=logits0.cpu(),
+        seed=seed,
+        params=params,
         extras={
             "success": (final == goal if targeted else final != goal).cpu(),
             "iterations": iterations.cpu(),
@@ -63,9 +78,17 @@ def _result(method: str, x: torch.Tensor, adv: torch.Tensor, logits0: torch.Tens
     )
 
 
-def fooling_image(model: nn.Module, images: Any, target: Any, *, step_size: float | None = None,
-                  max_iterations: int = 100, norm: str = "l2", max_norm: float | None = None,
-                  progress: bool | None = None) -> Explanation:
+def fooling_image(
+    model: nn.Module,
+    images: Any,
+    target: Any,
+    *,
+    step_size: float | None = None,
+    max_iterations: int = 100,
+    norm: str = "l2",
+    max_norm: float | None = None,
+    progress: bool | None = None,
+) -> Explanation:
     """The lecture's fooling images (CS231n; after Szegedy et al. 2014, "Intriguing
     properties of neural networks"): gradient ascent on the *unnormalised* score ``S_t`` of
     the class ``target`` (an index or name, one for all or one per image),
@@ -90,8 +113,9 @@ def fooling_image(model: nn.Module, images: Any, target: Any, *, step_size: floa
     if step_size is None:
         step_size = sum(pre.std) / len(pre.std) if norm == "l2" else 1 / 255
     if step_size <= 0 or max_iterations < 0:
-        raise ConfigError(f"step_size must be > 0 and max_iterations >= 0, got step_size={step_size}, "
-                          f"max_iterations={max_iterations}")
+        raise ConfigError(
+            f"step_size must be > 0 and max_iterations >= 0, got step_size={step_size}, max_iterations={max_iterations}"
+        )
     if max_norm is not None and max_norm <= 0:
         raise ConfigError(f"max_norm must be positive (pixel units of {norm}) or None, got {max_norm}")
     with prepared(model):
@@ -118,19 +142,47 @@ def fooling_image(model: nn.Module, images: Any, target: Any, *, step_size: floa
                 done[active] = model(pre.normalize(adv[active])).argmax(1) == goal[active]
         with torch.no_grad():
             logits1 = model(pre.normalize(adv))
-    return _result("fooling-image", x, adv, logits0, logits1, goal, True, iterations,
-                   {"target": goal.tolist(), "step_size": step_size, "max_iterations": max_iterations, "norm": norm,
-                    "max_norm": max_norm}, None)
+    return _result(
+        "fooling-image",
+        x,
+        adv,
+        logits0,
+        logits1,
+        goal,
+        True,
+        iterations,
+        {
+            "target": goal.tolist(),
+            "step_size": step_size,
+            "max_iterations": max_iterations,
+            "norm": norm,
+            "max_norm": max_norm,
+        },
+        None,
+    )
 
 
-def _gradient_attack(method: str, model: nn.Module, images: Any, labels: Any, target: Any, *, eps: float, alpha: float,
-                     steps: int, norm: str, random_start: bool, seed: int | None,
-                     progress: bool | None) -> Explanation:
+def _gradient_attack(
+    method: str,
+    model: nn.Module,
+    images: Any,
+    labels: Any,
+    target: Any,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    norm: str,
+    random_start: bool,
+    seed: int | None,
+    progress: bool | None,
+) -> Explanation:
     """Projected gradient steps on the cross-entropy: shared by :func:`fgsm` and :func:`pgd`."""
     _check_norm(norm)
     if eps <= 0 or alpha <= 0 or steps < 1:
-        raise ConfigError(f"eps and alpha must be positive (pixel units) and steps >= 1, got eps={eps}, alpha={alpha}, "
-                          f"steps={steps}")
+        raise ConfigError(
+            f"eps and alpha must be positive (pixel units) and steps >= 1, got eps={eps}, alpha={alpha}, steps={steps}"
+        )
     pre = Preprocess.of(model)
     targeted = target is not None
     with prepared(model):
@@ -170,8 +222,18 @@ def _gradient_attack(method: str, model: nn.Module, images: Any, labels: Any, ta
     params = {"eps": eps, "norm": norm, "targeted": targeted, "labels" if not targeted else "target": goal.tolist()}
     if method == "pgd":
         params.update(alpha=alpha, steps=steps, random_start=random_start, seed=seed)
-    return _result(method, x, adv, logits0, logits1, goal, targeted, torch.full((len(x),), steps), params,
-                   seed if random_start else None)
+    return _result(
+        method,
+        x,
+        adv,
+        logits0,
+        logits1,
+        goal,
+        targeted,
+        torch.full((len(x),), steps),
+        params,
+        seed if random_start else None,
+    )
 
 
 def fgsm(model: nn.Module, images: Any, labels: Any = None, *, eps: float = 8 / 255, target: Any = None) -> Explanation:
@@ -186,13 +248,36 @@ def fgsm(model: nn.Module, images: Any, labels: Any = None, *, eps: float = 8 / 
 
     maps: the adversarial images (pixels); extras as :func:`fooling_image` (``success``:
     the prediction left ``y``, or reached ``t``; ``iterations``: 1)."""
-    return _gradient_attack("fgsm", model, images, labels, target, eps=eps, alpha=eps, steps=1, norm="linf",
-                            random_start=False, seed=None, progress=False)
+    return _gradient_attack(
+        "fgsm",
+        model,
+        images,
+        labels,
+        target,
+        eps=eps,
+        alpha=eps,
+        steps=1,
+        norm="linf",
+        random_start=False,
+        seed=None,
+        progress=False,
+    )
 
 
-def pgd(model: nn.Module, images: Any, labels: Any = None, *, eps: float = 8 / 255, alpha: float = 2 / 255,
-        steps: int = 10, norm: str = "linf", random_start: bool = True, target: Any = None, seed: int = 0,
-        progress: bool | None = None) -> Explanation:
+def pgd(
+    model: nn.Module,
+    images: Any,
+    labels: Any = None,
+    *,
+    eps: float = 8 / 255,
+    alpha: float = 2 / 255,
+    steps: int = 10,
+    norm: str = "linf",
+    random_start: bool = True,
+    target: Any = None,
+    seed: int = 0,
+    progress: bool | None = None,
+) -> Explanation:
     """Madry et al. (2018), "Towards Deep Learning Models Resistant to Adversarial Attacks",
     projected gradient descent in pixel space:
 
@@ -208,5 +293,17 @@ def pgd(model: nn.Module, images: Any, labels: Any = None, *, eps: float = 8 / 2
     last iterate is returned.
 
     maps: the adversarial images (pixels); extras as :func:`fooling_image`."""
-    return _gradient_attack("pgd", model, images, labels, target, eps=eps, alpha=alpha, steps=steps, norm=norm,
-                            random_start=random_start, seed=seed, progress=progress)
+    return _gradient_attack(
+        "pgd",
+        model,
+        images,
+        labels,
+        target,
+        eps=eps,
+        alpha=alpha,
+        steps=steps,
+        norm=norm,
+        random_start=random_start,
+        seed=seed,
+        progress=progress,
+    )

@@ -31,7 +31,9 @@ from .result import Explanation
 Target = int | str | Sequence[int | str] | torch.Tensor | None
 
 
-def _score_gradient(model: nn.Module, pre: Preprocess, pixels: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _score_gradient(
+    model: nn.Module, pre: Preprocess, pixels: torch.Tensor, target: Target
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(d score / d pixel, logits, targets)`` for a batch of pixel images."""
     x = pixels.clone().requires_grad_(True)
     logits = model(pre.normalize(x))
@@ -41,8 +43,18 @@ def _score_gradient(model: nn.Module, pre: Preprocess, pixels: torch.Tensor, tar
     return grad, logits.detach(), idx
 
 
-def saliency(model: nn.Module, images: Any, target: Target = None, *, smoothgrad: bool = False, samples: int = 25,
-             noise: float = 0.15, batch_size: int = 32, seed: int | None = None, progress: bool | None = None) -> Explanation:
+def saliency(
+    model: nn.Module,
+    images: Any,
+    target: Target = None,
+    *,
+    smoothgrad: bool = False,
+    samples: int = 25,
+    noise: float = 0.15,
+    batch_size: int = 32,
+    seed: int | None = None,
+    progress: bool | None = None,
+) -> Explanation:
     """Simonyan, Vedaldi & Zisserman (2014), "Deep Inside Convolutional Networks", Sec. 3:
     ``M_ij = max_c |d S_c / d I_cij|``, the gradient of the *unnormalised* class score
     (the logit, not the softmax) with respect to the input pixels (pixel units, so the
@@ -75,20 +87,30 @@ def saliency(model: nn.Module, images: Any, target: Target = None, *, smoothgrad
             streams = [generator(seed) for _ in range(len(x))]
             span = (x.flatten(1).max(1).values - x.flatten(1).min(1).values).view(-1, 1, 1, 1)
             grad = torch.zeros_like(x)
-            for start, stop in batches(samples, max(1, batch_size // max(1, len(x))), desc="smoothgrad", progress=progress):
+            for start, stop in batches(
+                samples, max(1, batch_size // max(1, len(x))), desc="smoothgrad", progress=progress
+            ):
                 k = stop - start
-                draws = torch.stack([
-                    torch.stack([torch.randn(x.shape[1:], generator=g) for g in streams]) for _ in range(k)
-                ]).to(x.device)  # k x N x C x H x W, one draw per sample and image
+                draws = torch.stack(
+                    [torch.stack([torch.randn(x.shape[1:], generator=g) for g in streams]) for _ in range(k)]
+                ).to(x.device)  # k x N x C x H x W, one draw per sample and image
                 noisy = (x[None] + draws * noise * span[None]).flatten(0, 1)
                 g_k, _, _ = _score_gradient(model, pre, noisy, idx.repeat(k))
                 grad += g_k.view(k, *x.shape).sum(0)
             grad /= samples
     return Explanation(
-        method="smoothgrad" if smoothgrad else "saliency", maps=grad.abs().amax(dim=1), units="|d score / d pixel|",
-        target=idx.cpu(), logits=logits.cpu(), seed=seed if smoothgrad else None,
-        params={"smoothgrad": smoothgrad, "samples": samples if smoothgrad else None, "noise": noise if smoothgrad else None,
-                "batch_size": batch_size},
+        method="smoothgrad" if smoothgrad else "saliency",
+        maps=grad.abs().amax(dim=1),
+        units="|d score / d pixel|",
+        target=idx.cpu(),
+        logits=logits.cpu(),
+        seed=seed if smoothgrad else None,
+        params={
+            "smoothgrad": smoothgrad,
+            "samples": samples if smoothgrad else None,
+            "noise": noise if smoothgrad else None,
+            "batch_size": batch_size,
+        },
         extras={"gradient": grad.cpu()},
     )
 
@@ -99,7 +121,8 @@ def _linear_head(model: nn.Module) -> nn.Linear:
         raise ConfigError(
             f"CAM needs global average pooling followed by one linear layer; {type(model).__name__}'s classifier is "
             f"{type(head).__name__ if head is not None else 'unknown'}. Use grad_cam (on the command line: "
-            "cnnlab explain gradcam), which works for any head")
+            "cnnlab explain gradcam), which works for any head"
+        )
     return head
 
 
@@ -115,19 +138,30 @@ def cam(model: nn.Module, images: Any, target: Target = None) -> Explanation:
         x = as_batch(images, pre).to(model_device(model))
         features, logits, where = feature_layer(model, pre.normalize(x))
         if features.dim() != 4 or features.shape[1] != head.in_features:
-            raise ConfigError(f"CAM needs the head to read pooled {tuple(features.shape[1:])} features directly; "
-                              "use grad_cam (on the command line: cnnlab explain gradcam)")
+            raise ConfigError(
+                f"CAM needs the head to read pooled {tuple(features.shape[1:])} features directly; "
+                "use grad_cam (on the command line: cnnlab explain gradcam)"
+            )
         idx = resolve_targets(target, logits, pre)
         maps = torch.einsum("nchw,nc->nhw", features, head.weight[idx])
-    return Explanation("cam", maps.cpu(), "class score contribution", idx.cpu(), logits.cpu(), layer=where,
-                       extras={"upsampled": _upsample(maps, x.shape[-2:]).cpu()})
+    return Explanation(
+        "cam",
+        maps.cpu(),
+        "class score contribution",
+        idx.cpu(),
+        logits.cpu(),
+        layer=where,
+        extras={"upsampled": _upsample(maps, x.shape[-2:]).cpu()},
+    )
 
 
 def _upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(maps[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
 
 
-def grad_cam(model: nn.Module, images: Any, target: Target = None, *, layer: str | None = None, plus_plus: bool = False) -> Explanation:
+def grad_cam(
+    model: nn.Module, images: Any, target: Target = None, *, layer: str | None = None, plus_plus: bool = False
+) -> Explanation:
     """Selvaraju et al. (2017), "Grad-CAM": ``alpha_k = mean_xy d y_c / d A_k(x, y)`` and
     ``M = ReLU(sum_k alpha_k A_k)`` over the feature maps ``A`` of ``layer`` (default: the
     map the model's ``forward_features`` returns, reported under the name of the layer that
@@ -159,9 +193,16 @@ def grad_cam(model: nn.Module, images: Any, target: Target = None, *, layer: str
         else:
             weights = grad.mean(dim=(2, 3))
         maps = F.relu(torch.einsum("nchw,nc->nhw", acts, weights))
-    return Explanation("grad-cam++" if plus_plus else "grad-cam", maps.cpu(), "ReLU(weighted activation)", idx.cpu(),
-                       logits.detach().cpu(), layer=layer, params={"plus_plus": plus_plus},
-                       extras={"upsampled": _upsample(maps, x.shape[-2:]).detach().cpu()})
+    return Explanation(
+        "grad-cam++" if plus_plus else "grad-cam",
+        maps.cpu(),
+        "ReLU(weighted activation)",
+        idx.cpu(),
+        logits.detach().cpu(),
+        layer=layer,
+        params={"plus_plus": plus_plus},
+        extras={"upsampled": _upsample(maps, x.shape[-2:]).detach().cpu()},
+    )
 
 
 def grad_cam_pp(model: nn.Module, images: Any, target: Target = None, *, layer: str | None = None) -> Explanation:
@@ -169,11 +210,15 @@ def grad_cam_pp(model: nn.Module, images: Any, target: Target = None, *, layer: 
     return grad_cam(model, images, target, layer=layer, plus_plus=True)
 
 
-def _modified_backprop(rule: str, model: nn.Module, images: Any, target: Target, layer: str | None, channel: int | None) -> Explanation:
+def _modified_backprop(
+    rule: str, model: nn.Module, images: Any, target: Target, layer: str | None, channel: int | None
+) -> Explanation:
     pre = Preprocess.of(model)
     if (layer is None) != (channel is None):
-        raise ConfigError(f"a hidden unit needs both layer and channel (on the command line: --layer NAME --channel C; "
-                          f"--list-layers names the layers); got layer={layer!r}, channel={channel!r}")
+        raise ConfigError(
+            f"a hidden unit needs both layer and channel (on the command line: --layer NAME --channel C; "
+            f"--list-layers names the layers); got layer={layer!r}, channel={channel!r}"
+        )
     with prepared(model):
         x = as_batch(images, pre).to(model_device(model)).requires_grad_(True)
         with relu_rule(rule) as mode:
@@ -195,13 +240,19 @@ def _modified_backprop(rule: str, model: nn.Module, images: Any, target: Target,
         if mode.calls == 0:
             raise ConfigError(f"{rule} found no ReLU in {type(model).__name__}; it is defined for ReLU networks")
     return Explanation(
-        "guided-backprop" if rule == "guided" else "deconvnet", grad.detach().cpu(), "modified gradient (d score / d pixel)",
-        idx.cpu(), logits.detach().cpu(), layer=layer, params={"channel": channel, "relus_rewritten": mode.calls},
+        "guided-backprop" if rule == "guided" else "deconvnet",
+        grad.detach().cpu(),
+        "modified gradient (d score / d pixel)",
+        idx.cpu(),
+        logits.detach().cpu(),
+        layer=layer,
+        params={"channel": channel, "relus_rewritten": mode.calls},
     )
 
 
-def guided_backprop(model: nn.Module, images: Any, target: Target = None, *, layer: str | None = None,
-                    channel: int | None = None) -> Explanation:
+def guided_backprop(
+    model: nn.Module, images: Any, target: Target = None, *, layer: str | None = None, channel: int | None = None
+) -> Explanation:
     """Springenberg et al. (2015), "Striving for Simplicity", Sec. 3.4: back-propagate the
     class score (or, with ``layer`` and ``channel``, the strongest activation of that map)
     through every ReLU with ``grad_in = (x > 0) * max(grad_out, 0)``. maps: N x C x H x W,
@@ -210,8 +261,9 @@ def guided_backprop(model: nn.Module, images: Any, target: Target = None, *, lay
     return _modified_backprop("guided", model, images, target, layer, channel)
 
 
-def deconvnet(model: nn.Module, images: Any, target: Target = None, *, layer: str | None = None,
-              channel: int | None = None) -> Explanation:
+def deconvnet(
+    model: nn.Module, images: Any, target: Target = None, *, layer: str | None = None, channel: int | None = None
+) -> Explanation:
     """Zeiler & Fergus (2014), "Visualizing and Understanding Convolutional Networks",
     Sec. 2.1: the deconvnet's ReLU passes ``max(grad_out, 0)`` whatever the forward input
     was; max pooling uses the forward pass's switches (autograd's arg-max routing);
@@ -219,8 +271,17 @@ def deconvnet(model: nn.Module, images: Any, target: Target = None, *, layer: st
     return _modified_backprop("deconvnet", model, images, target, layer, channel)
 
 
-def occlusion(model: nn.Module, images: Any, target: Target = None, *, window: int = 8, stride: int = 4,
-              fill: float | str = 0.5, batch_size: int = 64, progress: bool | None = None) -> Explanation:
+def occlusion(
+    model: nn.Module,
+    images: Any,
+    target: Target = None,
+    *,
+    window: int = 8,
+    stride: int = 4,
+    fill: float | str = 0.5,
+    batch_size: int = 64,
+    progress: bool | None = None,
+) -> Explanation:
     """Zeiler & Fergus (2014), Sec. 4.2: a ``window`` x ``window`` square of ``fill``
     (pixel units; ``"mean"``: the model's per-channel mean) slides over the image in steps
     of ``stride``; at each position the softmax probability of the target class.
@@ -236,7 +297,9 @@ def occlusion(model: nn.Module, images: Any, target: Target = None, *, window: i
         n, c, h, w = x.shape
         if window > min(h, w):
             raise ConfigError(f"window={window} is larger than the {h}x{w} image")
-        value = torch.tensor(pre.mean if fill == "mean" else [float(fill)] * c, dtype=x.dtype, device=x.device).view(c, 1, 1)
+        value = torch.tensor(pre.mean if fill == "mean" else [float(fill)] * c, dtype=x.dtype, device=x.device).view(
+            c, 1, 1
+        )
         ys, xs = list(range(0, h - window + 1, stride)), list(range(0, w - window + 1, stride))
         positions = [(py, px) for py in ys for px in xs]
         logits = model(pre.normalize(x))
@@ -258,15 +321,31 @@ def occlusion(model: nn.Module, images: Any, target: Target = None, *, window: i
                 best_p[i, p], best[i, p] = probs[b].max(0)
     shape = (n, len(ys), len(xs))
     return Explanation(
-        "occlusion", prob.view(shape).cpu(), "probability", idx.cpu(), logits.cpu(),
+        "occlusion",
+        prob.view(shape).cpu(),
+        "probability",
+        idx.cpu(),
+        logits.cpu(),
         params={"window": window, "stride": stride, "fill": fill, "batch_size": batch_size},
-        extras={"class_map": best.view(shape).cpu(), "class_prob": best_p.view(shape).cpu(), "baseline": baseline.cpu(),
-                "positions": {"rows": ys, "cols": xs}},
+        extras={
+            "class_map": best.view(shape).cpu(),
+            "class_prob": best_p.view(shape).cpu(),
+            "baseline": baseline.cpu(),
+            "positions": {"rows": ys, "cols": xs},
+        },
     )
 
 
-def grabcut(model: nn.Module, images: Any, target: Target = None, *, saliency_maps: torch.Tensor | None = None,
-            foreground: float = 0.95, background: float = 0.30, iterations: int = 5) -> Explanation:
+def grabcut(
+    model: nn.Module,
+    images: Any,
+    target: Target = None,
+    *,
+    saliency_maps: torch.Tensor | None = None,
+    foreground: float = 0.95,
+    background: float = 0.30,
+    iterations: int = 5,
+) -> Explanation:
     """Simonyan et al. (2014), Sec. 3.1: segment the object with GrabCut (OpenCV) seeded by
     the saliency map: pixels above its ``foreground`` quantile are foreground seeds, below
     its ``background`` quantile background seeds, the rest left to GrabCut's colour model.
@@ -285,7 +364,15 @@ def grabcut(model: nn.Module, images: Any, target: Target = None, *, saliency_ma
         saliency_maps = result.maps
     masks = []
     for img, sal in zip(x, saliency_maps):
-        rgb = (img.expand(3, -1, -1) if img.shape[0] == 1 else img[:3]).permute(1, 2, 0).mul(255).round().byte().numpy().copy()
+        rgb = (
+            (img.expand(3, -1, -1) if img.shape[0] == 1 else img[:3])
+            .permute(1, 2, 0)
+            .mul(255)
+            .round()
+            .byte()
+            .numpy()
+            .copy()
+        )
         hi, lo = torch.quantile(sal.flatten().float(), foreground), torch.quantile(sal.flatten().float(), background)
         seed = torch.full(sal.shape, cv2.GC_PR_BGD, dtype=torch.uint8)
         seed[sal >= torch.quantile(sal.flatten().float(), (foreground + background) / 2)] = cv2.GC_PR_FGD
@@ -296,7 +383,10 @@ def grabcut(model: nn.Module, images: Any, target: Target = None, *, saliency_ma
         cv2.grabCut(rgb, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
         masks.append(torch.from_numpy((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)))
     return Explanation(
-        "grabcut", torch.stack(masks), "foreground mask", target=None if result is None else result.target,
+        "grabcut",
+        torch.stack(masks),
+        "foreground mask",
+        target=None if result is None else result.target,
         logits=None if result is None else result.logits,
         params={"foreground": foreground, "background": background, "iterations": iterations},
         extras={"saliency": saliency_maps.cpu()},

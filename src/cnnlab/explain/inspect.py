@@ -22,19 +22,33 @@ def filters(model: nn.Module, layer: str | None = None) -> Explanation:
     if not isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)):
         raise ConfigError(f"{name} is a {type(conv).__name__}, not a convolution; name a Conv2d layer")
     w = conv.weight.detach().cpu().clone()
-    return Explanation("filters", w, "weight", layer=name,
-                       extras={"norms": w.flatten(1).norm(dim=1), "bias": None if conv.bias is None else conv.bias.detach().cpu()})
+    return Explanation(
+        "filters",
+        w,
+        "weight",
+        layer=name,
+        extras={"norms": w.flatten(1).norm(dim=1), "bias": None if conv.bias is None else conv.bias.detach().cpu()},
+    )
 
 
-def _layer_outputs(model: nn.Module, x: torch.Tensor, layer: str | None, pre: Preprocess, batch_size: int,
-                   progress: bool | None, pool: str | None = None) -> torch.Tensor:
+def _layer_outputs(
+    model: nn.Module,
+    x: torch.Tensor,
+    layer: str | None,
+    pre: Preprocess,
+    batch_size: int,
+    progress: bool | None,
+    pool: str | None = None,
+) -> torch.Tensor:
     outs = []
     with torch.no_grad():
         for start, stop in batches(len(x), batch_size, desc="features", unit="images", progress=progress):
             inp = pre.normalize(x[start:stop])
             if layer is None:
                 if not callable(getattr(model, "forward_head", None)):
-                    raise ConfigError(f"{type(model).__name__} has no forward_head (the cnnlab model contract); name a layer")
+                    raise ConfigError(
+                        f"{type(model).__name__} has no forward_head (the cnnlab model contract); name a layer"
+                    )
                 out = model.forward_head(model.forward_features(inp), pre_logits=True)
             else:
                 out = run_to(model, inp, layer)[layer]
@@ -44,7 +58,9 @@ def _layer_outputs(model: nn.Module, x: torch.Tensor, layer: str | None, pre: Pr
     return torch.cat(outs).cpu()
 
 
-def activations(model: nn.Module, images: Any, layer: str, *, batch_size: int = 64, progress: bool | None = None) -> Explanation:
+def activations(
+    model: nn.Module, images: Any, layer: str, *, batch_size: int = 64, progress: bool | None = None
+) -> Explanation:
     """The output of ``layer`` for each image (N x C x h x w for a convolutional layer)."""
     pre = Preprocess.of(model)
     with prepared(model):
@@ -53,8 +69,15 @@ def activations(model: nn.Module, images: Any, layer: str, *, batch_size: int = 
     return Explanation("activations", out, "activation", layer=layer, params={"batch_size": batch_size})
 
 
-def extract_features(model: nn.Module, images: Any, layer: str | None = None, *, pool: str | None = "avg",
-                     batch_size: int = 64, progress: bool | None = None) -> Explanation:
+def extract_features(
+    model: nn.Module,
+    images: Any,
+    layer: str | None = None,
+    *,
+    pool: str | None = "avg",
+    batch_size: int = 64,
+    progress: bool | None = None,
+) -> Explanation:
     """Features from any layer: ``layer=None`` takes the pre-logits features
     (``forward_head(forward_features(x), pre_logits=True)``); spatial maps are averaged
     (``pool="avg"``) or max-pooled (``"max"``) over positions, or kept (``None``)."""
@@ -64,11 +87,20 @@ def extract_features(model: nn.Module, images: Any, layer: str | None = None, *,
     with prepared(model):
         x = as_batch(images, pre).to(model_device(model))
         out = _layer_outputs(model, x, layer, pre, batch_size, progress, pool=pool or None)
-    return Explanation("features", out, "activation", layer=layer or "pre_logits", params={"pool": pool, "batch_size": batch_size})
+    return Explanation(
+        "features", out, "activation", layer=layer or "pre_logits", params={"pool": pool, "batch_size": batch_size}
+    )
 
 
-def dead_units(model: nn.Module, images: Any, layer: str, *, threshold: float = 0.0, batch_size: int = 256,
-               progress: bool | None = None) -> Explanation:
+def dead_units(
+    model: nn.Module,
+    images: Any,
+    layer: str,
+    *,
+    threshold: float = 0.0,
+    batch_size: int = 256,
+    progress: bool | None = None,
+) -> Explanation:
     """The lectures' dead filters ("zero for many different inputs", a symptom of a high
     learning rate): per channel of ``layer``, the fraction of inputs for which the channel
     is ``<= threshold`` at every position. ``images``: a tensor of pixel images or an
@@ -92,14 +124,31 @@ def dead_units(model: nn.Module, images: Any, layer: str, *, threshold: float = 
     if not count:
         raise ConfigError("dead_units got no images")
     fraction = (zero / count).float().cpu()
-    return Explanation("dead-units", fraction, "fraction of inputs", layer=layer, params={"threshold": threshold},
-                       extras={"dead": torch.nonzero(fraction == 1).flatten(), "mean_activation": (total / count).float().cpu(),
-                               "inputs": count})
+    return Explanation(
+        "dead-units",
+        fraction,
+        "fraction of inputs",
+        layer=layer,
+        params={"threshold": threshold},
+        extras={
+            "dead": torch.nonzero(fraction == 1).flatten(),
+            "mean_activation": (total / count).float().cpu(),
+            "inputs": count,
+        },
+    )
 
 
-def nearest_neighbours(model: nn.Module, queries: Any, gallery: Any, *, layer: str | None = None, k: int = 5,
-                       batch_size: int = 64, gallery_labels: torch.Tensor | None = None,
-                       query_labels: torch.Tensor | None = None) -> Explanation:
+def nearest_neighbours(
+    model: nn.Module,
+    queries: Any,
+    gallery: Any,
+    *,
+    layer: str | None = None,
+    k: int = 5,
+    batch_size: int = 64,
+    gallery_labels: torch.Tensor | None = None,
+    query_labels: torch.Tensor | None = None,
+) -> Explanation:
     """The lecture's comparison: each query's ``k`` nearest gallery images by L2 distance in
     pixel space and in feature space (``layer``, default the pre-logits features). maps: N
     x k feature-space indices; extras: ``pixel_neighbours``, both distances, and with labels
@@ -116,12 +165,26 @@ def nearest_neighbours(model: nn.Module, queries: Any, gallery: Any, *, layer: s
     if gallery_labels is not None and query_labels is not None:
         ql = torch.as_tensor(query_labels)[:, None]
         gl = torch.as_tensor(gallery_labels)
-        extras["agreement"] = {"pixel": float((gl[pi] == ql).float().mean()), "feature": float((gl[fi] == ql).float().mean())}
-    return Explanation("nearest-neighbours", fi, "gallery index", layer=layer or "pre_logits", params={"k": k}, extras=extras)
+        extras["agreement"] = {
+            "pixel": float((gl[pi] == ql).float().mean()),
+            "feature": float((gl[fi] == ql).float().mean()),
+        }
+    return Explanation(
+        "nearest-neighbours", fi, "gallery index", layer=layer or "pre_logits", params={"k": k}, extras=extras
+    )
 
 
-def embed_2d(model: nn.Module, images: Any = None, *, method: str = "pca", layer: str | None = None,
-             features: torch.Tensor | None = None, perplexity: float = 30.0, seed: int = 0, batch_size: int = 64) -> Explanation:
+def embed_2d(
+    model: nn.Module,
+    images: Any = None,
+    *,
+    method: str = "pca",
+    layer: str | None = None,
+    features: torch.Tensor | None = None,
+    perplexity: float = 30.0,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> Explanation:
     """A 2-D map of images by their features: PCA (scikit-learn) or t-SNE (van der Maaten &
     Hinton 2008; scikit-learn, PCA initialisation, ``random_state=seed``). ``features``:
     precomputed N x D features instead of ``images``. maps: N x 2."""
@@ -140,7 +203,16 @@ def embed_2d(model: nn.Module, images: Any = None, *, method: str = "pca", layer
         from sklearn.manifold import TSNE
 
         if len(data) <= perplexity:
-            raise ConfigError(f"t-SNE needs more images ({len(data)}) than its perplexity ({perplexity}); lower perplexity=")
+            raise ConfigError(
+                f"t-SNE needs more images ({len(data)}) than its perplexity ({perplexity}); lower perplexity="
+            )
         coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(data)
-    return Explanation(method, torch.tensor(coords, dtype=torch.float32), "embedding coordinate", layer=layer or "pre_logits",
-                       seed=seed, params={"method": method, "perplexity": perplexity if method == "tsne" else None}, extras=extras)
+    return Explanation(
+        method,
+        torch.tensor(coords, dtype=torch.float32),
+        "embedding coordinate",
+        layer=layer or "pre_logits",
+        seed=seed,
+        params={"method": method, "perplexity": perplexity if method == "tsne" else None},
+        extras=extras,
+    )

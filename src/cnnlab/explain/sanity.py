@@ -72,11 +72,24 @@ def _name(method: Method) -> str:
 
 
 def _parameterised(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(n, m) for n, m in model.named_modules() if callable(getattr(m, "reset_parameters", None)) and any(True for _ in m.parameters(recurse=False))]
+    return [
+        (n, m)
+        for n, m in model.named_modules()
+        if callable(getattr(m, "reset_parameters", None)) and any(True for _ in m.parameters(recurse=False))
+    ]
 
 
-def model_randomisation(method: Method, model: nn.Module, images: Any, target: Any = None, *, cascade: bool = True,
-                        seed: int = 0, threshold: float = 0.5, layers: int | None = None) -> SanityResult:
+def model_randomisation(
+    method: Method,
+    model: nn.Module,
+    images: Any,
+    target: Any = None,
+    *,
+    cascade: bool = True,
+    seed: int = 0,
+    threshold: float = 0.5,
+    layers: int | None = None,
+) -> SanityResult:
     """Re-initialise a copy of the model's parameterised layers from the logits down
     (``cascade=True``: each step adds the next layer below; ``False``: one layer at a time),
     ``layers`` of them (default: all), recompute the map for the same targets, and measure
@@ -104,14 +117,23 @@ def model_randomisation(method: Method, model: nn.Module, images: Any, target: A
             labels.append(name)
     score = values[-1]
     passed = score < threshold
-    return SanityResult("model randomisation", _name(method), passed, score, threshold, values, labels,
-                        f"rank correlation with the trained model's map after re-initialising {len(todo)} layer(s) "
-                        f"{'cumulatively' if cascade else 'one at a time'}: {score:.3f} "
-                        f"({'below' if passed else 'not below'} {threshold}: {'passes' if passed else 'fails'})")
+    return SanityResult(
+        "model randomisation",
+        _name(method),
+        passed,
+        score,
+        threshold,
+        values,
+        labels,
+        f"rank correlation with the trained model's map after re-initialising {len(todo)} layer(s) "
+        f"{'cumulatively' if cascade else 'one at a time'}: {score:.3f} "
+        f"({'below' if passed else 'not below'} {threshold}: {'passes' if passed else 'fails'})",
+    )
 
 
-def class_sensitivity(method: Method, model: nn.Module, images: Any, classes: Sequence[int] | None = None, *,
-                      threshold: float = 0.9) -> SanityResult:
+def class_sensitivity(
+    method: Method, model: nn.Module, images: Any, classes: Sequence[int] | None = None, *, threshold: float = 0.9
+) -> SanityResult:
     """Maps for three or more target classes (default: each image's top three) and their
     mean pairwise Spearman correlation; passes below ``threshold`` (a map that ignores the
     class cannot)."""
@@ -129,13 +151,30 @@ def class_sensitivity(method: Method, model: nn.Module, images: Any, classes: Se
     pairs = [float(spearman(maps[i], maps[j]).mean()) for i in range(len(maps)) for j in range(i + 1, len(maps))]
     score = sum(pairs) / len(pairs)
     passed = score < threshold
-    return SanityResult("class sensitivity", _name(method), passed, score, threshold, pairs, [],
-                        f"mean rank correlation between the maps of {len(maps)} classes: {score:.3f} "
-                        f"({'passes' if passed else 'fails'} at {threshold})")
+    return SanityResult(
+        "class sensitivity",
+        _name(method),
+        passed,
+        score,
+        threshold,
+        pairs,
+        [],
+        f"mean rank correlation between the maps of {len(maps)} classes: {score:.3f} "
+        f"({'passes' if passed else 'fails'} at {threshold})",
+    )
 
 
-def deletion(method: Method, model: nn.Module, images: Any, target: Any = None, *, steps: int = 20, fill: float = 0.0,
-             seed: int = 0, low_is_important: bool = False) -> SanityResult:
+def deletion(
+    method: Method,
+    model: nn.Module,
+    images: Any,
+    target: Any = None,
+    *,
+    steps: int = 20,
+    fill: float = 0.0,
+    seed: int = 0,
+    low_is_important: bool = False,
+) -> SanityResult:
     """Delete (set to ``fill``) the most important pixels first, ``steps`` equal fractions,
     and record p(target) after each; the area under that curve is compared with deleting in
     a seeded random order. Passes if the method's area is smaller. ``low_is_important`` for
@@ -170,6 +209,14 @@ def deletion(method: Method, model: nn.Module, images: Any, target: Any = None, 
     auc = lambda c: (sum(c) - (c[0] + c[-1]) / 2) / steps  # noqa: E731  trapezoid on [0, 1]
     score, reference = auc(ours), auc(rand)
     passed = score < reference
-    return SanityResult("deletion", _name(method), passed, score, reference, ours, [f"random: {v:.4f}" for v in rand],
-                        f"area under p(class) while deleting pixels: {score:.4f} by the map vs {reference:.4f} at random "
-                        f"({'passes' if passed else 'fails'})")
+    return SanityResult(
+        "deletion",
+        _name(method),
+        passed,
+        score,
+        reference,
+        ours,
+        [f"random: {v:.4f}" for v in rand],
+        f"area under p(class) while deleting pixels: {score:.4f} by the map vs {reference:.4f} at random "
+        f"({'passes' if passed else 'fails'})",
+    )

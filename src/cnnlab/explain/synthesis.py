@@ -48,10 +48,22 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-def optimize_image(model: nn.Module, objective: Callable[[torch.Tensor], torch.Tensor], init: torch.Tensor, *,
-                   steps: int, lr: float, l2: float = 0.0, tv: float = 0.0, jitter: int = 0, blur_every: int = 0,
-                   blur_sigma: float = 0.5, clip: bool = True, seed: int | None = None,
-                   progress: bool | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def optimize_image(
+    model: nn.Module,
+    objective: Callable[[torch.Tensor], torch.Tensor],
+    init: torch.Tensor,
+    *,
+    steps: int,
+    lr: float,
+    l2: float = 0.0,
+    tv: float = 0.0,
+    jitter: int = 0,
+    blur_every: int = 0,
+    blur_sigma: float = 0.5,
+    clip: bool = True,
+    seed: int | None = None,
+    progress: bool | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The one optimisation engine of activation maximization and feature inversion.
 
     Minimises, for each image ``I`` of ``init`` (N x C x H x W pixels in ``[0, 1]``; the
@@ -80,8 +92,10 @@ def optimize_image(model: nn.Module, objective: Callable[[torch.Tensor], torch.T
     if steps < 1 or lr <= 0:
         raise ConfigError(f"steps must be >= 1 and lr > 0, got steps={steps}, lr={lr}")
     if l2 < 0 or tv < 0 or jitter < 0 or blur_every < 0:
-        raise ConfigError(f"l2, tv, jitter and blur_every must be >= 0, got l2={l2}, tv={tv}, jitter={jitter}, "
-                          f"blur_every={blur_every}")
+        raise ConfigError(
+            f"l2, tv, jitter and blur_every must be >= 0, got l2={l2}, tv={tv}, jitter={jitter}, "
+            f"blur_every={blur_every}"
+        )
     if blur_every and blur_sigma <= 0:
         raise ConfigError(f"blur_sigma must be positive, got {blur_sigma}")
     pre = Preprocess.of(model)
@@ -95,8 +109,9 @@ def optimize_image(model: nn.Module, objective: Callable[[torch.Tensor], torch.T
             dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=g).tolist() if jitter else (0, 0)
             obj = objective(pre.normalize(torch.roll(image, shifts=(dy, dx), dims=(2, 3))))
             if obj.shape != (len(image),):
-                raise ConfigError(f"objective must return one loss per image, shape ({len(image)},); got "
-                                  f"{tuple(obj.shape)}")
+                raise ConfigError(
+                    f"objective must return one loss per image, shape ({len(image)},); got {tuple(obj.shape)}"
+                )
             loss = obj + l2 * (image - mean).pow(2).flatten(1).sum(1) + tv * total_variation(image)
             image.grad = torch.autograd.grad(loss.sum(), image)[0]
             opt.step()
@@ -119,10 +134,23 @@ def _size(image_size: int | Sequence[int] | None, pre: Preprocess) -> tuple[int,
     return int(size[0]), int(size[1])
 
 
-def activation_maximization(model: nn.Module, target: int | str | None = None, *, layer: str | None = None,
-                            channel: int | None = None, n: int = 1, image_size: int | Sequence[int] | None = None,
-                            steps: int = 200, lr: float = 0.05, l2: float = 1e-4, jitter: int = 4, blur_every: int = 4,
-                            blur_sigma: float = 0.5, seed: int = 0, progress: bool | None = None) -> Explanation:
+def activation_maximization(
+    model: nn.Module,
+    target: int | str | None = None,
+    *,
+    layer: str | None = None,
+    channel: int | None = None,
+    n: int = 1,
+    image_size: int | Sequence[int] | None = None,
+    steps: int = 200,
+    lr: float = 0.05,
+    l2: float = 1e-4,
+    jitter: int = 4,
+    blur_every: int = 4,
+    blur_sigma: float = 0.5,
+    seed: int = 0,
+    progress: bool | None = None,
+) -> Explanation:
     """The image a unit responds to most.
 
     Class (``target``, an index or a class name): Simonyan, Vedaldi & Zisserman (2014),
@@ -145,8 +173,10 @@ def activation_maximization(model: nn.Module, target: int | str | None = None, *
     ``history`` (see :func:`optimize_image`; its ``objective`` is the negated score)."""
     pre = Preprocess.of(model)
     if (target is None) == (layer is None):
-        raise ConfigError(f"give a class (target=) or a hidden unit (layer= and channel=), not both or neither; "
-                          f"got target={target!r}, layer={layer!r}")
+        raise ConfigError(
+            f"give a class (target=) or a hidden unit (layer= and channel=), not both or neither; "
+            f"got target={target!r}, layer={layer!r}"
+        )
     if layer is not None and channel is None:
         raise ConfigError(f"layer={layer!r} needs channel=, the index of the feature map to maximise")
     if target is not None and channel is not None:
@@ -174,33 +204,72 @@ def activation_maximization(model: nn.Module, target: int | str | None = None, *
             if cls is not None:
                 classes = model(pre.normalize(init)).shape[1]
                 if not 0 <= cls < classes:
-                    raise ConfigError(f"target class {cls} is out of range: the model has {classes} classes "
-                                      f"(0..{classes - 1})")
+                    raise ConfigError(
+                        f"target class {cls} is out of range: the model has {classes} classes (0..{classes - 1})"
+                    )
             else:
                 width = run_to(model, pre.normalize(init), layer)[layer].shape[1]
                 if not 0 <= channel < width:
-                    raise ConfigError(f"channel {channel} is out of range: {layer} has {width} channels "
-                                      f"(0..{width - 1})")
+                    raise ConfigError(
+                        f"channel {channel} is out of range: {layer} has {width} channels (0..{width - 1})"
+                    )
             start = score(pre.normalize(init))
-        images, history = optimize_image(model, negated_score, init, steps=steps, lr=lr, l2=l2, jitter=jitter,
-                                         blur_every=blur_every, blur_sigma=blur_sigma, seed=seed, progress=progress)
+        images, history = optimize_image(
+            model,
+            negated_score,
+            init,
+            steps=steps,
+            lr=lr,
+            l2=l2,
+            jitter=jitter,
+            blur_every=blur_every,
+            blur_sigma=blur_sigma,
+            seed=seed,
+            progress=progress,
+        )
         with torch.no_grad():
             end = score(pre.normalize(images))
             logits = model(pre.normalize(images)).cpu() if cls is not None else None
     return Explanation(
-        "activation-maximization", images.cpu(), "pixel [0, 1]",
-        target=torch.full((n,), cls if cls is not None else channel, dtype=torch.long), logits=logits,
-        layer=layer, seed=seed,
-        params={"target": cls, "layer": layer, "channel": channel, "n": n, "image_size": [h, w], "steps": steps,
-                "lr": lr, "l2": l2, "jitter": jitter, "blur_every": blur_every, "blur_sigma": blur_sigma,
-                "init": "mean + 0.1 N(0, 1)", "optimizer": "adam"},
+        "activation-maximization",
+        images.cpu(),
+        "pixel [0, 1]",
+        target=torch.full((n,), cls if cls is not None else channel, dtype=torch.long),
+        logits=logits,
+        layer=layer,
+        seed=seed,
+        params={
+            "target": cls,
+            "layer": layer,
+            "channel": channel,
+            "n": n,
+            "image_size": [h, w],
+            "steps": steps,
+            "lr": lr,
+            "l2": l2,
+            "jitter": jitter,
+            "blur_every": blur_every,
+            "blur_sigma": blur_sigma,
+            "init": "mean + 0.1 N(0, 1)",
+            "optimizer": "adam",
+        },
         extras={"score_start": start.cpu(), "score_end": end.cpu(), "history": history},
     )
 
 
-def feature_inversion(model: nn.Module, images: Any, layer: str, *, steps: int = 200, lr: float = 0.05,
-                      tv: float = 0.3, l2: float = 0.0, seed: int = 0, init: str = "noise",
-                      progress: bool | None = None) -> Explanation:
+def feature_inversion(
+    model: nn.Module,
+    images: Any,
+    layer: str,
+    *,
+    steps: int = 200,
+    lr: float = 0.05,
+    tv: float = 0.3,
+    l2: float = 0.0,
+    seed: int = 0,
+    init: str = "noise",
+    progress: bool | None = None,
+) -> Explanation:
     """Mahendran & Vedaldi (2015), "Understanding Deep Image Representations by Inverting
     Them": an image whose representation at ``layer`` matches that of each given image,
 
@@ -238,12 +307,18 @@ def feature_inversion(model: nn.Module, images: Any, layer: str, *, steps: int =
 
         with torch.no_grad():
             before = distance(pre.normalize(start))
-        result, history = optimize_image(model, distance, start, steps=steps, lr=lr, l2=l2, tv=tv, seed=seed,
-                                         progress=progress)
+        result, history = optimize_image(
+            model, distance, start, steps=steps, lr=lr, l2=l2, tv=tv, seed=seed, progress=progress
+        )
         with torch.no_grad():
             after = distance(pre.normalize(result))
     return Explanation(
-        "feature-inversion", result.cpu(), "pixel [0, 1]", logits=logits.cpu(), layer=layer, seed=seed,
+        "feature-inversion",
+        result.cpu(),
+        "pixel [0, 1]",
+        logits=logits.cpu(),
+        layer=layer,
+        seed=seed,
         params={"layer": layer, "steps": steps, "lr": lr, "tv": tv, "l2": l2, "init": init, "optimizer": "adam"},
         extras={"feature_distance_start": before.cpu(), "feature_distance_end": after.cpu(), "history": history},
     )

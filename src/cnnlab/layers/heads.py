@@ -13,7 +13,15 @@ def resized_like(layer: nn.Linear | nn.Conv2d, out_features: int) -> nn.Linear |
         return nn.Linear(layer.in_features, out_features, bias=layer.bias is not None, device=w.device, dtype=w.dtype)
     if isinstance(layer, nn.Conv2d):
         return nn.Conv2d(
-            layer.in_channels, out_features, layer.kernel_size, layer.stride, layer.padding,
-            layer.dilation, layer.groups, bias=layer.bias is not None, device=w.device, dtype=w.dtype,
+            layer.in_channels,
+            out_features,
+            layer.kernel_size,
+            layer.stride,
+            layer.padding,
+            layer.dilation,
+            layer.groups,
+            bias=layer.bias is not None,
+            device=w.device,
+            dtype=w.dtype,
         )
     raise TypeError(f"cannot resize a {type(layer).__name__}; expected nn.Linear or nn.Conv2d")

@@ -49,9 +49,7 @@ def keras_conv(
         pad = 0
     else:
         raise ConfigError(f"unknown Keras padding {padding!r}; choose 'same' or 'valid'")
-    block = ConvNormAct(
-        in_chs, out_chs, kernel_size, stride, pad, order=order, act=act, bias=True, bn_eps=bn_eps
-    )
+    block = ConvNormAct(in_chs, out_chs, kernel_size, stride, pad, order=order, act=act, bias=True, bn_eps=bn_eps)
     block.bn.momentum = bn_momentum
     return block
 

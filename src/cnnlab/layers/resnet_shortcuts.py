@@ -70,9 +70,7 @@ class ZeroPadShortcut(nn.Module):
         return f"{self.in_chs} -> {self.out_chs}, stride={self.stride}"
 
 
-def make_shortcut(
-    shortcut: str | None, in_chs: int, out_chs: int, stride: int, bias: bool = False
-) -> nn.Module | None:
+def make_shortcut(shortcut: str | None, in_chs: int, out_chs: int, stride: int, bias: bool = False) -> nn.Module | None:
     """The shortcut of one residual block for option ``shortcut`` ("A", "B", "C" or None).
 
     ``bias`` gives a projection's convolution a bias (it precedes BatchNorm, which cancels

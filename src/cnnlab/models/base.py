@@ -51,7 +51,7 @@ class ClassifierNet(nn.Module):
         if reset is not None and not getattr(reset, "_validates", False):
 
             @functools.wraps(reset)
-            def checked(self: "ClassifierNet", num_classes: int) -> None:
+            def checked(self: ClassifierNet, num_classes: int) -> None:
                 _check_num_classes(num_classes)
                 reset(self, num_classes)
 
@@ -62,7 +62,7 @@ class ClassifierNet(nn.Module):
         if aux is not None and not getattr(aux, "_validates", False):
 
             @functools.wraps(aux)
-            def checked_aux(self: "ClassifierNet", x: torch.Tensor) -> object:
+            def checked_aux(self: ClassifierNet, x: torch.Tensor) -> object:
                 if is_tracing() or torch.compiler.is_compiling() or torch.jit.is_scripting():
                     return aux(self, x)
                 return _run_checked(self, aux, x, aux=True)
@@ -123,9 +123,7 @@ class ClassifierNet(nn.Module):
             raise InputShapeError(f"{name} expects a tensor, got {type(x).__name__}")
         if x.dim() != 4:
             extra = "; add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else ""
-            raise InputShapeError(
-                f"{name} expects a 4-d batch N x C x H x W, got shape {tuple(x.shape)}{extra}"
-            )
+            raise InputShapeError(f"{name} expects a 4-d batch N x C x H x W, got shape {tuple(x.shape)}{extra}")
         if x.shape[1] != self.in_chans:
             raise InputShapeError(
                 f"{name} was built for {self.in_chans}-channel input, got {x.shape[1]} channels "
@@ -155,11 +153,11 @@ class ClassifierNet(nn.Module):
         self.check_input(x, aux=aux)
 
 
-def _plain_forward(self: "ClassifierNet", x: torch.Tensor) -> torch.Tensor:
+def _plain_forward(self: ClassifierNet, x: torch.Tensor) -> torch.Tensor:
     return self.forward_head(self.forward_features(x))
 
 
-def _run_checked(model: "ClassifierNet", call, x: object, aux: bool):
+def _run_checked(model: ClassifierNet, call, x: object, aux: bool):
     """``call(model, x)`` with the free layout checks before it, and a diagnosis after it
     fails: the forward itself is the model's and nothing else."""
     model._check_layout(x)

@@ -132,9 +132,7 @@ class InceptionBNModule(nn.Module):
         s = row.stride
         if row.n1x1:
             self.branch1 = conv(in_chs, row.n1x1, 1)
-        self.branch2 = nn.Sequential(
-            conv(in_chs, row.n3x3_reduce, 1), conv(row.n3x3_reduce, row.n3x3, 3, s, 1)
-        )
+        self.branch2 = nn.Sequential(conv(in_chs, row.n3x3_reduce, 1), conv(row.n3x3_reduce, row.n3x3, 3, s, 1))
         self.branch3 = nn.Sequential(
             conv(in_chs, row.double3x3_reduce, 1),
             conv(row.double3x3_reduce, row.double3x3, 3, 1, 1),
@@ -244,7 +242,6 @@ class BNInception(ClassifierNet):
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = torch.flatten(self.avgpool(x), 1)  # N x 1024
         return x if pre_logits else self.fc(x)
-
 
 
 @register_model(

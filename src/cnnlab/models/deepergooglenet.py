@@ -138,9 +138,7 @@ class DeeperGoogLeNet(ClassifierNet):
     ) -> None:
         super().__init__()
         if order not in ORDERS:
-            raise ConfigError(
-                f"unknown order {order!r} for DeeperGoogLeNet; choose one of {', '.join(ORDERS)}"
-            )
+            raise ConfigError(f"unknown order {order!r} for DeeperGoogLeNet; choose one of {', '.join(ORDERS)}")
         if act not in ACTS:
             raise ConfigError(f"unknown act {act!r} for DeeperGoogLeNet; choose one of {', '.join(ACTS)}")
         if not isinstance(stage4, bool):
@@ -236,8 +234,7 @@ class DeeperGoogLeNet(ClassifierNet):
             "forward returns logits: the course's final softmax activation is left to the loss",
             "the course's L2 weight decay (kernel_regularizer=l2(0.0005) on every conv and the "
             "dense kernel) is a training setting, not part of the model",
-            "card mean is ImageNet's channel mean, standing in for the course's Tiny ImageNet "
-            "training-set RGB mean",
+            "card mean is ImageNet's channel mean, standing in for the course's Tiny ImageNet training-set RGB mean",
         ),
         notes=(
             "The course's build() has a 3x3/2 'same' max pool (pool4) after inception4e, so "

@@ -33,7 +33,16 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import ConfigError
-from ..registry import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
+from ..registry import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ModelCard,
+    Paper,
+    TorchvisionWeights,
+    register_model,
+)
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
 
@@ -376,7 +385,9 @@ class DenseNet(ClassifierNet):
             elif isinstance(row, Transition):
                 out = math.floor(compression * chs)  # Sec. 3: floor(theta m)
                 if out < 1:
-                    raise ConfigError(f"compression={compression!r} leaves no maps after {chs}; use a larger compression")
+                    raise ConfigError(
+                        f"compression={compression!r} leaves no maps after {chs}; use a larger compression"
+                    )
                 features.add_module(f"transition{row.index}", TransitionModule(chs, out, drop_prob))
                 chs, reduction = out, reduction * 2
             elif isinstance(row, Classification):
@@ -521,8 +532,7 @@ def _imagenet_card(
         macs=macs,
         paper_params=paper_params,
         deviations=_IMAGENET_DEVIATIONS,
-        notes=_IMAGENET_NOTES.format(layers=sum(column.block_config), depth=depth(column.block_config))
-        + extra_notes,
+        notes=_IMAGENET_NOTES.format(layers=sum(column.block_config), depth=depth(column.block_config)) + extra_notes,
         test_input_size=(3, 64, 64),
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
@@ -549,7 +559,9 @@ def densenet121(
     drop_prob: float = 0.0,
     memory_efficient: bool = False,
 ) -> DenseNet:
-    return _imagenet(TABLE1["DenseNet-121"], num_classes, in_chans, growth_rate, compression, drop_prob, memory_efficient)
+    return _imagenet(
+        TABLE1["DenseNet-121"], num_classes, in_chans, growth_rate, compression, drop_prob, memory_efficient
+    )
 
 
 # DenseNet-169: as DenseNet-121 to transition 2; block 3 (32 layers) 834,928,640, transition
@@ -563,7 +575,9 @@ def densenet169(
     drop_prob: float = 0.0,
     memory_efficient: bool = False,
 ) -> DenseNet:
-    return _imagenet(TABLE1["DenseNet-169"], num_classes, in_chans, growth_rate, compression, drop_prob, memory_efficient)
+    return _imagenet(
+        TABLE1["DenseNet-169"], num_classes, in_chans, growth_rate, compression, drop_prob, memory_efficient
+    )
 
 
 # DenseNet-201: as DenseNet-121 to transition 2; block 3 (48 layers) 1,560,674,304, transition
@@ -584,7 +598,9 @@ def densenet201(
     drop_prob: float = 0.0,
     memory_efficient: bool = False,
 ) -> DenseNet:
-    return _imagenet(TABLE1["DenseNet-201"], num_classes, in_chans, growth_rate, compression, drop_prob, memory_efficient)
+    return _imagenet(
+        TABLE1["DenseNet-201"], num_classes, in_chans, growth_rate, compression, drop_prob, memory_efficient
+    )
 
 
 # DenseNet-161 (k 48, k_0 96): conv0 177,020,928; blocks 2,341,011,456 / 1,604,026,368 /
@@ -610,7 +626,9 @@ def densenet161(
     drop_prob: float = 0.0,
     memory_efficient: bool = False,
 ) -> DenseNet:
-    return _imagenet(TABLE1["DenseNet-161"], num_classes, in_chans, growth_rate, compression, drop_prob, memory_efficient)
+    return _imagenet(
+        TABLE1["DenseNet-161"], num_classes, in_chans, growth_rate, compression, drop_prob, memory_efficient
+    )
 
 
 # DenseNet-BC (L = 100, k = 12), Sec. 3 and Table 2. MACs by hand at 32x32: conv0 32^2 x 3 x 9

@@ -283,9 +283,7 @@ class DPN(ClassifierNet):
 
     default_input_size = (3, 224, 224)
 
-    def __init__(
-        self, column: Column, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0
-    ) -> None:
+    def __init__(self, column: Column, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0) -> None:
         super().__init__()
         self.num_classes, self.in_chans = num_classes, in_chans
         self.column = column

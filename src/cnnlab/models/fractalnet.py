@@ -67,7 +67,6 @@ LOCAL_DROP_PATH = 0.15
 GLOBAL_DROP_RATIO = 0.5
 
 
-
 def _xavier_caffe(layer: nn.Conv2d | nn.Linear) -> None:
     # The authors' Caffe generator (gustavla/fractalnet, generation/globals.crox) fills weights
     # with "xavier" (Caffe's: uniform in +-sqrt(3 / fan_in)) and biases with 0.
@@ -248,7 +247,7 @@ class FractalNet(ClassifierNet):
         self.fc = nn.Linear(chs, num_classes)
         self.init_classifier(self.fc)
 
-    def select_column(self, column: int | None) -> "FractalNet":
+    def select_column(self, column: int | None) -> FractalNet:
         """Run only column ``column`` (1 = shallowest, C = deepest) in every block, in train
         and eval, without drop-path; ``None`` restores the full network."""
         valid = isinstance(column, int) and not isinstance(column, bool) and 1 <= column <= self.num_columns

@@ -182,9 +182,7 @@ class InceptionModule(nn.Module):
     def __init__(self, in_chs: int, row: Inception, conv: ConvFactory, kernel_5x5: int = 5) -> None:
         super().__init__()
         self.branch1 = conv(in_chs, row.n1x1, 1)
-        self.branch2 = nn.Sequential(
-            conv(in_chs, row.n3x3_reduce, 1), conv(row.n3x3_reduce, row.n3x3, 3, padding=1)
-        )
+        self.branch2 = nn.Sequential(conv(in_chs, row.n3x3_reduce, 1), conv(row.n3x3_reduce, row.n3x3, 3, padding=1))
         self.branch3 = nn.Sequential(
             conv(in_chs, row.n5x5_reduce, 1),
             conv(row.n5x5_reduce, row.n5x5, kernel_5x5, padding=kernel_5x5 // 2),
@@ -202,9 +200,7 @@ class InceptionModule(nn.Module):
 class AuxClassifier(nn.Module):
     """Sec. 5's auxiliary classifier on a 14x14 map (4a: 512, 4d: 528 channels)."""
 
-    def __init__(
-        self, in_chs: int, num_classes: int, conv: ConvFactory, adaptive_pool: bool, drop_prob: float
-    ) -> None:
+    def __init__(self, in_chs: int, num_classes: int, conv: ConvFactory, adaptive_pool: bool, drop_prob: float) -> None:
         super().__init__()
         if adaptive_pool:  # torchvision: adaptive average pool to 4x4, any input size
             self.pool: nn.Module = nn.AdaptiveAvgPool2d(AUX_GRID)

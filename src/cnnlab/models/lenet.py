@@ -84,7 +84,6 @@ class LeNet5(ClassifierNet):
         return x if pre_logits else self.output(x)
 
 
-
 @register_model(
     ModelCard(
         name="lenet5",

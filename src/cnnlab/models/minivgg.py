@@ -139,13 +139,8 @@ class MiniVGG(ClassifierNet):
         # conv1 32*32*32 * 3*9 + conv2 32*32*32 * 32*9 + conv3 16*16*64 * 32*9
         # + conv4 16*16*64 * 64*9 + fc1 4096*512 + fc2 512*10.
         macs=884_736 + 9_437_184 + 4_718_592 + 9_437_184 + 2_097_152 + 5_120,
-        paper_params=(
-            "2,171,178 (Keras model.summary(), which counts BatchNorm's 1,408 moving means "
-            "and variances)"
-        ),
-        deviations=(
-            "forward returns logits: the book's final softmax activation is left to the loss",
-        ),
+        paper_params=("2,171,178 (Keras model.summary(), which counts BatchNorm's 1,408 moving means and variances)"),
+        deviations=("forward returns logits: the book's final softmax activation is left to the loss",),
         notes=(
             "Keras conventions kept as defaults: conv and dense biases before BatchNorm, "
             "BatchNorm eps=1e-3 and momentum=0.01 (PyTorch convention; Keras momentum=0.99), "
@@ -170,6 +165,4 @@ def minivgg(
     bn_eps: float = KERAS_BN_EPS,
     bn_momentum: float = KERAS_BN_MOMENTUM,
 ) -> MiniVGG:
-    return MiniVGG(
-        num_classes=num_classes, in_chans=in_chans, order=order, bn_eps=bn_eps, bn_momentum=bn_momentum
-    )
+    return MiniVGG(num_classes=num_classes, in_chans=in_chans, order=order, bn_eps=bn_eps, bn_momentum=bn_momentum)

@@ -221,7 +221,9 @@ _SOURCE_NOTE = (
             "inputs normalised with the CIFAR-10 per-channel mean and std; the paper uses global "
             "contrast normalisation and ZCA whitening (Sec. 4.2)",
         ),
-        notes=_SOURCE_NOTE.format(gist="Model Zoo, gist mavenlin/e56253735ef32c3c296d", cls="cccp6", k=8, size=32, chs=192),
+        notes=_SOURCE_NOTE.format(
+            gist="Model Zoo, gist mavenlin/e56253735ef32c3c296d", cls="cccp6", k=8, size=32, chs=192
+        ),
         test_input_size=(3, 32, 32),
         # Deviation (declared): per-channel mean/std normalisation; the paper uses global contrast
         # normalisation and ZCA whitening (Sec. 4.2).
@@ -252,7 +254,9 @@ def nin_cifar10(num_classes: int = 10, in_chans: int = 3, drop_prob: float = 0.5
             "inputs in [0, 1] normalised with the ImageNet mean and std; the definition "
             "subtracts the training set's mean image from 0-255 pixels",
         ),
-        notes=_SOURCE_NOTE.format(gist="Model Zoo, gist mavenlin/d802a5849de39225bcc6", cls="cccp8", k=6, size=224, chs=1024),
+        notes=_SOURCE_NOTE.format(
+            gist="Model Zoo, gist mavenlin/d802a5849de39225bcc6", cls="cccp8", k=6, size=224, chs=1024
+        ),
         test_input_size=(3, 64, 64),  # conv1 14x14, pools 7, 3, 1: every layer runs, fast
         # Deviation (declared): ImageNet mean/std on [0, 1] pixels; the definition subtracts the training
         # set's mean image from 0-255 pixels.

@@ -26,7 +26,16 @@ from torch import nn
 from ..errors import ConfigError
 from ..layers import DropPath, drop_path_rates
 from ..layers.resnet_shortcuts import preact_shortcut
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model, register_variant
+from ..registry import (
+    FB_CIFAR10_MEAN,
+    FB_CIFAR10_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ModelCard,
+    Paper,
+    register_model,
+    register_variant,
+)
 from .base import ClassifierNet, FeatureInfo
 
 HE_2016 = Paper(
@@ -93,11 +102,6 @@ GLOBAL_POOL_DEVIATION = (
     "global average pooling (AdaptiveAvgPool2d(1)): exactly the code's 8x8 (CIFAR) or 7x7 "
     "(ImageNet) average pool at the default input size, and other sizes run"
 )
-
-# fb.resnet.torch's CIFAR-10 per-channel statistics (datasets/cifar10.lua), which the
-# authors' Torch code normalises with.
-FB_CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
-FB_CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 
 
 class PreActBottleneck(nn.Module):
@@ -257,9 +261,7 @@ def preact_resnet_cifar(
 ) -> PreActResNet:
     """A CIFAR pre-activation bottleneck ResNet of any depth 9n + 2 (164 and 1001 in the paper)."""
     n = cifar_depth_units(depth)
-    return PreActResNet(
-        CIFAR_STEM, CIFAR_STAGES, (n, n, n), num_classes, in_chans, drop_path_rate, stride_at
-    )
+    return PreActResNet(CIFAR_STEM, CIFAR_STAGES, (n, n, n), num_classes, in_chans, drop_path_rate, stride_at)
 
 
 _CIFAR_NOTES = (
@@ -309,7 +311,8 @@ preact_resnet164 = register_variant(
         mean=FB_CIFAR10_MEAN,
         std=FB_CIFAR10_STD,
     ),
-    preact_resnet_cifar, depth=164,
+    preact_resnet_cifar,
+    depth=164,
 )
 
 
@@ -338,7 +341,8 @@ preact_resnet1001 = register_variant(
         mean=FB_CIFAR10_MEAN,
         std=FB_CIFAR10_STD,
     ),
-    preact_resnet_cifar, depth=1001,
+    preact_resnet_cifar,
+    depth=1001,
 )
 
 

@@ -29,10 +29,19 @@ from ..errors import ConfigError
 from ..layers import ConvNormAct, DropPath, drop_path_rates
 from ..layers.drop_path import MODES as DROP_PATH_MODES
 from ..layers.resnet_shortcuts import SHORTCUTS, ConvNorm, make_shortcut
-from ..registry import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model, register_variant
+from ..registry import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ModelCard,
+    Paper,
+    TorchvisionWeights,
+    register_model,
+    register_variant,
+)
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
-from .wide_resnet import ZAGORUYKO_2016
 
 HE_2015 = Paper(
     authors="He, Zhang, Ren & Sun",
@@ -194,7 +203,9 @@ class ResidualBlock(nn.Module):
             s = stride if i == at else 1
             if i < len(block) - 1:
                 # Sec. 3.4: "batch normalization right after each convolution and before activation".
-                layer: nn.Module = ConvNormAct(chs, row.channels, row.kernel, s, row.kernel // 2, groups=row.groups, bias=conv_bias)
+                layer: nn.Module = ConvNormAct(
+                    chs, row.channels, row.kernel, s, row.kernel // 2, groups=row.groups, bias=conv_bias
+                )
             else:  # the ReLU of the last layer comes after the addition (Fig. 2)
                 layer = ConvNorm(chs, row.channels, row.kernel, s, groups=row.groups, bias=conv_bias)
             self.add_module(f"conv{i + 1}", layer)
@@ -265,7 +276,9 @@ class ResNet(ClassifierNet):
         size = stem.output_size * stem.stride  # the input the table is written for: 224 or 32
         self.default_input_size = (in_chans, size, size)
 
-        self.conv1 = ConvNormAct(in_chans, stem.conv.channels, stem.conv.kernel, stem.stride, stem.conv.kernel // 2, bias=conv_bias)
+        self.conv1 = ConvNormAct(
+            in_chans, stem.conv.channels, stem.conv.kernel, stem.stride, stem.conv.kernel // 2, bias=conv_bias
+        )
         self.feature_info = [FeatureInfo("conv1", stem.conv.channels, stem.stride)]
         grid = stem.output_size
         if stem.pool is not None:
@@ -284,8 +297,14 @@ class ResNet(ClassifierNet):
             for i in range(stage.blocks):
                 blocks.append(
                     ResidualBlock(
-                        chs, stage.block, stride if i == 0 else 1, stride_at, shortcut,
-                        next(rates), drop_path_mode, conv_bias,
+                        chs,
+                        stage.block,
+                        stride if i == 0 else 1,
+                        stride_at,
+                        shortcut,
+                        next(rates),
+                        drop_path_mode,
+                        conv_bias,
                     )
                 )
                 chs = stage.block[-1].channels
@@ -394,7 +413,9 @@ _COMMON_NOTES = (
 _TEST_SIZE = (3, 64, 64)  # 64 -> 2x2 at conv5_x; global pooling feeds the fc
 
 
-def _imagenet_card(name: str, column: str, params: int, macs: int, tv: TorchvisionWeights | None, **extra: Any) -> ModelCard:
+def _imagenet_card(
+    name: str, column: str, params: int, macs: int, tv: TorchvisionWeights | None, **extra: Any
+) -> ModelCard:
     return ModelCard(
         name=name,
         family="resnet",
@@ -416,12 +437,25 @@ def _imagenet_card(name: str, column: str, params: int, macs: int, tv: Torchvisi
 
 
 def resnet_imagenet(
-    column: str, num_classes: int = 1000, in_chans: int = 3, shortcut: str | None = "B", stride_at: str = "1x1",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row",
+    column: str,
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    shortcut: str | None = "B",
+    stride_at: str = "1x1",
+    drop_path_rate: float = 0.0,
+    drop_path_mode: str = "row",
 ) -> ResNet:
     """A ResNet of Table 1: ``column`` is "18-layer", "34-layer", "50-layer", "101-layer" or "152-layer"."""
-    return ResNet(RESNET_TABLE1[column], RESNET_STEM, num_classes, in_chans, shortcut=shortcut, stride_at=stride_at,
-                  drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
+    return ResNet(
+        RESNET_TABLE1[column],
+        RESNET_STEM,
+        num_classes,
+        in_chans,
+        shortcut=shortcut,
+        stride_at=stride_at,
+        drop_path_rate=drop_path_rate,
+        drop_path_mode=drop_path_mode,
+    )
 
 
 # Multiply-adds at 224 (Table 1 rounds them to 0.1x10^9): the specification's exact values.
@@ -432,19 +466,78 @@ def resnet_imagenet(
 V15_EXTRA_MACS = 231_211_008
 
 
-resnet18 = register_variant(_imagenet_card("resnet18", "18-layer", 11_689_512, 1_814_073_344, torchvision_resnet("resnet18", "ResNet18_Weights.IMAGENET1K_V1"), notes=_BASIC_NOTES.format(tv="resnet18") + _COMMON_NOTES), resnet_imagenet, column="18-layer")
+resnet18 = register_variant(
+    _imagenet_card(
+        "resnet18",
+        "18-layer",
+        11_689_512,
+        1_814_073_344,
+        torchvision_resnet("resnet18", "ResNet18_Weights.IMAGENET1K_V1"),
+        notes=_BASIC_NOTES.format(tv="resnet18") + _COMMON_NOTES,
+    ),
+    resnet_imagenet,
+    column="18-layer",
+)
 
 
-resnet34 = register_variant(_imagenet_card("resnet34", "34-layer", 21_797_672, 3_663_761_408, torchvision_resnet("resnet34", "ResNet34_Weights.IMAGENET1K_V1"), notes=_BASIC_NOTES.format(tv="resnet34") + _COMMON_NOTES + " Sec. 4.1 compares A (21,623,848 parameters), B (21,797,672) and C (22,716,840) on this net (Table 3)."), resnet_imagenet, column="34-layer")
+resnet34 = register_variant(
+    _imagenet_card(
+        "resnet34",
+        "34-layer",
+        21_797_672,
+        3_663_761_408,
+        torchvision_resnet("resnet34", "ResNet34_Weights.IMAGENET1K_V1"),
+        notes=_BASIC_NOTES.format(tv="resnet34")
+        + _COMMON_NOTES
+        + " Sec. 4.1 compares A (21,623,848 parameters), B (21,797,672) and C (22,716,840) on this net (Table 3).",
+    ),
+    resnet_imagenet,
+    column="34-layer",
+)
 
 
-resnet50 = register_variant(_imagenet_card("resnet50", "50-layer", 25_557_032, 3_857_973_248, torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet50", name="resnet50") + _COMMON_NOTES), resnet_imagenet, column="50-layer")
+resnet50 = register_variant(
+    _imagenet_card(
+        "resnet50",
+        "50-layer",
+        25_557_032,
+        3_857_973_248,
+        torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1", stride_at="3x3"),
+        notes=_V1_NOTES.format(tv="resnet50", name="resnet50") + _COMMON_NOTES,
+    ),
+    resnet_imagenet,
+    column="50-layer",
+)
 
 
-resnet101 = register_variant(_imagenet_card("resnet101", "101-layer", 44_549_160, 7_570_194_432, torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet101", name="resnet101") + _COMMON_NOTES, test_input_size=(3, 32, 32)), resnet_imagenet, column="101-layer")
+resnet101 = register_variant(
+    _imagenet_card(
+        "resnet101",
+        "101-layer",
+        44_549_160,
+        7_570_194_432,
+        torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1", stride_at="3x3"),
+        notes=_V1_NOTES.format(tv="resnet101", name="resnet101") + _COMMON_NOTES,
+        test_input_size=(3, 32, 32),
+    ),
+    resnet_imagenet,
+    column="101-layer",
+)
 
 
-resnet152 = register_variant(_imagenet_card("resnet152", "152-layer", 60_192_808, 11_282_415_616, torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1", stride_at="3x3"), notes=_V1_NOTES.format(tv="resnet152", name="resnet152") + _COMMON_NOTES, test_input_size=(3, 32, 32)), resnet_imagenet, column="152-layer")
+resnet152 = register_variant(
+    _imagenet_card(
+        "resnet152",
+        "152-layer",
+        60_192_808,
+        11_282_415_616,
+        torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1", stride_at="3x3"),
+        notes=_V1_NOTES.format(tv="resnet152", name="resnet152") + _COMMON_NOTES,
+        test_input_size=(3, 32, 32),
+    ),
+    resnet_imagenet,
+    column="152-layer",
+)
 
 
 # torchvision's placement of the bottleneck nets ("v1.5"): no stride_at or shortcut option,
@@ -459,42 +552,60 @@ _TV_NOTES = (
 # Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
 resnet50_tv = register_variant(
     _imagenet_card(
-        "resnet50_tv", "50-layer", 25_557_032, 3_857_973_248 + V15_EXTRA_MACS,  # 4,089,184,256
+        "resnet50_tv",
+        "50-layer",
+        25_557_032,
+        3_857_973_248 + V15_EXTRA_MACS,  # 4,089,184,256
         torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1"),
         table_suffix=", stride on the 3x3 (torchvision)",
         deviations=(_V15,),
         notes=_TV_NOTES.format(tv="resnet50", name="resnet50")
         + "The ResNeXt paper's Table 1 prints this network as ResNet-50: 25.5x10^6 parameters, 4.1x10^9 FLOPs.",
     ),
-    resnet_imagenet, column="50-layer", shortcut="B", stride_at="3x3",
+    resnet_imagenet,
+    column="50-layer",
+    shortcut="B",
+    stride_at="3x3",
 )
 
 
 # Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
 resnet101_tv = register_variant(
     _imagenet_card(
-        "resnet101_tv", "101-layer", 44_549_160, 7_570_194_432 + V15_EXTRA_MACS,  # 7,801,405,440
+        "resnet101_tv",
+        "101-layer",
+        44_549_160,
+        7_570_194_432 + V15_EXTRA_MACS,  # 7,801,405,440
         torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1"),
         table_suffix=", stride on the 3x3 (torchvision)",
         deviations=(_V15,),
         notes=_TV_NOTES.format(tv="resnet101", name="resnet101"),
         test_input_size=(3, 32, 32),
     ),
-    resnet_imagenet, column="101-layer", shortcut="B", stride_at="3x3",
+    resnet_imagenet,
+    column="101-layer",
+    shortcut="B",
+    stride_at="3x3",
 )
 
 
 # Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
 resnet152_tv = register_variant(
     _imagenet_card(
-        "resnet152_tv", "152-layer", 60_192_808, 11_282_415_616 + V15_EXTRA_MACS,  # 11,513,626,624
+        "resnet152_tv",
+        "152-layer",
+        60_192_808,
+        11_282_415_616 + V15_EXTRA_MACS,  # 11,513,626,624
         torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1"),
         table_suffix=", stride on the 3x3 (torchvision)",
         deviations=(_V15,),
         notes=_TV_NOTES.format(tv="resnet152", name="resnet152"),
         test_input_size=(3, 32, 32),
     ),
-    resnet_imagenet, column="152-layer", shortcut="B", stride_at="3x3",
+    resnet_imagenet,
+    column="152-layer",
+    shortcut="B",
+    stride_at="3x3",
 )
 
 
@@ -506,28 +617,47 @@ PROJECTION_MACS_18_34 = 3 * 6_422_528
 
 plain18 = register_variant(
     _imagenet_card(
-        "plain18", "18-layer", 11_515_688, 1_814_073_344 - PROJECTION_MACS_18_34,  # 1,794,805,760
-        None, table_suffix=", plain (Sec. 3.3, no shortcuts)",
+        "plain18",
+        "18-layer",
+        11_515_688,
+        1_814_073_344 - PROJECTION_MACS_18_34,  # 1,794,805,760
+        None,
+        table_suffix=", plain (Sec. 3.3, no shortcuts)",
         paper_macs=None,
         notes="The paper's 18-layer plain baseline (Table 2, Fig. 4 left): Table 1's layers with no shortcuts.",
     ),
-    resnet_imagenet, column="18-layer", shortcut=None, stride_at="1x1", drop_path_rate=0.0, drop_path_mode="row",
+    resnet_imagenet,
+    column="18-layer",
+    shortcut=None,
+    stride_at="1x1",
+    drop_path_rate=0.0,
+    drop_path_mode="row",
 )
 
 
 plain34 = register_variant(
     _imagenet_card(
-        "plain34", "34-layer", 21_623_848, 3_663_761_408 - PROJECTION_MACS_18_34,  # 3,644,493,824
-        None, table_suffix=", plain (Sec. 3.3, no shortcuts)",
+        "plain34",
+        "34-layer",
+        21_623_848,
+        3_663_761_408 - PROJECTION_MACS_18_34,  # 3,644,493,824
+        None,
+        table_suffix=", plain (Sec. 3.3, no shortcuts)",
         paper_macs="3.6 billion FLOPs (multiply-adds), Sec. 3.3",
         notes="The paper's 34-layer plain baseline (Fig. 3 middle, Table 2): Table 1's layers with no "
         "shortcuts; the same as create_model('resnet34', shortcut=None).",
     ),
-    resnet_imagenet, column="34-layer", shortcut=None, stride_at="1x1", drop_path_rate=0.0, drop_path_mode="row",
+    resnet_imagenet,
+    column="34-layer",
+    shortcut=None,
+    stride_at="1x1",
+    drop_path_rate=0.0,
+    drop_path_mode="row",
 )
 
 
 # -- CIFAR-10 ResNets (Sec. 4.2) ------------------------------------------------------------
+
 
 # Multiply-adds at 32x32, by hand from Sec. 4.2's table: every 3x3 conv in a stage costs
 # 32*32*16*16*9 = 16*16*32*32*9 = 8*8*64*64*9 = 2,359,296 except the two stride-2 convs that
@@ -538,8 +668,7 @@ def cifar_macs(n: int) -> int:
 
 
 _CIFAR_DEVIATIONS = (
-    "inputs normalised with the CIFAR-10 per-channel mean and std; the paper subtracts the "
-    "per-pixel mean (Sec. 4.2)",
+    "inputs normalised with the CIFAR-10 per-channel mean and std; the paper subtracts the per-pixel mean (Sec. 4.2)",
 )
 
 
@@ -575,12 +704,25 @@ _PLAIN_CIFAR_NOTES = "The plain counterpart of Sec. 4.2 (Fig. 6 left): the same 
 
 
 def resnet_cifar(
-    n: int, num_classes: int = 10, in_chans: int = 3, shortcut: str | None = "A",
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row", conv_bias: bool = False,
+    n: int,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    shortcut: str | None = "A",
+    drop_path_rate: float = 0.0,
+    drop_path_mode: str = "row",
+    conv_bias: bool = False,
 ) -> ResNet:
     """The 6n+2-layer CIFAR-10 ResNet of Sec. 4.2 (``shortcut=None``: its plain counterpart)."""
-    return ResNet(cifar_stages(n), CIFAR_STEM, num_classes, in_chans, shortcut=shortcut, drop_path_rate=drop_path_rate,
-                  drop_path_mode=drop_path_mode, conv_bias=conv_bias)
+    return ResNet(
+        cifar_stages(n),
+        CIFAR_STEM,
+        num_classes,
+        in_chans,
+        shortcut=shortcut,
+        drop_path_rate=drop_path_rate,
+        drop_path_mode=drop_path_mode,
+        conv_bias=conv_bias,
+    )
 
 
 # Exact parameter counts: 97,216 n - 21,926 (derived by hand in tests/models/test_resnet.py);
@@ -602,27 +744,73 @@ resnet56 = register_variant(_cifar_card("resnet56", 56, 853_018, notes=_CIFAR_NO
 resnet110 = register_variant(_cifar_card("resnet110", 110, 1_727_962, notes=_CIFAR_NOTES), resnet_cifar, n=18)
 
 
-resnet1202 = register_variant(_cifar_card("resnet1202", 1202, 19_421_274, notes=_CIFAR_NOTES + " Sec. 4.2: it overfits (7.93% error against ResNet-110's 6.43%)."), resnet_cifar, n=200)
+resnet1202 = register_variant(
+    _cifar_card(
+        "resnet1202",
+        1202,
+        19_421_274,
+        notes=_CIFAR_NOTES + " Sec. 4.2: it overfits (7.93% error against ResNet-110's 6.43%).",
+    ),
+    resnet_cifar,
+    n=200,
+)
 
 
-plain20 = register_variant(_cifar_card("plain20", 20, 269_722, plain=True, notes=_PLAIN_CIFAR_NOTES), resnet_cifar, n=3, shortcut=None, drop_path_rate=0.0, drop_path_mode="row")
+plain20 = register_variant(
+    _cifar_card("plain20", 20, 269_722, plain=True, notes=_PLAIN_CIFAR_NOTES),
+    resnet_cifar,
+    n=3,
+    shortcut=None,
+    drop_path_rate=0.0,
+    drop_path_mode="row",
+)
 
 
-plain32 = register_variant(_cifar_card("plain32", 32, 464_154, plain=True, notes=_PLAIN_CIFAR_NOTES), resnet_cifar, n=5, shortcut=None, drop_path_rate=0.0, drop_path_mode="row")
+plain32 = register_variant(
+    _cifar_card("plain32", 32, 464_154, plain=True, notes=_PLAIN_CIFAR_NOTES),
+    resnet_cifar,
+    n=5,
+    shortcut=None,
+    drop_path_rate=0.0,
+    drop_path_mode="row",
+)
 
 
-plain44 = register_variant(_cifar_card("plain44", 44, 658_586, plain=True, notes=_PLAIN_CIFAR_NOTES), resnet_cifar, n=7, shortcut=None, drop_path_rate=0.0, drop_path_mode="row")
+plain44 = register_variant(
+    _cifar_card("plain44", 44, 658_586, plain=True, notes=_PLAIN_CIFAR_NOTES),
+    resnet_cifar,
+    n=7,
+    shortcut=None,
+    drop_path_rate=0.0,
+    drop_path_mode="row",
+)
 
 
-plain56 = register_variant(_cifar_card("plain56", 56, 853_018, plain=True, notes=_PLAIN_CIFAR_NOTES), resnet_cifar, n=9, shortcut=None, drop_path_rate=0.0, drop_path_mode="row")
+plain56 = register_variant(
+    _cifar_card("plain56", 56, 853_018, plain=True, notes=_PLAIN_CIFAR_NOTES),
+    resnet_cifar,
+    n=9,
+    shortcut=None,
+    drop_path_rate=0.0,
+    drop_path_mode="row",
+)
 
 
-plain110 = register_variant(_cifar_card("plain110", 110, 1_727_962, plain=True, notes=_PLAIN_CIFAR_NOTES), resnet_cifar, n=18, shortcut=None, drop_path_rate=0.0, drop_path_mode="row")
+plain110 = register_variant(
+    _cifar_card("plain110", 110, 1_727_962, plain=True, notes=_PLAIN_CIFAR_NOTES),
+    resnet_cifar,
+    n=18,
+    shortcut=None,
+    drop_path_rate=0.0,
+    drop_path_mode="row",
+)
 
 
 @register_model(
     _cifar_card(
-        "resnet110_sd", 110, 1_727_962,
+        "resnet110_sd",
+        110,
+        1_727_962,
         paper=HUANG_2016,
         table="Sec. 4 (CIFAR-10): He et al.'s 110-layer ResNet (their Sec. 4.2 table, n=18) with linear decay, p_L = 0.5",
         paper_params="1.7M (He et al. 2015, Table 6)",
@@ -646,12 +834,24 @@ plain110 = register_variant(_cifar_card("plain110", 110, 1_727_962, plain=True, 
     )
 )
 def resnet110_sd(
-    num_classes: int = 10, in_chans: int = 3, shortcut: str | None = "A",
-    drop_path_rate: float = 0.5, drop_path_mode: str = "batch", conv_bias: bool = False,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    shortcut: str | None = "A",
+    drop_path_rate: float = 0.5,
+    drop_path_mode: str = "batch",
+    conv_bias: bool = False,
 ) -> ResNet:
     # Deviation: DropPath's inverted scaling (1/p_l in training) instead of p_l at test time.
     # conv_bias=False is He et al.'s ResNet-110; the authors' Torch code has conv biases (True).
-    return resnet_cifar(18, num_classes, in_chans, shortcut=shortcut, drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode, conv_bias=conv_bias)
+    return resnet_cifar(
+        18,
+        num_classes,
+        in_chans,
+        shortcut=shortcut,
+        drop_path_rate=drop_path_rate,
+        drop_path_mode=drop_path_mode,
+        conv_bias=conv_bias,
+    )
 
 
 # -- Wide ResNet-50-2 -------------------------------------------------------------------------
@@ -663,33 +863,4 @@ def widen(stages: Sequence[Stage], factor: int) -> tuple[Stage, ...]:
     return tuple(
         s._replace(block=tuple(r._replace(channels=r.channels * factor) for r in s.block[:-1]) + s.block[-1:])
         for s in stages
-    )
-
-
-@register_model(
-    ModelCard(
-        name="wide_resnet50_2",
-        family="wide_resnet",
-        paper=ZAGORUYKO_2016,
-        table="ImageNet WRN-50-2-bottleneck: He et al.'s Table 1 50-layer column with every bottleneck's 1x1 "
-        "reduce and 3x3 widths doubled (torchvision's wide_resnet50_2)",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        params=68_883_240,
-        # By hand, as ResNet-50 v1.5 with inner widths 128 .. 1024 (bottleneck_macs in
-        # tests/models/test_resnet.py, checked there against the specification's values).
-        macs=11_398_021_120,
-        notes=(
-            "conv2_x blocks are [1x1, 128; 3x3, 128; 1x1, 256], up to [1x1, 1024; 3x3, 1024; 1x1, 2048] "
-            "in conv5_x; stride 2 on the 3x3 conv of downsampling blocks (torchvision). "
-            "drop_path_rate: stochastic depth's 1 - p_L (the last block's drop probability)."
-        ),
-        test_input_size=(3, 32, 32),
-        torchvision=torchvision_resnet("wide_resnet50_2", "Wide_ResNet50_2_Weights.IMAGENET1K_V1"),
-    )
-)
-def wide_resnet50_2(num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0, drop_path_mode: str = "row") -> ResNet:
-    return ResNet(
-        widen(RESNET_TABLE1["50-layer"], 2), RESNET_STEM, num_classes, in_chans,
-        stride_at="3x3", drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode,
     )

@@ -68,9 +68,25 @@ _NOTES = (
 )
 
 
-def _build(column: str, cardinality: int, group_width: int, num_classes: int, in_chans: int, drop_path_rate: float, drop_path_mode: str) -> ResNet:
+def _build(
+    column: str,
+    cardinality: int,
+    group_width: int,
+    num_classes: int,
+    in_chans: int,
+    drop_path_rate: float,
+    drop_path_mode: str,
+) -> ResNet:
     stages = resnext_stages(RESNET_TABLE1[column], cardinality, group_width)
-    return ResNet(stages, RESNET_STEM, num_classes, in_chans, stride_at="3x3", drop_path_rate=drop_path_rate, drop_path_mode=drop_path_mode)
+    return ResNet(
+        stages,
+        RESNET_STEM,
+        num_classes,
+        in_chans,
+        stride_at="3x3",
+        drop_path_rate=drop_path_rate,
+        drop_path_mode=drop_path_mode,
+    )
 
 
 @register_model(
@@ -93,8 +109,12 @@ def _build(column: str, cardinality: int, group_width: int, num_classes: int, in
     )
 )
 def resnext50_32x4d(
-    num_classes: int = 1000, in_chans: int = 3, cardinality: int = 32, group_width: int = 4,
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row",
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    cardinality: int = 32,
+    group_width: int = 4,
+    drop_path_rate: float = 0.0,
+    drop_path_mode: str = "row",
 ) -> ResNet:
     return _build("50-layer", cardinality, group_width, num_classes, in_chans, drop_path_rate, drop_path_mode)
 
@@ -122,7 +142,11 @@ def resnext50_32x4d(
     )
 )
 def resnext101_32x8d(
-    num_classes: int = 1000, in_chans: int = 3, cardinality: int = 32, group_width: int = 8,
-    drop_path_rate: float = 0.0, drop_path_mode: str = "row",
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    cardinality: int = 32,
+    group_width: int = 8,
+    drop_path_rate: float = 0.0,
+    drop_path_mode: str = "row",
 ) -> ResNet:
     return _build("101-layer", cardinality, group_width, num_classes, in_chans, drop_path_rate, drop_path_mode)

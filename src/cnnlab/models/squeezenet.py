@@ -184,7 +184,9 @@ class SqueezeNet(ClassifierNet):
         super().__init__()
         _check_table(table)
         if isinstance(drop_prob, bool) or not isinstance(drop_prob, (int, float)) or not 0 <= drop_prob < 1:
-            raise ConfigError(f"drop_prob must be a number in [0, 1), got {drop_prob!r}; the paper uses 0.5 (Sec. 3.3.1)")
+            raise ConfigError(
+                f"drop_prob must be a number in [0, 1), got {drop_prob!r}; the paper uses 0.5 (Sec. 3.3.1)"
+            )
         self.num_classes, self.in_chans = num_classes, in_chans
         self.table = tuple(table)
 

@@ -37,51 +37,120 @@ SIMONYAN_2015 = Paper(
 _FC = ("FC-4096", "FC-4096", "FC-1000", "soft-max")
 VGG_TABLE1: Mapping[str, tuple[str, ...]] = {
     "A": (
-        "conv3-64", "maxpool",
-        "conv3-128", "maxpool",
-        "conv3-256", "conv3-256", "maxpool",
-        "conv3-512", "conv3-512", "maxpool",
-        "conv3-512", "conv3-512", "maxpool",
+        "conv3-64",
+        "maxpool",
+        "conv3-128",
+        "maxpool",
+        "conv3-256",
+        "conv3-256",
+        "maxpool",
+        "conv3-512",
+        "conv3-512",
+        "maxpool",
+        "conv3-512",
+        "conv3-512",
+        "maxpool",
         *_FC,
     ),
     "A-LRN": (
-        "conv3-64", "LRN", "maxpool",
-        "conv3-128", "maxpool",
-        "conv3-256", "conv3-256", "maxpool",
-        "conv3-512", "conv3-512", "maxpool",
-        "conv3-512", "conv3-512", "maxpool",
+        "conv3-64",
+        "LRN",
+        "maxpool",
+        "conv3-128",
+        "maxpool",
+        "conv3-256",
+        "conv3-256",
+        "maxpool",
+        "conv3-512",
+        "conv3-512",
+        "maxpool",
+        "conv3-512",
+        "conv3-512",
+        "maxpool",
         *_FC,
     ),
     "B": (
-        "conv3-64", "conv3-64", "maxpool",
-        "conv3-128", "conv3-128", "maxpool",
-        "conv3-256", "conv3-256", "maxpool",
-        "conv3-512", "conv3-512", "maxpool",
-        "conv3-512", "conv3-512", "maxpool",
+        "conv3-64",
+        "conv3-64",
+        "maxpool",
+        "conv3-128",
+        "conv3-128",
+        "maxpool",
+        "conv3-256",
+        "conv3-256",
+        "maxpool",
+        "conv3-512",
+        "conv3-512",
+        "maxpool",
+        "conv3-512",
+        "conv3-512",
+        "maxpool",
         *_FC,
     ),
     "C": (
-        "conv3-64", "conv3-64", "maxpool",
-        "conv3-128", "conv3-128", "maxpool",
-        "conv3-256", "conv3-256", "conv1-256", "maxpool",
-        "conv3-512", "conv3-512", "conv1-512", "maxpool",
-        "conv3-512", "conv3-512", "conv1-512", "maxpool",
+        "conv3-64",
+        "conv3-64",
+        "maxpool",
+        "conv3-128",
+        "conv3-128",
+        "maxpool",
+        "conv3-256",
+        "conv3-256",
+        "conv1-256",
+        "maxpool",
+        "conv3-512",
+        "conv3-512",
+        "conv1-512",
+        "maxpool",
+        "conv3-512",
+        "conv3-512",
+        "conv1-512",
+        "maxpool",
         *_FC,
     ),
     "D": (
-        "conv3-64", "conv3-64", "maxpool",
-        "conv3-128", "conv3-128", "maxpool",
-        "conv3-256", "conv3-256", "conv3-256", "maxpool",
-        "conv3-512", "conv3-512", "conv3-512", "maxpool",
-        "conv3-512", "conv3-512", "conv3-512", "maxpool",
+        "conv3-64",
+        "conv3-64",
+        "maxpool",
+        "conv3-128",
+        "conv3-128",
+        "maxpool",
+        "conv3-256",
+        "conv3-256",
+        "conv3-256",
+        "maxpool",
+        "conv3-512",
+        "conv3-512",
+        "conv3-512",
+        "maxpool",
+        "conv3-512",
+        "conv3-512",
+        "conv3-512",
+        "maxpool",
         *_FC,
     ),
     "E": (
-        "conv3-64", "conv3-64", "maxpool",
-        "conv3-128", "conv3-128", "maxpool",
-        "conv3-256", "conv3-256", "conv3-256", "conv3-256", "maxpool",
-        "conv3-512", "conv3-512", "conv3-512", "conv3-512", "maxpool",
-        "conv3-512", "conv3-512", "conv3-512", "conv3-512", "maxpool",
+        "conv3-64",
+        "conv3-64",
+        "maxpool",
+        "conv3-128",
+        "conv3-128",
+        "maxpool",
+        "conv3-256",
+        "conv3-256",
+        "conv3-256",
+        "conv3-256",
+        "maxpool",
+        "conv3-512",
+        "conv3-512",
+        "conv3-512",
+        "conv3-512",
+        "maxpool",
+        "conv3-512",
+        "conv3-512",
+        "conv3-512",
+        "conv3-512",
+        "maxpool",
         *_FC,
     ),
 }
@@ -339,7 +408,11 @@ MACS_E = 19_632_062_464
 # equal the plain count plus 2 x the channels of every conv).
 
 
-@register_model(_card("vgg11", "A", 132_863_336, MACS_A, "133M (Table 2, A)", torchvision=_tv("vgg11", "VGG11_Weights.IMAGENET1K_V1")))
+@register_model(
+    _card(
+        "vgg11", "A", 132_863_336, MACS_A, "133M (Table 2, A)", torchvision=_tv("vgg11", "VGG11_Weights.IMAGENET1K_V1")
+    )
+)
 def vgg11(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
     return VGG(VGG_TABLE1["A"], num_classes, in_chans, batch_norm, drop_prob)
 
@@ -361,22 +434,43 @@ def vgg11_lrn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = Fal
     return VGG(VGG_TABLE1["A-LRN"], num_classes, in_chans, batch_norm, drop_prob)
 
 
-@register_model(_card("vgg13", "B", 133_047_848, MACS_B, "133M (Table 2, B)", torchvision=_tv("vgg13", "VGG13_Weights.IMAGENET1K_V1")))
+@register_model(
+    _card(
+        "vgg13", "B", 133_047_848, MACS_B, "133M (Table 2, B)", torchvision=_tv("vgg13", "VGG13_Weights.IMAGENET1K_V1")
+    )
+)
 def vgg13(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
     return VGG(VGG_TABLE1["B"], num_classes, in_chans, batch_norm, drop_prob)
 
 
-@register_model(_card("vgg16_c", "C", 133_638_952, MACS_C, "134M (Table 2, C)", notes=" Column C: the third conv of blocks 3-5 is 1x1 (conv3_3, conv4_3, conv5_3)."))
+@register_model(
+    _card(
+        "vgg16_c",
+        "C",
+        133_638_952,
+        MACS_C,
+        "134M (Table 2, C)",
+        notes=" Column C: the third conv of blocks 3-5 is 1x1 (conv3_3, conv4_3, conv5_3).",
+    )
+)
 def vgg16_c(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
     return VGG(VGG_TABLE1["C"], num_classes, in_chans, batch_norm, drop_prob)
 
 
-@register_model(_card("vgg16", "D", 138_357_544, MACS_D, "138M (Table 2, D)", torchvision=_tv("vgg16", "VGG16_Weights.IMAGENET1K_V1")))
+@register_model(
+    _card(
+        "vgg16", "D", 138_357_544, MACS_D, "138M (Table 2, D)", torchvision=_tv("vgg16", "VGG16_Weights.IMAGENET1K_V1")
+    )
+)
 def vgg16(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
     return VGG(VGG_TABLE1["D"], num_classes, in_chans, batch_norm, drop_prob)
 
 
-@register_model(_card("vgg19", "E", 143_667_240, MACS_E, "144M (Table 2, E)", torchvision=_tv("vgg19", "VGG19_Weights.IMAGENET1K_V1")))
+@register_model(
+    _card(
+        "vgg19", "E", 143_667_240, MACS_E, "144M (Table 2, E)", torchvision=_tv("vgg19", "VGG19_Weights.IMAGENET1K_V1")
+    )
+)
 def vgg19(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
     return VGG(VGG_TABLE1["E"], num_classes, in_chans, batch_norm, drop_prob)
 
@@ -385,21 +479,57 @@ def vgg19(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, 
 # batch_norm option. The plain builders keep it as a documented variant.
 
 
-@register_model(_card("vgg11_bn", "A", 132_868_840, MACS_A, "133M (Table 2, A; no BatchNorm)", torchvision=_tv("vgg11_bn", "VGG11_BN_Weights.IMAGENET1K_V1")))
+@register_model(
+    _card(
+        "vgg11_bn",
+        "A",
+        132_868_840,
+        MACS_A,
+        "133M (Table 2, A; no BatchNorm)",
+        torchvision=_tv("vgg11_bn", "VGG11_BN_Weights.IMAGENET1K_V1"),
+    )
+)
 def vgg11_bn(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> VGG:
     return VGG(VGG_TABLE1["A"], num_classes, in_chans, batch_norm=True, drop_prob=drop_prob)
 
 
-@register_model(_card("vgg13_bn", "B", 133_053_736, MACS_B, "133M (Table 2, B; no BatchNorm)", torchvision=_tv("vgg13_bn", "VGG13_BN_Weights.IMAGENET1K_V1")))
+@register_model(
+    _card(
+        "vgg13_bn",
+        "B",
+        133_053_736,
+        MACS_B,
+        "133M (Table 2, B; no BatchNorm)",
+        torchvision=_tv("vgg13_bn", "VGG13_BN_Weights.IMAGENET1K_V1"),
+    )
+)
 def vgg13_bn(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> VGG:
     return VGG(VGG_TABLE1["B"], num_classes, in_chans, batch_norm=True, drop_prob=drop_prob)
 
 
-@register_model(_card("vgg16_bn", "D", 138_365_992, MACS_D, "138M (Table 2, D; no BatchNorm)", torchvision=_tv("vgg16_bn", "VGG16_BN_Weights.IMAGENET1K_V1")))
+@register_model(
+    _card(
+        "vgg16_bn",
+        "D",
+        138_365_992,
+        MACS_D,
+        "138M (Table 2, D; no BatchNorm)",
+        torchvision=_tv("vgg16_bn", "VGG16_BN_Weights.IMAGENET1K_V1"),
+    )
+)
 def vgg16_bn(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> VGG:
     return VGG(VGG_TABLE1["D"], num_classes, in_chans, batch_norm=True, drop_prob=drop_prob)
 
 
-@register_model(_card("vgg19_bn", "E", 143_678_248, MACS_E, "144M (Table 2, E; no BatchNorm)", torchvision=_tv("vgg19_bn", "VGG19_BN_Weights.IMAGENET1K_V1")))
+@register_model(
+    _card(
+        "vgg19_bn",
+        "E",
+        143_678_248,
+        MACS_E,
+        "144M (Table 2, E; no BatchNorm)",
+        torchvision=_tv("vgg19_bn", "VGG19_BN_Weights.IMAGENET1K_V1"),
+    )
+)
 def vgg19_bn(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> VGG:
     return VGG(VGG_TABLE1["E"], num_classes, in_chans, batch_norm=True, drop_prob=drop_prob)

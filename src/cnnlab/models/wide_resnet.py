@@ -21,9 +21,11 @@ from torch import nn
 from ..errors import ConfigError
 from ..layers import DropPath, drop_path_rates
 from ..layers.resnet_shortcuts import preact_shortcut
-from ..registry import ModelCard, Paper, register_model, register_variant
+from ..registry import FB_CIFAR10_MEAN, FB_CIFAR10_STD, ModelCard, Paper, register_model, register_variant
 from .base import ClassifierNet, FeatureInfo
-from .preact_resnet import FB_CIFAR10_MEAN, FB_CIFAR10_STD
+
+# WRN-50-2 is ResNet-50 widened: built by ResNet's builder (the paper builds on it).
+from .resnet import RESNET_STEM, RESNET_TABLE1, ResNet, torchvision_resnet, widen
 
 ZAGORUYKO_2016 = Paper(
     authors="Zagoruyko & Komodakis",
@@ -273,7 +275,9 @@ def wide_resnet(
     return WideResNet(depth, k, num_classes, in_chans, drop_prob, drop_path_rate)
 
 
-wrn28_10 = register_variant(_card("wrn28_10", 28, 10, WRN28_10_PARAMS, WRN28_10_MACS, "36.5M"), wide_resnet, depth=28, k=10)
+wrn28_10 = register_variant(
+    _card("wrn28_10", 28, 10, WRN28_10_PARAMS, WRN28_10_MACS, "36.5M"), wide_resnet, depth=28, k=10
+)
 
 
 # WRN-16-8: N = 2, w = 128, 256, 512. conv2 2*16 + 9*16*128 + 2*128 + 9*128^2 + 16*128 =
@@ -295,7 +299,9 @@ wrn16_8 = register_variant(
         + 5_120,
         paper_params="11.0M",
     ),
-    wide_resnet, depth=16, k=8,
+    wide_resnet,
+    depth=16,
+    k=8,
 )
 
 
@@ -318,7 +324,44 @@ wrn40_4 = register_variant(
         + 2_560,
         paper_params="8.9M",
     ),
-    wide_resnet, depth=40, k=4,
+    wide_resnet,
+    depth=40,
+    k=4,
 )
 
 
+# ImageNet: He et al.'s bottleneck ResNet-50 with every inner width doubled.
+@register_model(
+    ModelCard(
+        name="wide_resnet50_2",
+        family="wide_resnet",
+        paper=ZAGORUYKO_2016,
+        table="ImageNet WRN-50-2-bottleneck: He et al.'s Table 1 50-layer column with every bottleneck's 1x1 "
+        "reduce and 3x3 widths doubled (torchvision's wide_resnet50_2)",
+        input_size=(3, 224, 224),
+        num_classes=1000,
+        params=68_883_240,
+        # By hand, as ResNet-50 v1.5 with inner widths 128 .. 1024 (bottleneck_macs in
+        # tests/models/test_resnet.py, checked there against the specification's values).
+        macs=11_398_021_120,
+        notes=(
+            "conv2_x blocks are [1x1, 128; 3x3, 128; 1x1, 256], up to [1x1, 1024; 3x3, 1024; 1x1, 2048] "
+            "in conv5_x; stride 2 on the 3x3 conv of downsampling blocks (torchvision). "
+            "drop_path_rate: stochastic depth's 1 - p_L (the last block's drop probability)."
+        ),
+        test_input_size=(3, 32, 32),
+        torchvision=torchvision_resnet("wide_resnet50_2", "Wide_ResNet50_2_Weights.IMAGENET1K_V1"),
+    )
+)
+def wide_resnet50_2(
+    num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0, drop_path_mode: str = "row"
+) -> ResNet:
+    return ResNet(
+        widen(RESNET_TABLE1["50-layer"], 2),
+        RESNET_STEM,
+        num_classes,
+        in_chans,
+        stride_at="3x3",
+        drop_path_rate=drop_path_rate,
+        drop_path_mode=drop_path_mode,
+    )

@@ -6,4 +6,13 @@ from . import layers
 from .gradcheck import check_layer, numerical_gradient, relative_error
 from .network import SGD, Sequential, lenet5, train_lenet5_digits
 
-__all__ = ["SGD", "Sequential", "check_layer", "layers", "lenet5", "numerical_gradient", "relative_error", "train_lenet5_digits"]
+__all__ = [
+    "SGD",
+    "Sequential",
+    "check_layer",
+    "layers",
+    "lenet5",
+    "numerical_gradient",
+    "relative_error",
+    "train_lenet5_digits",
+]

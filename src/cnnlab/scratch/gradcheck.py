@@ -31,8 +31,15 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b)) / denom if denom else 0.0
 
 
-def check_layer(forward: Callable[..., tuple[np.ndarray, object]], backward: Callable[[np.ndarray, object], dict],
-                inputs: dict[str, np.ndarray], *, seed: int = 0, eps: float = 1e-6, **kwargs: object) -> dict[str, float]:
+def check_layer(
+    forward: Callable[..., tuple[np.ndarray, object]],
+    backward: Callable[[np.ndarray, object], dict],
+    inputs: dict[str, np.ndarray],
+    *,
+    seed: int = 0,
+    eps: float = 1e-6,
+    **kwargs: object,
+) -> dict[str, float]:
     """Compare a layer's analytic gradients with numerical ones for the scalar ``sum(out *
     r)`` (``r`` random, fixed): returns the relative error per input (``"dx"``, ``"dw"``...)."""
     rng = np.random.default_rng(seed)

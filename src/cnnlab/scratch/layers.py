@@ -25,19 +25,26 @@ def _check(condition: bool, message: str) -> None:
 
 def _out_size(size: int, k: int, stride: int, pad: int, dilation: int = 1) -> int:
     span = dilation * (k - 1) + 1
-    _check(size + 2 * pad >= span, f"a {k}x{k} window (dilation {dilation}) does not fit a map of {size} + 2 x {pad} padding")
+    _check(
+        size + 2 * pad >= span,
+        f"a {k}x{k} window (dilation {dilation}) does not fit a map of {size} + 2 x {pad} padding",
+    )
     return (size + 2 * pad - span) // stride + 1
 
 
 # ----------------------------------------------------------------------------- convolution
 
 
-def conv2d_direct(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: int = 1, pad: int = 0) -> tuple[np.ndarray, Cache]:
+def conv2d_direct(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: int = 1, pad: int = 0
+) -> tuple[np.ndarray, Cache]:
     """The lecture's equation, loop by loop: ``out[n, f, i, j] = b[f] + sum_{c,u,v}
     w[f, c, u, v] x_pad[n, c, i s + u, j s + v]``, a cross-correlation, which is a
     convolution with the flipped kernel. x: N x C x H x W, w: F x C x KH x KW -> N x F x OH x OW."""
-    _check(x.ndim == 4 and w.ndim == 4 and x.shape[1] == w.shape[1],
-           f"x must be N x C x H x W and w F x C x KH x KW with the same C; got {x.shape} and {w.shape}")
+    _check(
+        x.ndim == 4 and w.ndim == 4 and x.shape[1] == w.shape[1],
+        f"x must be N x C x H x W and w F x C x KH x KW with the same C; got {x.shape} and {w.shape}",
+    )
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     oh, ow = _out_size(h, kh, stride, pad), _out_size(wd, kw, stride, pad)
@@ -82,14 +89,20 @@ def _windows(xp: np.ndarray, kh: int, kw: int, stride: int, dilation: int, oh: i
     return as_strided(xp, shape=shape, strides=strides, writeable=False)
 
 
-def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: int = 1, pad: int = 0,
-           dilation: int = 1) -> tuple[np.ndarray, Cache]:
+def conv2d(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: int = 1, pad: int = 0, dilation: int = 1
+) -> tuple[np.ndarray, Cache]:
     """The same convolution, fast: every window as a strided view (im2col without the copy
     until the matrix product), then one ``einsum``. Supports ``dilation``. Shapes as
     :func:`conv2d_direct`."""
-    _check(x.ndim == 4 and w.ndim == 4 and x.shape[1] == w.shape[1],
-           f"x must be N x C x H x W and w F x C x KH x KW with the same C; got {x.shape} and {w.shape}")
-    _check(stride >= 1 and pad >= 0 and dilation >= 1, f"need stride >= 1, pad >= 0, dilation >= 1; got {stride}, {pad}, {dilation}")
+    _check(
+        x.ndim == 4 and w.ndim == 4 and x.shape[1] == w.shape[1],
+        f"x must be N x C x H x W and w F x C x KH x KW with the same C; got {x.shape} and {w.shape}",
+    )
+    _check(
+        stride >= 1 and pad >= 0 and dilation >= 1,
+        f"need stride >= 1, pad >= 0, dilation >= 1; got {stride}, {pad}, {dilation}",
+    )
     _, _, h, wd = x.shape
     _, _, kh, kw = w.shape
     oh, ow = _out_size(h, kh, stride, pad, dilation), _out_size(wd, kw, stride, pad, dilation)
@@ -115,7 +128,9 @@ def conv2d_backward(dout: np.ndarray, cache: Cache) -> Grads:
     for u in range(kh):
         for v in range(kw):
             r, s = u * dilation, v * dilation
-            dxp[:, :, r : r + stride * (oh - 1) + 1 : stride, s : s + stride * (ow - 1) + 1 : stride] += dcols[..., u, v]
+            dxp[:, :, r : r + stride * (oh - 1) + 1 : stride, s : s + stride * (ow - 1) + 1 : stride] += dcols[
+                ..., u, v
+            ]
     grads = {"dx": dxp[:, :, pad : pad + x.shape[2], pad : pad + x.shape[3]], "dw": dw}
     if b is not None:
         grads["db"] = dout.sum(axis=(0, 2, 3))
@@ -226,8 +241,16 @@ def tanh_backward(dout: np.ndarray, cache: Cache) -> Grads:
 # ------------------------------------------------------------------------- normalisation
 
 
-def batch_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, state: dict[str, np.ndarray], *, training: bool,
-               momentum: float = 0.1, eps: float = 1e-5) -> tuple[np.ndarray, Cache]:
+def batch_norm(
+    x: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    state: dict[str, np.ndarray],
+    *,
+    training: bool,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> tuple[np.ndarray, Cache]:
     """Ioffe & Szegedy (2015), Alg. 1, per feature (N x D) or per channel (N x C x H x W):
     training: (1) ``mu = mean(x)``, (2) ``var = mean((x - mu)^2)``, (3) ``x_hat = (x - mu) /
     sqrt(var + eps)``, (4) ``y = gamma x_hat + beta``, and the running statistics in
@@ -260,15 +283,23 @@ def batch_norm_backward(dout: np.ndarray, cache: Cache) -> Grads:
     dx_hat = dout * gamma.reshape(shape)
     if training:
         m = dout.size // dout.shape[1]
-        dx = (inv.reshape(shape) / m) * (m * dx_hat - dx_hat.sum(axis=axes, keepdims=True)
-                                         - x_hat * (dx_hat * x_hat).sum(axis=axes, keepdims=True))
+        dx = (inv.reshape(shape) / m) * (
+            m * dx_hat - dx_hat.sum(axis=axes, keepdims=True) - x_hat * (dx_hat * x_hat).sum(axis=axes, keepdims=True)
+        )
     else:
         dx = dx_hat * inv.reshape(shape)
     return {"dx": dx, "dgamma": dgamma, "dbeta": dbeta}
 
 
-def dropout(x: np.ndarray, drop_prob: float, *, training: bool, rng: np.random.Generator | None = None,
-            mode: str = "inverted", mask: np.ndarray | None = None) -> tuple[np.ndarray, Cache]:
+def dropout(
+    x: np.ndarray,
+    drop_prob: float,
+    *,
+    training: bool,
+    rng: np.random.Generator | None = None,
+    mode: str = "inverted",
+    mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, Cache]:
     """Srivastava et al. (2014): drop each unit with probability ``drop_prob`` in training.
     ``mode="inverted"``: scale the kept units by ``1 / (1 - drop_prob)`` in training, nothing
     at test (what frameworks do); ``"lecture"``: no scaling in training, multiply by ``(1 -
@@ -310,7 +341,10 @@ def linear_backward(dout: np.ndarray, cache: Cache) -> Grads:
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean over the batch of ``-log softmax(logits)[label]``, computed stably (max
     subtracted); returns the loss and ``d loss / d logits = (softmax - onehot) / N``."""
-    _check(logits.ndim == 2 and labels.shape == (logits.shape[0],), f"logits N x K and labels N; got {logits.shape}, {labels.shape}")
+    _check(
+        logits.ndim == 2 and labels.shape == (logits.shape[0],),
+        f"logits N x K and labels N; got {logits.shape}, {labels.shape}",
+    )
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     n = logits.shape[0]

@@ -52,7 +52,9 @@ class Sequential:
         return loss, grads[::-1]
 
     def predict(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
-        return np.concatenate([self.forward(x[i : i + batch], training=False)[0].argmax(1) for i in range(0, len(x), batch)])
+        return np.concatenate(
+            [self.forward(x[i : i + batch], training=False)[0].argmax(1) for i in range(0, len(x), batch)]
+        )
 
 
 class SGD:
@@ -86,8 +88,9 @@ def lenet5(rng: np.random.Generator, num_classes: int = 10) -> Sequential:
     pool = lambda: Layer(L.max_pool2d, L.max_pool2d_backward, kwargs={"kernel": 2})  # noqa: E731
     c1 = conv(6, 1)
     c1.kwargs = {"pad": 2}
-    return Sequential([c1, relu(), pool(), conv(16, 6), relu(), pool(), fc(120, 64), relu(), fc(84, 120), relu(),
-                       fc(num_classes, 84)])
+    return Sequential(
+        [c1, relu(), pool(), conv(16, 6), relu(), pool(), fc(120, 64), relu(), fc(84, 120), relu(), fc(num_classes, 84)]
+    )
 
 
 def digits_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -101,8 +104,9 @@ def digits_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return tuple(train_test_split(x, d.target, test_size=0.2, stratify=d.target, random_state=seed))  # type: ignore[return-value]
 
 
-def train_lenet5_digits(epochs: int = 12, batch_size: int = 32, lr: float = 0.02, seed: int = 0,
-                        print_fn: Any = None) -> dict[str, Any]:
+def train_lenet5_digits(
+    epochs: int = 12, batch_size: int = 32, lr: float = 0.02, seed: int = 0, print_fn: Any = None
+) -> dict[str, Any]:
     """Train :func:`lenet5` on digits with SGD (momentum 0.9, weight decay 5e-4, the rate
     divided by 10 for the last third); returns the test accuracy, the per-epoch loss and
     accuracy, and the seconds taken."""
@@ -126,5 +130,10 @@ def train_lenet5_digits(epochs: int = 12, batch_size: int = 32, lr: float = 0.02
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "test_acc": acc})
         if print_fn:
             print_fn(f"epoch {epoch + 1}: loss {np.mean(losses):.4f}, test accuracy {acc:.2%}")
-    return {"test_acc": history[-1]["test_acc"], "history": history, "seconds": time.perf_counter() - start,
-            "train_images": len(xtr), "test_images": len(xte)}
+    return {
+        "test_acc": history[-1]["test_acc"],
+        "history": history,
+        "seconds": time.perf_counter() - start,
+        "train_images": len(xtr),
+        "test_images": len(xte),
+    }

@@ -44,7 +44,8 @@ import torch
 from torch import nn
 
 from ..errors import CnnlabError, ConfigError, require_parent_folder
-from ..registry import create_model, list_models, model_options
+from ..models import create_model
+from ..registry import list_models, model_options
 from ..weights import apply_origin_preprocessing, load_state
 
 FORMATS = ("onnx", "torchscript", "safetensors")
@@ -141,12 +142,24 @@ def export_model(
             example = _seeded_batch(model, size, batch if isinstance(batch, int) else CHECK_BATCH)
             reference = model(example)  # the input check speaks first: a clear error for a wrong size
             if not isinstance(reference, torch.Tensor):
-                raise ExportError(f"{name}.forward returns {type(reference).__name__}, not a tensor of logits; "
-                                  "export the model's forward(x) -> logits")
+                raise ExportError(
+                    f"{name}.forward returns {type(reference).__name__}, not a tensor of logits; "
+                    "export the model's forward(x) -> logits"
+                )
         writer = {"onnx": _export_onnx, "torchscript": _export_torchscript, "safetensors": _export_safetensors}[format]
         with _atomic_output(path) as tmp:
-            notes, diff, opset_used = writer(model, tmp, name=name, meta=meta, example=example, reference=reference,
-                                             batch=batch, opset=opset, check=check, options=options)
+            notes, diff, opset_used = writer(
+                model,
+                tmp,
+                name=name,
+                meta=meta,
+                example=example,
+                reference=reference,
+                batch=batch,
+                opset=opset,
+                check=check,
+                options=options,
+            )
             scale = float(reference.detach().abs().max())
             # Another runtime's float32 arithmetic (ONNX) may round differently; the same
             # kernels (TorchScript, safetensors) may not.
@@ -154,9 +167,12 @@ def export_model(
             noise = _float32_error(model, example, reference) if rounding else None
             allowed = max(tolerance, NOISE_FACTOR * noise) if noise is not None else tolerance
             if diff is not None and not diff <= allowed:  # NaN fails too
-                hint = (f"the model rebuilt with create_model({name!r}, {_kwargs(options)}) computes other logits: pass "
-                        "the options the model was built with (export_model(..., options={...}))"
-                        if format == "safetensors" else _TRY[format])
+                hint = (
+                    f"the model rebuilt with create_model({name!r}, {_kwargs(options)}) computes other logits: pass "
+                    "the options the model was built with (export_model(..., options={...}))"
+                    if format == "safetensors"
+                    else _TRY[format]
+                )
                 raise ExportError(
                     f"{name} exported to {format}, but the file's outputs differ from PyTorch's by up to {diff:.3g} "
                     f"(allowed {tolerance:g}{_noise_text(noise)}) on a seeded random batch; nothing was written to {path}. "
@@ -168,8 +184,10 @@ def export_model(
     seconds = time.perf_counter() - started
     notes.append(f"largest |logit| of the PyTorch model on the check batch: {scale:.3g}")
     if noise is not None:
-        notes.append(f"the difference exceeds {tolerance:g} but is within {NOISE_FACTOR}x PyTorch's own float32 error "
-                     f"({noise:.2g}, float32 vs float64 logits): float32 rounding, not an export fault")
+        notes.append(
+            f"the difference exceeds {tolerance:g} but is within {NOISE_FACTOR}x PyTorch's own float32 error "
+            f"({noise:.2g}, float32 vs float64 logits): float32 rounding, not an export fault"
+        )
     return ExportResult(path, format, path.stat().st_size, diff, seconds, notes, meta, scale, opset_used, noise)
 
 
@@ -199,8 +217,12 @@ def rebuild_options(model: nn.Module, options: Mapping[str, Any] | None = None) 
     return {**found, **dict(options or {})}
 
 
-def export_metadata(model: nn.Module, input_size: tuple[int, ...], batch: int | str = "dynamic",
-                    options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def export_metadata(
+    model: nn.Module,
+    input_size: tuple[int, ...],
+    batch: int | str = "dynamic",
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The facts an exported file carries (plain JSON data): model name and build options,
     class count, input size, batch, per-channel ``mean`` and ``std``, class names, the whole
     ``pretrained_cfg``, the tensor names and a one-line description of the preprocessing."""
@@ -226,9 +248,11 @@ def export_metadata(model: nn.Module, input_size: tuple[int, ...], batch: int | 
         "pretrained_cfg": cfg,
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
-        "preprocessing": (f"float32 N x {channels} x {input_size[1]} x {input_size[2]}: pixels scaled to [0, 1], {how}"
-                          f"{' (centred, zero border)' if resize == 'pad' else ''}, then (x - mean) / std per channel; "
-                          "outputs are logits (apply softmax for probabilities)"),
+        "preprocessing": (
+            f"float32 N x {channels} x {input_size[1]} x {input_size[2]}: pixels scaled to [0, 1], {how}"
+            f"{' (centred, zero border)' if resize == 'pad' else ''}, then (x - mean) / std per channel; "
+            "outputs are logits (apply softmax for probabilities)"
+        ),
     }
 
 
@@ -283,10 +307,26 @@ def load_safetensors(path: str | os.PathLike[str]) -> nn.Module:
 
 
 # -- the three formats --------------------------------------------------------------------------
-def _export_onnx(model: nn.Module, tmp: Path, *, name: str, meta: dict[str, Any], example: torch.Tensor,
-                 reference: torch.Tensor, batch: int | str, opset: int | None, check: bool, **_: Any) -> tuple[list[str], float | None, int | None]:
-    kwargs: dict[str, Any] = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME], "dynamo": True,
-                              "external_data": False, "verbose": False}
+def _export_onnx(
+    model: nn.Module,
+    tmp: Path,
+    *,
+    name: str,
+    meta: dict[str, Any],
+    example: torch.Tensor,
+    reference: torch.Tensor,
+    batch: int | str,
+    opset: int | None,
+    check: bool,
+    **_: Any,
+) -> tuple[list[str], float | None, int | None]:
+    kwargs: dict[str, Any] = {
+        "input_names": [INPUT_NAME],
+        "output_names": [OUTPUT_NAME],
+        "dynamo": True,
+        "external_data": False,
+        "verbose": False,
+    }
     if opset is not None:
         kwargs["opset_version"] = opset
     translations = _onnx_translations()
@@ -309,8 +349,10 @@ def _export_onnx(model: nn.Module, tmp: Path, *, name: str, meta: dict[str, Any]
     except Exception as err:  # e.g. past protobuf's 2 GB limit
         raise _cannot(name, "onnx", err) from err
     used = next((v for k, v in proto.opset_imports.items() if k == ""), opset)
-    notes = [f"torch.onnx.export (dynamo exporter), opset {used}, batch {'dynamic' if batch == 'dynamic' else batch}",
-             "metadata in metadata_props: " + ", ".join(meta)]
+    notes = [
+        f"torch.onnx.export (dynamo exporter), opset {used}, batch {'dynamic' if batch == 'dynamic' else batch}",
+        "metadata in metadata_props: " + ", ".join(meta),
+    ]
     differs = opset_note(opset, used)
     if differs:
         notes.insert(1, differs)
@@ -326,15 +368,29 @@ def _export_onnx(model: nn.Module, tmp: Path, *, name: str, meta: dict[str, Any]
         if batch == "dynamic":  # the batch axis really is free: one image gives the same logits
             diff = max(diff, _diff(session.run(None, {INPUT_NAME: _numpy(example[:1])})[0], reference[:1]))
     except Exception as err:
-        raise ExportError(f"{name} exported to ONNX, but onnxruntime {ort.__version__} could not run the file: "
-                          f"{_first_line(err)}; {_TRY['onnx']}, or export with check=False (--no-check) to keep it") from err
-    notes.append(f"checked in onnxruntime {ort.__version__} (CPUExecutionProvider) on a seeded random batch of "
-                 f"{example.shape[0]}{' and of 1' if batch == 'dynamic' else ''}")
+        raise ExportError(
+            f"{name} exported to ONNX, but onnxruntime {ort.__version__} could not run the file: "
+            f"{_first_line(err)}; {_TRY['onnx']}, or export with check=False (--no-check) to keep it"
+        ) from err
+    notes.append(
+        f"checked in onnxruntime {ort.__version__} (CPUExecutionProvider) on a seeded random batch of "
+        f"{example.shape[0]}{' and of 1' if batch == 'dynamic' else ''}"
+    )
     return notes, diff, used
 
 
-def _export_torchscript(model: nn.Module, tmp: Path, *, name: str, meta: dict[str, Any], example: torch.Tensor,
-                        reference: torch.Tensor, batch: int | str, check: bool, **_: Any) -> tuple[list[str], float | None, int | None]:
+def _export_torchscript(
+    model: nn.Module,
+    tmp: Path,
+    *,
+    name: str,
+    meta: dict[str, Any],
+    example: torch.Tensor,
+    reference: torch.Tensor,
+    batch: int | str,
+    check: bool,
+    **_: Any,
+) -> tuple[list[str], float | None, int | None]:
     # Tracing records the ops the example runs; the models' forward has no data-dependent
     # control flow, and the check below runs another batch size to catch a baked-in batch.
     try:
@@ -345,8 +401,10 @@ def _export_torchscript(model: nn.Module, tmp: Path, *, name: str, meta: dict[st
         raise
     except Exception as err:
         raise _cannot(name, "torchscript", err) from err
-    notes = [f"torch.jit.trace at batch {example.shape[0]}, input {'x'.join(map(str, example.shape[1:]))}; "
-             f"metadata in the extra file {TORCHSCRIPT_EXTRA}"]
+    notes = [
+        f"torch.jit.trace at batch {example.shape[0]}, input {'x'.join(map(str, example.shape[1:]))}; "
+        f"metadata in the extra file {TORCHSCRIPT_EXTRA}"
+    ]
     if not check:
         return notes, None, None
     extra = {TORCHSCRIPT_EXTRA: ""}
@@ -359,17 +417,31 @@ def _export_torchscript(model: nn.Module, tmp: Path, *, name: str, meta: dict[st
                 other = _seeded_batch(model, tuple(example.shape[1:]), example.shape[0] + 1, seed=CHECK_SEED + 1)
                 diff = max(diff, _diff(loaded(other), model(other)))
     except Exception as err:
-        raise ExportError(f"{name} traced to TorchScript, but the loaded file fails on a batch of another size: "
-                          f"{_first_line(err)}; export with --batch {example.shape[0]} (the traced size), or use --format onnx") from err
+        raise ExportError(
+            f"{name} traced to TorchScript, but the loaded file fails on a batch of another size: "
+            f"{_first_line(err)}; export with --batch {example.shape[0]} (the traced size), or use --format onnx"
+        ) from err
     if json.loads(extra[TORCHSCRIPT_EXTRA]) != json.loads(json.dumps(meta)):
         raise ExportError(f"the metadata read back from {tmp} differs from what was written")
-    notes.append(f"checked with torch.jit.load on seeded random batches of {example.shape[0]}"
-                 f"{f' and {example.shape[0] + 1}' if batch == 'dynamic' else ''}")
+    notes.append(
+        f"checked with torch.jit.load on seeded random batches of {example.shape[0]}"
+        f"{f' and {example.shape[0] + 1}' if batch == 'dynamic' else ''}"
+    )
     return notes, diff, None
 
 
-def _export_safetensors(model: nn.Module, tmp: Path, *, name: str, meta: dict[str, Any], example: torch.Tensor,
-                        reference: torch.Tensor, check: bool, options: Mapping[str, Any], **_: Any) -> tuple[list[str], float | None, int | None]:
+def _export_safetensors(
+    model: nn.Module,
+    tmp: Path,
+    *,
+    name: str,
+    meta: dict[str, Any],
+    example: torch.Tensor,
+    reference: torch.Tensor,
+    check: bool,
+    options: Mapping[str, Any],
+    **_: Any,
+) -> tuple[list[str], float | None, int | None]:
     from safetensors.torch import load_file, save_file
 
     state = _plain_state(model)
@@ -390,8 +462,10 @@ def _export_safetensors(model: nn.Module, tmp: Path, *, name: str, meta: dict[st
     try:
         load_state(rebuilt, load_file(str(tmp), device="cpu"), str(tmp))
     except CnnlabError as err:
-        raise ExportError(f"{name} rebuilt with options {dict(options)} does not take the exported weights: "
-                          f"{_first_line(err)}; pass the options the model was built with (export_model(..., options=...))") from err
+        raise ExportError(
+            f"{name} rebuilt with options {dict(options)} does not take the exported weights: "
+            f"{_first_line(err)}; pass the options the model was built with (export_model(..., options=...))"
+        ) from err
     rebuilt.eval()
     _copy_runtime_attributes(model, rebuilt)
     device = example.device
@@ -414,8 +488,15 @@ def _onnx_translations() -> dict[Any, Any]:
     except ImportError:  # another onnxscript layout: its own translation, and the check decides
         return {}
 
-    def avg_pool2d(self: Any, kernel_size: Any, stride: Any = (), padding: Any = (0, 0), ceil_mode: bool = False,
-                   count_include_pad: bool = True, divisor_override: int | None = None) -> Any:
+    def avg_pool2d(
+        self: Any,
+        kernel_size: Any,
+        stride: Any = (),
+        padding: Any = (0, 0),
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> Any:
         if divisor_override is None:
             return aten_avg_pool2d(self, kernel_size, stride, padding, ceil_mode, count_include_pad)
         mean = aten_avg_pool2d(self, kernel_size, stride, padding, ceil_mode, True)
@@ -441,7 +522,9 @@ def _float32_error(model: nn.Module, example: torch.Tensor, reference: torch.Ten
 def _noise_text(noise: float | None) -> str:
     if noise is None:
         return ""
-    return f"; {NOISE_FACTOR}x PyTorch's own float32 error, float32 vs float64 logits, would be {NOISE_FACTOR * noise:.3g}"
+    return (
+        f"; {NOISE_FACTOR}x PyTorch's own float32 error, float32 vs float64 logits, would be {NOISE_FACTOR * noise:.3g}"
+    )
 
 
 def opset_range() -> tuple[int, int, int | None]:
@@ -495,14 +578,18 @@ def _input_size(model: nn.Module, size: Any, name: str) -> tuple[int, int, int]:
     if size is None:
         size = cfg.get("input_size")
         if size is None:
-            raise ConfigError(f"{name} carries no pretrained_cfg['input_size']; pass input_size=(C, H, W), e.g. --input 3x224x224")
+            raise ConfigError(
+                f"{name} carries no pretrained_cfg['input_size']; pass input_size=(C, H, W), e.g. --input 3x224x224"
+            )
     size = tuple(int(s) for s in size)
     if len(size) != 3 or min(size) <= 0:
         raise ConfigError(f"input size must be C x H x W with positive sizes, got {size!r}; e.g. --input 3x224x224")
     channels = getattr(model, "in_chans", size[0])
     if size[0] != channels:
-        raise ConfigError(f"{name} reads {channels}-channel input, got input size {'x'.join(map(str, size))}; "
-                          f"use --input {channels}x{size[1]}x{size[2]}")
+        raise ConfigError(
+            f"{name} reads {channels}-channel input, got input size {'x'.join(map(str, size))}; "
+            f"use --input {channels}x{size[1]}x{size[2]}"
+        )
     return size  # type: ignore[return-value]
 
 
@@ -557,11 +644,16 @@ def _copy_runtime_attributes(source: nn.Module, target: nn.Module) -> None:
 
 # The dynamo exporter's three steps, and what its failure at each means for a user.
 _ONNX_STEPS = {
-    "1/3": ("torch.export could not capture the forward pass (Python control flow on tensor values, "
-            "or code it cannot trace)", "try --format torchscript (a trace records the path the example takes) "
-            "or --format safetensors"),
+    "1/3": (
+        "torch.export could not capture the forward pass (Python control flow on tensor values, "
+        "or code it cannot trace)",
+        "try --format torchscript (a trace records the path the example takes) or --format safetensors",
+    ),
     "2/3": ("decomposing the captured graph into core ATen ops failed", "try another --opset or --format torchscript"),
-    "3/3": ("an op has no ONNX translation in this opset", "try another --opset, or --format torchscript / safetensors"),
+    "3/3": (
+        "an op has no ONNX translation in this opset",
+        "try another --opset, or --format torchscript / safetensors",
+    ),
 }
 
 
@@ -579,8 +671,9 @@ def _cannot(name: str, format: str, err: BaseException) -> ExportError:
             stage = f" at step {match.group(1)} of the dynamo exporter: {what}"
         if "batch" in str(root) and "onstraint" in str(root):  # the model fixes the batch size itself
             hint = "the model's forward fixes the batch size: export with --batch N (batch=N)"
-    return ExportError(f"cannot export {name} to {format}{stage}; {type(root).__name__}: {_first_line(root)}. "
-                       f"{_sentence(hint)}")
+    return ExportError(
+        f"cannot export {name} to {format}{stage}; {type(root).__name__}: {_first_line(root)}. {_sentence(hint)}"
+    )
 
 
 def _kwargs(options: Mapping[str, Any]) -> str:
@@ -625,7 +718,11 @@ def _quiet() -> Iterator[None]:
     import io
     import warnings
 
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
         warnings.simplefilter("ignore")
         yield
 

@@ -65,7 +65,9 @@ def stage_layers(model: nn.Module) -> list[str]:
 def check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
     """``layers`` without repeats, each checked: ``"head"`` or a module name."""
     if isinstance(layers, str) or not layers:
-        raise ConfigError(f"layers must be a non-empty list of layer names, got {layers!r}; e.g. ['head'] or stage_layers(model)")
+        raise ConfigError(
+            f"layers must be a non-empty list of layer names, got {layers!r}; e.g. ['head'] or stage_layers(model)"
+        )
     names = [n for n, _ in model.named_modules() if n]
     known = set(names)
     bad = [layer for layer in layers if layer != HEAD and layer not in known]
@@ -85,8 +87,10 @@ def check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
 def check_pool(pool: str) -> str:
     if pool in ("avg", "flatten") or _GRID.match(str(pool)):
         return pool
-    raise ConfigError(f"pool={pool!r} is not one of 'avg' (global average), 'avgK' (average to a K x K grid, e.g. 'avg2') "
-                      "or 'flatten'")
+    raise ConfigError(
+        f"pool={pool!r} is not one of 'avg' (global average), 'avgK' (average to a K x K grid, e.g. 'avg2') "
+        "or 'flatten'"
+    )
 
 
 def pool_features(x: torch.Tensor, pool: str) -> torch.Tensor:
@@ -162,8 +166,10 @@ class FeatureCache:
     def save(self, key: str, features: torch.Tensor, labels: torch.Tensor, meta: Mapping[str, Any]) -> Path:
         from safetensors.torch import save
 
-        blob = save({"features": features.contiguous(), "labels": labels.contiguous()},
-                    metadata={k: json.dumps(v, default=str) for k, v in meta.items()})
+        blob = save(
+            {"features": features.contiguous(), "labels": labels.contiguous()},
+            metadata={k: json.dumps(v, default=str) for k, v in meta.items()},
+        )
 
         def write(f: BinaryIO) -> None:
             f.write(blob)
@@ -194,8 +200,14 @@ def extract_features(
     parts: dict[str, dict[str, Any]] = {}
     out: dict[str, LayerFeatures] = {}
     if cache is not None:
-        common = {"weights": weights_digest(model), "images": data_digest(data), "pool": pool,
-                  "mean": [float(m) for m in mean], "std": [float(s) for s in std], **dict(about or {})}
+        common = {
+            "weights": weights_digest(model),
+            "images": data_digest(data),
+            "pool": pool,
+            "mean": [float(m) for m in mean],
+            "std": [float(s) for s in std],
+            **dict(about or {}),
+        }
         for layer in layers:
             parts[layer] = {**common, "layer": layer}
             hit = cache.load(cache.key(parts[layer]))
@@ -213,18 +225,29 @@ def extract_features(
     return {layer: out[layer] for layer in layers}
 
 
-def _batches(model: nn.Module, data: Any, mean: Sequence[float], std: Sequence[float], batch_size: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+def _batches(
+    model: nn.Module, data: Any, mean: Sequence[float], std: Sequence[float], batch_size: int
+) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
     device = model_device(model)
     if isinstance(data, ImageTensors):
         return DeviceLoader(data, batch_size, train=False, device=device, mean=mean, std=std)
     cfg = getattr(model, "pretrained_cfg", None) or {}
     size = (cfg.get("input_size") or (3, 224, 224))[-1]
     shorter = (cfg.get("resize_size") or (None,))[0]
-    return folder_loader(data, batch_size, False, image_size=size, mean=mean, std=std, options={"resize_shorter": shorter})
+    return folder_loader(
+        data, batch_size, False, image_size=size, mean=mean, std=std, options={"resize_shorter": shorter}
+    )
 
 
-def _compute(model: nn.Module, data: Any, layers: Sequence[str], mean: Sequence[float], std: Sequence[float],
-             pool: str, batch_size: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def _compute(
+    model: nn.Module,
+    data: Any,
+    layers: Sequence[str],
+    mean: Sequence[float],
+    std: Sequence[float],
+    pool: str,
+    batch_size: int,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     modules = [layer for layer in layers if layer != HEAD]
     chunks: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
     labels = []

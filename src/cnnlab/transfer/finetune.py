@@ -138,7 +138,9 @@ class FreezePlan:
         for block in self.blocks:
             k = sum(m in chosen for m in block.modules)
             if k:
-                parts.append(block.name if k == len(block.modules) else f"{block.name} ({k} of {len(block.modules)} modules)")
+                parts.append(
+                    block.name if k == len(block.modules) else f"{block.name} ({k} of {len(block.modules)} modules)"
+                )
         return ", ".join(parts) or "nothing"
 
 
@@ -146,7 +148,9 @@ def plan_freezing(model: nn.Module, freeze_until: str | None = None, trainable_s
     """What trains when fine-tuning ``model``: see :class:`~cnnlab.engine.recipes.TransferSpec`.
     Neither argument: every layer."""
     if freeze_until is not None and trainable_stages is not None:
-        raise ConfigError(f"freeze_until={freeze_until!r} and trainable_stages={trainable_stages!r} both say what trains; give one")
+        raise ConfigError(
+            f"freeze_until={freeze_until!r} and trainable_stages={trainable_stages!r} both say what trains; give one"
+        )
     order = forward_order(model)
     blocks = transfer_blocks(model, order)
     body_blocks, classifier = blocks[:-1], list(blocks[-1].modules)
@@ -154,7 +158,11 @@ def plan_freezing(model: nn.Module, freeze_until: str | None = None, trainable_s
     name = getattr(getattr(model, "card", None), "name", type(model).__name__)
     if trainable_stages is not None:
         n = len(body_blocks)
-        if isinstance(trainable_stages, bool) or not isinstance(trainable_stages, int) or not 0 <= trainable_stages <= n:
+        if (
+            isinstance(trainable_stages, bool)
+            or not isinstance(trainable_stages, int)
+            or not 0 <= trainable_stages <= n
+        ):
             raise ConfigError(
                 f"trainable_stages={trainable_stages!r} but {name} has {n} blocks below its classifier "
                 f"({', '.join(b.name for b in body_blocks)}); use 0 (the new classifier only) to {n} (every layer)"
@@ -169,8 +177,10 @@ def plan_freezing(model: nn.Module, freeze_until: str | None = None, trainable_s
                 f"{', '.join(known[:30])} (`cnnlab transfer blocks {name}` lists the blocks and their modules)"
             )
         if any(_under(freeze_until, c) for c in classifier):
-            raise ConfigError(f"freeze_until={freeze_until!r} is in the new classifier, which always trains; "
-                              "trainable_stages=0 trains the classifier alone")
+            raise ConfigError(
+                f"freeze_until={freeze_until!r} is in the new classifier, which always trains; "
+                "trainable_stages=0 trains the classifier alone"
+            )
         frozen = [m for m in body if order[m] <= order[freeze_until]]
     else:
         frozen = []
@@ -270,7 +280,9 @@ class FineTune:
         epochs = "epoch 1" if t.head_epochs == 1 else f"epochs 1-{t.head_epochs}"
         warmup = f"{epochs}: the new classifier alone, then " if plan.body and t.head_epochs else ""
         modules = dict(model.named_modules())
-        norms = " (its BatchNorm layers in eval mode)" if any(isinstance(modules[m], NORMS) for m in plan.frozen) else ""
+        norms = (
+            " (its BatchNorm layers in eval mode)" if any(isinstance(modules[m], NORMS) for m in plan.frozen) else ""
+        )
         self.notes.append(
             f"fine-tuning: new classifier {model.classifier_name!r} for {num_classes} classes (lr {t.lr_head:g}); "
             + (f"{warmup}{plan.describe(plan.body)} too (lr {t.lr_body:g})" if plan.body else "nothing else trains")
@@ -315,7 +327,9 @@ def start_finetune(recipe: Recipe) -> FineTune:
     pre = data_preprocessing(pretrained.model, recipe.dataset.name)
     mean, std = (list(t.mean), list(t.std)) if t.mean is not None else (list(pre.mean), list(pre.std))
     if len(mean) != pre.channels:
-        raise ConfigError(f"transfer.mean={mean!r} has {len(mean)} values but {pretrained.name} reads {pre.channels} channel(s)")
+        raise ConfigError(
+            f"transfer.mean={mean!r} has {len(mean)} values but {pretrained.name} reads {pre.channels} channel(s)"
+        )
     dataset = recipe.dataset
     if dataset.image_size is None:
         dataset = replace(dataset, image_size=pre.image_size, resize_mode=pre.resize_mode)
@@ -325,8 +339,10 @@ def start_finetune(recipe: Recipe) -> FineTune:
     validate_recipe(recipe)
     pre = replace(pre, mean=tuple(mean), std=tuple(std), image_size=dataset.image_size, resize_mode=dataset.resize_mode)
     size = f"{pre.channels}x{pre.image_size}x{pre.image_size}"
-    notes = [f"starting point: {pretrained.source} ({pretrained.name}); input {size} ({pre.resize_mode}), "
-             f"mean {_fmt(mean)}, std {_fmt(std)}"]
+    notes = [
+        f"starting point: {pretrained.source} ({pretrained.name}); input {size} ({pre.resize_mode}), "
+        f"mean {_fmt(mean)}, std {_fmt(std)}"
+    ]
     if pre.note:
         notes.append(pre.note)
     return FineTune(recipe, pretrained, pre, notes)
@@ -359,7 +375,9 @@ def finetune_recipe(
     5e-4 on kernels, cosine schedule) with ``lr_head`` as its base rate."""
     if is_run(source):
         if weights is not None or options:
-            raise ConfigError(f"{str(source)!r} is a cnnlab run: it brings its own model and weights; drop weights/options")
+            raise ConfigError(
+                f"{str(source)!r} is a cnnlab run: it brings its own model and weights; drop weights/options"
+            )
         spec, init = run_recipe(source).model, str(source)
     else:
         if weights is None:
@@ -370,22 +388,34 @@ def finetune_recipe(
         name = check_model_name(str(source))
         spec, init = ModelSpec(name, builder_options(name, weights, options)), weights
     base = recipe_to_dict(default_recipe(spec.name, dataset))
-    return recipe_from_dict({
-        **base,
-        "name": f"finetune-{spec.name}-{dataset}",
-        "model": {"name": spec.name, "options": dict(spec.options)},
-        "dataset": {"name": dataset, "data_dir": data_dir, "train_size": train_size},
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "seed": seed,
-        "optimizer": {**base["optimizer"], "lr": lr_head},
-        "transfer": {"init": init, "freeze_until": freeze_until, "trainable_stages": trainable_stages,
-                     "head_epochs": head_epochs, "lr_head": lr_head, "lr_body": lr_body},
-        "description": f"{spec.name} from {init} fine-tuned on {dataset}",
-        "source": ["cnnlab transfer finetune: the lectures' transfer-learning recipe (new classifier, warm-up, "
-                   "smaller learning rate for pretrained layers)"],
-        "assumptions": ["optimizer, schedule, epochs and learning rates: cnnlab's generic defaults, not from a paper"],
-    })
+    return recipe_from_dict(
+        {
+            **base,
+            "name": f"finetune-{spec.name}-{dataset}",
+            "model": {"name": spec.name, "options": dict(spec.options)},
+            "dataset": {"name": dataset, "data_dir": data_dir, "train_size": train_size},
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "seed": seed,
+            "optimizer": {**base["optimizer"], "lr": lr_head},
+            "transfer": {
+                "init": init,
+                "freeze_until": freeze_until,
+                "trainable_stages": trainable_stages,
+                "head_epochs": head_epochs,
+                "lr_head": lr_head,
+                "lr_body": lr_body,
+            },
+            "description": f"{spec.name} from {init} fine-tuned on {dataset}",
+            "source": [
+                "cnnlab transfer finetune: the lectures' transfer-learning recipe (new classifier, warm-up, "
+                "smaller learning rate for pretrained layers)"
+            ],
+            "assumptions": [
+                "optimizer, schedule, epochs and learning rates: cnnlab's generic defaults, not from a paper"
+            ],
+        }
+    )
 
 
 def finetune(
@@ -403,5 +433,13 @@ def finetune(
     """Fine-tune ``source`` on ``dataset`` (``settings``: :func:`finetune_recipe`'s keywords)
     through :func:`~cnnlab.engine.run.train_recipe`; ``overrides`` are ``--set`` strings."""
     recipe = finetune_recipe(source, dataset, **settings)
-    return train_recipe(recipe, overrides=overrides, run_dir=run_dir, device=device, callbacks=callbacks,
-                        progress=progress, print_fn=print_fn)
+    return train_recipe(
+        recipe,
+        overrides=overrides,
+        run_dir=run_dir,
+        device=device,
+        callbacks=callbacks,
+        progress=progress,
+        print_fn=print_fn,
+        start=start_finetune,
+    )

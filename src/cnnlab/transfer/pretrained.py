@@ -25,19 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from ..data import ImageTensors, dataset_info
+from ..data import channel_conversion, dataset_info
 from ..engine.checkpoint import load_checkpoint
 from ..engine.recipes import Recipe, load_recipe, recipe_from_dict
 from ..engine.run import load_run_model
 from ..errors import CheckpointError, ConfigError
 from ..explain.access import Preprocess
-from ..registry import create_model, list_models, model_card
-
-# ITU-R 601-2 luma, as PIL's convert("L") computes it.
-LUMA = (0.299, 0.587, 0.114)
+from ..models import create_model
+from ..registry import list_models, model_card
 
 
 @dataclass
@@ -77,7 +74,9 @@ def run_recipe(run: str | Path) -> Recipe:
     return recipe_from_dict(data)
 
 
-def load_pretrained(source: str | Path, weights: str | None = None, options: Mapping[str, Any] | None = None) -> Pretrained:
+def load_pretrained(
+    source: str | Path, weights: str | None = None, options: Mapping[str, Any] | None = None
+) -> Pretrained:
     """The starting point ``source`` names: a run directory or checkpoint, or a registered
     model name with ``weights`` (``"torchvision"``, a weights file, or None for random
     weights) and builder ``options``."""
@@ -135,8 +134,15 @@ class DataPreprocessing:
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"image_size": self.image_size, "resize_mode": self.resize_mode, "mean": list(self.mean),
-                "std": list(self.std), "channels": self.channels, "conversion": self.conversion, "note": self.note}
+        return {
+            "image_size": self.image_size,
+            "resize_mode": self.resize_mode,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "channels": self.channels,
+            "conversion": self.conversion,
+            "note": self.note,
+        }
 
 
 def data_preprocessing(model: nn.Module, dataset: str) -> DataPreprocessing:
@@ -157,44 +163,16 @@ def data_preprocessing(model: nn.Module, dataset: str) -> DataPreprocessing:
     conversion = channel_conversion(have, channels, _model_name(model), info.name)
     note = None
     if conversion == "replicate":
-        note = (f"{info.name} is grey (1 channel) and {_model_name(model)} reads 3: each image is replicated to 3 identical "
-                "channels, then normalised with the weights' per-channel mean and std")
+        note = (
+            f"{info.name} is grey (1 channel) and {_model_name(model)} reads 3: each image is replicated to 3 identical "
+            "channels, then normalised with the weights' per-channel mean and std"
+        )
     elif conversion == "luma":
-        note = (f"{info.name} is RGB and {_model_name(model)} reads 1 channel: images are reduced to luma "
-                "(0.299 R + 0.587 G + 0.114 B, as PIL's convert('L')), then normalised with the weights' mean and std")
+        note = (
+            f"{info.name} is RGB and {_model_name(model)} reads 1 channel: images are reduced to luma "
+            "(0.299 R + 0.587 G + 0.114 B, as PIL's convert('L')), then normalised with the weights' mean and std"
+        )
     return DataPreprocessing(size, resize, tuple(pre.mean), tuple(pre.std), channels, conversion, note)
-
-
-def channel_conversion(have: int, channels: int, model: str = "the model", dataset: str = "the dataset") -> str | None:
-    """``None`` when the channels match, ``"replicate"`` (grey to RGB), ``"luma"`` (RGB to grey)."""
-    if have == channels:
-        return None
-    if (have, channels) == (1, 3):
-        return "replicate"
-    if (have, channels) == (3, 1):
-        return "luma"
-    raise ConfigError(f"{dataset} has {have}-channel images and {model} reads {channels}; cnnlab converts only grey <-> RGB")
-
-
-def match_channels(data: Any, channels: int) -> Any:
-    """``data`` with images converted to ``channels`` (see :func:`channel_conversion`);
-    unchanged when they already match. In-memory sets only: folder sets are read as RGB."""
-    if not isinstance(data, ImageTensors):
-        if channels != 3:
-            raise ConfigError(f"{data.info.name} is read from disk as RGB and the model reads {channels} channel(s); "
-                              "convert the images, or start from a 3-channel model")
-        return data
-    conversion = channel_conversion(data.images.shape[1], channels, dataset=data.info.name)
-    if conversion is None:
-        return data
-    if conversion == "replicate":
-        return ImageTensors(data.images.expand(-1, 3, -1, -1).contiguous(), data.labels, data.info)
-    weights = torch.tensor(LUMA).view(1, 3, 1, 1)
-    grey = torch.empty((data.images.shape[0], 1, *data.images.shape[2:]), dtype=torch.uint8)
-    for start in range(0, len(grey), 8192):  # bounded float memory for 50,000 images
-        chunk = (data.images[start:start + 8192].float() * weights).sum(1, keepdim=True)
-        grey[start:start + 8192] = chunk.round_().clamp_(0, 255).to(torch.uint8)
-    return ImageTensors(grey, data.labels, data.info)
 
 
 def _model_name(model: nn.Module) -> str:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import time
 import warnings
-from operator import attrgetter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,9 @@ class ProbeResult:
         return max(self.layers, key=attrgetter("test_acc"))
 
 
-def fit_probe(train: LayerFeatures, test: LayerFeatures, *, C: float = 1.0, max_iter: int = 1000, seed: int = 0) -> dict[str, Any]:
+def fit_probe(
+    train: LayerFeatures, test: LayerFeatures, *, C: float = 1.0, max_iter: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """Standardise, fit a multinomial logistic regression on ``train``, score both sets."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -155,13 +157,27 @@ def linear_probe(
     store = FeatureCache(cache_dir) if cache else None
     common = {"source": pretrained.source, "dataset": dataset, "preprocessing": pre.to_dict()}
     kw = {"mean": pre.mean, "std": pre.std, "pool": pool, "batch_size": batch_size, "cache": store}
-    train_features = extract_features(model, train, wanted, about={**common, "split": "train", "train_size": train_size, "seed": seed}, **kw)
+    train_features = extract_features(
+        model, train, wanted, about={**common, "split": "train", "train_size": train_size, "seed": seed}, **kw
+    )
     test_features = extract_features(model, test, wanted, about={**common, "split": split}, **kw)
-    result = ProbeResult(pretrained.source, pretrained.name, dataset, train.num_classes, len(train), len(test), pool, C, seed,
-                         pre.to_dict())
+    result = ProbeResult(
+        pretrained.source,
+        pretrained.name,
+        dataset,
+        train.num_classes,
+        len(train),
+        len(test),
+        pool,
+        C,
+        seed,
+        pre.to_dict(),
+    )
     for layer in wanted:
         a, b = train_features[layer], test_features[layer]
         fit = fit_probe(a, b, C=C, max_iter=max_iter, seed=seed)
-        result.layers.append(LayerProbe(layer=layer, extract_seconds=a.seconds + b.seconds, cached=a.cached and b.cached, **fit))
+        result.layers.append(
+            LayerProbe(layer=layer, extract_seconds=a.seconds + b.seconds, cached=a.cached and b.cached, **fit)
+        )
     result.seconds = time.perf_counter() - started
     return result

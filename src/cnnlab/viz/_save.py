@@ -7,10 +7,20 @@ import tempfile
 from pathlib import Path
 
 
-def save_figure(fig: object, path: str | os.PathLike, dpi: int = 150) -> Path:
+def save_figure(fig: object, path: str | os.PathLike, dpi: int = 150, close: bool = False) -> Path:
     """Save a matplotlib ``Figure`` to ``path`` through a temporary file renamed into place;
-    the format follows the suffix (``.png`` when there is none)."""
-    path = Path(path)
+    the format follows the suffix (``.png`` when there is none). ``close`` closes the figure
+    afterwards, written or not (callers outside ``viz`` never touch matplotlib)."""
+    try:
+        return _save(fig, Path(path), dpi)
+    finally:
+        if close:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+
+
+def _save(fig: object, path: Path, dpi: int) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lstrip(".").lower() or "png"

@@ -14,7 +14,7 @@ import math
 import os
 from pathlib import Path
 
-from ..analysis.compare import Comparison, ComparedModel
+from ..analysis.compare import ComparedModel, Comparison
 from ..analysis.published import DATASETS
 from ..errors import ConfigError, require_parent_folder
 from ._save import save_figure
@@ -44,7 +44,14 @@ def _label_points(fig, ax, points: list[tuple[str, float, float]]) -> None:
     already placed (a greedy pass, enough to separate neighbours such as resnet18 and
     googlenet)."""
     fig.canvas.draw()  # fixes the data -> pixel transform for the limits set above
-    offsets = [(5, 5, "left"), (5, -12, "left"), (-5, 5, "right"), (-5, -12, "right"), (5, 16, "left"), (5, -23, "left")]
+    offsets = [
+        (5, 5, "left"),
+        (5, -12, "left"),
+        (-5, 5, "right"),
+        (-5, -12, "right"),
+        (5, 16, "left"),
+        (5, -23, "left"),
+    ]
     placed: list[tuple[float, float, float, float]] = []
     dpi_scale = fig.dpi / 72.0
     for name, x, y in sorted(points, key=lambda p: (p[1], p[2])):
@@ -81,7 +88,9 @@ def check_chart_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def plot_comparison(comparison: Comparison, path: str | os.PathLike, *, title: str | None = None, dpi: int = 150) -> Path:
+def plot_comparison(
+    comparison: Comparison, path: str | os.PathLike, *, title: str | None = None, dpi: int = 150
+) -> Path:
     """Draw ``comparison`` as multiply-accumulates (x, log scale) against published top-1
     error (y), marker area proportional to parameters, one label per point; write it to
     ``path`` (the format follows the suffix: .png, .svg, .pdf ...) through a temporary file
@@ -91,7 +100,9 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike, *, title: s
     from matplotlib.figure import Figure
 
     if not isinstance(comparison, Comparison):
-        raise ConfigError(f"plot_comparison() takes the Comparison that compare() returns, got {type(comparison).__name__}")
+        raise ConfigError(
+            f"plot_comparison() takes the Comparison that compare() returns, got {type(comparison).__name__}"
+        )
     path = check_chart_path(path)
     fig = Figure(figsize=(11.0, 6.5))
     FigureCanvasAgg(fig)  # attaches itself as fig.canvas
@@ -122,8 +133,16 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike, *, title: s
         span = max(max(ys) - min(ys), 2.0)
         ax.set_ylim(max(0.0, min(ys) - 0.25 * span), max(ys) + 0.25 * span)
     else:
-        ax.text(0.5, 0.5, "no compared model has a published top-1 error on file", transform=ax.transAxes,
-                ha="center", va="center", fontsize=10, color="0.4")
+        ax.text(
+            0.5,
+            0.5,
+            "no compared model has a published top-1 error on file",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=10,
+            color="0.4",
+        )
 
     datasets_seen = []
     for m in sorted(plotted, key=lambda m: -m.params):  # big circles first, small ones on top
@@ -132,7 +151,16 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike, *, title: s
         if dataset not in datasets_seen:
             datasets_seen.append(dataset)
         x, y = per_image(m), m.published.top1_error
-        ax.scatter([x], [y], s=max(_MIN_AREA, scale * m.params), color=colour, alpha=0.4, edgecolors=colour, linewidths=1.2, zorder=3)
+        ax.scatter(
+            [x],
+            [y],
+            s=max(_MIN_AREA, scale * m.params),
+            color=colour,
+            alpha=0.4,
+            edgecolors=colour,
+            linewidths=1.2,
+            zorder=3,
+        )
         ax.scatter([x], [y], s=6, color="black", zorder=4)
     _label_points(fig, ax, [(m.name, per_image(m), m.published.top1_error) for m in plotted])
 
@@ -142,12 +170,32 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike, *, title: s
     ax.set_title(title or "Published top-1 error vs. multiply-accumulates (marker area \u221d parameters)", fontsize=11)
     ax.grid(True, which="both", alpha=0.25, zorder=0)
 
-    handles = [ax.scatter([], [], s=80, color=_COLOURS.get(d, "#2ca02c"), alpha=0.45, label=DATASETS.get(d, d)) for d in datasets_seen]
+    handles = [
+        ax.scatter([], [], s=80, color=_COLOURS.get(d, "#2ca02c"), alpha=0.45, label=DATASETS.get(d, d))
+        for d in datasets_seen
+    ]
     for v in _size_legend_values(largest) if plotted else []:
-        handles.append(ax.scatter([], [], s=max(_MIN_AREA, scale * v), facecolors="none", edgecolors="0.3", label=f"{_count(v)} parameters"))
+        handles.append(
+            ax.scatter(
+                [],
+                [],
+                s=max(_MIN_AREA, scale * v),
+                facecolors="none",
+                edgecolors="0.3",
+                label=f"{_count(v)} parameters",
+            )
+        )
     if handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, labelspacing=2.2,
-                  handletextpad=1.8, borderpad=1.2, frameon=False)
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=8,
+            labelspacing=2.2,
+            handletextpad=1.8,
+            borderpad=1.2,
+            frameon=False,
+        )
 
     notes = []
     if missing:

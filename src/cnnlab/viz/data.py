@@ -44,8 +44,10 @@ def per_class_shown(data: Any, per_class: int, max_classes: int = 20) -> int:
     """The images per class :func:`plot_samples` draws: ``per_class``, capped at the size of
     the largest class shown; a ``ConfigError`` outside 1 to :data:`MAX_PER_CLASS`."""
     if isinstance(per_class, bool) or not isinstance(per_class, int) or not 1 <= per_class <= MAX_PER_CLASS:
-        raise ConfigError(f"per_class={per_class!r} must be 1 to {MAX_PER_CLASS}; a grid with more images per class "
-                          "is unreadable and takes minutes to draw")
+        raise ConfigError(
+            f"per_class={per_class!r} must be 1 to {MAX_PER_CLASS}; a grid with more images per class "
+            "is unreadable and takes minutes to draw"
+        )
     labels, names = _labels(data)
     largest = int(torch.bincount(labels, minlength=len(names))[: min(len(names), max_classes)].max())
     return max(1, min(per_class, largest))

@@ -51,7 +51,9 @@ def _title(exp: Any, i: int, classes: Any) -> str:
     return ", ".join(parts)
 
 
-def occlusion_pixels(cells: torch.Tensor, positions: dict, window: int, stride: int, size: tuple[int, int]) -> torch.Tensor:
+def occlusion_pixels(
+    cells: torch.Tensor, positions: dict, window: int, stride: int, size: tuple[int, int]
+) -> torch.Tensor:
     """An occlusion map (``rows x cols`` cells) drawn in pixels: each pixel takes the cell of
     the window whose centre is nearest among the windows that covered it, so every cell sits
     where its window was; pixels no window covered (the last rows and columns when the
@@ -76,8 +78,11 @@ def _class_legend(ax: Any, class_map: torch.Tensor, classes: Any) -> None:
     from matplotlib.patches import Patch
 
     plt = _plt()
-    present = sorted({int(v) for v in class_map[~torch.isnan(class_map)].tolist()}) if class_map.is_floating_point() \
+    present = (
+        sorted({int(v) for v in class_map[~torch.isnan(class_map)].tolist()})
+        if class_map.is_floating_point()
         else sorted(set(class_map.flatten().tolist()))
+    )
     palette = plt.get_cmap("tab20").colors
     colours = [palette[k % len(palette)] for k in range(len(present))]
     lookup = {c: i for i, c in enumerate(present)}
@@ -85,14 +90,23 @@ def _class_legend(ax: Any, class_map: torch.Tensor, classes: Any) -> None:
     for c, i in lookup.items():
         shown[class_map == c] = i
     cmap = ListedColormap(colours).with_extremes(bad="lightgrey")
-    ax.imshow(shown.numpy(), cmap=cmap, norm=BoundaryNorm(range(len(present) + 1), len(present)), interpolation="nearest")
+    ax.imshow(
+        shown.numpy(), cmap=cmap, norm=BoundaryNorm(range(len(present) + 1), len(present)), interpolation="nearest"
+    )
     names = [classes[k] if classes and k < len(classes) else str(k) for k in present]
-    ax.legend(handles=[Patch(color=colours[i], label=n) for i, n in enumerate(names[:12])], fontsize=6, loc="upper right",
-              framealpha=0.8, title="most probable class", title_fontsize=6)
+    ax.legend(
+        handles=[Patch(color=colours[i], label=n) for i, n in enumerate(names[:12])],
+        fontsize=6,
+        loc="upper right",
+        framealpha=0.8,
+        title="most probable class",
+        title_fontsize=6,
+    )
 
 
-def plot_heatmaps(exp: Any, images: torch.Tensor | None = None, *, norm: str = "minmax", classes: Any = None,
-                  alpha: float = 0.5) -> Any:
+def plot_heatmaps(
+    exp: Any, images: torch.Tensor | None = None, *, norm: str = "minmax", classes: Any = None, alpha: float = 0.5
+) -> Any:
     """One row per image: the image, the map (colour bar in ``exp.units``, limits by
     ``norm``, per map: ``"minmax"`` the map's own range, ``"symmetric"`` +-max |value|,
     ``"none"`` matplotlib's default), and the map over the image. Maps at a coarser
@@ -113,7 +127,12 @@ def plot_heatmaps(exp: Any, images: torch.Tensor | None = None, *, norm: str = "
         m = maps[i]
         class_map = exp.extras["class_map"][i] if extra else None
         if occluded:
-            args = (exp.extras["positions"], int(exp.params["window"]), int(exp.params["stride"]), tuple(images.shape[-2:]))
+            args = (
+                exp.extras["positions"],
+                int(exp.params["window"]),
+                int(exp.params["stride"]),
+                tuple(images.shape[-2:]),
+            )
             m = occlusion_pixels(m, *args)
             class_map = occlusion_pixels(class_map, *args) if extra else None
         lo, hi, cmap_name = _limits(m[~torch.isnan(m)], norm)
@@ -123,12 +142,18 @@ def plot_heatmaps(exp: Any, images: torch.Tensor | None = None, *, norm: str = "
         ax[0].set_title(_title(exp, i, classes), fontsize=8)
         im = ax[1].imshow(m.numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
         fig.colorbar(im, ax=ax[1], fraction=0.046, pad=0.04).set_label(exp.units, fontsize=7)
-        ax[1].set_title(f"normalisation: {norm}" + ("; grey: not covered" if occluded and bool(torch.isnan(m).any()) else ""),
-                        fontsize=8)
+        ax[1].set_title(
+            f"normalisation: {norm}" + ("; grey: not covered" if occluded and bool(torch.isnan(m).any()) else ""),
+            fontsize=8,
+        )
         if images is not None:
             ax[2].imshow(_image(images[i]), cmap="gray")
             size = images.shape[-2:]
-            over = m if occluded else torch.nn.functional.interpolate(m[None, None], size=tuple(size), mode="nearest")[0, 0]
+            over = (
+                m
+                if occluded
+                else torch.nn.functional.interpolate(m[None, None], size=tuple(size), mode="nearest")[0, 0]
+            )
             ax[2].imshow(over.numpy(), cmap=cmap, vmin=lo, vmax=hi, alpha=alpha, interpolation="nearest")
         ax[2].set_title("overlay", fontsize=8)
         if extra:
@@ -209,17 +234,22 @@ def plot_images(exp: Any, images: torch.Tensor | None = None, *, classes: Any = 
             ax[1].set_title(f"perturbation x {scale:.3g} (grey = 0)", fontsize=8)
             ok = bool(exp.extras["success"][i])
             ax[2].imshow(_image(exp.maps[i]), cmap="gray")
-            ax[2].set_title(f"{'fooled' if ok else 'not fooled'}: class {int(exp.extras['final_class'][i])} after "
-                            f"{int(exp.extras['iterations'][i])} it.\nL2 {float(exp.extras['l2'][i]):.3g}, "
-                            f"Linf {float(exp.extras['linf'][i]):.3g}", fontsize=7)
+            ax[2].set_title(
+                f"{'fooled' if ok else 'not fooled'}: class {int(exp.extras['final_class'][i])} after "
+                f"{int(exp.extras['iterations'][i])} it.\nL2 {float(exp.extras['l2'][i]):.3g}, "
+                f"Linf {float(exp.extras['linf'][i]):.3g}",
+                fontsize=7,
+            )
         else:
             ax[0].imshow(_image(exp.maps[i]), cmap="gray")
             info = ""
             if "score_end" in exp.extras:
                 info = f"\nscore {float(exp.extras['score_start'][i]):.3g} -> {float(exp.extras['score_end'][i]):.3g}"
             if "feature_distance_end" in exp.extras:
-                info = (f"\nfeature distance {float(exp.extras['feature_distance_start'][i]):.3g} -> "
-                        f"{float(exp.extras['feature_distance_end'][i]):.3g}")
+                info = (
+                    f"\nfeature distance {float(exp.extras['feature_distance_start'][i]):.3g} -> "
+                    f"{float(exp.extras['feature_distance_end'][i]):.3g}"
+                )
             ax[0].set_title(_title(exp, i, classes) + info, fontsize=8)
         for a in ax:
             a.axis("off")
@@ -232,8 +262,12 @@ def plot_bars(exp: Any) -> Any:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.bar(range(len(exp.maps)), exp.maps.numpy())
-    ax.set(xlabel="channel", ylabel=exp.units, ylim=(0, 1), title=f"dead units of {exp.layer}: "
-           f"{len(exp.extras.get('dead', []))} dead on every input")
+    ax.set(
+        xlabel="channel",
+        ylabel=exp.units,
+        ylim=(0, 1),
+        title=f"dead units of {exp.layer}: {len(exp.extras.get('dead', []))} dead on every input",
+    )
     fig.tight_layout()
     return fig
 
@@ -300,8 +334,15 @@ def plot_explanation(exp: Any, images: torch.Tensor | None = None, *, classes: A
     raise ValueError(f"no figure for method {exp.method!r}")
 
 
-def save_explanation(exp: Any, images: torch.Tensor | None, out_dir: str | os.PathLike, stem: str, *,
-                     classes: Any = None, norm: str = "minmax") -> list[Path]:
+def save_explanation(
+    exp: Any,
+    images: torch.Tensor | None,
+    out_dir: str | os.PathLike,
+    stem: str,
+    *,
+    classes: Any = None,
+    norm: str = "minmax",
+) -> list[Path]:
     """Draw ``exp`` and write ``out_dir/stem.png`` atomically; returns the paths written."""
     plt = _plt()
     fig = plot_explanation(exp, images, classes=classes, norm=norm)

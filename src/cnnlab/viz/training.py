@@ -65,7 +65,9 @@ def plot_confusion_matrix(
     counts = np.asarray(matrix, dtype=np.int64)
     n = counts.shape[0]
     if counts.shape != (n, n) or len(class_names) != n:
-        raise ValueError(f"a confusion matrix needs n x n counts and n class names, got {counts.shape} and {len(class_names)} names")
+        raise ValueError(
+            f"a confusion matrix needs n x n counts and n class names, got {counts.shape} and {len(class_names)} names"
+        )
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     size = max(5.0, 0.45 * n + 2.0)
     fig = Figure(figsize=(size + 1.0, size))
@@ -73,15 +75,24 @@ def plot_confusion_matrix(
     ax = fig.add_subplot(1, 1, 1)
     image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    ax.set_xticks(range(n), labels=list(class_names), rotation=90 if n > 10 else 45, ha="right" if n <= 10 else "center")
+    ax.set_xticks(
+        range(n), labels=list(class_names), rotation=90 if n > 10 else 45, ha="right" if n <= 10 else "center"
+    )
     ax.set_yticks(range(n), labels=list(class_names))
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     if n <= 30:
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if share[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(counts[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if share[i, j] > 0.5 else "black",
+                )
     ax.set_title(title or "confusion matrix")
     fig.tight_layout()
     return save_figure(fig, path)

@@ -24,13 +24,21 @@ def plot_probe(result: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     bars = ax.bar(xs, [p["test_acc"] for p in layers], color="#1f77b4", label="test")
     ax.plot(xs, [p["train_acc"] for p in layers], "o", color="#ff7f0e", label="train")
     for bar, p in zip(bars, layers):
-        ax.annotate(f"{p['test_acc']:.1%}", (bar.get_x() + bar.get_width() / 2, bar.get_height() / 2),
-                    ha="center", va="center", fontsize=8, color="white")
+        ax.annotate(
+            f"{p['test_acc']:.1%}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height() / 2),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white",
+        )
     ax.axhline(1 / result["num_classes"], color="grey", linestyle="--", linewidth=1, label="chance")
     ax.set_xticks(list(xs), [f"{n}\n({p['features']})" for n, p in zip(names, layers)], fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy (linear probe)")
-    ax.set_title(f"{result['model']} features on {result['dataset']} ({result['train_images']} training images)", fontsize=10)
+    ax.set_title(
+        f"{result['model']} features on {result['dataset']} ({result['train_images']} training images)", fontsize=10
+    )
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -9,7 +9,10 @@ from functools import cache
 import pytest
 
 from cnnlab.analysis import analyze
-from cnnlab.analysis.repro import (
+from cnnlab.cli import main
+from cnnlab.errors import ConfigError
+from cnnlab.models.googlenet import PRINTED_PARAMS_OFF
+from cnnlab.repro.claims import (
     SCHEMA,
     VERDICTS,
     Check,
@@ -21,9 +24,6 @@ from cnnlab.analysis.repro import (
     register_claim,
     run_claim,
 )
-from cnnlab.cli import main
-from cnnlab.errors import ConfigError
-from cnnlab.models.googlenet import PRINTED_PARAMS_OFF
 
 CLAIMS = (
     "alexnet-conv1",
@@ -36,7 +36,7 @@ CLAIMS = (
     "local-connectivity",
     "conv-layer-examples",
 )
-# The lectures' training experiments (cnnlab.engine.experiments; tested in tests/engine).
+# The lectures' training experiments (cnnlab.repro.experiments; tested in tests/repro/test_experiments.py).
 TRAINING = ("weight-init", "sigmoid-vs-relu-gradients", "dropout-scaling", "batchnorm-deep-net", "degradation")
 
 
@@ -163,8 +163,22 @@ def test_vgg16_memory():
     assert v["POOL2 (pool3) params"] == (0, "agrees")
     # The rows: input + 2 conv1 + pool1 + 2 conv2 + pool2 + 3 conv3 + pool3 + 3 conv4 + pool4
     # + 3 conv5 + pool5 + fc6 + fc7 + fc8.
-    rows = (150_528 + 2 * 3_211_264 + 802_816 + 2 * 1_605_632 + 401_408 + 3 * 802_816 + 200_704
-            + 3 * 401_408 + 100_352 + 3 * 100_352 + 25_088 + 4096 + 4096 + 1000)
+    rows = (
+        150_528
+        + 2 * 3_211_264
+        + 802_816
+        + 2 * 1_605_632
+        + 401_408
+        + 3 * 802_816
+        + 200_704
+        + 3 * 401_408
+        + 100_352
+        + 3 * 100_352
+        + 25_088
+        + 4096
+        + 4096
+        + 1000
+    )
     assert rows == 15_237_608
     assert v["TOTAL memory (values per image)"] == (15_237_608, "slide inconsistent")  # not 24M
     assert v["TOTAL memory (bytes per image, forward)"] == (15_237_608 * 4, "slide inconsistent")  # 60,950,432
@@ -201,7 +215,9 @@ def test_googlenet_table1():
     assert off == {f"{names[n]} params" for n in PRINTED_PARAMS_OFF}
     for name, (_, k_from_filters) in PRINTED_PARAMS_OFF.items():
         assert r.check(f"{names[name]} params").cnnlab == k_from_filters * 1024
-    ops_off = {c.quantity for c in r.checks if c.quantity.endswith("ops") and c.verdict != "rounding" and c.verdict != "agrees"}
+    ops_off = {
+        c.quantity for c in r.checks if c.quantity.endswith("ops") and c.verdict != "rounding" and c.verdict != "agrees"
+    }
     assert ops_off == {"conv1 ops", "inception (5a) ops"}
     assert "2.7K x 112 x 112 = 34.6817M" in r.check("conv1 ops").explanation
     assert "1,502M" in r.notes  # the printed ops' sum: the paper's 1.5 billion
@@ -244,7 +260,9 @@ def test_stacked_3x3():
     for c in (64, 512):
         assert v[f"three 3x3 convs: weights / C^2 (C={c})"] == (27, "agrees")  # 3 * 3*3 * C*C
         assert v[f"one 7x7 conv: weights / C^2 (C={c})"] == (49, "agrees")  # 7*7 * C*C
-    assert "110,592 weights" in result("stacked-3x3").check("three 3x3 convs: weights / C^2 (C=64)").explanation  # 27 * 64^2
+    assert (
+        "110,592 weights" in result("stacked-3x3").check("three 3x3 convs: weights / C^2 (C=64)").explanation
+    )  # 27 * 64^2
 
 
 # -- g. ResNet --------------------------------------------------------------------------------
@@ -272,7 +290,10 @@ def test_local_connectivity():
     assert v["fully connected: inputs seen by each output"] == ("7", "agrees")
     assert v["locally connected: inputs seen by each output"] == ("3", "agrees")
     assert v["shared (conv1d): inputs seen by each output"] == ("3", "agrees")
-    assert "0-2, 2-4, 4-6" in result("local-connectivity").check("locally connected: inputs seen by each output").explanation
+    assert (
+        "0-2, 2-4, 4-6"
+        in result("local-connectivity").check("locally connected: inputs seen by each output").explanation
+    )
 
 
 # -- i. CS231n lecture 5 ----------------------------------------------------------------------------
@@ -296,7 +317,9 @@ def cli(*argv):
 def test_cli_list():
     code, out = cli("repro", "list")
     assert code == 0 and all(c in out for c in CLAIMS) and "Table 1" in out
-    assert f"the {len(TRAINING)} training claims with `cnnlab repro run all --kind training`" in out  # 'all' alone: counts
+    assert (
+        f"the {len(TRAINING)} training claims with `cnnlab repro run all --kind training`" in out
+    )  # 'all' alone: counts
     code, out = cli("repro", "list", "--format", "json")
     assert [r["id"] for r in json.loads(out)] == [*CLAIMS, *TRAINING]
     code, out = cli("repro", "list", "--kind", "count", "--format", "json")

@@ -29,14 +29,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..analysis.capture import analyze
+from ..analysis.receptive_field import empirical_region
+from ..analysis.records import Analysis, LayerRecord
 from ..errors import ConfigError
 from ..models.googlenet import PRINTED_PARAMS_OFF, TABLE1
 from ..models.googlenet import Conv as G_Conv
 from ..models.googlenet import Inception as G_Inception
 from ..models.googlenet import Softmax as G_Softmax
-from .capture import analyze
-from .receptive_field import empirical_region
-from .records import Analysis, LayerRecord
 
 SCHEMA = "cnnlab.repro/1"
 
@@ -152,7 +152,9 @@ class ClaimResult:
 _CLAIMS: dict[str, Claim] = {}
 
 
-def register_claim(id: str, title: str, source: str, kind: str = "count") -> Callable[[Callable[..., ClaimResult]], Callable[..., ClaimResult]]:
+def register_claim(
+    id: str, title: str, source: str, kind: str = "count"
+) -> Callable[[Callable[..., ClaimResult]], Callable[..., ClaimResult]]:
     """Decorator: register ``run`` as the claim ``id``."""
 
     def wrap(run: Callable[..., ClaimResult]) -> Callable[..., ClaimResult]:
@@ -164,21 +166,14 @@ def register_claim(id: str, title: str, source: str, kind: str = "count") -> Cal
     return wrap
 
 
-def _load_training_claims() -> None:
-    # The training experiments live with the training code and register on import.
-    from ..engine import experiments  # noqa: F401
-
-
 def list_claims(kind: str | None = None) -> list[Claim]:
     """The registered claims in registration order; ``kind`` keeps one kind only."""
-    _load_training_claims()
     if kind is not None and kind not in KINDS:
         raise ConfigError(f"unknown claim kind {kind!r}; choose one of {', '.join(KINDS)}")
     return [c for c in _CLAIMS.values() if kind is None or c.kind == kind]
 
 
 def get_claim(claim_id: str) -> Claim:
-    _load_training_claims()
     try:
         return _CLAIMS[claim_id]
     except KeyError:
@@ -310,8 +305,14 @@ def compare(
     if rounded == p.mantissa:
         return "rounding", f"{shown}, rounded to the nearest {_show(step)}{suffix}"
     if truncated == p.mantissa:
-        return "rounding", f"{shown}, truncated to {_show(step)}{suffix} (rounding would print {_show(rounded)}{suffix})"
-    return "rounding", f"{shown}: the printed {_show(p.mantissa)}{suffix} is one unit ({_show(step)}{suffix}) off in its last digit (rounding would print {_show(rounded)}{suffix})"
+        return (
+            "rounding",
+            f"{shown}, truncated to {_show(step)}{suffix} (rounding would print {_show(rounded)}{suffix})",
+        )
+    return (
+        "rounding",
+        f"{shown}: the printed {_show(p.mantissa)}{suffix} is one unit ({_show(step)}{suffix}) off in its last digit (rounding would print {_show(rounded)}{suffix})",
+    )
 
 
 def _check(
@@ -513,7 +514,9 @@ def _vgg16_memory() -> ClaimResult:
         p = parse_printed(mem)
         printed_memory += p.mantissa * p.multiplier
         vec = "1x1" if len(out_shape) == 2 else "plain"
-        checks.append(_check(f"{key} shape", shape, _hwc(out_shape, vec), "a flat vector in PyTorch" if vec == "1x1" else ""))
+        checks.append(
+            _check(f"{key} shape", shape, _hwc(out_shape, vec), "a flat vector in PyTorch" if vec == "1x1" else "")
+        )
         checks.append(_check(f"{key} memory", mem, elements, mem_why))
         checks.append(_check(f"{key} params", params, w, par_why))
 
@@ -601,7 +604,10 @@ def _table1_formula(row: object, cin: int) -> tuple[str, int]:
     elif isinstance(row, G_Conv):
         c = row.output[2]
         if row.reduce is not None:
-            terms = [(f"{cin}*{row.reduce}", cin * row.reduce), (f"{row.patch}*{row.patch}*{row.reduce}*{c}", row.patch**2 * row.reduce * c)]
+            terms = [
+                (f"{cin}*{row.reduce}", cin * row.reduce),
+                (f"{row.patch}*{row.patch}*{row.reduce}*{c}", row.patch**2 * row.reduce * c),
+            ]
         else:
             terms = [(f"{row.patch}*{row.patch}*{cin}*{c}", row.patch**2 * cin * c)]
     else:  # Linear
@@ -655,7 +661,15 @@ def _googlenet_table1() -> ClaimResult:
         if module in PRINTED_PARAMS_OFF:
             why += " (listed in cnnlab.models.googlenet.PRINTED_PARAMS_OFF)"
         checks.append(
-            _check(f"{key} params", params, w, why, otherwise="slide inconsistent", units=_TABLE1_KILO, zeros_significant=True)
+            _check(
+                f"{key} params",
+                params,
+                w,
+                why,
+                otherwise="slide inconsistent",
+                units=_TABLE1_KILO,
+                zeros_significant=True,
+            )
         )
         h, wd = row.output[0], row.output[1]
         why = f"multiply-adds of {' + '.join(names)}: {macs:,}"
@@ -703,8 +717,16 @@ class BottleneckInception(nn.Module):
     """CS231n's 'Inception module with dimension reduction': 1x1 reductions before the 3x3 and
     5x5 convolutions and a 1x1 projection after the pool (no biases)."""
 
-    def __init__(self, in_chs: int = 256, n1x1: int = 128, r3x3: int = 64, n3x3: int = 192,
-                 r5x5: int = 64, n5x5: int = 96, pool_proj: int = 64) -> None:
+    def __init__(
+        self,
+        in_chs: int = 256,
+        n1x1: int = 128,
+        r3x3: int = 64,
+        n3x3: int = 192,
+        r5x5: int = 64,
+        n5x5: int = 96,
+        pool_proj: int = 64,
+    ) -> None:
         super().__init__()
         self.conv1x1 = nn.Conv2d(in_chs, n1x1, 1, bias=False)
         self.reduce3x3 = nn.Conv2d(in_chs, r3x3, 1, bias=False)
@@ -803,10 +825,25 @@ def _bottleneck_1x1() -> ClaimResult:
     d, r1, r5 = direct.row("0"), reduced.row("0"), reduced.row("1")
     checks = [
         _check("5x5 conv, 32 filters: output", "28x28x32", _hwc(d.output_shape), "'same' padding 2 keeps 28x28"),
-        _check("5x5 conv, 32 filters: multiply-adds", "28x28x32 x 5x5x192 = 120M", d.macs, "every output value is a 5x5x192 dot product"),
+        _check(
+            "5x5 conv, 32 filters: multiply-adds",
+            "28x28x32 x 5x5x192 = 120M",
+            d.macs,
+            "every output value is a 5x5x192 dot product",
+        ),
         _check("1x1 conv, 16 filters: output", "28x28x16", _hwc(r1.output_shape), "the bottleneck layer"),
-        _check("1x1 conv, 16 filters: multiply-adds", "28x28x16 x 192 = 2.4M", r1.macs, "every value a 192-long dot product"),
-        _check("then 5x5 conv, 32 filters: multiply-adds", "28x28x32 x 5x5x16 = 10.0M", r5.macs, "a 5x5x16 dot product per output value"),
+        _check(
+            "1x1 conv, 16 filters: multiply-adds",
+            "28x28x16 x 192 = 2.4M",
+            r1.macs,
+            "every value a 192-long dot product",
+        ),
+        _check(
+            "then 5x5 conv, 32 filters: multiply-adds",
+            "28x28x32 x 5x5x16 = 10.0M",
+            r5.macs,
+            "a 5x5x16 dot product per output value",
+        ),
         _check("with the bottleneck: total multiply-adds", "12.4M", reduced.macs, f"{r1.macs:,} + {r5.macs:,}"),
     ]
     notes = (
@@ -872,7 +909,10 @@ def _stacked_3x3() -> ClaimResult:
             )
         )
     for c in _STACKED_CHANNELS:
-        for label, kernel, depth, printed in (("three 3x3 convs", 3, 3, "3 * (3^2 C^2) = 27"), ("one 7x7 conv", 7, 1, "7^2 C^2 = 49")):
+        for label, kernel, depth, printed in (
+            ("three 3x3 convs", 3, 3, "3 * (3^2 C^2) = 27"),
+            ("one 7x7 conv", 7, 1, "7^2 C^2 = 49"),
+        ):
             a = analyze(ConvStack(c, kernel, depth), (c, hw, hw), measure_saved=False)
             w = sum(r.weights for r in a.rows)
             checks.append(
@@ -913,7 +953,11 @@ def _resnet_flops() -> ClaimResult:
     for name, printed in _RESNET_FLOPS:
         a = analyze(name, (3, 224, 224), measure_saved=False)
         paper[name] = a
-        variant = "stride_at='1x1' (cnnlab's default, the paper's placement)" if name in ("resnet50", "resnet101", "resnet152") else "basic blocks, no stride_at choice"
+        variant = (
+            "stride_at='1x1' (cnnlab's default, the paper's placement)"
+            if name in ("resnet50", "resnet101", "resnet152")
+            else "basic blocks, no stride_at choice"
+        )
         checks.append(_check(f"{name} multiply-adds", printed, a.macs, f"analyze('{name}').macs at 224x224, {variant}"))
     for name, printed in _RESNET_FLOPS[2:]:
         a = analyze(name, (3, 224, 224), measure_saved=False, stride_at="3x3")
@@ -936,7 +980,11 @@ def _resnet_flops() -> ClaimResult:
         "(option B) included; batch norm, ReLU, additions and pooling are not multiply-adds. The paper's "
         "'FLOPs' are multiply-adds (cnnlab's macs; flops = 2 x macs)."
     )
-    truncated = [f"{c.slide} ({paper[c.quantity.split()[0]].macs / 1e9:.2f} x 10^9)" for c in checks if "truncated" in c.explanation]
+    truncated = [
+        f"{c.slide} ({paper[c.quantity.split()[0]].macs / 1e9:.2f} x 10^9)"
+        for c in checks
+        if "truncated" in c.explanation
+    ]
     if truncated:
         notes += f" Truncated rather than rounded: {', '.join(truncated)}."
     return ClaimResult(tuple(checks), notes)
@@ -980,7 +1028,14 @@ def _local_connectivity() -> ClaimResult:
         a = analyze(net, size, measure_saved=False)
         r = a.row("0")
         macs[label] = r.macs
-        checks.append(_check(f"{label}: weights", printed, r.weights, f"{type(layer).__name__}: weight shape {tuple(layer.weight.shape)}"))
+        checks.append(
+            _check(
+                f"{label}: weights",
+                printed,
+                r.weights,
+                f"{type(layer).__name__}: weight shape {tuple(layer.weight.shape)}",
+            )
+        )
         regions = [empirical_region(nn.Sequential(layer), size, "0", (p,)) for p in range(r.output_shape[-1])]
         extents = sorted({_extent(b) for b in regions})
         checks.append(
@@ -1011,15 +1066,23 @@ def _local_connectivity() -> ClaimResult:
 def _conv_layer_examples() -> ClaimResult:
     checks: list[Check] = []
     # A ConvNet as a sequence of conv layers: 6 5x5x3 filters, then 10 5x5x6 filters.
-    seq = analyze(nn.Sequential(nn.Conv2d(3, 6, 5), nn.ReLU(), nn.Conv2d(6, 10, 5), nn.ReLU()), (3, 32, 32), measure_saved=False)
+    seq = analyze(
+        nn.Sequential(nn.Conv2d(3, 6, 5), nn.ReLU(), nn.Conv2d(6, 10, 5), nn.ReLU()), (3, 32, 32), measure_saved=False
+    )
     one = analyze(nn.Sequential(nn.Conv2d(3, 1, 5)), (3, 32, 32), measure_saved=False).row("0")
-    checks.append(_check("one 5x5x3 filter on 32x32x3: activation map", "28x28x1", _hwc(one.output_shape), _size_formula(one)))
+    checks.append(
+        _check("one 5x5x3 filter on 32x32x3: activation map", "28x28x1", _hwc(one.output_shape), _size_formula(one))
+    )
     c1, c2 = seq.row("0"), seq.row("2")
     checks.append(_check("6 5x5x3 filters: output", "28x28x6", _hwc(c1.output_shape), _size_formula(c1)))
     checks.append(_check("then 10 5x5x6 filters: output", "24x24x10", _hwc(c2.output_shape), _size_formula(c2)))
     for stride, printed in ((1, "(7-3)/1+1 = 5"), (2, "(7-3)/2+1 = 3")):
         r = analyze(nn.Sequential(nn.Conv2d(1, 1, 3, stride=stride)), (1, 7, 7), measure_saved=False).row("0")
-        checks.append(_check(f"7x7 input, 3x3 filter, stride {stride}: output side", printed, r.output_shape[-1], _size_formula(r)))
+        checks.append(
+            _check(
+                f"7x7 input, 3x3 filter, stride {stride}: output side", printed, r.output_shape[-1], _size_formula(r)
+            )
+        )
     a3 = analyze(nn.Sequential(nn.Conv2d(1, 1, 3, stride=3)), (1, 7, 7), measure_saved=False)
     r3 = a3.row("0")
     last = r3.output_shape[-1] - 1
@@ -1034,9 +1097,20 @@ def _conv_layer_examples() -> ClaimResult:
         )
     )
     pad = analyze(nn.Sequential(nn.Conv2d(1, 1, 3, padding=1)), (1, 7, 7), measure_saved=False).row("0")
-    checks.append(_check("7x7 input, 3x3 filter, stride 1, pad 1: output", "7x7", "x".join(map(str, pad.output_shape[-2:])), _size_formula(pad)))
+    checks.append(
+        _check(
+            "7x7 input, 3x3 filter, stride 1, pad 1: output",
+            "7x7",
+            "x".join(map(str, pad.output_shape[-2:])),
+            _size_formula(pad),
+        )
+    )
     ten = analyze(nn.Sequential(nn.Conv2d(3, 10, 5, padding=2)), (3, 32, 32), measure_saved=False).row("0")
-    checks.append(_check("32x32x3, 10 5x5 filters, stride 1, pad 2: output", "32x32x10", _hwc(ten.output_shape), _size_formula(ten)))
+    checks.append(
+        _check(
+            "32x32x3, 10 5x5 filters, stride 1, pad 2: output", "32x32x10", _hwc(ten.output_shape), _size_formula(ten)
+        )
+    )
     checks.append(
         _check(
             "32x32x3, 10 5x5 filters, stride 1, pad 2: params",
@@ -1046,7 +1120,14 @@ def _conv_layer_examples() -> ClaimResult:
         )
     )
     pw = analyze(nn.Sequential(nn.Conv2d(64, 32, 1)), (64, 56, 56), measure_saved=False).row("0")
-    checks.append(_check("1x1 conv, 32 filters on 56x56x64: output", "56x56x32", _hwc(pw.output_shape), "a 1x1 conv changes the depth only"))
+    checks.append(
+        _check(
+            "1x1 conv, 32 filters on 56x56x64: output",
+            "56x56x32",
+            _hwc(pw.output_shape),
+            "a 1x1 conv changes the depth only",
+        )
+    )
     checks.append(
         _check(
             "1x1 conv, 32 filters: weights per filter",

@@ -1,6 +1,6 @@
 """The lectures' training experiments, run and checked: ``cnnlab repro run weight-init``.
 
-Each experiment is a ``"training"`` claim of :mod:`cnnlab.analysis.repro`: it states what the
+Each experiment is a ``"training"`` claim of :mod:`cnnlab.repro`: it states what the
 lecture says, measures it, and gives a verdict per check ("reproduced" or "not
 reproduced", with the numbers). Measured curves go in ``ClaimResult.series`` for
 ``cnnlab.viz.plot_claim`` to draw. Every run takes ``seed`` and ``quick`` (a smaller run for
@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..analysis.repro import Check, ClaimResult, register_claim
+from ..data import load_dataset
 from ..errors import ConfigError
+from .claims import Check, ClaimResult, register_claim
 
 CS231N_INIT = (
     "Li, Johnson & Yeung, CS231n (Stanford), Lecture 6 'Training Neural Networks I', weight "
@@ -38,8 +39,9 @@ def _verdict(ok: bool) -> str:
 LECTURE_TANH_001 = (0.213, 0.048, 0.011)  # the first three layer stds the slide prints
 
 
-def layer_statistics(scale: Callable[[int], float], act: str, *, layers: int = 10, width: int = 500,
-                     samples: int = 1000, seed: int = 0) -> dict[str, list[float]]:
+def layer_statistics(
+    scale: Callable[[int], float], act: str, *, layers: int = 10, width: int = 500, samples: int = 1000, seed: int = 0
+) -> dict[str, list[float]]:
     """The slide's experiment: ``X = randn(samples, width)``, then ``layers`` times
     ``H = act(H @ W)`` with ``W = randn(fan_in, width) * scale(fan_in)``; per layer the mean
     and std of ``H`` and a 41-bin histogram on ``[-1, 1]`` (tanh) or ``[0, max]`` (ReLU)."""
@@ -54,7 +56,9 @@ def layer_statistics(scale: Callable[[int], float], act: str, *, layers: int = 1
         out["std"].append(float(h.std()))
         lo, hi = (-1.0, 1.0) if act == "tanh" else (0.0, max(float(h.max()), 1e-12))
         out["hist"].append(torch.histc(h.float(), bins=41, min=lo, max=hi).tolist())
-        out["saturated"].append(float((h.abs() > 0.99).double().mean()) if act == "tanh" else float((h == 0).double().mean()))
+        out["saturated"].append(
+            float((h.abs() > 0.99).double().mean()) if act == "tanh" else float((h == 0).double().mean())
+        )
     return out
 
 
@@ -70,34 +74,81 @@ def weight_init(seed: int = 0, quick: bool = False) -> ClaimResult:
     cases = {
         "tanh, 0.01 * randn": layer_statistics(lambda n: 0.01, "tanh", samples=samples, seed=seed),
         "tanh, 1.0 * randn": layer_statistics(lambda n: 1.0, "tanh", samples=samples, seed=seed),
-        "tanh, Xavier randn / sqrt(fan_in)": layer_statistics(lambda n: 1 / math.sqrt(n), "tanh", samples=samples, seed=seed),
-        "relu, Xavier randn / sqrt(fan_in)": layer_statistics(lambda n: 1 / math.sqrt(n), "relu", samples=samples, seed=seed),
-        "relu, He randn / sqrt(fan_in / 2)": layer_statistics(lambda n: math.sqrt(2 / n), "relu", samples=samples, seed=seed),
+        "tanh, Xavier randn / sqrt(fan_in)": layer_statistics(
+            lambda n: 1 / math.sqrt(n), "tanh", samples=samples, seed=seed
+        ),
+        "relu, Xavier randn / sqrt(fan_in)": layer_statistics(
+            lambda n: 1 / math.sqrt(n), "relu", samples=samples, seed=seed
+        ),
+        "relu, He randn / sqrt(fan_in / 2)": layer_statistics(
+            lambda n: math.sqrt(2 / n), "relu", samples=samples, seed=seed
+        ),
     }
     small = cases["tanh, 0.01 * randn"]["std"]
     checks = []
     for k, printed in enumerate(LECTURE_TANH_001):
         got = small[k]
-        checks.append(Check(f"0.01 init, tanh: std of layer {k + 1}", printed, round(got, 4),
-                            _verdict(abs(got - printed) <= 0.05 * printed),
-                            "within 5% of the printed value (sampling noise of 500 units is far smaller)"))
-    checks.append(Check("0.01 init, tanh: std of layer 10", "0 (collapses)", f"{small[-1]:.2e}",
-                        _verdict(small[-1] < 1e-4), "the std shrinks ~0.22x per layer (0.01 * sqrt(500)); below 1e-4"))
+        checks.append(
+            Check(
+                f"0.01 init, tanh: std of layer {k + 1}",
+                printed,
+                round(got, 4),
+                _verdict(abs(got - printed) <= 0.05 * printed),
+                "within 5% of the printed value (sampling noise of 500 units is far smaller)",
+            )
+        )
+    checks.append(
+        Check(
+            "0.01 init, tanh: std of layer 10",
+            "0 (collapses)",
+            f"{small[-1]:.2e}",
+            _verdict(small[-1] < 1e-4),
+            "the std shrinks ~0.22x per layer (0.01 * sqrt(500)); below 1e-4",
+        )
+    )
     sat = cases["tanh, 1.0 * randn"]["saturated"]
-    checks.append(Check("1.0 init, tanh: units at -1 or +1 (|h| > 0.99), layer 10", "almost all saturated",
-                        f"{sat[-1]:.1%}", _verdict(sat[-1] > 0.8), "more than 80% of the units"))
+    checks.append(
+        Check(
+            "1.0 init, tanh: units at -1 or +1 (|h| > 0.99), layer 10",
+            "almost all saturated",
+            f"{sat[-1]:.1%}",
+            _verdict(sat[-1] > 0.8),
+            "more than 80% of the units",
+        )
+    )
     xavier = cases["tanh, Xavier randn / sqrt(fan_in)"]["std"]
-    checks.append(Check("Xavier init, tanh: std of layer 10", "reasonable (no collapse)", round(xavier[-1], 4),
-                        _verdict(xavier[-1] > 0.1), "still above 0.1 at the 10th layer"))
+    checks.append(
+        Check(
+            "Xavier init, tanh: std of layer 10",
+            "reasonable (no collapse)",
+            round(xavier[-1], 4),
+            _verdict(xavier[-1] > 0.1),
+            "still above 0.1 at the 10th layer",
+        )
+    )
     relu_x = cases["relu, Xavier randn / sqrt(fan_in)"]["std"]
-    checks.append(Check("Xavier init, ReLU: std layer 10 / layer 1", "breaks (halves the variance per layer)",
-                        round(relu_x[-1] / relu_x[0], 4), _verdict(relu_x[-1] / relu_x[0] < 0.1),
-                        "ReLU zeroes half the inputs: the std falls by ~1/sqrt(2) per layer; below 0.1 after 9 layers"))
+    checks.append(
+        Check(
+            "Xavier init, ReLU: std layer 10 / layer 1",
+            "breaks (halves the variance per layer)",
+            round(relu_x[-1] / relu_x[0], 4),
+            _verdict(relu_x[-1] / relu_x[0] < 0.1),
+            "ReLU zeroes half the inputs: the std falls by ~1/sqrt(2) per layer; below 0.1 after 9 layers",
+        )
+    )
     relu_he = cases["relu, He randn / sqrt(fan_in / 2)"]["std"]
-    checks.append(Check("He init, ReLU: std layer 10 / layer 1", "kept (~1)", round(relu_he[-1] / relu_he[0], 4),
-                        _verdict(0.5 <= relu_he[-1] / relu_he[0] <= 2.0), "between 0.5 and 2"))
+    checks.append(
+        Check(
+            "He init, ReLU: std layer 10 / layer 1",
+            "kept (~1)",
+            round(relu_he[-1] / relu_he[0], 4),
+            _verdict(0.5 <= relu_he[-1] / relu_he[0] <= 2.0),
+            "between 0.5 and 2",
+        )
+    )
     notes = "per-layer mean/std: " + "; ".join(
-        f"{name}: " + ", ".join(f"{v:.3g}" for v in stats["std"]) for name, stats in cases.items())
+        f"{name}: " + ", ".join(f"{v:.3g}" for v in stats["std"]) for name, stats in cases.items()
+    )
     return ClaimResult(checks, notes=notes, series={"kind": "layer-statistics", "cases": cases})
 
 
@@ -135,17 +186,37 @@ def gradient_norms(act: str, *, depth: int = 10, width: int = 100, batch: int = 
 )
 def sigmoid_vs_relu(seed: int = 0, quick: bool = False) -> ClaimResult:
     depth = 10
-    norms = {act: gradient_norms(act, depth=depth, seed=seed, batch=64 if quick else 256) for act in ("sigmoid", "tanh", "relu")}
+    norms = {
+        act: gradient_norms(act, depth=depth, seed=seed, batch=64 if quick else 256)
+        for act in ("sigmoid", "tanh", "relu")
+    }
     ratio = {act: v[0] / v[-2] for act, v in norms.items()}  # first hidden layer vs last hidden layer
     checks = [
-        Check("sigmoid: |dW| layer 1 / layer 9", "vanishes", f"{ratio['sigmoid']:.2e}", _verdict(ratio["sigmoid"] < 1e-2),
-              "below 1e-2: each sigmoid layer multiplies the gradient by at most 0.25"),
-        Check("ReLU (He init): |dW| layer 1 / layer 9", "kept", round(ratio["relu"], 3), _verdict(0.1 < ratio["relu"] < 10),
-              "between 0.1 and 10"),
-        Check("tanh (Xavier init): |dW| layer 1 / layer 9", "shrinks less than sigmoid", round(ratio["tanh"], 3),
-              _verdict(ratio["tanh"] > ratio["sigmoid"] * 10), "at least 10x the sigmoid ratio"),
+        Check(
+            "sigmoid: |dW| layer 1 / layer 9",
+            "vanishes",
+            f"{ratio['sigmoid']:.2e}",
+            _verdict(ratio["sigmoid"] < 1e-2),
+            "below 1e-2: each sigmoid layer multiplies the gradient by at most 0.25",
+        ),
+        Check(
+            "ReLU (He init): |dW| layer 1 / layer 9",
+            "kept",
+            round(ratio["relu"], 3),
+            _verdict(0.1 < ratio["relu"] < 10),
+            "between 0.1 and 10",
+        ),
+        Check(
+            "tanh (Xavier init): |dW| layer 1 / layer 9",
+            "shrinks less than sigmoid",
+            round(ratio["tanh"], 3),
+            _verdict(ratio["tanh"] > ratio["sigmoid"] * 10),
+            "at least 10x the sigmoid ratio",
+        ),
     ]
-    return ClaimResult(checks, notes=f"mean |dL/dW| per layer: {norms}", series={"kind": "gradient-norms", "norms": norms})
+    return ClaimResult(
+        checks, notes=f"mean |dL/dW| per layer: {norms}", series={"kind": "gradient-norms", "norms": norms}
+    )
 
 
 # ----------------------------------------------------------------------------------- dropout
@@ -175,24 +246,53 @@ def dropout_scaling(seed: int = 0, quick: bool = False, drop_prob: float = 0.5) 
     tol = 0.05 if quick else 0.02
     e_plain, e_inv = float(train_plain.mean()), float(train_inverted.mean())
     checks = [
-        Check("lecture: E[train output], no scaling", f"= test output x (1 - p) = {test_lecture:.4f}", round(e_plain, 4),
-              _verdict(rel(e_plain, test_lecture) < tol), f"relative difference below {tol:.0%} over {draws:,} masks"),
-        Check("inverted: E[train output], x 1/(1 - p)", f"= test output = {test_full:.4f}", round(e_inv, 4),
-              _verdict(rel(e_inv, test_full) < tol), f"relative difference below {tol:.0%}"),
-        Check("no scaling anywhere: test output / E[train output]", f"1 / (1 - p) = {1 / (1 - drop_prob):.4f}", round(test_full / e_plain, 4),
-              _verdict(rel(test_full / e_plain, 1 / (1 - drop_prob)) < tol),
-              "the mismatch the scaling fixes: 1 / (1 - drop_prob)"),
+        Check(
+            "lecture: E[train output], no scaling",
+            f"= test output x (1 - p) = {test_lecture:.4f}",
+            round(e_plain, 4),
+            _verdict(rel(e_plain, test_lecture) < tol),
+            f"relative difference below {tol:.0%} over {draws:,} masks",
+        ),
+        Check(
+            "inverted: E[train output], x 1/(1 - p)",
+            f"= test output = {test_full:.4f}",
+            round(e_inv, 4),
+            _verdict(rel(e_inv, test_full) < tol),
+            f"relative difference below {tol:.0%}",
+        ),
+        Check(
+            "no scaling anywhere: test output / E[train output]",
+            f"1 / (1 - p) = {1 / (1 - drop_prob):.4f}",
+            round(test_full / e_plain, 4),
+            _verdict(rel(test_full / e_plain, 1 / (1 - drop_prob)) < tol),
+            "the mismatch the scaling fixes: 1 / (1 - drop_prob)",
+        ),
     ]
     torch_drop = nn.Dropout(drop_prob)
     torch_drop.train()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         mean_torch = float(torch.stack([torch_drop(x) for _ in range(draws // 10)]).mean(0).mean())
-    checks.append(Check("torch.nn.Dropout is inverted: E[train] / eval output", "1", round(mean_torch / float(x.mean()), 4),
-                        _verdict(abs(mean_torch / float(x.mean()) - 1) < tol), f"within {tol:.0%} of 1"))
-    return ClaimResult(checks, series={"kind": "dropout", "train_plain": train_plain[:500].tolist(),
-                                       "train_inverted": train_inverted[:500].tolist(), "test_full": test_full,
-                                       "test_lecture": test_lecture, "drop_prob": drop_prob})
+    checks.append(
+        Check(
+            "torch.nn.Dropout is inverted: E[train] / eval output",
+            "1",
+            round(mean_torch / float(x.mean()), 4),
+            _verdict(abs(mean_torch / float(x.mean()) - 1) < tol),
+            f"within {tol:.0%} of 1",
+        )
+    )
+    return ClaimResult(
+        checks,
+        series={
+            "kind": "dropout",
+            "train_plain": train_plain[:500].tolist(),
+            "train_inverted": train_inverted[:500].tolist(),
+            "test_full": test_full,
+            "test_lecture": test_lecture,
+            "drop_prob": drop_prob,
+        },
+    )
 
 
 # -------------------------------------------------------------------------- batch normalisation
@@ -206,8 +306,9 @@ def _digits() -> tuple[torch.Tensor, torch.Tensor]:
     return (x - x.mean(0)) / (x.std(0) + 1e-6), torch.tensor(d.target)
 
 
-def deep_mlp(depth: int, width: int, *, batch_norm: bool, init_scale: float | None, in_features: int = 64,
-             num_classes: int = 10) -> nn.Sequential:
+def deep_mlp(
+    depth: int, width: int, *, batch_norm: bool, init_scale: float | None, in_features: int = 64, num_classes: int = 10
+) -> nn.Sequential:
     """``depth`` linear layers with tanh between them (BatchNorm before each tanh when
     ``batch_norm``); weights ``init_scale * randn`` (``None``: PyTorch's default init)."""
     layers: list[nn.Module] = []
@@ -227,7 +328,9 @@ def deep_mlp(depth: int, width: int, *, batch_norm: bool, init_scale: float | No
     return nn.Sequential(*layers)
 
 
-def _fit_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float, batch: int, seed: int) -> list[float]:
+def _fit_losses(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float, batch: int, seed: int
+) -> list[float]:
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     losses = []
@@ -271,16 +374,29 @@ def batchnorm_deep_net(seed: int = 0, quick: bool = False) -> ClaimResult:
     stuck, rescued = runs["plain, 0.01 init, lr 0.01"][-1], runs["BN, 0.01 init, lr 0.01"][-1]
     hot_plain, hot_bn = runs["plain, default init, lr 0.5"][-1], runs["BN, default init, lr 0.5"][-1]
     checks = [
-        Check("0.01 init, no BN: final training loss", f"stuck near ln 10 = {chance:.3f}", round(stuck, 4),
-              _verdict(stuck > chance - 0.1), "within 0.1 of chance: the signal has vanished by the 10th layer"),
-        Check("0.01 init, with BN: final training loss", "trains", round(rescued, 4), _verdict(rescued < 0.5),
-              "below 0.5"),
-        Check("lr 0.5, with BN vs without: final training loss", "BN tolerates the higher rate",
-              f"{hot_bn:.4f} vs {hot_plain:.4f}", _verdict(hot_bn < hot_plain or not math.isfinite(hot_plain)),
-              "the BN net ends lower (or the plain one diverged)"),
+        Check(
+            "0.01 init, no BN: final training loss",
+            f"stuck near ln 10 = {chance:.3f}",
+            round(stuck, 4),
+            _verdict(stuck > chance - 0.1),
+            "within 0.1 of chance: the signal has vanished by the 10th layer",
+        ),
+        Check(
+            "0.01 init, with BN: final training loss", "trains", round(rescued, 4), _verdict(rescued < 0.5), "below 0.5"
+        ),
+        Check(
+            "lr 0.5, with BN vs without: final training loss",
+            "BN tolerates the higher rate",
+            f"{hot_bn:.4f} vs {hot_plain:.4f}",
+            _verdict(hot_bn < hot_plain or not math.isfinite(hot_plain)),
+            "the BN net ends lower (or the plain one diverged)",
+        ),
     ]
-    return ClaimResult(checks, notes=f"training loss per epoch (10 linear layers of 100 tanh units, digits): {runs}",
-                       series={"kind": "loss-curves", "curves": runs, "ylabel": "training loss"})
+    return ClaimResult(
+        checks,
+        notes=f"training loss per epoch (10 linear layers of 100 tanh units, digits): {runs}",
+        series={"kind": "loss-curves", "curves": runs, "ylabel": "training loss"},
+    )
 
 
 # -------------------------------------------------------------------------- degradation problem
@@ -309,12 +425,17 @@ class _Block(nn.Module):
         return F.relu(out)
 
 
-def cifar_style_net(n: int, widths: Sequence[int] = (8, 16, 32), *, residual: bool, in_chans: int = 1,
-                    num_classes: int = 10) -> nn.Sequential:
+def cifar_style_net(
+    n: int, widths: Sequence[int] = (8, 16, 32), *, residual: bool, in_chans: int = 1, num_classes: int = 10
+) -> nn.Sequential:
     """He et al. (2015) Sec. 4.2's CIFAR nets at small widths: a 3x3 stem, three stages of
     ``n`` two-conv blocks (the 2nd and 3rd halve the map), global pooling and a linear layer:
     ``6n + 2`` weighted layers, plain or residual (option A shortcuts)."""
-    layers: list[nn.Module] = [nn.Conv2d(in_chans, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()]
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_chans, widths[0], 3, 1, 1, bias=False),
+        nn.BatchNorm2d(widths[0]),
+        nn.ReLU(),
+    ]
     cin = widths[0]
     for stage, width in enumerate(widths):
         for b in range(n):
@@ -325,7 +446,6 @@ def cifar_style_net(n: int, widths: Sequence[int] = (8, 16, 32), *, residual: bo
 
 
 def _fashion_subset(data_dir: str | None, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from ..data import load_dataset
 
     data = load_dataset("fashion-mnist", "train", data_dir=data_dir)
     g = torch.Generator().manual_seed(seed)
@@ -343,8 +463,15 @@ def _fashion_subset(data_dir: str | None, size: int, seed: int) -> tuple[torch.T
     "small widths (8/16/32) on a CPU",
     kind="training",
 )
-def degradation(seed: int = 0, quick: bool = False, data_dir: str | None = None, depths: Sequence[int] = (1, 5),
-                images: int | None = None, epochs: int | None = None, device: str = "cpu") -> ClaimResult:
+def degradation(
+    seed: int = 0,
+    quick: bool = False,
+    data_dir: str | None = None,
+    depths: Sequence[int] = (1, 5),
+    images: int | None = None,
+    epochs: int | None = None,
+    device: str = "cpu",
+) -> ClaimResult:
     shallow, deep = depths
     images = images or (1_000 if quick else 10_000)
     epochs = epochs or (2 if quick else 8)
@@ -364,15 +491,28 @@ def degradation(seed: int = 0, quick: bool = False, data_dir: str | None = None,
     p_s, p_d = finals[f"plain-{6 * shallow + 2}"], finals[f"plain-{6 * deep + 2}"]
     r_s, r_d = finals[f"ResNet-{6 * shallow + 2}"], finals[f"ResNet-{6 * deep + 2}"]
     checks = [
-        Check(f"plain-{6 * deep + 2} vs plain-{6 * shallow + 2}: final training error", "deeper is higher",
-              f"{p_d:.2%} vs {p_s:.2%}", _verdict(p_d > p_s), "the deeper plain net ends above the shallower one"),
-        Check(f"ResNet-{6 * deep + 2} vs ResNet-{6 * shallow + 2}: final training error", "deeper is not higher",
-              f"{r_d:.2%} vs {r_s:.2%}", _verdict(r_d <= p_d and r_d <= r_s + 0.01),
-              "the deeper ResNet ends no more than 1 point above the shallower one, and below the deep plain net"),
+        Check(
+            f"plain-{6 * deep + 2} vs plain-{6 * shallow + 2}: final training error",
+            "deeper is higher",
+            f"{p_d:.2%} vs {p_s:.2%}",
+            _verdict(p_d > p_s),
+            "the deeper plain net ends above the shallower one",
+        ),
+        Check(
+            f"ResNet-{6 * deep + 2} vs ResNet-{6 * shallow + 2}: final training error",
+            "deeper is not higher",
+            f"{r_d:.2%} vs {r_s:.2%}",
+            _verdict(r_d <= p_d and r_d <= r_s + 0.01),
+            "the deeper ResNet ends no more than 1 point above the shallower one, and below the deep plain net",
+        ),
     ]
-    notes = (f"{images:,} Fashion-MNIST training images, {epochs} epochs, SGD 0.1 momentum 0.9 cosine-annealed, batch 128, "
-             f"training error per epoch measured in eval mode on the training images; seconds per net: {seconds}")
-    return ClaimResult(checks, notes=notes, series={"kind": "error-curves", "curves": curves, "ylabel": "training error"})
+    notes = (
+        f"{images:,} Fashion-MNIST training images, {epochs} epochs, SGD 0.1 momentum 0.9 cosine-annealed, batch 128, "
+        f"training error per epoch measured in eval mode on the training images; seconds per net: {seconds}"
+    )
+    return ClaimResult(
+        checks, notes=notes, series={"kind": "error-curves", "curves": curves, "ylabel": "training error"}
+    )
 
 
 @torch.no_grad()

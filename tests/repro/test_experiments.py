@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.analysis.repro import TRAINING_VERDICTS, list_claims, run_claim
 from cnnlab.cli.main import main
-from cnnlab.engine.experiments import cifar_style_net, deep_mlp, gradient_norms, layer_statistics
+from cnnlab.repro import TRAINING_VERDICTS, list_claims, run_claim
+from cnnlab.repro.experiments import cifar_style_net, deep_mlp, gradient_norms, layer_statistics
 
 FAST = ("weight-init", "sigmoid-vs-relu-gradients", "dropout-scaling", "batchnorm-deep-net")
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "fashion-mnist"
@@ -35,7 +35,12 @@ def test_the_checks_can_fail() -> None:
     stats = layer_statistics(lambda n: 0.02, "tanh", samples=200)
     assert stats["std"][0] > 1.5 * 0.213
     # Without BatchNorm a 0.01 init is stuck; the experiment's nets are what it says.
-    assert sum(isinstance(m, __import__("torch").nn.BatchNorm1d) for m in deep_mlp(10, 8, batch_norm=True, init_scale=0.01)) == 9
+    assert (
+        sum(
+            isinstance(m, __import__("torch").nn.BatchNorm1d) for m in deep_mlp(10, 8, batch_norm=True, init_scale=0.01)
+        )
+        == 9
+    )
     assert gradient_norms("sigmoid", batch=16)[0] < gradient_norms("relu", batch=16)[0]
 
 
@@ -51,12 +56,18 @@ def test_cifar_style_nets_have_6n_plus_2_layers() -> None:
 
 def test_cli_runs_an_experiment_and_draws_it(tmp_path) -> None:
     lines: list[str] = []
-    code = main(["repro", "run", "dropout-scaling", "weight-init", "--quick", "--out", str(tmp_path), "--format", "json"],
-                print_fn=lines.append)
+    code = main(
+        ["repro", "run", "dropout-scaling", "weight-init", "--quick", "--out", str(tmp_path), "--format", "json"],
+        print_fn=lines.append,
+    )
     data = json.loads(lines[0])
     assert code == 0 and set(data["verdicts"]) == set(TRAINING_VERDICTS)
     files = [f for c in data["claims"] for f in c["artifacts"]]
-    assert sorted(Path(f).name for f in files) == ["dropout-scaling.png", "weight-init-histograms.png", "weight-init-stats.png"]
+    assert sorted(Path(f).name for f in files) == [
+        "dropout-scaling.png",
+        "weight-init-histograms.png",
+        "weight-init-stats.png",
+    ]
     assert all(Path(f).read_bytes()[:4] == b"\x89PNG" for f in files)
 
 
@@ -64,4 +75,6 @@ def test_cli_runs_an_experiment_and_draws_it(tmp_path) -> None:
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/fashion-mnist")
 def test_degradation_on_fashion_mnist() -> None:
     result = run_claim("degradation", data_dir=str(SHARED))
-    assert [c.verdict for c in result.checks] == ["reproduced", "reproduced"], [(c.quantity, c.cnnlab) for c in result.checks]
+    assert [c.verdict for c in result.checks] == ["reproduced", "reproduced"], [
+        (c.quantity, c.cnnlab) for c in result.checks
+    ]
