@@ -48,7 +48,8 @@ def main() -> int:
             times[name].append(time.perf_counter() - start)
     base = statistics.median(times["forward (no grad)"])
     print(
-        f"{args.model}, 1x3x224x224, {torch.get_num_threads()} thread(s), torch {torch.__version__}, medians of {args.repeats}"
+        f"{args.model}, 1x3x224x224, {torch.get_num_threads()} thread(s), torch {torch.__version__}, "
+        f"medians of {args.repeats}"
     )
     print("| what | median seconds | forward passes |")
     print("|---|---:|---:|")

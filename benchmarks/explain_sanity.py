@@ -57,10 +57,12 @@ def main() -> int:
     )
     x = data.images[: args.images].float() / 255
     print(
-        f"{recipe.model.name} trained on {recipe.dataset.name} ({args.run}); {len(x)} test images; torch {torch.__version__}"
+        f"{recipe.model.name} trained on {recipe.dataset.name} ({args.run}); "
+        f"{len(x)} test images; torch {torch.__version__}"
     )
     print(
-        "| method | model randomisation: rank correlation after all layers | class sensitivity: mean correlation | deletion: AUC (random) | seconds |"
+        "| method | model randomisation: rank correlation after all layers | "
+        "class sensitivity: mean correlation | deletion: AUC (random) | seconds |"
     )
     print("|---|---|---|---|---:|")
     for name, method in METHODS.items():

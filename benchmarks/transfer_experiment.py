@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += record(finetune_rows(source, target, seed, data_dir, out))
     print()
     print(
-        f"LeNet-5 pretrained on {row['target']}: {row['test_acc']:.2%} test accuracy after {row['epochs']} epochs ({row['seconds']:.0f} s)"
+        f"LeNet-5 pretrained on {row['target']}: {row['test_acc']:.2%} test accuracy "
+        f"after {row['epochs']} epochs ({row['seconds']:.0f} s)"
     )
     print(table(rows, targets))
     print(f"\n{time.perf_counter() - started:.0f} s in all")

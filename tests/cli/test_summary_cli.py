@@ -77,8 +77,8 @@ def test_summary_errors_exit_1_with_a_message(capsys: pytest.CaptureFixture[str]
     assert "cnnlab summary: error: input 3x16x16 does not fit vgg16" in capsys.readouterr().err
     assert run("summary", "lenet5", "--aux")[0] == 1
     assert (
-        "lenet5 has no auxiliary heads (no forward_aux); analyse it with aux=False (on the command line, leave out --aux)"
-        in capsys.readouterr().err
+        "lenet5 has no auxiliary heads (no forward_aux); analyse it with aux=False "
+        "(on the command line, leave out --aux)" in capsys.readouterr().err
     )
     assert run("summary", "lenett")[0] == 1
     assert "unknown model 'lenett'" in capsys.readouterr().err
@@ -137,8 +137,8 @@ def test_input_is_cxhxw_or_a_size_for_the_models_own_channels(capsys: pytest.Cap
     for bad in ("1x32x32x1", "32x", "x", "0x32", "thirty-two"):
         err = usage_error(capsys, "summary", "lenet5", "--input", bad)
         assert (
-            f"argument --input: {bad!r} is not a size: give CxHxW, e.g. 3x224x224 (or HxW / one size for the model's own channels)"
-            in err
+            f"argument --input: {bad!r} is not a size: give CxHxW, e.g. 3x224x224 "
+            "(or HxW / one size for the model's own channels)" in err
         )
         assert "unsqueeze" not in err
     from cnnlab.cli.inputs import parse_input_arg, with_channels

@@ -61,11 +61,9 @@ def test_packaged_recipe_loads_and_is_cited(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_packaged_recipe_dataset_exists(name):
-    data = pytest.importorskip("cnnlab.data")
-    lister = getattr(data, "list_datasets", None)
-    if lister is None:
-        pytest.skip("cnnlab.data has no list_datasets yet")
-    assert load_recipe(name).dataset.name in lister()
+    from cnnlab.data import list_datasets
+
+    assert load_recipe(name).dataset.name in list_datasets()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -196,7 +194,8 @@ def test_unknown_override_key_lists_the_valid_keys():
     recipe = load_recipe("lenet5-digits")
     with pytest.raises(
         ConfigError,
-        match=r"unknown key 'optimizer\.lrr' \(did you mean optimizer\.lr\?\); valid keys under optimizer: optimizer\.name, optimizer\.lr",
+        match=r"unknown key 'optimizer\.lrr' \(did you mean optimizer\.lr\?\); "
+        r"valid keys under optimizer: optimizer\.name, optimizer\.lr",
     ):
         apply_overrides(recipe, ["optimizer.lrr=0.1"])
     with pytest.raises(

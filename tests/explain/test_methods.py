@@ -328,7 +328,7 @@ def test_filters_features_neighbours_and_maps() -> None:
 
 
 def test_layers_are_listed_with_shapes_and_receptive_fields() -> None:
-    layers = {l.name: l for l in list_layers(grey_net())}
+    layers = {layer.name: layer for layer in list_layers(grey_net())}
     assert layers["3"].output_shape == (8, 4, 4) and layers["3"].receptive_field == (8, 8)
     assert layers["7"].receptive_field is None
 

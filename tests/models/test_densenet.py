@@ -142,9 +142,9 @@ def test_dense_blocks_and_transitions_follow_table1(name, column):
     chs = 2 * k
     for i, (n, side) in enumerate(zip(blocks, (56, 28, 14, 7)), start=1):
         block = model.get_submodule(f"features.denseblock{i}")
-        for l, layer in enumerate(block.children()):
+        for index, layer in enumerate(block.children()):
             # layer l sees k_0 + l k maps, its bottleneck makes 4k, it adds k
-            assert layer.norm1.num_features == layer.conv1.in_channels == chs + l * k
+            assert layer.norm1.num_features == layer.conv1.in_channels == chs + index * k
             assert layer.conv1.kernel_size == (1, 1) and layer.conv1.out_channels == 4 * k
             assert layer.conv2.kernel_size == (3, 3) and layer.conv2.padding == (1, 1)
             assert layer.conv2.out_channels == k

@@ -257,7 +257,7 @@ def test_stage_outputs():
         model = meta_model(name).eval()
         seen = {}
 
-        def record(module, args, out, key):
+        def record(module, args, out, key, seen=seen):
             seen[key] = tuple(out.shape[1:])
 
         hooks = [model.get_submodule(n).register_forward_hook(partial(record, key=n)) for n in shapes]

@@ -397,7 +397,7 @@ def test_resnet110_sd_settings_and_counts():
     drops = [m for m in model.modules() if isinstance(m, DropPath)]
     assert len(drops) == 54  # L = 3 x 18 residual blocks
     # Eq. 4 with p_L = 0.5: block l drops with probability l / L x 0.5.
-    assert [d.drop_prob for d in drops] == pytest.approx([0.5 * l / 54 for l in range(1, 55)])
+    assert [d.drop_prob for d in drops] == pytest.approx([0.5 * block / 54 for block in range(1, 55)])
     assert [d.drop_prob for d in drops] == drop_path_rates(0.5, 54)
     assert {d.mode for d in drops} == {"batch"}  # one gate per mini-batch, as the paper
     # The authors' Torch code keeps conv biases: one per output channel of all 109 convs.

@@ -207,8 +207,8 @@ def test_the_package_never_imports_torch() -> None:
 
     src = str(Path(cnnlab.__file__).parent)
     code = (
-        "import sys, types; pkg = types.ModuleType('cnnlab'); pkg.__path__ = [%r]; sys.modules['cnnlab'] = pkg; "
+        f"import sys, types; pkg = types.ModuleType('cnnlab'); pkg.__path__ = [{src!r}]; sys.modules['cnnlab'] = pkg; "
         "import cnnlab.scratch; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
-    ) % src
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"

@@ -397,7 +397,10 @@ def _render_table(rows: list[dict]) -> str:
         "max abs diff: largest |onnxruntime - PyTorch| over the logits of a seeded random batch of 2 and of 1; "
         "seconds: export + onnxruntime check.",
         "",
-        "| model | family | input | ONNX export | max abs diff | PyTorch fp32 vs fp64 | largest abs logit | file MB | seconds |",
+        (
+            "| model | family | input | ONNX export | max abs diff | "
+            "PyTorch fp32 vs fp64 | largest abs logit | file MB | seconds |"
+        ),
         "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -407,7 +410,8 @@ def _render_table(rows: list[dict]) -> str:
         noise = f"{r['noise']:.1e}" if r.get("noise") is not None else "-"
         size = f"{r['bytes'] / 1e6:.1f}" if r.get("bytes") else "-"
         lines.append(
-            f"| {r['model']} | {r['family']} | {r['input']} | {status} | {diff} | {noise} | {scale} | {size} | {r['seconds']:.1f} |"
+            f"| {r['model']} | {r['family']} | {r['input']} | {status} | "
+            f"{diff} | {noise} | {scale} | {size} | {r['seconds']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -105,7 +105,8 @@ def test_cache_files_are_safetensors_and_a_damaged_one_is_recomputed(lenet, digi
 def test_bad_layer_names_and_pools_name_the_value_and_the_valid_ones(lenet) -> None:
     with pytest.raises(
         ConfigError,
-        match=r"unknown layer\(s\) 'c9' for lenet5 \(did you mean c5, c3, c1\?\); valid: 'head'.*stages act1, s4.*c1, act1, s2",
+        match=r"unknown layer\(s\) 'c9' for lenet5 \(did you mean c5, c3, c1\?\); "
+        r"valid: 'head'.*stages act1, s4.*c1, act1, s2",
     ):
         check_layers(lenet, ["head", "c9"])
     with pytest.raises(ConfigError, match="non-empty list"):

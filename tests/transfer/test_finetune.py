@@ -83,7 +83,7 @@ def test_the_preprocessing_carried_with_the_weights_is_what_the_loaders_use(tune
     _, seen = tuned
     # The source run normalised with the digits' statistics; the card's would be MNIST's 0.1307.
     assert len(seen) == 2 and all(shape == (1, 32, 32) for shape, _, _ in seen)
-    for _, mean, std in seen:
+    for _, mean, _std in seen:
         assert mean == pytest.approx((DIGITS_MEAN,), abs=1e-4) and mean != pytest.approx((MNIST_MEAN,), abs=1e-3)
 
 

@@ -49,7 +49,8 @@ SCHEMA = "cnnlab.comparison/1"
 FORMATS = ("table", "md", "csv", "json")
 UNITS = {
     "params": "parameter elements",
-    "macs": "multiply-accumulates of convolutions and matrix products, one forward pass at the analysed input and batch",
+    "macs": "multiply-accumulates of convolutions and matrix products, "
+    "one forward pass at the analysed input and batch",
     "flops": "2 x macs",
     "activation_elements": "input + every conv, linear and pooling output, elements, whole batch",
     "saved_bytes": "activations autograd saves for backward in one training forward, bytes, measured",
@@ -251,7 +252,8 @@ def _analyse(
             getattr(entry, "feature_info", []) or []
         ) or None
     raise ConfigError(
-        f"compare() takes registered model names, Analysis objects or nn.Modules, got {type(entry).__name__} ({entry!r:.60})"
+        "compare() takes registered model names, Analysis objects or nn.Modules, "
+        f"got {type(entry).__name__} ({entry!r:.60})"
     )
 
 
@@ -413,7 +415,8 @@ def compare(
     batches = {a.batch_size for a, _ in analysed}
     if len(batches) > 1:
         raise ConfigError(
-            f"the analyses have different batch sizes ({', '.join(f'{a.model}: {a.batch_size}' for a, _ in analysed)}); "
+            "the analyses have different batch sizes "
+            f"({', '.join(f'{a.model}: {a.batch_size}' for a, _ in analysed)}); "
             "compare analyses made at one batch size"
         )
     if baseline is None:
@@ -497,7 +500,8 @@ def _notes(models: Sequence[ComparedModel], size: tuple[int, ...] | None) -> lis
     protocols = {m.published.protocol for m in models if m.published}
     if len(protocols) > 1:
         notes.append(
-            "published errors were measured under different protocols (10-crop, single crop, test scale); see each source"
+            "published errors were measured under different protocols "
+            "(10-crop, single crop, test scale); see each source"
         )
     missing = [m.name for m in models if m.published is None and m.name not in altered]
     if missing:

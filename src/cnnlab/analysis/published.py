@@ -169,7 +169,8 @@ _IMAGENET = (
         "imagenet",
         20.7,
         5.3,
-        "single model, one 320x320 crop of the image resized to 320 (trained on 224x224 crops, scale augmentation), ILSVRC-2012 val",
+        "single model, one 320x320 crop of the image resized to 320 "
+        "(trained on 224x224 crops, scale augmentation), ILSVRC-2012 val",
         "He et al. 2016 (Identity Mappings), Table 5, row 'ResNet-200, pre-act Residual Unit' (scale augmentation)",
     ),
     PublishedError(
@@ -353,7 +354,8 @@ _CIFAR10 = (
         4.51,
         None,
         _C10_AUG + " ('C10+')",
-        "Huang et al. 2017, Table 2, row DenseNet-BC (L=100, k=12), column C10+ (also the authors' README, liuzhuang13/DenseNet)",
+        "Huang et al. 2017, Table 2, row DenseNet-BC (L=100, k=12), column C10+ "
+        "(also the authors' README, liuzhuang13/DenseNet)",
     ),
     PublishedError(
         "nin_cifar10",

@@ -47,7 +47,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--amp",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="bf16 autocast (fp16 on GPUs without bf16); default: as cnnlab train on this device (on for CUDA GPUs with bf16)",
+        help="bf16 autocast (fp16 on GPUs without bf16); "
+        "default: as cnnlab train on this device (on for CUDA GPUs with bf16)",
     )
     p.add_argument(
         "--channels-last",

@@ -161,7 +161,10 @@ def run_info(args: argparse.Namespace, print_fn: PrintFn) -> int:
         wrap.fill(f"  classes     {info.num_classes or 'the sub-folders'}: {classes or 'named by the folders'}"),
         f"  image       {'x'.join(map(str, info.image_size)) if info.image_size else 'any (read from disk)'}",
         f"  splits      {_splits(info)}",
-        f"  mean, std   {tuple(round(v, 4) for v in info.mean)}, {tuple(round(v, 4) for v in info.std)} ({info.stats_source})",
+        (
+            f"  mean, std   {tuple(round(v, 4) for v in info.mean)}, "
+            f"{tuple(round(v, 4) for v in info.std)} ({info.stats_source})"
+        ),
         wrap.fill(f"  layout      {info.layout}"),
     ]
     for f in info.files:

@@ -107,7 +107,8 @@ DESCRIPTION = (
     )
     + "\n".join(f"  {name:16s} {help_}" for name, (_, _, _, _, help_) in METHODS.items())
     + (
-        "\n\nMODEL is a run directory or checkpoint (cnnlab train), or a registered model name (--weights for its weights)."
+        "\n\nMODEL is a run directory or checkpoint (cnnlab train), "
+        "or a registered model name (--weights for its weights)."
         "\nembed and neighbours read --count images of --dataset (default: the run's dataset), resized as the weights"
         "\nwere trained; neighbours' queries are --image files, or the next 6 dataset images."
     )

@@ -50,7 +50,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dataset",
         metavar="D",
-        help="dataset name (cnnlab.data.list_datasets()), or some of its classes: mnist[0-4], cifar10[0,1,8,9]; picks the model's recipe for it",
+        help="dataset name (cnnlab.data.list_datasets()), "
+        "or some of its classes: mnist[0-4], cifar10[0,1,8,9]; picks the model's recipe for it",
     )
     p.add_argument(
         "--data-dir", metavar="DIR", help="folder holding the dataset's official files, e.g. ../shared/data/mnist"
@@ -201,7 +202,8 @@ def run_train(args: argparse.Namespace, print_fn: PrintFn) -> int:
         for name in list_recipes():
             r = load_recipe(name)
             print_fn(
-                f"{name:34s} {r.model.name:16s} {r.dataset.name:14s} {r.epochs:4d} epochs  {r.description.splitlines()[0] if r.description else ''}"
+                f"{name:34s} {r.model.name:16s} {r.dataset.name:14s} {r.epochs:4d} epochs  "
+                f"{r.description.splitlines()[0] if r.description else ''}"
             )
         return 0
     if args.dry_run:

@@ -270,10 +270,12 @@ def format_probe(result: Mapping[str, Any]) -> str:
     pre = result["preprocessing"]
     head = (
         f"linear probes of {result['model']} ({result['source']}) on {result['dataset']}: "
-        f"{result['train_images']} training, {result['test_images']} test images; pool {result['pool']}, C {result['C']:g}"
+        f"{result['train_images']} training, {result['test_images']} test images; "
+        f"pool {result['pool']}, C {result['C']:g}"
     )
     detail = (
-        f"preprocessing of the weights: {pre['channels']}x{pre['image_size']}x{pre['image_size']} ({pre['resize_mode']}), "
+        "preprocessing of the weights: "
+        f"{pre['channels']}x{pre['image_size']}x{pre['image_size']} ({pre['resize_mode']}), "
         f"mean {_values(pre['mean'])}, std {_values(pre['std'])}"
     )
     lines = [

@@ -36,8 +36,8 @@ class Augment:
     - ``fill``: ``"nearest"`` repeats the edge pixels (Keras' default ``fill_mode``);
       ``"zero"`` fills with black. ``crop_padding`` always pads with zeros, as torchvision.
 
-    Order: crop, shift, flip, affine (a flip is folded into the crop or shift gather). Integer operations keep ``uint8``; the affine map
-    returns ``float32`` in 0..255.
+    Order: crop, shift, flip, affine (a flip is folded into the crop or shift gather). Integer
+    operations keep ``uint8``; the affine map returns ``float32`` in 0..255.
     """
 
     crop_padding: int = 0

@@ -546,7 +546,8 @@ def _load_idx_pair(info: DatasetInfo, folder: Path, split: str, verify: Verify) 
                 raise DatasetIntegrityError(
                     f"{path} has md5 {actual}, expected {expected} (the official {info.name} file): it is "
                     f"damaged, truncated or not the official file. Delete it and fetch it again "
-                    f"(`cnnlab data download {info.name.split('[')[0]}`, or from {info.homepage}), or pass verify=False to load it unchecked"
+                    f"(`cnnlab data download {info.name.split('[')[0]}`, or from {info.homepage}), "
+                    "or pass verify=False to load it unchecked"
                 )
         arrays.append(parse_idx(data, str(path)))
     images, labels = arrays
@@ -577,7 +578,10 @@ def _load_cifar(
 ) -> tuple[torch.Tensor, torch.Tensor, dict, DatasetInfo]:
     label_key = "labels" if info.name == "cifar10" else "fine_labels"
     meta_spec = next(f for f in info.files if f.split is None)
-    fix = f"Delete it and fetch {info.archives[0].filename} again (`cnnlab data download {info.name.split('[')[0]}`), or pass verify=False to load it unchecked"
+    fix = (
+        f"Delete it and fetch {info.archives[0].filename} again (`cnnlab data download {info.name.split('[')[0]}`), "
+        "or pass verify=False to load it unchecked"
+    )
     check_md5(folder / meta_spec.name, expected_md5(meta_spec.name, meta_spec.md5, verify), fix=fix)
     meta = load_pickle(folder / meta_spec.name)
     if not isinstance(meta, Mapping):

@@ -65,7 +65,8 @@ def confusion_matrix(labels: Any, preds: Any, num_classes: int) -> np.ndarray:
     for name, arr in (("labels", y), ("preds", p)):
         if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
             raise ConfigError(
-                f"{name} hold class {int(arr.max() if arr.max() >= num_classes else arr.min())}, outside 0..{num_classes - 1}"
+                f"{name} hold class {int(arr.max() if arr.max() >= num_classes else arr.min())}, "
+                f"outside 0..{num_classes - 1}"
             )
     return skm.confusion_matrix(y, p, labels=np.arange(num_classes)).astype(np.int64)
 
@@ -139,6 +140,7 @@ def format_classification_report(report: Mapping[str, Any], digits: int = 2) -> 
     for label, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
         a = report[key]
         lines.append(
-            f"{label:>{width}} {a['precision']:>9.{digits}f} {a['recall']:>9.{digits}f} {a['f1']:>9.{digits}f} {total:>9}"
+            f"{label:>{width}} {a['precision']:>9.{digits}f} {a['recall']:>9.{digits}f} "
+            f"{a['f1']:>9.{digits}f} {total:>9}"
         )
     return "\n".join(lines) + "\n"

@@ -180,7 +180,8 @@ def ensemble_probabilities(
     for i, p in enumerate(probs):
         if p.shape != shape:
             raise ConfigError(
-                f"ensemble member {i} gives shape {tuple(p.shape)}, member 0 gives {tuple(shape)}; all must be N x classes alike"
+                f"ensemble member {i} gives shape {tuple(p.shape)}, member 0 gives {tuple(shape)}; "
+                "all must be N x classes alike"
             )
     stacked = torch.stack([p.float() for p in probs])
     if weights is None:

@@ -204,8 +204,8 @@ class Recipe:
     MPS, then CPU. ``amp`` and ``channels_last``: ``"auto"`` (the default) takes the fast
     setting measured for the device (:func:`cnnlab.engine.run.fast_defaults`); true or
     false forces it. ``transfer``: start from pretrained weights and fine-tune
-    (:class:`TransferSpec`); None trains from scratch. ``source``: where each setting comes from; ``assumptions``: the settings
-    no source gives; ``reported``: what the source reports reaching.
+    (:class:`TransferSpec`); None trains from scratch. ``source``: where each setting comes from;
+    ``assumptions``: the settings no source gives; ``reported``: what the source reports reaching.
     """
 
     name: str
@@ -528,8 +528,8 @@ def _validate_transfer(t: TransferSpec, recipe: Recipe) -> None:
         (bool(t.init), "transfer.init is empty; give a cnnlab run directory, 'torchvision' or a weights file"),
         (
             t.freeze_until is None or t.trainable_stages is None,
-            f"transfer.freeze_until={t.freeze_until!r} and transfer.trainable_stages={t.trainable_stages!r} both say what "
-            "trains; give one of them",
+            f"transfer.freeze_until={t.freeze_until!r} and transfer.trainable_stages={t.trainable_stages!r} "
+            "both say what trains; give one of them",
         ),
         (
             t.trainable_stages is None or t.trainable_stages >= 0,
@@ -550,8 +550,8 @@ def _validate_transfer(t: TransferSpec, recipe: Recipe) -> None:
         (
             (t.mean is None) == (t.std is None)
             and (t.mean is None or (len(t.mean) == len(t.std) and all(v > 0 for v in t.std))),
-            f"transfer.mean={t.mean!r} and transfer.std={t.std!r} must both be null (the weights' own) or both one value "
-            "per input channel, std positive",
+            f"transfer.mean={t.mean!r} and transfer.std={t.std!r} must both be null (the weights' own) "
+            "or both one value per input channel, std positive",
         ),
         (
             recipe.dataset.normalise == "model",

@@ -399,8 +399,8 @@ def _train(
         # engine does not import transfer).
         if start is None:
             raise ConfigError(
-                f"recipe {recipe.name!r} fine-tunes (it has a transfer section): pass start=cnnlab.transfer.start_finetune "
-                "to train_recipe, or run it with `cnnlab train`, which does"
+                f"recipe {recipe.name!r} fine-tunes (it has a transfer section): pass "
+                "start=cnnlab.transfer.start_finetune to train_recipe, or run it with `cnnlab train`, which does"
             )
         tuning = start(recipe)
         recipe, mean, std = tuning.recipe, tuning.mean, tuning.std

@@ -358,7 +358,10 @@ class Schedule:
         self._apply_warmup()
 
     def __repr__(self) -> str:
-        return f"Schedule({self.name!r}, per {self.interval}, lr={self.lr:.6g}, steps={self.steps_done}, epochs={self.epochs_done})"
+        return (
+            f"Schedule({self.name!r}, per {self.interval}, lr={self.lr:.6g}, "
+            f"steps={self.steps_done}, epochs={self.epochs_done})"
+        )
 
     # The main scheduler sees its own learning rates, never the warmed-up ones: chainable
     # schedulers (StepLR, ReduceLROnPlateau ...) compute the next lr from the current one.

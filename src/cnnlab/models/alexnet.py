@@ -276,7 +276,10 @@ _MEAN_STD = (
     "inputs normalised with the ImageNet mean and std (torchvision's preprocessing); the paper "
     "only subtracts the mean activity over the training set from each pixel (Sec. 2)"
 )
-_PADDING = "padding not given in the paper: conv1 0, conv2 2, conv3-conv5 1 (the Caffe reference model's), chosen to give Fig. 2's 55-27-13-13-13 maps"
+_PADDING = (
+    "padding not given in the paper: conv1 0, conv2 2, conv3-conv5 1 (the Caffe reference model's), "
+    "chosen to give Fig. 2's 55-27-13-13-13 maps"
+)
 
 
 # Multiply-accumulates by hand from Fig. 2's map sizes (out H*W * kernels * fan-in per tower):

@@ -234,9 +234,9 @@ class ResNet(ClassifierNet):
 
     ``shortcut``: "A", "B", "C" (Sec. 3.3) or None (plain network). ``stride_at``: "1x1" (the
     paper) or "3x3" (torchvision's "v1.5"); see :func:`stride_index`. ``drop_path_rate``:
-    stochastic depth's 1 - p_L (the last block's drop probability), spread over all blocks by the linear decay rule; ``drop_path_mode``
-    "row" drops per sample, "batch" per mini-batch (the paper's). ``conv_bias`` gives every
-    convolution a bias (stochastic depth's Torch code; BatchNorm cancels it).
+    stochastic depth's 1 - p_L (the last block's drop probability), spread over all blocks by the
+    linear decay rule; ``drop_path_mode`` "row" drops per sample, "batch" per mini-batch (the paper's).
+    ``conv_bias`` gives every convolution a bias (stochastic depth's Torch code; BatchNorm cancels it).
     """
 
     def __init__(
@@ -545,7 +545,8 @@ resnet152 = register_variant(
 # ResNet-50 as "25.5x10^6" parameters and "4.1x10^9" FLOPs.
 _TV_NOTES = (
     "torchvision's {tv} ('ResNet v1.5'): stride 2 on the 3x3 conv of conv3_1, conv4_1, conv5_1; "
-    "{name} is the paper's placement (stride on the first 1x1). drop_path_rate: stochastic depth's 1 - p_L (the last block's drop probability). "
+    "{name} is the paper's placement (stride on the first 1x1). "
+    "drop_path_rate: stochastic depth's 1 - p_L (the last block's drop probability). "
 )
 
 
@@ -812,7 +813,8 @@ plain110 = register_variant(
         110,
         1_727_962,
         paper=HUANG_2016,
-        table="Sec. 4 (CIFAR-10): He et al.'s 110-layer ResNet (their Sec. 4.2 table, n=18) with linear decay, p_L = 0.5",
+        table="Sec. 4 (CIFAR-10): He et al.'s 110-layer ResNet (their Sec. 4.2 table, n=18) "
+        "with linear decay, p_L = 0.5",
         paper_params="1.7M (He et al. 2015, Table 6)",
         preprocess=(
             "inputs normalised with the CIFAR-10 per-channel mean and std; He et al. (Sec. 4.2), whose "

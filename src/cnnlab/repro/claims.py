@@ -311,7 +311,8 @@ def compare(
         )
     return (
         "rounding",
-        f"{shown}: the printed {_show(p.mantissa)}{suffix} is one unit ({_show(step)}{suffix}) off in its last digit (rounding would print {_show(rounded)}{suffix})",
+        f"{shown}: the printed {_show(p.mantissa)}{suffix} is one unit ({_show(step)}{suffix}) off in its last digit "
+        f"(rounding would print {_show(rounded)}{suffix})",
     )
 
 
@@ -504,9 +505,15 @@ def _vgg16_memory() -> ClaimResult:
             key, out_shape, elements, w, b = f"{label} ({name})", r.output_shape, r.out_elements, r.weights, r.biases
             mem_why = f"{name}'s output: {'*'.join(map(str, out_shape[1:]))} = {elements:,} values"
             if r.kind == "conv":
-                par_why = f"{_conv_weights(r)}; cnnlab also has {b:,} biases ({r.params:,} params), the slide counts weights only"
+                par_why = (
+                    f"{_conv_weights(r)}; cnnlab also has {b:,} biases ({r.params:,} params), "
+                    "the slide counts weights only"
+                )
             elif r.kind == "linear":
-                par_why = f"{_fc_weights(r)}; cnnlab also has {b:,} biases ({r.params:,} params), the slide counts weights only"
+                par_why = (
+                    f"{_fc_weights(r)}; cnnlab also has {b:,} biases ({r.params:,} params), "
+                    "the slide counts weights only"
+                )
             else:
                 par_why = "pooling has no parameters"
         memory += elements
@@ -651,7 +658,10 @@ def _googlenet_table1() -> ClaimResult:
         cin = rows[0].input_shapes[0][1] if rows[0].kind == "conv" else rows[0].input_shapes[0][-1]
         formula, from_filters = _table1_formula(row, cin)
         module = names[-1] if isinstance(row, G_Inception) else row.name
-        why = f"weights {formula} = {from_filters:,} = {_show(Fraction(from_filters, 1024))}K (biases excluded, as in Table 1)"
+        why = (
+            f"weights {formula} = {from_filters:,} = {_show(Fraction(from_filters, 1024))}K "
+            "(biases excluded, as in Table 1)"
+        )
         if from_filters != w:
             why += f"; cnnlab's modules hold {w:,} weights"
         if compare(params, w, _TABLE1_KILO, zeros_significant=True)[0] is None:

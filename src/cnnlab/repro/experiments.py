@@ -351,7 +351,8 @@ def _fit_losses(
 
 @register_claim(
     "batchnorm-deep-net",
-    "Batch normalisation trains a deep net that a small initialization leaves stuck, and tolerates a higher learning rate",
+    "Batch normalisation trains a deep net that a small initialization leaves stuck, "
+    "and tolerates a higher learning rate",
     "Ioffe & Szegedy 2015, Sec. 3.3 and 4.2; Li, Johnson & Yeung, CS231n, Lecture 6, batch normalization slides "
     "('improves gradient flow through the network; allows higher learning rates; reduces the strong dependence "
     "on initialization')",

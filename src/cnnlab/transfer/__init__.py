@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..data import match_channels  # noqa: I001  (part of the transfer API: data in a model's channels)
 from .features import (
     HEAD,
     FeatureCache,
@@ -42,7 +43,6 @@ from .pretrained import (
     data_preprocessing,
     is_run,
     load_pretrained,
-    match_channels,
 )
 from .probe import LayerProbe, ProbeResult, fit_probe, linear_probe
 

@@ -175,7 +175,8 @@ def export_model(
                 )
                 raise ExportError(
                     f"{name} exported to {format}, but the file's outputs differ from PyTorch's by up to {diff:.3g} "
-                    f"(allowed {tolerance:g}{_noise_text(noise)}) on a seeded random batch; nothing was written to {path}. "
+                    f"(allowed {tolerance:g}{_noise_text(noise)}) on a seeded random batch; "
+                    f"nothing was written to {path}. "
                     f"{_sentence(hint)}; or export with check=False (--no-check) to keep the file unchecked"
                 )
     finally:
@@ -560,7 +561,10 @@ def opset_note(asked: int | None, written: int | None) -> str | None:
     when it cannot convert the model), else ``None``."""
     if asked is None or written is None or asked == written:
         return None
-    return f"asked for opset {asked}; the exporter wrote opset {written} (it could not convert this model to opset {asked})"
+    return (
+        f"asked for opset {asked}; the exporter wrote opset {written} "
+        f"(it could not convert this model to opset {asked})"
+    )
 
 
 def _check_batch(batch: int | str) -> int | str:

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from ..data import match_channels
 from ..engine.callbacks import Callback, TrainState
 from ..engine.recipes import ModelSpec, Recipe, recipe_from_dict, recipe_to_dict, validate_recipe
 from ..engine.run import RunResult, default_recipe, train_recipe
@@ -48,7 +49,6 @@ from .pretrained import (
     data_preprocessing,
     is_run,
     load_pretrained,
-    match_channels,
     run_recipe,
 )
 
@@ -308,7 +308,8 @@ def _load_init(init: str, spec: ModelSpec) -> Pretrained:
         pretrained = load_pretrained(init)
         if (pretrained.name, pretrained.options) != (spec.name, dict(spec.options)):
             raise ConfigError(
-                f"transfer.init={init!r} is a run of {pretrained.name} with options {pretrained.options}, but the recipe's "
+                f"transfer.init={init!r} is a run of {pretrained.name} "
+                f"with options {pretrained.options}, but the recipe's "
                 f"model is {spec.name} with {dict(spec.options)}; set model.name={pretrained.name} (and its options)"
             )
         return pretrained
@@ -382,8 +383,8 @@ def finetune_recipe(
     else:
         if weights is None:
             raise ConfigError(
-                f"fine-tuning {str(source)!r} needs pretrained weights: weights='torchvision', a weights file, or a cnnlab "
-                f"run instead of the model name; to train it from scratch use `cnnlab train {source}`"
+                f"fine-tuning {str(source)!r} needs pretrained weights: weights='torchvision', a weights file, "
+                f"or a cnnlab run instead of the model name; to train it from scratch use `cnnlab train {source}`"
             )
         name = check_model_name(str(source))
         spec, init = ModelSpec(name, builder_options(name, weights, options)), weights

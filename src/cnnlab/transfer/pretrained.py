@@ -164,8 +164,8 @@ def data_preprocessing(model: nn.Module, dataset: str) -> DataPreprocessing:
     note = None
     if conversion == "replicate":
         note = (
-            f"{info.name} is grey (1 channel) and {_model_name(model)} reads 3: each image is replicated to 3 identical "
-            "channels, then normalised with the weights' per-channel mean and std"
+            f"{info.name} is grey (1 channel) and {_model_name(model)} reads 3: each image is replicated to 3 "
+            "identical channels, then normalised with the weights' per-channel mean and std"
         )
     elif conversion == "luma":
         note = (

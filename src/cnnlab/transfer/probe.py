@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data import ImageTensors, dataset_info, load_dataset
+from ..data import ImageTensors, dataset_info, load_dataset, match_channels
 from ..engine.run import resolve_device, test_split, train_subset
 from ..errors import ConfigError
 from .features import FeatureCache, LayerFeatures, extract_features, stage_layers
-from .pretrained import DataPreprocessing, data_preprocessing, load_pretrained, match_channels
+from .pretrained import DataPreprocessing, data_preprocessing, load_pretrained
 
 
 @dataclass

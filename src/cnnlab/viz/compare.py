@@ -203,8 +203,8 @@ def plot_comparison(
     if no_macs:
         notes.append("No multiply-accumulates to place on a log axis (not plotted): " + ", ".join(no_macs))
     notes.append(
-        f"MACs counted by cnnlab (conv + linear, batch {batch}) at each model's analysed input size; errors as published, "
-        "under the protocol each source states (single crop, 10-crop, test scale) - not re-measured."
+        f"MACs counted by cnnlab (conv + linear, batch {batch}) at each model's analysed input size; errors as "
+        "published, under the protocol each source states (single crop, 10-crop, test scale) - not re-measured."
     )
     notes += [f"Note: {n}" for n in comparison.notes if "different datasets" in n or "default input sizes" in n]
     fig.text(0.01, 0.005, "\n".join(notes), fontsize=7, va="bottom", ha="left", wrap=True)
