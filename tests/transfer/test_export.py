@@ -56,7 +56,10 @@ SLOW_FAMILIES = {"bn_inception", "dpn", "googlenet", "inception_v3", "preact_res
 
 
 def _build(name: str, **kw) -> nn.Module:
+    """Seeded, so a failure reproduces (the weights were drawn from whatever the global RNG
+    held; resnext once crossed the absolute 1e-4 with logits near 2)."""
     card = cnnlab.model_card(name)
+    torch.manual_seed(0)
     return cnnlab.create_model(name, num_classes=10, **{**card.test_kwargs, **kw})
 
 
@@ -106,8 +109,10 @@ def test_onnx_runs_in_onnxruntime_with_pytorchs_outputs_for_every_family(family,
         expected = model.eval()(x)
     got = _ort_session(result.path).run(None, {"input": x.numpy()})[0]
     assert got.shape == (3, 10)
+    # float32 rounding scales with the logits: 1e-4 of their largest magnitude (at least 1e-4).
+    scale = max(1.0, float(expected.abs().max()))
     assert float((torch.from_numpy(got) - expected).abs().max()) <= max(
-        TOLERANCE, NOISE_FACTOR * (result.float32_error or 0)
+        TOLERANCE * scale, NOISE_FACTOR * (result.float32_error or 0)
     )
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ..atomic import atomic_write
 
 PrintFn = Callable[[str], None]
 
@@ -281,15 +281,7 @@ def _options(fn: Callable[..., Any], args: argparse.Namespace, fixed: dict[str, 
 
 
 def _atomic_json(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(json.dumps(data, indent=2).encode()))
 
 
 def _dataset_method(

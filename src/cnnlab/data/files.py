@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_output
 from .errors import DatasetIntegrityError, DownloadError, UnsafePickleError
 
 #: Environment variable naming the root folder of downloaded datasets.
@@ -143,12 +144,9 @@ def load_pickle(path: Path) -> Any:
 
 def _fetch(url: str, target: Path, md5: str | None, progress: bool, timeout: float) -> None:
     """Stream ``url`` into a temporary file beside ``target``; rename it on a matching md5."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
     digest = hashlib.md5(usedforsecurity=False)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+    with atomic_output(target, suffix=".part") as tmp:  # renamed only when complete and matching
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             length = response.headers.get("Content-Length") if response.headers else None
             total = int(length) if length and length.isdigit() else None
             bar = None
@@ -163,13 +161,8 @@ def _fetch(url: str, target: Path, md5: str | None, progress: bool, timeout: flo
                     bar.update(len(block))
             if bar is not None:
                 bar.close()
-            out.flush()
-            os.fsync(out.fileno())
         if md5 is not None and digest.hexdigest() != md5:
             raise DownloadError(f"{url} delivered md5 {digest.hexdigest()}, expected {md5}")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def download_file(

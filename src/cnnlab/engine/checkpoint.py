@@ -31,8 +31,6 @@ import os
 import pickle
 import random
 import re
-import shutil
-import tempfile
 import warnings
 import zipfile
 from collections import OrderedDict
@@ -44,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import atomic_copy, atomic_write  # noqa: F401  (re-exported: the engine's writers)
 from ..errors import CheckpointError
 from .distributed import unwrap
 
@@ -61,44 +60,6 @@ def cnnlab_version() -> str:
 
 
 # -- writing ----------------------------------------------------------------------------------
-def _fsync_dir(folder: Path) -> None:
-    # The rename itself must reach the disk too; not every platform can open a directory.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | Path, write: Any) -> Path:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_copy(src: str | Path, dst: str | Path) -> Path:
-    """Copy ``src`` to ``dst`` with the same temporary-file-and-rename guarantee."""
-    with open(src, "rb") as f_src:
-        return atomic_write(dst, lambda f: shutil.copyfileobj(f_src, f))
-
-
 def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically; it must hold only tensors and plain data
     (what ``torch.load(weights_only=True)`` can read back), which is checked first."""

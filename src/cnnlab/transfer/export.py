@@ -33,7 +33,6 @@ import importlib.metadata
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..atomic import atomic_output
 from ..errors import CnnlabError, ConfigError, require_parent_folder
 from ..models import create_model
 from ..registry import list_models, model_options
@@ -147,7 +147,7 @@ def export_model(
                     "export the model's forward(x) -> logits"
                 )
         writer = {"onnx": _export_onnx, "torchscript": _export_torchscript, "safetensors": _export_safetensors}[format]
-        with _atomic_output(path) as tmp:
+        with atomic_output(path) as tmp:
             notes, diff, opset_used = writer(
                 model,
                 tmp,
@@ -729,26 +729,3 @@ def _quiet() -> Iterator[None]:
     ):
         warnings.simplefilter("ignore")
         yield
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def _atomic_output(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path``, renamed to ``path`` when the block succeeds and
-    removed when it fails: readers see the old file or the complete new one, never a part."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the export private
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
