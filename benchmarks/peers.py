@@ -2,8 +2,8 @@
 docs/explain.md ("Checked against"). The pass/fail checks are tests/explain/test_differential.py
 and tests/analysis/test_differential.py; this script prints the measured agreement.
 
-    python benchmarks/peers.py            # explain methods and the torchvision counts
-    python benchmarks/peers.py --registry # also every registered model's MACs (minutes)
+    PYTHONPATH=. python benchmarks/peers.py            # explain methods and the torchvision counts
+    PYTHONPATH=. python benchmarks/peers.py --registry # also every registered model's MACs (minutes)
 """
 
 from __future__ import annotations
@@ -26,34 +26,14 @@ import cnnlab
 from cnnlab.explain import adversarial as ADV
 from cnnlab.explain import attribution as A
 
-MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
-
-
-def net() -> nn.Module:
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(16, 4),
-    ).eval()
-    model.pretrained_cfg = {"input_size": (3, 8, 8), "mean": MEAN, "std": STD}
-    return model
-
-
-class Normalize(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+# The same small ReLU CNN, normalisation and images as the pass/fail tests.
+from tests.explain.test_differential import images, net, pixels_model  # noqa: E402
 
 
 def explain_rows() -> list[tuple[str, str, float]]:
     model = net()
-    peer = nn.Sequential(Normalize(), model).eval()
-    x = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    peer = pixels_model(model)
+    x = images()
     t = torch.tensor([0, 1, 3])
     grad = x.clone().requires_grad_()
     rows = [
@@ -105,8 +85,7 @@ def explain_rows() -> list[tuple[str, str, float]]:
     )
     rows.append(("occlusion", "Captum Occlusion", (total / count)[:, None] - theirs))
     # SmoothGrad: Captum's NoiseTunnel given cnnlab's standard-normal draws (one generator per image).
-    x01 = x.clone()
-    x01[:, :, 0, 0], x01[:, :, 0, 1] = 0.0, 1.0  # a span of 1: cnnlab's noise std is noise x 1
+    x01 = x  # images() span [0, 1]: cnnlab's noise std is noise x 1
 
     def same_noise(inp: torch.Tensor, stdev: float, k: int) -> torch.Tensor:
         gens = [torch.Generator().manual_seed(11) for _ in range(len(inp))]
@@ -129,7 +108,7 @@ def explain_rows() -> list[tuple[str, str, float]]:
         for _ in range(2):  # pytorch-grad-cam's scale_cam_image, applied twice
             ours = ours - ours.flatten(1).min(1).values[:, None, None]
             ours = ours / (1e-7 + ours.flatten(1).max(1).values[:, None, None])
-        p = nn.Sequential(Normalize(), m).eval()
+        p = pixels_model(m)
         with cls(model=p, target_layers=[p[1][1]]) as cam:
             theirs = cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(int(i)) for i in t])
         out.append(

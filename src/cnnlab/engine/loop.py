@@ -31,6 +31,7 @@ from ..tracing import modes_kept
 from .callbacks import Callback, History, TrainState, call_hook
 from .checkpoint import load_checkpoint, own_rng_state, restore_training_state, resume_state, set_rng_state
 from .distributed import all_reduce_metrics, any_rank, get_rank, get_world_size, unwrap, uses_aux
+from .metrics import topk_correct
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -315,12 +316,11 @@ def evaluate(
             n = y.shape[0]
             num_classes = logits.shape[1]
             target = _hard_labels(y)
-            top = logits.topk(min(max(topk), num_classes), dim=1).indices
-            hits = top == target[:, None]  # N x max(k)
+            correct = topk_correct(logits, target, topk)
             sums["loss_sum"] += float(loss) * n
             sums["images"] += n
             for k in topk:
-                sums[f"correct{k}"] += float(hits[:, :k].any(1).sum())
+                sums[f"correct{k}"] += float(correct[k])
             if return_outputs:
                 outputs.append(logits.float().cpu())
                 labels.append(y.cpu())

@@ -25,6 +25,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from ..errors import ConfigError, InputShapeError
+from ..tracing import modes_kept
 
 SZEGEDY_SCALES = (256, 288, 320, 352)
 CROP_COUNTS = (1, 10, 144)
@@ -150,9 +151,8 @@ def predict_crops(
     n_crops = parse_crops(crops)
     if max_batch is not None and max_batch < 1:
         raise ConfigError(f"max_batch={max_batch!r} must be at least 1")
-    was_training = model.training
-    model.eval()
-    try:
+    with modes_kept(model):
+        model.eval()
         total: torch.Tensor | None = None
         count = 0
         for group in _crop_groups(images, n_crops, crop_size, scales):
@@ -165,8 +165,6 @@ def predict_crops(
             count += g
         assert total is not None
         return total / count
-    finally:
-        model.train(was_training)
 
 
 def ensemble_probabilities(
