@@ -42,6 +42,10 @@ class TrainingDivergedError(CnnlabError, RuntimeError):
         self.epoch, self.step, self.value = epoch, step, value
 
 
+class RunInUseError(CnnlabError, RuntimeError):
+    """A run directory another process is training in (its lock is held)."""
+
+
 class DatasetNotFoundError(CnnlabError, FileNotFoundError):
     """A dataset's files are not in any folder searched."""
 

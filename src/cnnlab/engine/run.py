@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import random
@@ -38,6 +39,7 @@ from ..registry import model_card
 from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar
 from .checkpoint import atomic_write, load_checkpoint, resume_state
 from .distributed import cleanup_distributed, init_distributed, training_module, unwrap, wrap_ddp
+from .lock import run_lock
 from .loop import evaluate, fit
 from .metrics import classification_report, confusion_matrix, topk_accuracy
 from .multicrop import predict_crops
@@ -317,8 +319,8 @@ def train_recipe(
     validate_recipe(recipe)
     if resume is not None:
         _resume_notes(ckpt, run_dir, planned, recipe.epochs, lr_on_resume, print_fn)
-    elif run_dir is not None:
-        _check_new_run_dir(Path(run_dir))
+    elif run_dir is not None and Path(run_dir).exists() and not Path(run_dir).is_dir():
+        raise ConfigError(f"--run-dir {run_dir} is a file; give a folder for the run (it is created if absent)")
     # A resumed run's report counts the epochs trained before too, not only this command's.
     earlier = (
         0.0
@@ -329,19 +331,33 @@ def train_recipe(
             if r.get("epoch", 0) <= (ckpt.get("epoch") or 0)
         )
     )
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(recipe)
     dist = init_distributed(device)
     try:
-        return _train(
-            recipe, dist, run_dir, resume, lr_on_resume, device, callbacks, progress, compile, print_fn, earlier, start
-        )
+        # One run per folder: rank 0 holds the folder's lock for the whole run.
+        with run_lock(run_dir, print_fn) if dist.is_main else contextlib.nullcontext():
+            if resume is None and dist.is_main:
+                _check_new_run_dir(run_dir)  # under the lock: a run in progress is named by its process
+            return _train(
+                recipe,
+                dist,
+                run_dir,
+                resume,
+                lr_on_resume,
+                device,
+                callbacks,
+                progress,
+                compile,
+                print_fn,
+                earlier,
+                start,
+            )
     finally:
         cleanup_distributed()
 
 
 def _check_new_run_dir(run_dir: Path) -> None:
     # Checked before anything is written: a new run never mixes its files with another's.
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"--run-dir {run_dir} is a file; give a folder for the run (it is created if absent)")
     if (run_dir / "recipe.yaml").is_file():
         raise ConfigError(
             f"--run-dir {run_dir} already holds a run (its recipe.yaml); continue it with "
