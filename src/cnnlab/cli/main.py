@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .. import __version__
+from ..engine.signals import RunInterrupted
 from ..errors import CnnlabError
 from . import (
     analysis_cmd,
@@ -51,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, print_fn: Callable[[str], None] = print) -> int:
-    """Run one command; returns the exit status (0 ok, 1 error). Usage errors exit with
-    status 2 through argparse's SystemExit, as every argparse program does."""
+    """Run one command; returns the exit status (0 ok, 1 error, 130 / 143 for training stopped
+    by SIGINT / SIGTERM). Usage errors exit with status 2 through argparse's SystemExit, as
+    every argparse program does."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -62,3 +64,5 @@ def main(argv: Sequence[str] | None = None, print_fn: Callable[[str], None] = pr
         return 1
     except BrokenPipeError:  # `cnnlab list | head`
         return 0
+    except RunInterrupted as stop:  # Ctrl-C / SIGTERM in training: the run said how to resume
+        return stop.exit_code

@@ -40,6 +40,7 @@ from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar
 from .checkpoint import atomic_write, load_checkpoint, resume_state
 from .distributed import cleanup_distributed, init_distributed, training_module, unwrap, wrap_ddp
 from .lock import run_lock
+from .signals import RunInterrupted, StopOnSignal, signal_name, stop_on_signals
 from .loop import evaluate, fit
 from .metrics import classification_report, confusion_matrix, topk_accuracy
 from .multicrop import predict_crops
@@ -465,25 +466,30 @@ def _train(
     run_callbacks: list[Callback] = [bar, MetricsLogger(run_dir), Checkpointer(run_dir, every=recipe.checkpoint_every)]
     if tuning is not None:
         run_callbacks.append(tuning.callback)
-    history = fit(
-        trained,
-        train_loader,
-        eval_loader,
-        optimizer,
-        epochs=recipe.epochs,
-        device=device,
-        scheduler=schedule,
-        callbacks=[*run_callbacks, *callbacks],
-        amp=recipe.amp,
-        channels_last=recipe.channels_last,
-        grad_clip=recipe.grad_clip_norm,
-        loss_fn=nn.CrossEntropyLoss(label_smoothing=recipe.loss.label_smoothing),
-        recipe={"recipe": recipe_to_dict(recipe)},
-        run_dir=run_dir,
-        resume_from=resume,
-        lr=lr_on_resume,
-        val_every=recipe.val_every,
-    )
+    # Ctrl-C / SIGTERM stop at the next step boundary (one process; under torchrun the ranks
+    # would stop at different steps and wait on each other, so the signal keeps its default).
+    stopper = StopOnSignal()
+    guard = stop_on_signals(stopper) if not dist.distributed else contextlib.nullcontext()
+    with guard, _said_when_interrupted(run_dir, print_fn):
+        history = fit(
+            trained,
+            train_loader,
+            eval_loader,
+            optimizer,
+            epochs=recipe.epochs,
+            device=device,
+            scheduler=schedule,
+            callbacks=[*run_callbacks, *callbacks, stopper],  # last: the epoch's checkpoint is written first
+            amp=recipe.amp,
+            channels_last=recipe.channels_last,
+            grad_clip=recipe.grad_clip_norm,
+            loss_fn=nn.CrossEntropyLoss(label_smoothing=recipe.loss.label_smoothing),
+            recipe={"recipe": recipe_to_dict(recipe)},
+            run_dir=run_dir,
+            resume_from=resume,
+            lr=lr_on_resume,
+            val_every=recipe.val_every,
+        )
     # The test report covers the whole split on every rank (a shard per rank would report a
     # part); under DDP evaluate() all-reduces, so every rank must take part. Rank 0 keeps it.
     if info.in_memory and dist.distributed:
@@ -513,6 +519,20 @@ def _train(
         }
         atomic_write(run_dir / "report.json", lambda f: f.write(json.dumps(report, indent=2).encode()))
     return RunResult(run_dir, [dict(h) for h in history], test, seconds)
+
+
+@contextlib.contextmanager
+def _said_when_interrupted(run_dir: Path, print_fn: PrintFn):
+    try:
+        yield
+    except RunInterrupted as stop:
+        last = run_dir / "checkpoints" / "last.pt"
+        kept = f"checkpoint {last} (epoch {stop.epoch})" if last.is_file() else "no epoch finished, so no checkpoint"
+        print_fn(
+            f"interrupted after epoch {stop.epoch}, step {stop.step} ({signal_name(stop.signum)}); {kept}; "
+            f"resume with `cnnlab train --resume {run_dir}`"
+        )
+        raise
 
 
 def final_report(model: nn.Module, loader: Any, device: torch.device, info: Any) -> dict[str, Any]:
