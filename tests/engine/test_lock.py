@@ -26,7 +26,9 @@ def test_a_second_run_on_a_folder_in_use_is_refused_with_the_holder_pid(tmp_path
             train_recipe("lenet5-digits", overrides=["epochs=1"], run_dir=run_dir, **QUIET)
     assert not (run_dir / "recipe.yaml").exists()  # the refused run wrote nothing
     lines = []
-    result = train_recipe("lenet5-digits", overrides=["epochs=1"], run_dir=run_dir, progress=False, print_fn=lines.append)
+    result = train_recipe(
+        "lenet5-digits", overrides=["epochs=1"], run_dir=run_dir, progress=False, print_fn=lines.append
+    )
     assert result.history and (run_dir / LOCK_NAME).read_text() == ""  # released, no PID left behind
     assert not any("taking over" in line for line in lines)
 

@@ -29,7 +29,18 @@ def _wait_for_epoch(run_dir, proc, timeout=120.0):
 def test_a_signal_stops_training_at_a_safe_point_and_it_resumes(tmp_path, signum, code):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cnnlab", "train", "lenet5", "--run-dir", str(run_dir), "--epochs", "200", "--no-progress"],
+        [
+            sys.executable,
+            "-m",
+            "cnnlab",
+            "train",
+            "lenet5",
+            "--run-dir",
+            str(run_dir),
+            "--epochs",
+            "200",
+            "--no-progress",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -45,5 +56,7 @@ def test_a_signal_stops_training_at_a_safe_point_and_it_resumes(tmp_path, signum
     assert not (run_dir / ".lock").read_text()  # the lock went with the run
     # The checkpoint it names resumes (here to a short end), as after any interruption.
     done = int(line.split("epoch ")[1].split(",")[0])
-    resumed = train_recipe("", overrides=[f"epochs={done + 1}"], resume=run_dir, progress=False, print_fn=lambda s: None)
+    resumed = train_recipe(
+        "", overrides=[f"epochs={done + 1}"], resume=run_dir, progress=False, print_fn=lambda s: None
+    )
     assert [h["epoch"] for h in resumed.history] == list(range(1, done + 2))

@@ -40,7 +40,6 @@ from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar
 from .checkpoint import atomic_write, load_checkpoint, resume_state
 from .distributed import cleanup_distributed, init_distributed, training_module, unwrap, wrap_ddp
 from .lock import run_lock
-from .signals import RunInterrupted, StopOnSignal, signal_name, stop_on_signals
 from .loop import evaluate, fit
 from .metrics import classification_report, confusion_matrix, topk_accuracy
 from .multicrop import predict_crops
@@ -55,6 +54,7 @@ from .recipes import (
     validate_recipe,
 )
 from .schedules import build_schedule
+from .signals import RunInterrupted, StopOnSignal, signal_name, stop_on_signals
 
 PrintFn = Callable[[str], None]
 
