@@ -5,12 +5,15 @@ a failure (a full disk, Ctrl-C) leaves the old file and no temporary one. Ground
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from .errors import WriteError
 
 
 def _umask() -> int:
@@ -33,23 +36,50 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# What a disk can refuse: the message names the folder and the errno's meaning, never a traceback.
+DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+
+
+def disk_error(err: OSError, path: Path) -> WriteError:
+    """A :class:`WriteError` naming the file, its folder and what the disk said."""
+    name = errno.errorcode.get(err.errno or 0, "")
+    what = err.strerror or str(err)
+    fix = {
+        errno.ENOSPC: "free some space",
+        errno.EDQUOT: "free some space",
+        errno.EROFS: "write somewhere writable",
+        errno.EFBIG: "write somewhere else",
+    }.get(err.errno or 0, "fix its permissions")
+    return WriteError(
+        f"cannot write {path.name} in {path.parent}: {what} ({name}); {fix}, or choose another folder; "
+        "no earlier file was changed"
+    )
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary file beside ``path`` (with the usual permissions, not mkstemp's 0600) for
-    the block to write; renamed to ``path`` when the block succeeds, removed when it fails."""
+    the block to write; renamed to ``path`` when the block succeeds, removed when it fails.
+    A disk that refuses (full, read-only, no permission) raises :class:`WriteError`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
         os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        if isinstance(err, WriteError) or err.errno not in DISK_ERRORS:
+            raise
+        raise disk_error(err, path) from err
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
 
 

@@ -42,6 +42,11 @@ class TrainingDivergedError(CnnlabError, RuntimeError):
         self.epoch, self.step, self.value = epoch, step, value
 
 
+class WriteError(CnnlabError, OSError):
+    """A file that could not be written: a read-only or full disk, no permission. The file it
+    would have replaced is intact (writes are atomic)."""
+
+
 class RunInUseError(CnnlabError, RuntimeError):
     """A run directory another process is training in (its lock is held)."""
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable, Sequence
 
 from .. import __version__
+from ..atomic import DISK_ERRORS
 from ..engine.signals import RunInterrupted
 from ..errors import CnnlabError
 from . import (
@@ -66,3 +68,13 @@ def main(argv: Sequence[str] | None = None, print_fn: Callable[[str], None] = pr
         return 0
     except RunInterrupted as stop:  # Ctrl-C / SIGTERM in training: the run said how to resume
         return stop.exit_code
+    except OSError as err:  # a folder the disk refuses (read-only, full, no permission): one line
+        if err.errno not in DISK_ERRORS:
+            raise
+        where = err.filename or "a file"
+        print(
+            f"cnnlab {args.command}: error: cannot write {where}: {err.strerror} "
+            f"({errno.errorcode.get(err.errno, err.errno)}); choose another folder",
+            file=sys.stderr,
+        )
+        return 1
