@@ -112,9 +112,11 @@ def test_truncated_checkpoint_names_the_file_and_the_others(tmp_path):
     good.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match=r"last\.pt .*truncated or corrupted.*epoch_001\.pt"):
         load_checkpoint(good)
-    with pytest.warns(UserWarning, match="epoch_001"):
-        path, ckpt = resume_state(tmp_path)
+    notes = []
+    path, ckpt = resume_state(tmp_path, note=notes.append)
     assert path.name == "epoch_001.pt" and ckpt["epoch"] == 1
+    assert len(notes) == 1 and notes[0].startswith("note: resuming from") and "epoch_001" in notes[0]
+    assert notes[0].count("(") == notes[0].count(")")  # one reason per file, brackets balanced
 
 
 @pytest.mark.parametrize("where", [0.3, 0.6, 0.95])
@@ -319,3 +321,35 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, monkeypatch
     monkeypatch.setattr("cnnlab.engine.loop.set_rng_state", lambda state: None)
     other_weights, _, _ = train_run(tmp_path / "no_rng", resume=True)
     assert any(not torch.equal(other_weights[k], v) for k, v in weights.items())
+
+
+def test_every_reader_of_a_run_falls_back_like_resume(tmp_path, capsys):
+    """eval, predict, explain, export and transfer read a run through load_run_model: a corrupt
+    best.pt falls back to last.pt, then the newest readable epoch file, with one clean note;
+    when none is readable, one reason per file with balanced brackets (issue 19)."""
+    from cnnlab.engine.run import load_run_model, train_recipe
+
+    run_dir = tmp_path / "run"
+    train_recipe(
+        "lenet5-digits",
+        overrides=["epochs=2", "checkpoint_every=1"],
+        run_dir=run_dir,
+        progress=False,
+        print_fn=lambda s: None,
+    )
+    folder = run_dir / "checkpoints"
+    (folder / "best.pt").write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    load_run_model(run_dir)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"note: using {folder / 'last.pt'} (epoch 2) because best.pt")
+    (folder / "last.pt").write_bytes(b"")
+    load_run_model(run_dir)
+    assert f"note: using {folder / 'epoch_002.pt'}" in capsys.readouterr().err
+    for f in folder.iterdir():
+        f.write_bytes(b"x")
+    with pytest.raises(CheckpointError) as info:
+        load_run_model(run_dir)
+    message = str(info.value)
+    assert all(name in message for name in ("best.pt", "last.pt", "epoch_002.pt", "epoch_001.pt"))
+    assert message.count("(") == message.count(")")

@@ -31,6 +31,7 @@ import os
 import pickle
 import random
 import re
+import sys
 import warnings
 import zipfile
 from collections import OrderedDict
@@ -233,11 +234,25 @@ def load_checkpoint(
     return ckpt
 
 
-def resume_state(run_dir: str | Path, map_location: str | torch.device | None = "cpu") -> tuple[Path, dict[str, Any]]:
+def first_clause(text: str) -> str:
+    """``text`` up to its first ``; `` outside brackets (a reason without its advice), so
+    the brackets of the part kept stay balanced."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0 and text.startswith("; ", i):
+            return text[:i]
+    return text
+
+
+def resume_state(
+    run_dir: str | Path, map_location: str | torch.device | None = "cpu", note: Any = None
+) -> tuple[Path, dict[str, Any]]:
     """The checkpoint a run resumes from: ``checkpoints/last.pt`` of ``run_dir`` (a run
     directory, its checkpoints folder, or a checkpoint file). If ``last.pt`` is unreadable
     the newest readable ``epoch_XXX.pt`` or ``best.pt`` (the one with more epochs) is used,
-    with a warning. Returns ``(path, checkpoint)``."""
+    said in one line (``note``, default stderr). Returns ``(path, checkpoint)``."""
     run_dir = Path(run_dir)
     if run_dir.is_file():
         return run_dir, load_checkpoint(run_dir, map_location)
@@ -259,14 +274,15 @@ def resume_state(run_dir: str | Path, map_location: str | torch.device | None = 
         try:
             found.append((path, load_checkpoint(path, map_location)))
         except CheckpointError as err:
-            failures.append(str(err).split(";")[0])
+            failures.append(f"{path.name} {first_clause(str(err).replace(f'checkpoint {path} ', '', 1))}")
         if found and found[0][0].name == "last.pt":
             return found[0]
     if not found:
         raise CheckpointError(f"no readable checkpoint in {folder}: " + "; ".join(failures))
     path, ckpt = max(found, key=lambda pc: pc[1].get("epoch", -1))
     why = "; ".join(failures) or f"there is no last.pt in {folder}"
-    warnings.warn(f"resuming from {path} (epoch {ckpt.get('epoch')}) because {why}", stacklevel=2)
+    say = note if note is not None else (lambda text: print(text, file=sys.stderr))
+    say(f"note: resuming from {path} (epoch {ckpt.get('epoch')}) because {why}")
     return path, ckpt
 
 

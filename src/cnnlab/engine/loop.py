@@ -410,7 +410,9 @@ def fit(
     if resume_from is not None:
         path = Path(resume_from)
         ckpt = (
-            load_checkpoint(path, map_location=device) if path.is_file() else resume_state(path, map_location=device)[1]
+            load_checkpoint(path, map_location=device)
+            if path.is_file()
+            else resume_state(path, map_location=device, note=lambda text: None)[1]
         )
         start_epoch = restore_training_state(ckpt, net, optimizer, scheduler, scaler, train_loader, lr=lr, rng=False)
         global_step = int(ckpt.get("global_step", 0))

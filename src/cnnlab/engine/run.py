@@ -12,6 +12,7 @@ import io
 import json
 import random
 import re
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,11 +34,11 @@ from ..data import (
     match_channels,
     open_image,
 )
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..models import create_model
 from ..registry import model_card
 from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar
-from .checkpoint import atomic_write, load_checkpoint, resume_state
+from .checkpoint import atomic_write, first_clause, list_checkpoints, load_checkpoint, resume_state
 from .distributed import cleanup_distributed, init_distributed, training_module, unwrap, wrap_ddp
 from .lock import run_lock
 from .loop import evaluate, fit
@@ -553,6 +554,32 @@ def final_report(model: nn.Module, loader: Any, device: torch.device, info: Any)
     }
 
 
+def read_run_checkpoint(
+    run_dir: str | Path, which: str = "best", map_location: str = "cpu", note: PrintFn | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """A run's checkpoint for reading its model: ``which`` (``best.pt``), else ``last.pt``,
+    else the newest readable ``epoch_XXX.pt``, as ``--resume`` falls back; a fallback is said
+    in one line (``note``, default stderr). When none is readable, one reason per file."""
+    folder = Path(run_dir) / "checkpoints"
+    first = folder / f"{which}.pt"
+    candidates = [first, *(p for p in list_checkpoints(folder) if p != first)]
+    candidates = [p for p in candidates if p.is_file()]
+    if not candidates:
+        raise ConfigError(f"no checkpoint in {folder}: expected best.pt or last.pt; is {run_dir} a run directory?")
+    failures: list[str] = []
+    for path in candidates:
+        try:
+            ckpt = load_checkpoint(path, map_location)
+        except CheckpointError as err:
+            failures.append(f"{path.name} {first_clause(str(err).replace(f'checkpoint {path} ', '', 1))}")
+            continue
+        if failures:
+            say = note or (lambda text: print(text, file=sys.stderr))
+            say(f"note: using {path} (epoch {ckpt.get('epoch')}) because " + "; ".join(failures))
+        return path, ckpt
+    raise CheckpointError(f"no readable checkpoint in {folder}: " + "; ".join(failures))
+
+
 def load_run_model(
     run_or_checkpoint: str | Path, which: str = "best", map_location: str = "cpu"
 ) -> tuple[nn.Module, Recipe, dict[str, Any]]:
@@ -569,14 +596,9 @@ def load_run_model(
             f"{str(path)!r} does not exist: give a run directory (`cnnlab runs` lists them) or a checkpoint file{named}"
         )
     if path.is_dir():
-        folder = path / "checkpoints"
-        candidates = [folder / f"{which}.pt", folder / "last.pt"]
-        path = next((p for p in candidates if p.is_file()), candidates[0])
-        if not path.is_file():
-            raise ConfigError(
-                f"no checkpoint in {folder}: expected best.pt or last.pt; is {run_or_checkpoint} a run directory?"
-            )
-    ckpt = load_checkpoint(path, map_location)
+        path, ckpt = read_run_checkpoint(path, which, map_location)
+    else:
+        ckpt = load_checkpoint(path, map_location)
     recipe_data = (ckpt.get("recipe") or {}).get("recipe")
     if recipe_data is None:
         raise ConfigError(f"{path} holds no recipe; it was not written by `cnnlab train`")
