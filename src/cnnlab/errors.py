@@ -34,6 +34,10 @@ class CheckpointError(CnnlabError, RuntimeError):
     """A checkpoint that is missing, truncated, corrupted, or holds code we will not run."""
 
 
+class UnsafeFileError(CheckpointError):
+    """A file that would execute code when loaded: refused, nothing run."""
+
+
 class TrainingDivergedError(CnnlabError, RuntimeError):
     """The loss became NaN or infinite; training stopped before the bad step was applied."""
 

@@ -61,8 +61,16 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling refused or file damaged
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        code = next((ln for ln in lines if "GLOBAL" in ln), None)
+        if code is not None:  # torch's own advice (weights_only=False) is left out on purpose
+            raise WeightsError(
+                f"refused: {str(path)!r} would execute code when loaded ({code}); nothing was executed. "
+                "cnnlab loads only plain tensors (weights_only=True): use weights you trust, saved with "
+                "torch.save(model.state_dict(), path) or as .safetensors"
+            ) from None
         raise WeightsError(
-            f"could not read weights from {str(path)!r}: {str(err).splitlines()[0]}. "
+            f"could not read weights from {str(path)!r}: {lines[0] if lines else type(err).__name__}. "
             "cnnlab loads only plain tensors (weights_only=True); re-save the file with "
             "torch.save(model.state_dict(), path) or as .safetensors"
         ) from None

@@ -33,6 +33,7 @@ from cnnlab.engine import (
     set_rng_state,
 )
 from cnnlab.engine.checkpoint import restore_training_state
+from cnnlab.errors import UnsafeFileError
 from tests.engine import StubSchedule, TensorLoader, random_digits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,7 +184,9 @@ def test_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path, payload, con
         torch.save(state, path)
     else:
         path.write_bytes(pickle.dumps(state, protocol=2))
-    with pytest.raises(CheckpointError, match=r"refused to load .*last\.pt.*would run code.*nothing was executed"):
+    with pytest.raises(
+        UnsafeFileError, match=r"refused: .*last\.pt would execute code when loaded.*nothing was executed"
+    ):
         load_checkpoint(path)
     with pytest.raises(CheckpointError):
         resume_state(tmp_path)
@@ -353,3 +356,45 @@ def test_every_reader_of_a_run_falls_back_like_resume(tmp_path, capsys):
     message = str(info.value)
     assert all(name in message for name in ("best.pt", "last.pt", "epoch_002.pt", "epoch_001.pt"))
     assert message.count("(") == message.count(")")
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["eval", "{evil}"], ["export", "{evil}"], ["transfer", "probe", "{evil}", "--dataset", "digits"]],
+    ids=["eval", "export", "transfer-probe"],
+)
+def test_every_command_says_an_unsafe_file_would_execute_code(tmp_path, capsys, argv):
+    """Was: export and transfer probe said "neither a cnnlab run nor a registered model" (issue 19)."""
+    import pickle
+
+    from cnnlab.cli.main import main
+
+    evil, marker = tmp_path / "evil.pt", tmp_path / "RAN"
+    with open(evil, "wb") as f:
+        pickle.dump({"w": _RunsCode(marker)}, f, protocol=2)
+    assert main([a.format(evil=evil) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert f"refused: {evil} would execute code when loaded" in err and "nothing was executed" in err
+    assert not marker.exists()
+
+
+def test_weights_that_would_run_code_are_refused_without_torch_s_advice(tmp_path):
+    import pickle
+
+    from cnnlab.errors import WeightsError
+
+    evil, marker = tmp_path / "evil.pth", tmp_path / "RAN"
+    with open(evil, "wb") as f:
+        pickle.dump({"w": _RunsCode(marker)}, f, protocol=2)
+    with pytest.raises(WeightsError, match="would execute code when loaded") as info:
+        cnnlab.create_model("lenet5", weights=evil)
+    assert "weights_only=False" not in str(info.value) and "Re-running" not in str(info.value)
+    assert not marker.exists()

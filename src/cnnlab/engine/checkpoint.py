@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_copy, atomic_write  # noqa: F401  (re-exported: the engine's writers)
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UnsafeFileError
 from .distributed import unwrap
 
 FORMAT = "cnnlab-checkpoint"
@@ -199,9 +199,10 @@ def load_checkpoint(
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         code = next((ln for ln in lines if "GLOBAL" in ln), None)
         if code is not None:  # the safe unpickler met a reference to a function or class
-            raise CheckpointError(
-                f"refused to load {path}: it holds Python objects that would run code when unpickled "
-                f"({code}); nothing was executed. cnnlab checkpoints hold only tensors and plain "
+            raise UnsafeFileError(
+                f"refused: {path} would execute code when loaded "
+                "(it holds Python objects that run code when unpickled: "
+                f"{code}); nothing was executed. cnnlab checkpoints hold only tensors and plain "
                 f"data; do not load this file unless you made it yourself; {_others(path)}"
             ) from None
         detail = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else "no detail")

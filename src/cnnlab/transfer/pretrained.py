@@ -31,7 +31,7 @@ from ..data import channel_conversion, dataset_info
 from ..engine.checkpoint import load_checkpoint
 from ..engine.recipes import Recipe, load_recipe, recipe_from_dict
 from ..engine.run import load_run_model
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, UnsafeFileError
 from ..explain.access import Preprocess
 from ..models import create_model
 from ..registry import list_models, model_card
@@ -57,6 +57,8 @@ def is_run(source: str | Path) -> bool:
         return False
     try:
         return "recipe" in load_checkpoint(path)
+    except UnsafeFileError:
+        raise  # "refused: FILE would execute code when loaded", as eval says it
     except CheckpointError:  # bare weights (a state dict): not a training checkpoint
         return False
 
