@@ -7,7 +7,9 @@ and its message names the value received and the fix.
 
 from __future__ import annotations
 
+import difflib
 import pickle
+from collections.abc import Iterable
 
 
 class CnnlabError(Exception):
@@ -83,3 +85,22 @@ def require_parent_folder(path: object, what: str) -> None:
         raise ConfigError(
             f"cannot write {what} to {path}: folder {parent} does not exist; create it or choose another path"
         )
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions from ``a`` to ``b``."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def closest(value: str, choices: Iterable[str], n: int = 5, cutoff: float = 0.5) -> list[str]:
+    """The choices that look like ``value`` (difflib's similarity above ``cutoff``), nearest
+    first by edit distance: ``lenet6`` gives ``lenet5`` before ``lenet5_1998``."""
+    pool = [str(c) for c in choices]
+    near = difflib.get_close_matches(value, pool, n=max(n, 10), cutoff=cutoff)
+    return sorted(near, key=lambda c: (edit_distance(value.lower(), c.lower()), c))[:n]

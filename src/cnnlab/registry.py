@@ -14,7 +14,6 @@ them) nor ``cnnlab.weights``.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import inspect
 import numbers
@@ -26,7 +25,7 @@ from typing import Any
 
 from torch import nn
 
-from .errors import ConfigError, UnknownModelError
+from .errors import ConfigError, UnknownModelError, closest
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -199,7 +198,7 @@ def _entry(name: str) -> _Entry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=5, cutoff=0.5)
+        close = closest(name.lower(), _REGISTRY)
         hint = f"closest registered names: {', '.join(close)}" if close else "no close match"
         raise UnknownModelError(
             f"unknown model {name!r}; {hint}. `cnnlab list` shows all {len(_REGISTRY)} models."
@@ -279,7 +278,10 @@ def build_model(name: str, num_classes: int | None = None, in_chans: int | None 
             ]
         )
         got = ", ".join(f"{k}={options[k]!r}" for k in unknown)
-        raise ConfigError(f"unknown option(s) {got} for {name}; valid options: {listed}")
+        names = ["num_classes", "in_chans", *valid]
+        near = [m[0] for k in unknown if (m := closest(k, names, n=1))]
+        meant = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise ConfigError(f"unknown option(s) {got} for {name}{meant}; valid options: {listed}")
     hints = typing.get_type_hints(entry.builder)
     for key, value in options.items():
         if key in hints:

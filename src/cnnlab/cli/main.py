@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from .. import __version__
 from ..atomic import DISK_ERRORS
 from ..engine.signals import RunInterrupted
-from ..errors import CnnlabError
+from ..errors import CnnlabError, closest
 from . import (
     analysis_cmd,
     bench_cmd,
@@ -53,12 +53,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unrecognized(parser: argparse.ArgumentParser, command: str, extras: Sequence[str]) -> None:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    flags = [s for a in sub._actions for s in a.option_strings if s.startswith("--")]
+    hints = []
+    for extra in extras:
+        flag = extra.split("=")[0]
+        if not flag.startswith("-"):
+            continue
+        if flag == "--option" and "--set" in flags:
+            hints.append(
+                "model options are recipe fields here: --set model.options.KEY=VALUE (cnnlab info MODEL lists them)"
+            )
+            continue
+        near = closest(flag, flags, n=1)
+        if near:
+            hints.append(f"did you mean {near[0]}?")
+    sub.error(f"unrecognized arguments: {' '.join(extras)}" + (f"; {'; '.join(hints)}" if hints else ""))
+
+
 def main(argv: Sequence[str] | None = None, print_fn: Callable[[str], None] = print) -> int:
     """Run one command; returns the exit status (0 ok, 1 error, 130 / 143 for training stopped
     by SIGINT / SIGTERM). Usage errors exit with status 2 through argparse's SystemExit, as
     every argparse program does."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # the command's own usage, and what was probably meant
+        _unrecognized(parser, args.command, extras)
     try:
         return args.run(args, print_fn)
     except CnnlabError as err:

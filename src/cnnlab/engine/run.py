@@ -426,6 +426,13 @@ def _train(
         card = model_card(recipe.model.name)
         mean, std = _normalisation(recipe, card.mean, card.std, info, channels)
     train, evaluation, info = build_loaders(recipe, dist.rank, dist.world_size, mean=mean, std=std)
+    count = _size(train)
+    if count is not None and recipe.batch_size > count and dist.is_main:
+        print_fn(
+            f"note: batch size {recipe.batch_size:,} is larger than the {count:,} training images of "
+            f"{recipe.dataset.name}: every epoch is one step on all of them; --batch-size {count} or less "
+            "gives several steps per epoch"
+        )
     if tuning is not None:
         train, evaluation = tuning.adapt(train), tuning.adapt(evaluation)
         model = tuning.model_for(info.num_classes)
@@ -552,6 +559,13 @@ def final_report(model: nn.Module, loader: Any, device: torch.device, info: Any)
         "confusion": confusion_matrix(labels, preds, len(classes)).tolist(),
         "classes": classes,
     }
+
+
+def _size(data: Any) -> int | None:
+    try:
+        return len(data)
+    except TypeError:
+        return None
 
 
 def read_run_checkpoint(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from typing import Any, Literal, Union
 
-from ..errors import ConfigError
+from ..errors import ConfigError, closest
 
 
 class _Mismatch(Exception):
@@ -141,7 +141,24 @@ def _convert_item(value: Any, tp: Any, path: str) -> Any:
 
 
 def _ill_typed(path: str, value: Any, tp: Any) -> str:
+    choices = _literal_choices(tp)
+    if isinstance(value, str) and choices and all(isinstance(c, str) for c in choices):
+        near = closest(value, choices, n=1, cutoff=0.0)
+        return (
+            f"{path}={value!r}: unknown value; did you mean {near[0]!r}? "
+            f"{path} takes one of {', '.join(repr(c) for c in choices)}"
+        )
     return f"{path}={value!r} has the wrong type: {path} takes {_type_name(tp)}"
+
+
+def _literal_choices(tp: Any) -> tuple[Any, ...]:
+    """The values of a ``Literal`` (also inside ``Optional``); empty for other types."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return tuple(c for arg in typing.get_args(tp) for c in _literal_choices(arg))
+    return ()
 
 
 def _valid_keys(cls: type, prefix: str) -> list[str]:
