@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 # The main job: train LeNet-5 on scikit-learn's bundled digits (no download), test it.
 DEMO_RUN ?= runs/demo-lenet5-$(shell date -u +%Y%m%d-%H%M%S)
 
+# One test number, with the checkpoint it comes from (best.pt, chosen on held-out training
+# images); `cnnlab eval RUN` prints the per-class report.
 demo: $(STAMP)
 	$(VENV)/bin/cnnlab train lenet5 --run-dir $(DEMO_RUN) --no-progress
-	$(VENV)/bin/cnnlab eval $(DEMO_RUN)
-	@echo "run directory: $(DEMO_RUN) (recipe.yaml, metrics.csv, curves.png, checkpoints/, report.json, eval.json)"
+	@echo "run directory: $(DEMO_RUN) (recipe.yaml, metrics.csv, curves.png, checkpoints/, report.json); per-class report: $(VENV)/bin/cnnlab eval $(DEMO_RUN)"
 
 # The import contracts (import-linter: the layers of docs/architecture.md) and ruff.
 lint: $(STAMP)

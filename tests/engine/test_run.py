@@ -119,7 +119,9 @@ def test_cli_train_eval_predict(tmp_path) -> None:
         main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress"], print_fn=lines.append)
         == 0
     )
-    assert any(line.startswith("test: rank-1") for line in lines)
+    # one test number, with the checkpoint it comes from and the images that chose it
+    assert len([line for line in lines if line.startswith("test with best.pt (epoch")]) == 1
+    assert any(line.startswith("checkpoint chosen on a validation split of 143 training images") for line in lines)
     lines.clear()
     assert main(["eval", str(run_dir)], print_fn=lines.append) == 0
     assert (run_dir / "eval.json").is_file() and (run_dir / "confusion.png").read_bytes()[:4] == b"\x89PNG"
@@ -170,7 +172,24 @@ def test_cli_train_refuses_a_folder_holding_a_run_and_lr_on_resume_without_resum
         main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir), "--no-progress"], print_fn=lines.append)
         == 0
     )
-    assert any("validating on the test split, the one the run is tested on" in line for line in lines)
+    assert not any("validating on the test split" in line for line in lines)  # holdout by default
+    source = []
+    main(
+        [
+            "train",
+            "lenet5",
+            "--epochs",
+            "1",
+            "--run-dir",
+            str(tmp_path / "t"),
+            "--set",
+            "validate_on=test",
+            "--no-progress",
+        ],
+        print_fn=source.append,
+    )
+    assert any("validating on the test split, the one the run is tested on" in line for line in source)
+    assert any("checkpoint chosen on the test split itself" in line and "optimistic" in line for line in source)
     report = (run_dir / "report.json").read_text()
     assert main(["train", "lenet5", "--epochs", "1", "--run-dir", str(run_dir)]) == 1
     assert (
@@ -244,7 +263,7 @@ def test_torchrun_two_processes_train_and_report_the_whole_test_split(tmp_path) 
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    reports = [line for line in out.stdout.splitlines() if line.startswith("test: rank-1")]
+    reports = [line for line in out.stdout.splitlines() if line.startswith("test with best.pt")]
     assert len(reports) == 1 and "on 359 images" in reports[0]  # rank 0 alone, the whole split
     assert json.loads((tmp_path / "ddp" / "report.json").read_text())["test"]["images"] == 359
 

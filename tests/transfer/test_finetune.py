@@ -82,7 +82,8 @@ def test_a_finetune_is_a_run_like_cnnlab_train_makes(tuned) -> None:
 def test_the_preprocessing_carried_with_the_weights_is_what_the_loaders_use(tuned) -> None:
     _, seen = tuned
     # The source run normalised with the digits' statistics; the card's would be MNIST's 0.1307.
-    assert len(seen) == 2 and all(shape == (1, 32, 32) for shape, _, _ in seen)
+    # training, validation (held out) and test loaders
+    assert len(seen) == 3 and all(shape == (1, 32, 32) for shape, _, _ in seen)
     for _, mean, _std in seen:
         assert mean == pytest.approx((DIGITS_MEAN,), abs=1e-4) and mean != pytest.approx((MNIST_MEAN,), abs=1e-3)
 
@@ -225,4 +226,8 @@ def test_cli_finetune(source_run, tmp_path, monkeypatch) -> None:
     )
     assert code == 0 and (tmp_path / "run" / "report.json").is_file() and (tmp_path / "run" / "curves.png").is_file()
     text = "\n".join(lines)
-    assert "new classifier 'output' for 10 classes" in text and "nothing else trains" in text and "test: rank-1" in text
+    assert (
+        "new classifier 'output' for 10 classes" in text
+        and "nothing else trains" in text
+        and "test with best.pt" in text
+    )

@@ -26,9 +26,11 @@ every epoch), checkpoints/ (last.pt, best.pt, epoch_NNN.pt every checkpoint_ever
 and report.json (test accuracy, per-class report, confusion matrix). A new run refuses a
 --run-dir that already holds one.
 
-Most packaged recipes validate on the test split, as their sources do (dataset.val_split:
-0), so best.pt is chosen on test images; --set dataset.val_split=0.1 holds out a tenth of
-the training images for validation instead.
+Runs validate on a held-out part of the training images (dataset.val_split, 10% of each
+class by default, seeded), choose best.pt on it, and test once at the end with best.pt,
+naming it. --set validate_on=test validates on the test split as many sources did; such
+runs say in every report that their checkpoint was chosen on the test images. Image-folder
+datasets (ImageNet, Tiny ImageNet) validate on their test split (validate_on: test).
 
 Any recipe field can be set with --set key=value (dotted keys: optimizer.lr=0.01,
 dataset.augment.hflip=true, schedule.name=cosine); unknown keys and ill-typed values fail
@@ -323,7 +325,10 @@ def report_run(result: Any, print_fn: PrintFn) -> int:
     if not test:  # another rank of a distributed run: rank 0 reports
         return 0
     acc5 = f", rank-5 {test['acc5']:.2%}" if test.get("acc5") is not None else ""
-    print_fn(f"test: rank-1 {test['acc1']:.2%}{acc5} on {test['images']} images; {result.seconds:.1f} s")
+    chosen = f" with {test['checkpoint']}" if test.get("checkpoint") else ""
+    print_fn(f"test{chosen}: rank-1 {test['acc1']:.2%}{acc5} on {test['images']:,} images; {result.seconds:.1f} s")
+    if test.get("selected_on"):
+        print_fn(f"checkpoint chosen on {test['selected_on']}")
     print_fn(f"run directory: {result.run_dir}")
     return 0
 

@@ -96,8 +96,9 @@ class DatasetSpec:
       Folder sets crop it from the image resized to ``resize_shorter``.
     - ``resize_shorter``: folder sets: the shorter side images are resized to before
       cropping (AlexNet, 2012 Sec. 2: 256).
-    - ``val_split``: the fraction of the training split held out for validation (0:
-      validate on the test split, as the course does).
+    - ``val_split``: the fraction of the training split held out for validation, per class
+      (stratified) and drawn with the recipe's seed, when the recipe's ``validate_on`` is
+      ``"holdout"`` (the default); not used with ``validate_on: test``.
     - ``normalise``: ``"model"``: the model card's mean and std; ``"dataset"``: the training
       split's per-channel statistics; ``"none"``: pixels in [0, 1].
     - ``augment``: training-time augmentation; ``data_dir``: where the files are (None:
@@ -111,7 +112,7 @@ class DatasetSpec:
     image_size: int | None = None
     resize_mode: Literal["bilinear", "pad"] = "bilinear"
     resize_shorter: int | None = None
-    val_split: float = 0.0
+    val_split: float = 0.1
     normalise: Literal["model", "dataset", "none"] = "model"
     augment: AugmentSpec = field(default_factory=AugmentSpec)
     data_dir: str | None = None
@@ -206,6 +207,10 @@ class Recipe:
     false forces it. ``transfer``: start from pretrained weights and fine-tune
     (:class:`TransferSpec`); None trains from scratch. ``source``: where each setting comes from;
     ``assumptions``: the settings no source gives; ``reported``: what the source reports reaching.
+    ``validate_on``: ``"holdout"`` (the default) validates, selects ``best.pt`` and stops early
+    on ``dataset.val_split`` of the training images, so the test split is seen once, at the
+    end; ``"test"`` validates on the test split, as many sources did: every report of such a
+    run says its checkpoint was chosen on the test images.
     """
 
     name: str
@@ -230,6 +235,7 @@ class Recipe:
     source: list[str] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
     reported: str | None = None
+    validate_on: Literal["holdout", "test"] = "holdout"
 
 
 # ---------------------------------------------------------------------------------------
@@ -468,6 +474,12 @@ def validate_recipe(recipe: Recipe) -> None:
     need(
         0 <= d.val_split < 1,
         f"dataset.val_split={d.val_split!r} must be in [0, 1), e.g. 0.1 for He et al.'s 45k/5k split",
+    )
+    need(
+        recipe.validate_on == "test" or d.val_split > 0,
+        f"dataset.val_split={d.val_split!r} holds out no validation images, but validate_on is 'holdout'; "
+        "give a fraction (dataset.val_split=0.1), or validate_on=test to validate on the test split as the "
+        "sources did (the run then says so in every report)",
     )
     need(
         d.train_size is None or d.train_size >= 1,

@@ -172,6 +172,12 @@ def build_loaders(
     train = load_dataset(spec.name, "train", **kw)
     evaluation = load_dataset(spec.name, split or test_split(spec.name), **kw)
     if not info.in_memory:
+        if recipe.validate_on == "holdout" and split is None:
+            raise ConfigError(
+                f"{spec.name} is read from image folders, and holding out validation images from a folder is not "
+                "supported yet; set validate_on=test (the run then says in every report that its checkpoint was "
+                "chosen on the test split), or give a folder of validation images as the test split"
+            )
         if spec.train_size is not None:
             raise ConfigError(
                 f"dataset.train_size={spec.train_size} works on in-memory datasets (digits, mnist, fashion-mnist, "
@@ -185,14 +191,27 @@ def build_loaders(
             evaluation, recipe.batch_size, False, options={"resize_shorter": spec.resize_shorter}, **common
         )
         return train_loader, eval_loader, train.info  # an image folder's classes are its sub-folders
-    if spec.val_split > 0:
-        n = len(train)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(recipe.seed))
-        held = int(round(spec.val_split * n))
-        evaluation, train = _subset(train, order[:held]), _subset(train, order[held:])
+    if recipe.validate_on == "holdout" and split is None:
+        held = holdout_indices(train.labels, spec.val_split, recipe.seed)
+        kept = torch.ones(len(train), dtype=torch.bool)
+        kept[held] = False
+        evaluation, train = _subset(train, held), _subset(train, kept.nonzero()[:, 0])
     if spec.train_size is not None:
         train = _subset(train, train_subset(len(train), spec.train_size, recipe.seed))
     return train, evaluation, info
+
+
+def holdout_indices(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """The training images held out for validation: ``round(fraction x n_c)`` of each class
+    ``c`` (stratified), drawn with ``seed``, in stored order."""
+    labels = torch.as_tensor(labels)
+    generator = torch.Generator().manual_seed(seed)
+    held = []
+    for c in torch.unique(labels).tolist():
+        members = (labels == c).nonzero()[:, 0]
+        take = int(round(fraction * len(members)))
+        held.append(members[torch.randperm(len(members), generator=generator)[:take]])
+    return torch.cat(held).sort().values if held else torch.empty(0, dtype=torch.long)
 
 
 def train_subset(count: int, size: int, seed: int) -> torch.Tensor:
@@ -461,11 +480,11 @@ def _train(
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / "recipe.yaml", lambda f: f.write(dump_recipe(recipe).encode()))
         print_fn(f"run directory: {run_dir}")
-        if recipe.dataset.val_split == 0:
+        if recipe.validate_on == "test":
             print_fn(
                 f"validating on the {test_split(recipe.dataset.name)} split, the one the run is tested on "
-                f"(the recipe's dataset.val_split is 0), so best.pt is chosen on it; "
-                f"--set dataset.val_split=0.1 holds out a tenth of the training images instead"
+                "(validate_on: test, as the recipe's source did), so best.pt is chosen on it and its test number "
+                "is optimistic; --set validate_on=holdout holds out dataset.val_split of the training images instead"
             )
         for note in tuning.notes if tuning is not None else ():
             print_fn(note)
@@ -510,7 +529,32 @@ def _train(
             std=std,
             channels_last=recipe.channels_last,
         )
+    # The test split, once: with the checkpoint chosen on the validation images (best.pt).
+    if dist.distributed:
+        torch.distributed.barrier()  # rank 0 has written the last best.pt before any rank reads it
+    chosen = _load_best(unwrap(trained), run_dir, device)
+    if recipe.validate_on == "holdout":
+        test_data = load_dataset(
+            recipe.dataset.name,
+            test_split(recipe.dataset.name),
+            data_dir=recipe.dataset.data_dir,
+            image_size=recipe.dataset.image_size,
+            resize=recipe.dataset.resize_mode,
+        )
+        if tuning is not None:
+            test_data = tuning.adapt(test_data)
+        eval_loader = DeviceLoader(
+            test_data,
+            recipe.batch_size,
+            train=False,
+            device=device,
+            mean=mean,
+            std=std,
+            channels_last=recipe.channels_last,
+        )
     test = final_report(unwrap(trained), eval_loader, device, info)
+    test["checkpoint"] = chosen
+    test["selected_on"] = _selection(recipe, evaluation)
     seconds = time.perf_counter() - started
     if not dist.is_main:
         return RunResult(run_dir, [dict(h) for h in history], {}, seconds)
@@ -527,6 +571,32 @@ def _train(
         }
         atomic_write(run_dir / "report.json", lambda f: f.write(json.dumps(report, indent=2).encode()))
     return RunResult(run_dir, [dict(h) for h in history], test, seconds)
+
+
+def _load_best(model: nn.Module, run_dir: Path, device: torch.device) -> str:
+    """Put ``best.pt``'s weights into ``model`` (the final weights stay where there is none);
+    returns what the test numbers come from."""
+    best = run_dir / "checkpoints" / "best.pt"
+    if not best.is_file():
+        return "final weights (no best.pt)"
+    ckpt = load_checkpoint(best, map_location=device)
+    model.load_state_dict(ckpt["model"])
+    return f"best.pt (epoch {ckpt.get('epoch')})"
+
+
+def _selection(recipe: Recipe, validation: Any) -> str:
+    """Which images chose the checkpoint, in words for every report."""
+    if recipe.validate_on == "test":
+        return (
+            f"the {test_split(recipe.dataset.name)} split itself (validate_on: test, the source's practice): the "
+            "checkpoint was chosen on the images it is tested on, so this number is optimistic"
+        )
+    n = _size(validation)
+    count = f"{n:,} " if n is not None else ""
+    return (
+        f"a validation split of {count}training images ({recipe.dataset.val_split:.0%} of each class, seed "
+        f"{recipe.seed}); the test split was seen once, here"
+    )
 
 
 @contextlib.contextmanager
@@ -796,6 +866,8 @@ def default_recipe(model: str, dataset: str) -> Recipe:
                 "weight_decay_on": "weights",
             },
             "schedule": {"name": "cosine"},
+            # in-memory sets hold out validation images; image folders validate on their test split
+            "validate_on": "holdout" if dataset_info(dataset).in_memory else "test",
             "description": f"cnnlab's generic starting point for {model} on {dataset} (no packaged recipe)",
             "assumptions": ["every setting: a generic default, not from a paper"],
         }
