@@ -165,8 +165,13 @@ def _run_checked(model: ClassifierNet, call, x: object, aux: bool):
         return call(model, x)
     except InputShapeError:
         raise
-    except (RuntimeError, ValueError):
-        model._diagnose(x, aux)  # raises the InputShapeError when the size is the cause
+    except (RuntimeError, ValueError) as failure:
+        try:
+            model._diagnose(x, aux)  # raises the InputShapeError when the size is the cause
+        except InputShapeError as shape:
+            raise shape from failure
+        except Exception:  # the diagnosis could not run: the forward's own error is the answer
+            pass
         raise
 
 
