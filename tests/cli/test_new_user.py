@@ -53,3 +53,60 @@ def test_a_batch_larger_than_the_training_set_says_so(tmp_path):
     )
     # 1,438 training images less the 10% held out for validation
     assert any("batch size 5,000 is larger than the 1,295 training images of digits" in line for line in lines)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    from cnnlab.engine.run import train_recipe
+
+    run_dir = tmp_path_factory.mktemp("runs") / "lenet5"
+    train_recipe("lenet5-digits", overrides=["epochs=1"], run_dir=run_dir, progress=False, print_fn=lambda s: None)
+    return run_dir
+
+
+def test_predict_formats_for_batch_inference_and_folders_read_any_image_type(trained_run, tmp_path):
+    import csv
+    import json
+
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("L", (8, 8), 200).save(folder / "a.gif")  # a type the folder reader skipped before
+    Image.new("L", (8, 8), 50).save(folder / "b.png")
+    out: list[str] = []
+    assert main(["predict", str(trained_run), str(folder), "--top", "2", "--format", "json"], print_fn=out.append) == 0
+    data = json.loads(out[0])
+    assert [d["image"].rsplit("/", 1)[-1] for d in data] == ["a.gif", "b.png"]
+    assert all(len(d["top"]) == 2 and 0 <= d["top"][0]["probability"] <= 1 for d in data)
+    out.clear()
+    assert main(["predict", str(trained_run), str(folder), "--top", "3", "--format", "csv"], print_fn=out.append) == 0
+    rows = list(csv.DictReader(out[0].splitlines()))
+    assert len(rows) == 6 and rows[0].keys() == {"image", "rank", "class", "probability"}
+    assert [r["rank"] for r in rows[:3]] == ["1", "2", "3"]
+
+
+def test_runs_headers_are_words(trained_run):
+    out: list[str] = []
+    assert main(["runs", str(trained_run.parent)], print_fn=out.append) == 0
+    header = out[0]
+    for word in ("best validation", "test rank-1", "test rank-5", "seconds"):
+        assert word in header
+    assert " s " not in header
+
+
+def test_curves_name_the_split_they_validated_on_and_tick_whole_epochs():
+    from cnnlab.viz.training import curves_figure
+
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.2 / e} for e in (1, 2, 3)]
+    fig = curves_figure(history, validated_on="test")
+    labels = {ln.get_label() for ax in fig.axes for ln in ax.get_lines()}
+    assert "test loss" in labels and "validation loss" not in labels
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_repro_run_says_verdicts_once(capsys):
+    assert main(["repro", "run", "alexnet-conv1", "stacked-3x3"]) == 0
+    assert capsys.readouterr().out.count("verdicts:") == 1

@@ -155,7 +155,7 @@ def render_claim(result: ClaimResult) -> str:
     if result.artifacts:
         lines.append("files: " + ", ".join(result.artifacts))
     counts = ", ".join(f"{n} {v}" for v, n in result.summary.items() if n)
-    lines.append(f"verdicts: {counts}")
+    lines.append(f"result: {counts}")
     return "\n".join(lines)
 
 

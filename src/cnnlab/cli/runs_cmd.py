@@ -63,7 +63,18 @@ def run_runs(args: argparse.Namespace, print_fn: PrintFn) -> int:
     ]
     print_fn(
         format_table(
-            ["run", "model", "dataset", "epochs", "best val", "test", "test top-5", "s", "status", "modified (UTC)"],
+            [
+                "run",
+                "model",
+                "dataset",
+                "epochs",
+                "best validation",
+                "test rank-1",
+                "test rank-5",
+                "seconds",
+                "status",
+                "modified (UTC)",
+            ],
             rows,
             align="lllrrrrrll",
         )

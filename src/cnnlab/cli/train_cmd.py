@@ -149,6 +149,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", metavar="RUN", help="a run directory or a checkpoint file")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) or folders of them")
     p.add_argument("--top", type=int, default=5, metavar="K")
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "csv"),
+        default="text",
+        help="text (default), json (a list of {image, top: [{class, probability}]}) or csv (image, rank, class, "
+        "probability: one row per class) for batch inference",
+    )
     p.set_defaults(run=run_predict)
 
 
@@ -368,10 +375,27 @@ def run_eval(args: argparse.Namespace, print_fn: PrintFn) -> int:
 
 
 def run_predict(args: argparse.Namespace, print_fn: PrintFn) -> int:
+    import csv
+    import io
+    import json
+
     from ..engine.run import predict_images
 
-    for path, top in predict_images(args.target, args.images, k=args.top):
-        print_fn(f"{path}:")
-        for name, prob in top:
-            print_fn(f"  {prob:7.2%}  {name}")
+    results = predict_images(args.target, args.images, k=args.top)
+    if args.format == "json":
+        data = [{"image": str(p), "top": [{"class": n, "probability": pr} for n, pr in top]} for p, top in results]
+        print_fn(json.dumps(data, indent=2))
+    elif args.format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["image", "rank", "class", "probability"])
+        for path, top in results:
+            for rank, (name, prob) in enumerate(top, 1):
+                writer.writerow([path, rank, name, f"{prob:.6f}"])
+        print_fn(out.getvalue().rstrip("\n"))
+    else:
+        for path, top in results:
+            print_fn(f"{path}:")
+            for name, prob in top:
+                print_fn(f"  {prob:7.2%}  {name}")
     return 0

@@ -43,7 +43,17 @@ from .files import (
 )
 from .idx import maybe_decompress, parse_idx
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+def _readable_extensions() -> tuple[str, ...]:
+    """Every file suffix Pillow can read: what ``open_image`` reads as a single file, a folder
+    of ``cnnlab predict`` or ``explain --image`` reads too (GIF and PPM as much as PNG)."""
+    from PIL import Image
+
+    Image.init()
+    return tuple(sorted(e for e, fmt in Image.registered_extensions().items() if fmt in Image.OPEN))
+
+
+IMAGE_EXTENSIONS = _readable_extensions()
 
 
 def image_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -57,7 +67,7 @@ def image_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
             found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
             if not found:
                 raise ConfigError(
-                    f"folder {str(path)!r} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); "
+                    f"folder {str(path)!r} holds no image files (no suffix Pillow reads: .png, .jpg, .gif, ...); "
                     "pass image files, or a folder that holds some"
                 )
             out.extend(found)
@@ -81,7 +91,7 @@ def open_image(path: str | os.PathLike[str], mode: str) -> Any:
     except (UnidentifiedImageError, OSError) as err:
         raise ConfigError(
             f"{str(path)!r} is not an image file PIL can read ({err.__class__.__name__}: {err}); "
-            f"pass PNG, JPEG or other image files ({', '.join(IMAGE_EXTENSIONS)})"
+            f"pass PNG, JPEG or other image files (.png, .jpg, .gif, ... any Pillow reads)"
         ) from None
 
 
@@ -702,7 +712,7 @@ def _load_folder(info: DatasetInfo, data_dir: Any, split: str) -> tuple[Path, li
             ]
     if not samples:
         raise DatasetNotFoundError(
-            f"{info.name}: found no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders under {folder}. "
+            f"{info.name}: found no images (.png, .jpg, ... any Pillow reads) in class folders under {folder}. "
             f"Layout: {info.layout}"
         )
     return folder, samples, classes

@@ -10,16 +10,24 @@ from ..engine.callbacks import Callback
 from ._save import save_figure
 
 
-def plot_curves(history: Sequence[Mapping[str, float]], path: str | os.PathLike, *, title: str = "") -> Path:
+def plot_curves(
+    history: Sequence[Mapping[str, float]],
+    path: str | os.PathLike,
+    *,
+    title: str = "",
+    validated_on: str = "validation",
+) -> Path:
     """The course's training plot: loss (left axis) and accuracy (right axis) per epoch, for
     the training and validation sets. ``history`` holds one mapping per epoch with ``epoch``
     (epochs completed, as :func:`cnnlab.engine.fit` writes it) and any of ``train_loss``,
     ``val_loss``, ``train_acc1``, ``val_acc1`` (accuracy in [0, 1]); missing series and
-    missing points (epochs without validation) are skipped."""
-    return save_figure(curves_figure(history, title=title), path)
+    missing points (epochs without validation) are skipped. ``validated_on`` names the split
+    the ``val_*`` series were measured on (``"test"`` for a ``validate_on: test`` run); the
+    epoch axis has whole epochs only."""
+    return save_figure(curves_figure(history, title=title, validated_on=validated_on), path)
 
 
-def curves_figure(history: Sequence[Mapping[str, float]], *, title: str = ""):
+def curves_figure(history: Sequence[Mapping[str, float]], *, title: str = "", validated_on: str = "validation"):
     """The figure :func:`plot_curves` saves (a matplotlib ``Figure``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -31,9 +39,9 @@ def curves_figure(history: Sequence[Mapping[str, float]], *, title: str = ""):
     epochs = [int(h["epoch"]) for h in history]  # rows count epochs completed: 1 after the first
     styles = {
         "train_loss": (ax, "tab:blue", "-", "train loss"),
-        "val_loss": (ax, "tab:orange", "-", "validation loss"),
+        "val_loss": (ax, "tab:orange", "-", f"{validated_on} loss"),
         "train_acc1": (acc_ax, "tab:blue", "--", "train accuracy"),
-        "val_acc1": (acc_ax, "tab:orange", "--", "validation accuracy"),
+        "val_acc1": (acc_ax, "tab:orange", "--", f"{validated_on} accuracy"),
     }
     lines = []
     for key, (axis, colour, style, label) in styles.items():
@@ -41,7 +49,10 @@ def curves_figure(history: Sequence[Mapping[str, float]], *, title: str = ""):
         if points:
             xs, ys = zip(*points)
             lines += axis.plot(xs, ys, style, color=colour, marker="o", markersize=3, label=label)
+    from matplotlib.ticker import MaxNLocator
+
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs: no tick at 2.5
     ax.set_ylabel("loss (cross-entropy)")
     acc_ax.set_ylabel("top-1 accuracy")
     acc_ax.set_ylim(0.0, 1.0)
@@ -107,5 +118,11 @@ class CurvePlotter(Callback):
 
     def on_epoch_end(self, state, metrics) -> None:
         if state.is_main and state.run_dir is not None:
-            name = (state.recipe or {}).get("recipe", {}).get("name", "")
-            plot_curves(list(state.history), Path(state.run_dir) / self.filename, title=name)
+            recipe = (state.recipe or {}).get("recipe", {})
+            split = "test" if recipe.get("validate_on") == "test" else "validation"
+            plot_curves(
+                list(state.history),
+                Path(state.run_dir) / self.filename,
+                title=recipe.get("name", ""),
+                validated_on=split,
+            )
