@@ -9,6 +9,7 @@ JOBS   ?= 2
 .PHONY: demo test lint test-gpu test-all snapshots clean
 
 $(STAMP): pyproject.toml
+	@echo "setting up .venv: installing cnnlab with PyTorch and torchvision (first run only; a few minutes, more when the wheels download)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[test,explain,export]'
 	touch $(STAMP)

@@ -114,3 +114,17 @@ def test_bad_layer_names_and_pools_name_the_value_and_the_valid_ones(lenet) -> N
     assert check_layers(lenet, ["s4", "head", "s4"]) == ["s4", "head"]
     with pytest.raises(ConfigError, match=r"pool='max' is not one of 'avg'.*'avgK'.*'flatten'"):
         extract_features(lenet, None, ["head"], mean=MEAN, std=STD, pool="max")
+
+
+def test_feature_extraction_shows_images_per_second_and_fills_in_place(capsys):
+    """Long extractions were silent (issue 19): a bar with the rate and the time left."""
+    import cnnlab
+    from cnnlab.data import load_dataset
+    from cnnlab.transfer.features import extract_features
+
+    model = cnnlab.create_model("lenet5").eval()
+    data = load_dataset("digits", "test")
+    feats = extract_features(model, data, ["s4"], mean=(0.5,), std=(0.5,), batch_size=64, progress=True)
+    err = capsys.readouterr().err
+    assert "features of s4" in err and "img/s" in err
+    assert feats["s4"].features.shape[0] == len(data) == feats["s4"].labels.shape[0]

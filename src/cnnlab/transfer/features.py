@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import Any, BinaryIO
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from ..data import DeviceLoader, ImageTensors, folder_loader
 from ..engine.checkpoint import atomic_write
@@ -188,13 +190,14 @@ def extract_features(
     batch_size: int = 256,
     cache: FeatureCache | None = None,
     about: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
 ) -> dict[str, LayerFeatures]:
     """Pooled features of ``layers`` for every image of ``data`` (an in-memory set, or a
     folder set read at the model's input size), normalised with ``mean`` and ``std``, on
     the model's device. Layers found in ``cache`` cost no forward pass; the others are
     computed in one pass that stops after the last of them, then cached. ``about``
     (dataset, split, subset, preprocessing) is added to the cache key and the file's
-    metadata."""
+    metadata. ``progress``: a bar with images/s and the time left (default: on a terminal)."""
     layers = check_layers(model, layers)
     pool = check_pool(pool)
     parts: dict[str, dict[str, Any]] = {}
@@ -216,7 +219,7 @@ def extract_features(
     missing = [layer for layer in layers if layer not in out]
     if missing:
         start = time.perf_counter()
-        features, labels = _compute(model, data, missing, mean, std, pool, batch_size)
+        features, labels = _compute(model, data, missing, mean, std, pool, batch_size, progress)
         seconds = time.perf_counter() - start
         for layer in missing:
             out[layer] = LayerFeatures(layer, features[layer], labels, False, seconds)
@@ -247,18 +250,31 @@ def _compute(
     std: Sequence[float],
     pool: str,
     batch_size: int,
+    progress: bool | None = None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     modules = [layer for layer in layers if layer != HEAD]
-    chunks: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
-    labels = []
+    total = len(data)
+    # Filled in place, batch by batch: no list of chunks concatenated at the end (which held
+    # every feature twice at its peak).
+    out: dict[str, torch.Tensor] = {}
+    labels = torch.empty(total, dtype=torch.long)
     device = model_device(model)
-    with prepared(model), torch.no_grad():
+    done = 0
+    show = progress if progress is not None else sys.stderr.isatty()
+    bar = tqdm(total=total, unit="img", desc=f"features of {', '.join(layers)}", disable=not show, leave=False)
+    with prepared(model), torch.no_grad(), bar:
         for x, y in _batches(model, data, mean, std, batch_size):
             acts = _layer_outputs(model, x.to(device), modules, HEAD in layers)
+            n = len(y)
             for layer in layers:
-                chunks[layer].append(pool_features(acts[layer], pool).float().cpu())
-            labels.append(y.cpu())
-    return {layer: torch.cat(c) for layer, c in chunks.items()}, torch.cat(labels)
+                pooled = pool_features(acts[layer], pool).float().cpu()
+                if layer not in out:
+                    out[layer] = torch.empty((total, *pooled.shape[1:]), dtype=torch.float32)
+                out[layer][done : done + n] = pooled
+            labels[done : done + n] = y.cpu()
+            done += n
+            bar.update(n)  # images/s and the time left, on a terminal
+    return {layer: t[:done] for layer, t in out.items()}, labels[:done]
 
 
 def _layer_outputs(model: nn.Module, x: torch.Tensor, modules: Sequence[str], head: bool) -> dict[str, torch.Tensor]:
