@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from cnnlab.cli.main import main
 from cnnlab.repro import TRAINING_VERDICTS, list_claims, run_claim
@@ -78,3 +79,22 @@ def test_degradation_on_fashion_mnist() -> None:
     assert [c.verdict for c in result.checks] == ["reproduced", "reproduced"], [
         (c.quantity, c.cnnlab) for c in result.checks
     ]
+
+
+def test_no_verdict_from_runs_that_did_not_learn(monkeypatch):
+    """Issue 20: `repro run degradation --quick` said "reproduced" from plain nets at 95.2% and
+    74.1% training error, above chance (90%) or near it. Runs that did not learn give
+    "inconclusive"; the quick mode says it is a smoke run."""
+    from cnnlab.repro import experiments as E
+
+    assert E.learned(0.60, 10) and not E.learned(0.741, 10) and not E.learned(0.952, 10)
+    errors = iter([[0.9, 0.952], [0.9, 0.741], [0.5, 0.10], [0.5, 0.12]])  # plain-8, plain-32, ResNet-8, ResNet-32
+    monkeypatch.setattr(E, "_train_errors", lambda *a, **k: next(errors))
+    monkeypatch.setattr(E, "_fashion_subset", lambda d, n, s: (torch.zeros(4, 1, 28, 28), torch.zeros(4).long()))
+    result = E.degradation(quick=True)
+    assert [c.verdict for c in result.checks] == ["inconclusive", "inconclusive"]
+    assert result.notes.startswith("quick: a smoke run")
+    errors = iter([[0.5, 0.20], [0.5, 0.30], [0.5, 0.10], [0.5, 0.105]])  # every run learned
+    result = E.degradation()
+    assert [c.verdict for c in result.checks] == ["reproduced", "reproduced"]
+    assert "67.5%" in result.checks[0].explanation

@@ -56,6 +56,8 @@ VERDICTS = {
 TRAINING_VERDICTS = {
     "reproduced": "the measurement shows what the source says, within the tolerance the check states",
     "not reproduced": "the measurement does not show it; the explanation gives the numbers",
+    "inconclusive": "a run the check compares did not learn (its error is not clearly below chance, by the "
+    "threshold the check states), so the comparison says nothing either way",
 }
 
 # What a claim's kind promises about its run.

@@ -34,6 +34,22 @@ def _verdict(ok: bool) -> str:
     return "reproduced" if ok else "not reproduced"
 
 
+# A run learned when its error is clearly below chance: below this share of chance's error.
+LEARNED_SHARE = 0.75
+
+
+def learned(error: float, classes: int) -> bool:
+    """Whether a run's error is clearly below chance (``1 - 1/classes``): below
+    ``LEARNED_SHARE`` of it (67.5% for 10 classes). A comparison of runs that did not learn
+    is no evidence either way."""
+    return error < LEARNED_SHARE * (1 - 1 / classes)
+
+
+def _compared(ok: bool, errors: Sequence[float], classes: int) -> str:
+    """The verdict of a check comparing runs: inconclusive unless every one learned."""
+    return _verdict(ok) if all(learned(e, classes) for e in errors) else "inconclusive"
+
+
 # -------------------------------------------------------------------- weight initialization
 
 LECTURE_TANH_001 = (0.213, 0.048, 0.011)  # the first three layer stds the slide prints
@@ -496,21 +512,25 @@ def degradation(
             f"plain-{6 * deep + 2} vs plain-{6 * shallow + 2}: final training error",
             "deeper is higher",
             f"{p_d:.2%} vs {p_s:.2%}",
-            _verdict(p_d > p_s),
-            "the deeper plain net ends above the shallower one",
+            _compared(p_d > p_s, (p_d, p_s), 10),
+            f"the deeper plain net ends above the shallower one; both must have learned (training error below "
+            f"{LEARNED_SHARE:.0%} of chance's 90%, i.e. {LEARNED_SHARE * 0.9:.1%}), else inconclusive",
         ),
         Check(
             f"ResNet-{6 * deep + 2} vs ResNet-{6 * shallow + 2}: final training error",
             "deeper is not higher",
             f"{r_d:.2%} vs {r_s:.2%}",
-            _verdict(r_d <= p_d and r_d <= r_s + 0.01),
-            "the deeper ResNet ends no more than 1 point above the shallower one, and below the deep plain net",
+            _compared(r_d <= p_d and r_d <= r_s + 0.01, (r_d, r_s, p_d), 10),
+            "the deeper ResNet ends no more than 1 point above the shallower one, and below the deep plain net; "
+            f"all three must have learned (below {LEARNED_SHARE * 0.9:.1%} training error), else inconclusive",
         ),
     ]
     notes = (
         f"{images:,} Fashion-MNIST training images, {epochs} epochs, SGD 0.1 momentum 0.9 cosine-annealed, batch 128, "
         f"training error per epoch measured in eval mode on the training images; seconds per net: {seconds}"
     )
+    if quick:
+        notes = f"quick: a smoke run, which checks that the experiment runs; its verdicts are not the claim's. {notes}"
     return ClaimResult(
         checks, notes=notes, series={"kind": "error-curves", "curves": curves, "ylabel": "training error"}
     )
