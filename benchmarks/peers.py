@@ -19,8 +19,6 @@ import torchvision
 from captum import attr as captum_attr
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 import cnnlab
 from cnnlab.explain import adversarial as ADV
@@ -28,6 +26,7 @@ from cnnlab.explain import attribution as A
 
 # The same small ReLU CNN, normalisation and images as the pass/fail tests.
 from tests.explain.test_differential import images, net, pixels_model  # noqa: E402
+from tests.helpers import flop_counter_macs  # noqa: E402
 
 
 def explain_rows() -> list[tuple[str, str, float]]:
@@ -121,13 +120,6 @@ def explain_rows() -> list[tuple[str, str, float]]:
     return out
 
 
-def flop_counter(model: nn.Module, size: tuple[int, ...]) -> int:
-    twin = copy.deepcopy(model).to("meta").eval()
-    with FlopCounterMode(display=False) as c:
-        twin(torch.zeros((1, *size), device="meta"))
-    return c.get_total_flops() // 2
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registry", action="store_true", help="also compare every registered model's MACs")
@@ -164,7 +156,7 @@ def main() -> None:
         kwargs, size = special.get(name, ({}, 64))
         model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
         ours = cnnlab.analyze(model, (3, size, size), measure_saved=False).macs
-        equal.append(ours == flop_counter(model, (3, size, size)))
+        equal.append(ours == flop_counter_macs(model, (3, size, size)))
     print(
         f"\ntorchvision models (64x64, inception_v3 96x96): analyze().macs == FlopCounterMode(meta) / 2 "
         f"for {sum(equal)} of {len(equal)}"
@@ -176,7 +168,7 @@ def main() -> None:
             card = cnnlab.model_card(name)
             with torch.device("meta"):
                 model = cnnlab.create_model(name)
-            same += cnnlab.analyze(name, measure_saved=False).macs == flop_counter(model, card.input_size)
+            same += cnnlab.analyze(name, measure_saved=False).macs == flop_counter_macs(model, card.input_size)
         print(f"registered models at their card's input size: equal for {same} of {len(models)}")
 
 

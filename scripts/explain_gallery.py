@@ -68,7 +68,8 @@ def main() -> int:
                         image_size=cfg["input_size"][-1], resize=recipe.dataset.resize_mode)
     x = data.images[: args.images].float() / 255
     classes = cfg["classes"]
-    manifest = {"run": args.run, "model": recipe.model.name, "dataset": recipe.dataset.name,
+    # the run's folder name, not this machine's path to it
+    manifest = {"run": f"runs/{Path(args.run).resolve().name}", "model": recipe.model.name, "dataset": recipe.dataset.name,
                 "methods": run_methods(model, x, out, recipe.model.name, classes, layer="conv3", channel_layer="conv3")}
     gallery = data.images[:300].float() / 255
     nn_ = E.nearest_neighbours(model, x, gallery, k=5, gallery_labels=data.labels[:300], query_labels=data.labels[: args.images])
@@ -96,7 +97,8 @@ def main() -> int:
         manifest["photos"] = run_methods(photo_model.eval(), pics.clamp(0, 1), out, "resnet18", None,
                                          layer="conv4_x", channel_layer="conv4_x")
     except Exception as err:  # no weights on this machine: say so, download nothing
-        manifest["photos"] = f"skipped: {type(err).__name__}: {str(err).splitlines()[0]}"
+        reason = str(err).splitlines()[0].replace(str(Path.home()), "~")  # no machine's home in the docs
+        manifest["photos"] = f"skipped: {type(err).__name__}: {reason}"
         print(manifest["photos"])
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
     return 0

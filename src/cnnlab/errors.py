@@ -87,6 +87,12 @@ def require_parent_folder(path: object, what: str) -> None:
         )
 
 
+def code_reference(err: BaseException) -> str | None:
+    """The line of torch's ``weights_only`` refusal that names a function or class (a pickle
+    GLOBAL) the file would call when loaded; ``None`` for any other failure."""
+    return next((ln.strip() for ln in str(err).splitlines() if "GLOBAL" in ln), None)
+
+
 def edit_distance(a: str, b: str) -> int:
     """Levenshtein distance: insertions, deletions and substitutions from ``a`` to ``b``."""
     previous = list(range(len(b) + 1))

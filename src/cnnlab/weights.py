@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import WeightsError
+from .errors import WeightsError, code_reference
 from .registry import list_models, model_card, model_options
 
 
@@ -62,7 +62,7 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling refused or file damaged
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        code = next((ln for ln in lines if "GLOBAL" in ln), None)
+        code = code_reference(err)
         if code is not None:  # torch's own advice (weights_only=False) is left out on purpose
             raise WeightsError(
                 f"refused: {str(path)!r} would execute code when loaded ({code}); nothing was executed. "

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write
+from ..data import sha256sum
 
 PrintFn = Callable[[str], None]
 
@@ -168,16 +169,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_explain)
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _load_model(
     spec: str, weights: str | None, seed: int | None, warn: PrintFn
 ) -> tuple[Any, str, str | None, dict[str, Any]]:
@@ -201,7 +192,7 @@ def _load_model(
             model,
             str(path),
             recipe.dataset.data_dir,
-            {"source": "run", "file": str(checkpoint), "sha256": _sha256(checkpoint)},
+            {"source": "run", "file": str(checkpoint), "sha256": sha256sum(checkpoint)},
         )
     from ..models import create_model
 
@@ -217,7 +208,7 @@ def _load_model(
     model = create_model(spec, weights=weights)
     if weights == "torchvision":
         return model, spec, None, {"source": "torchvision"}
-    return model, spec, None, {"source": "file", "file": str(weights), "sha256": _sha256(Path(weights))}
+    return model, spec, None, {"source": "file", "file": str(weights), "sha256": sha256sum(Path(weights))}
 
 
 def _typed(value: str, default: Any) -> Any:

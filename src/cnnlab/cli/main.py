@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .. import __version__
-from ..atomic import DISK_ERRORS
+from ..atomic import DISK_ERRORS, disk_error
 from ..engine.signals import RunInterrupted
 from ..errors import CnnlabError, closest
 from . import (
@@ -92,10 +92,6 @@ def main(argv: Sequence[str] | None = None, print_fn: Callable[[str], None] = pr
     except OSError as err:  # a folder the disk refuses (read-only, full, no permission): one line
         if err.errno not in DISK_ERRORS:
             raise
-        where = err.filename or "a file"
-        print(
-            f"cnnlab {args.command}: error: cannot write {where}: {err.strerror} "
-            f"({errno.errorcode.get(err.errno, err.errno)}); choose another folder",
-            file=sys.stderr,
-        )
+        what = disk_error(err, Path(err.filename)) if err.filename else f"{err.strerror}; choose another folder"
+        print(f"cnnlab {args.command}: error: {what}", file=sys.stderr)
         return 1

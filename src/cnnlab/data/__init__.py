@@ -36,7 +36,7 @@ from .errors import (
     DownloadError,
     UnsafePickleError,
 )
-from .files import RestrictedUnpickler, default_data_root, load_pickle, md5sum
+from .files import RestrictedUnpickler, default_data_root, load_pickle, md5sum, sha256sum
 from .idx import read_idx, write_idx
 from .loaders import (
     DeviceLoader,
@@ -79,6 +79,7 @@ __all__ = [
     "locate_dataset",
     "load_pickle",
     "md5sum",
+    "sha256sum",
     "pipeline_throughput",
     "read_idx",
     "resize_images",

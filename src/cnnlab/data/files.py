@@ -50,7 +50,15 @@ def default_roots() -> list[Path]:
 
 
 def md5sum(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
+    return _file_digest(path, hashlib.md5(usedforsecurity=False), chunk)
+
+
+def sha256sum(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file, read in chunks (what a manifest records of the weights it used)."""
+    return _file_digest(path, hashlib.sha256(), chunk)
+
+
+def _file_digest(path: str | os.PathLike[str], digest: Any, chunk: int) -> str:
     with open(path, "rb") as f:
         while block := f.read(chunk):
             digest.update(block)

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_copy, atomic_write  # noqa: F401  (re-exported: the engine's writers)
-from ..errors import CheckpointError, UnsafeFileError
+from ..errors import CheckpointError, UnsafeFileError, code_reference
 from .distributed import unwrap
 
 FORMAT = "cnnlab-checkpoint"
@@ -197,7 +197,7 @@ def load_checkpoint(
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        code = next((ln for ln in lines if "GLOBAL" in ln), None)
+        code = code_reference(err)
         if code is not None:  # the safe unpickler met a reference to a function or class
             raise UnsafeFileError(
                 f"refused: {path} would execute code when loaded "
@@ -233,6 +233,12 @@ def load_checkpoint(
             f"({FORMAT_VERSION}; written by cnnlab {ckpt.get('cnnlab_version')}); upgrade cnnlab"
         )
     return ckpt
+
+
+def unreadable_reason(path: Path, err: Exception) -> str:
+    """``"last.pt (1 bytes) is truncated or corrupted (...)"``: the file and why, without the
+    advice that follows it, brackets balanced (the fallbacks list one per file)."""
+    return f"{path.name} {first_clause(str(err).replace(f'checkpoint {path} ', '', 1))}"
 
 
 def first_clause(text: str) -> str:
@@ -275,7 +281,7 @@ def resume_state(
         try:
             found.append((path, load_checkpoint(path, map_location)))
         except CheckpointError as err:
-            failures.append(f"{path.name} {first_clause(str(err).replace(f'checkpoint {path} ', '', 1))}")
+            failures.append(unreadable_reason(path, err))
         if found and found[0][0].name == "last.pt":
             return found[0]
     if not found:

@@ -38,7 +38,7 @@ from ..errors import CheckpointError, ConfigError
 from ..models import create_model
 from ..registry import model_card
 from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar
-from .checkpoint import atomic_write, first_clause, list_checkpoints, load_checkpoint, resume_state
+from .checkpoint import atomic_write, list_checkpoints, load_checkpoint, resume_state, unreadable_reason
 from .distributed import cleanup_distributed, init_distributed, training_module, unwrap, wrap_ddp
 from .lock import run_lock
 from .loop import evaluate, fit
@@ -655,7 +655,7 @@ def read_run_checkpoint(
         try:
             ckpt = load_checkpoint(path, map_location)
         except CheckpointError as err:
-            failures.append(f"{path.name} {first_clause(str(err).replace(f'checkpoint {path} ', '', 1))}")
+            failures.append(unreadable_reason(path, err))
             continue
         if failures:
             say = note or (lambda text: print(text, file=sys.stderr))
