@@ -116,7 +116,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--layer",
         metavar="NAME",
-        help="the row whose region to show, e.g. pool5 or conv2_x.1; a container (Mixed_7c, layer4) stands for the row that makes its output (default: the last row with a spatial map)",
+        help="the row whose region to show, e.g. pool5 or conv2_x.1; a container (Mixed_7c, layer4) stands for "
+        "the row that makes its output (default: the last row with a spatial map)",
     )
     p.add_argument(
         "--position",
