@@ -1,15 +1,19 @@
 """The model registry: every network cnnlab can build, with the facts of its paper.
 
-A model file registers a builder with its :class:`ModelCard`::
+Every model file registers its networks one way: a :class:`Family` holds what its cards
+share, ``Family.card`` makes one card, and :func:`register_variant` registers a builder with
+some of its arguments fixed (a table column, a depth)::
 
-    @register_model(ModelCard(name="vgg16", family="vgg", paper=VGG_PAPER, ...))
-    def vgg16(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False) -> VGG:
-        return VGG(CONFIGS["D"], num_classes=num_classes, in_chans=in_chans, ...)
+    VGG = Family("vgg", SIMONYAN_2015, input_size=(3, 224, 224), num_classes=1000)
+    vgg16 = register_variant(
+        VGG.card("vgg16", "Table 1, column D", params=138_357_544, macs=MACS_D), vgg, column="D"
+    )
 
 and users call :func:`cnnlab.create_model` (in :mod:`cnnlab.models`: it adds weights to
-:func:`build_model`), :func:`list_models` and :func:`model_card`. The registry is the ground
-floor: it imports neither the model files (importing ``cnnlab`` loads them, and so registers
-them) nor ``cnnlab.weights``.
+:func:`build_model`), :func:`list_models` and :func:`model_card`. :func:`register_model` is the
+decorator underneath, for a user's own builder. The registry is the ground floor: it imports
+neither the model files (importing ``cnnlab`` loads them, and so registers them) nor
+``cnnlab.weights``.
 """
 
 from __future__ import annotations
@@ -140,6 +144,61 @@ class ModelCard:
 
 
 @dataclass(frozen=True)
+class Family:
+    """What the cards of one family of models share, and the one helper that makes them.
+
+    ``family.card(name, table, params, macs, ...)`` returns a :class:`ModelCard` with the
+    family's facts; ``deviations`` given to ``card`` are appended to the family's and
+    ``notes`` to its notes; ``table`` fills the family's ``table_format`` ("Table 1, column
+    {}"); any other :class:`ModelCard` field given to ``card`` replaces the family's value (a
+    card built on another paper, at another input size).
+    """
+
+    family: str
+    paper: Paper
+    input_size: tuple[int, int, int]
+    num_classes: int
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    deviations: tuple[str, ...] = ()
+    notes: str = ""
+    test_input_size: tuple[int, int, int] | None = None
+    test_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    table_format: str = "{}"
+
+    def card(
+        self,
+        name: str,
+        table: str,
+        params: int,
+        macs: int | None = None,
+        *,
+        deviations: tuple[str, ...] = (),
+        notes: str = "",
+        **facts: Any,
+    ) -> ModelCard:
+        shared = {
+            "family": self.family,
+            "paper": self.paper,
+            "input_size": self.input_size,
+            "num_classes": self.num_classes,
+            "mean": self.mean,
+            "std": self.std,
+            "test_input_size": self.test_input_size,
+            "test_kwargs": self.test_kwargs,
+        }
+        return ModelCard(
+            name=name,
+            table=self.table_format.format(table),
+            params=params,
+            macs=macs,
+            deviations=tuple(self.deviations) + tuple(deviations),
+            notes=self.notes + notes,
+            **{**shared, **facts},
+        )
+
+
+@dataclass(frozen=True)
 class _Entry:
     card: ModelCard
     builder: Callable[..., nn.Module]
@@ -167,24 +226,41 @@ def register_model(card: ModelCard) -> Callable[[Callable[..., nn.Module]], Call
     return decorate
 
 
-def register_variant(card: ModelCard, builder: Callable[..., nn.Module], /, **fixed: Any) -> Callable[..., nn.Module]:
-    """Register ``builder`` with some of its arguments fixed, under ``card.name``, and return
-    the variant: ``resnet20 = register_variant(card, resnet_cifar, n=3)``. The variant takes
-    the builder's other arguments with their defaults and annotations, so ``create_model``
-    checks them and ``cnnlab info`` lists them as for any builder."""
+def register_variant(
+    card: ModelCard,
+    builder: Callable[..., nn.Module],
+    /,
+    defaults: Mapping[str, Any] | None = None,
+    **fixed: Any,
+) -> Callable[..., nn.Module]:
+    """Register ``builder`` under ``card.name`` with some of its arguments fixed, and return
+    the variant: ``resnet20 = register_variant(card, resnet_cifar, n=3)``. ``defaults``
+    changes the default of arguments the variant keeps (``defaults={"drop_path_rate": 0.5}``).
+    ``builder`` is a function or a model class; the variant takes its other arguments with
+    their defaults and annotations, so ``create_model`` checks them and ``cnnlab info`` lists
+    them as for any builder."""
+    defaults = dict(defaults or {})
     sig = inspect.signature(builder)
-    unknown = sorted(set(fixed) - set(sig.parameters))
-    if unknown:
-        raise TypeError(f"{builder.__name__} has no argument(s) {', '.join(unknown)} to fix for {card.name!r}")
-    hints = typing.get_type_hints(builder)
-    params = [p for name, p in sig.parameters.items() if name not in fixed]
-    variant_sig = sig.replace(parameters=params, return_annotation=hints.get("return", sig.return_annotation))
+    hints = typing.get_type_hints(builder.__init__ if isinstance(builder, type) else builder)
+    for what, names in (("fix", fixed), ("give a default to", defaults)):
+        unknown = sorted(set(names) - set(sig.parameters))
+        if unknown:
+            raise TypeError(f"{builder.__name__} has no argument(s) {', '.join(unknown)} to {what} for {card.name!r}")
+    params = [
+        p.replace(default=defaults[name]) if name in defaults else p
+        for name, p in sig.parameters.items()
+        if name not in fixed
+    ]
+    returns = builder if isinstance(builder, type) else hints.get("return", sig.return_annotation)
+    variant_sig = sig.replace(parameters=params, return_annotation=returns)
 
     def variant(*args: Any, **kwargs: Any) -> nn.Module:
-        return builder(**variant_sig.bind(*args, **kwargs).arguments, **fixed)
+        bound = variant_sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return builder(**bound.arguments, **fixed)
 
     variant.__signature__ = variant_sig  # type: ignore[attr-defined]
-    variant.__annotations__ = {k: v for k, v in hints.items() if k not in fixed}
+    variant.__annotations__ = {**{k: v for k, v in hints.items() if k not in fixed}, "return": returns}
     variant.__name__ = variant.__qualname__ = card.name
     variant.__module__ = builder.__module__
     shown = ", ".join(f"{k}={getattr(v, 'name', repr(v))}" for k, v in fixed.items())

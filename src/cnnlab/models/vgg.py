@@ -10,6 +10,7 @@ second the conv's position in its block.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers import LRN
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, Family, Paper, TorchvisionWeights, register_variant
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
 
@@ -368,30 +369,32 @@ _NOTES = (
     "batch_norm=True on a plain VGG builder (vgg11 ... vgg19, vgg11_lrn, vgg16_c) adds "
     "BatchNorm after every conv; the _bn builders always have it."
 )
-_TEST_SIZE = (3, 32, 32)  # five 2x2 pools: 32 -> 1; the adaptive pool feeds fc6 its 7x7
+
+# Deviation: torchvision's mean/std normalisation; the paper only subtracts the mean RGB
+# value computed on the training set (Sec. 2.1).
+VGG_FAMILY = Family(
+    "vgg",
+    SIMONYAN_2015,
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    deviations=_DEVIATIONS,
+    notes=_NOTES,
+    test_input_size=(3, 32, 32),  # five 2x2 pools: 32 -> 1; the adaptive pool feeds fc6 its 7x7
+    table_format="Table 1, column {}",
+)
+# The _bn cards: the paper's column with BatchNorm after every conv (torchvision's vgg*_bn).
+VGG_BN_FAMILY = dataclasses.replace(
+    VGG_FAMILY, deviations=_DEVIATIONS + _BN_DEVIATIONS, table_format="Table 1, column {}, with BatchNorm"
+)
 
 
-def _card(name: str, column: str, params: int, macs: int, paper_params: str, **extra: Any) -> ModelCard:
-    bn = name.endswith("_bn")
-    return ModelCard(
-        name=name,
-        family="vgg",
-        paper=SIMONYAN_2015,
-        table=f"Table 1, column {column}" + (", with BatchNorm" if bn else ""),
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        params=params,
-        macs=macs,
-        paper_params=paper_params,
-        deviations=_DEVIATIONS + (_BN_DEVIATIONS if bn else ()) + extra.pop("deviations", ()),
-        notes=_NOTES + extra.pop("notes", ""),
-        test_input_size=_TEST_SIZE,
-        # Deviation: torchvision's mean/std normalisation; the paper only subtracts the mean
-        # RGB value computed on the training set (Sec. 2.1).
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        **extra,
-    )
+def vgg(
+    column: str, num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5
+) -> VGG:
+    """A VGG of Table 1: ``column`` is "A", "A-LRN", "B", "C", "D" or "E"."""
+    return VGG(VGG_TABLE1[column], num_classes, in_chans, batch_norm, drop_prob)
 
 
 # Multiply-accumulates at 224x224, by hand from Table 1 (sum of H*W*Cin*Cout*k*k per conv,
@@ -405,131 +408,74 @@ MACS_D = 15_470_264_320
 MACS_E = 19_632_062_464
 
 # Exact counts (the specification; the _bn ones are torchvision's published num_params and
-# equal the plain count plus 2 x the channels of every conv).
-
-
-@register_model(
-    _card(
-        "vgg11", "A", 132_863_336, MACS_A, "133M (Table 2, A)", torchvision=_tv("vgg11", "VGG11_Weights.IMAGENET1K_V1")
-    )
+# equal the plain count plus 2 x the channels of every conv). Each variant: its card (name,
+# Table 1 column, parameters, multiply-adds, the paper's Table 2 count), builder, column.
+_LRN_NOTES = (
+    " LRN: Krizhevsky et al.'s k=2, n=5, alpha=1e-4, beta=0.75 (PyTorch's "
+    "LocalResponseNorm gets alpha*n, since it divides alpha by n); no parameters."
 )
-def vgg11(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["A"], num_classes, in_chans, batch_norm, drop_prob)
+_C_NOTES = " Column C: the third conv of blocks 3-5 is 1x1 (conv3_3, conv4_3, conv5_3)."
+_TV = {n: _tv(n, f"{n.upper()}_Weights.IMAGENET1K_V1") for n in ("vgg11", "vgg13", "vgg16", "vgg19")}
+_TV_BN = {n: _tv(n, f"{n.upper()}_Weights.IMAGENET1K_V1") for n in ("vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")}
 
-
-@register_model(
-    _card(
-        "vgg11_lrn",
-        "A-LRN",
-        132_863_336,
-        MACS_A,
-        "133M (Table 2, A-LRN)",
-        notes=(
-            " LRN: Krizhevsky et al.'s k=2, n=5, alpha=1e-4, beta=0.75 (PyTorch's "
-            "LocalResponseNorm gets alpha*n, since it divides alpha by n); no parameters."
-        ),
-    )
+vgg11 = register_variant(
+    VGG_FAMILY.card("vgg11", "A", 132_863_336, MACS_A, paper_params="133M (Table 2, A)", torchvision=_TV["vgg11"]),
+    vgg,
+    column="A",
 )
-def vgg11_lrn(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["A-LRN"], num_classes, in_chans, batch_norm, drop_prob)
-
-
-@register_model(
-    _card(
-        "vgg13", "B", 133_047_848, MACS_B, "133M (Table 2, B)", torchvision=_tv("vgg13", "VGG13_Weights.IMAGENET1K_V1")
-    )
+vgg11_lrn = register_variant(
+    VGG_FAMILY.card("vgg11_lrn", "A-LRN", 132_863_336, MACS_A, paper_params="133M (Table 2, A-LRN)", notes=_LRN_NOTES),
+    vgg,
+    column="A-LRN",
 )
-def vgg13(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["B"], num_classes, in_chans, batch_norm, drop_prob)
-
-
-@register_model(
-    _card(
-        "vgg16_c",
-        "C",
-        133_638_952,
-        MACS_C,
-        "134M (Table 2, C)",
-        notes=" Column C: the third conv of blocks 3-5 is 1x1 (conv3_3, conv4_3, conv5_3).",
-    )
+vgg13 = register_variant(
+    VGG_FAMILY.card("vgg13", "B", 133_047_848, MACS_B, paper_params="133M (Table 2, B)", torchvision=_TV["vgg13"]),
+    vgg,
+    column="B",
 )
-def vgg16_c(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["C"], num_classes, in_chans, batch_norm, drop_prob)
-
-
-@register_model(
-    _card(
-        "vgg16", "D", 138_357_544, MACS_D, "138M (Table 2, D)", torchvision=_tv("vgg16", "VGG16_Weights.IMAGENET1K_V1")
-    )
+vgg16_c = register_variant(
+    VGG_FAMILY.card("vgg16_c", "C", 133_638_952, MACS_C, paper_params="134M (Table 2, C)", notes=_C_NOTES),
+    vgg,
+    column="C",
 )
-def vgg16(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["D"], num_classes, in_chans, batch_norm, drop_prob)
-
-
-@register_model(
-    _card(
-        "vgg19", "E", 143_667_240, MACS_E, "144M (Table 2, E)", torchvision=_tv("vgg19", "VGG19_Weights.IMAGENET1K_V1")
-    )
+vgg16 = register_variant(
+    VGG_FAMILY.card("vgg16", "D", 138_357_544, MACS_D, paper_params="138M (Table 2, D)", torchvision=_TV["vgg16"]),
+    vgg,
+    column="D",
 )
-def vgg19(num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["E"], num_classes, in_chans, batch_norm, drop_prob)
-
+vgg19 = register_variant(
+    VGG_FAMILY.card("vgg19", "E", 143_667_240, MACS_E, paper_params="144M (Table 2, E)", torchvision=_TV["vgg19"]),
+    vgg,
+    column="E",
+)
 
 # The _bn builders always have BatchNorm (their card and torchvision entry say so): no
-# batch_norm option. The plain builders keep it as a documented variant.
-
-
-@register_model(
-    _card(
-        "vgg11_bn",
-        "A",
-        132_868_840,
-        MACS_A,
-        "133M (Table 2, A; no BatchNorm)",
-        torchvision=_tv("vgg11_bn", "VGG11_BN_Weights.IMAGENET1K_V1"),
-    )
+# batch_norm option. The plain builders keep it as a documented variant. Table 2 counts the
+# columns without BatchNorm.
+_NO_BN = {
+    c: f"{n} (Table 2, {c}; no BatchNorm)" for c, n in (("A", "133M"), ("B", "133M"), ("D", "138M"), ("E", "144M"))
+}
+vgg11_bn = register_variant(
+    VGG_BN_FAMILY.card("vgg11_bn", "A", 132_868_840, MACS_A, paper_params=_NO_BN["A"], torchvision=_TV_BN["vgg11_bn"]),
+    vgg,
+    column="A",
+    batch_norm=True,
 )
-def vgg11_bn(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["A"], num_classes, in_chans, batch_norm=True, drop_prob=drop_prob)
-
-
-@register_model(
-    _card(
-        "vgg13_bn",
-        "B",
-        133_053_736,
-        MACS_B,
-        "133M (Table 2, B; no BatchNorm)",
-        torchvision=_tv("vgg13_bn", "VGG13_BN_Weights.IMAGENET1K_V1"),
-    )
+vgg13_bn = register_variant(
+    VGG_BN_FAMILY.card("vgg13_bn", "B", 133_053_736, MACS_B, paper_params=_NO_BN["B"], torchvision=_TV_BN["vgg13_bn"]),
+    vgg,
+    column="B",
+    batch_norm=True,
 )
-def vgg13_bn(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["B"], num_classes, in_chans, batch_norm=True, drop_prob=drop_prob)
-
-
-@register_model(
-    _card(
-        "vgg16_bn",
-        "D",
-        138_365_992,
-        MACS_D,
-        "138M (Table 2, D; no BatchNorm)",
-        torchvision=_tv("vgg16_bn", "VGG16_BN_Weights.IMAGENET1K_V1"),
-    )
+vgg16_bn = register_variant(
+    VGG_BN_FAMILY.card("vgg16_bn", "D", 138_365_992, MACS_D, paper_params=_NO_BN["D"], torchvision=_TV_BN["vgg16_bn"]),
+    vgg,
+    column="D",
+    batch_norm=True,
 )
-def vgg16_bn(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["D"], num_classes, in_chans, batch_norm=True, drop_prob=drop_prob)
-
-
-@register_model(
-    _card(
-        "vgg19_bn",
-        "E",
-        143_678_248,
-        MACS_E,
-        "144M (Table 2, E; no BatchNorm)",
-        torchvision=_tv("vgg19_bn", "VGG19_BN_Weights.IMAGENET1K_V1"),
-    )
+vgg19_bn = register_variant(
+    VGG_BN_FAMILY.card("vgg19_bn", "E", 143_678_248, MACS_E, paper_params=_NO_BN["E"], torchvision=_TV_BN["vgg19_bn"]),
+    vgg,
+    column="E",
+    batch_norm=True,
 )
-def vgg19_bn(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> VGG:
-    return VGG(VGG_TABLE1["E"], num_classes, in_chans, batch_norm=True, drop_prob=drop_prob)
