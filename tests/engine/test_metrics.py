@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import classification_report as sk_report
 
 from cnnlab.engine.metrics import (
     classification_report,
@@ -90,8 +91,12 @@ def test_report_errors():
         classification_report([0, 2], [0, 1], ["a", "b"])
 
 
-def test_format_classification_report_layout():
+def test_format_classification_report_is_sklearns_text():
     text = format_classification_report(classification_report(Y, P, ["cat", "dog", "owl"]))
+    assert text == sk_report(Y, P, target_names=["cat", "dog", "owl"], zero_division=0)
+    assert "0.667" in classification_report(Y, P, 3, digits=3)["text"]
+    with pytest.raises(ConfigError, match="re-run `cnnlab eval`"):
+        format_classification_report({"classes": []})
     lines = text.splitlines()
     assert lines[0].split() == ["precision", "recall", "f1-score", "support"]
     assert lines[2].split() == ["cat", "1.00", "0.67", "0.80", "3"]

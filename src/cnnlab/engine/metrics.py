@@ -1,12 +1,12 @@
 """Evaluation metrics as plain data: rank-k accuracy, the classification report the course
 prints after every experiment (per-class precision, recall, F1 and support, with macro and
-weighted averages), and the confusion matrix. Rendering is :func:`format_classification_report`;
-pictures belong to ``cnnlab.viz``.
+weighted averages), and the confusion matrix. The report's text is scikit-learn's own
+(:func:`format_classification_report`); pictures belong to ``cnnlab.viz``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -71,17 +71,21 @@ def confusion_matrix(labels: Any, preds: Any, num_classes: int) -> np.ndarray:
     return skm.confusion_matrix(y, p, labels=np.arange(num_classes)).astype(np.int64)
 
 
-def classification_report(labels: Any, preds: Any, class_names: Sequence[str] | int | None = None) -> dict[str, Any]:
+def classification_report(
+    labels: Any, preds: Any, class_names: Sequence[str] | int | None = None, digits: int = 2
+) -> dict[str, Any]:
     """Per-class precision, recall, F1 and support, their macro and support-weighted
     averages, and accuracy, as plain data::
 
         {"classes": [{"name": "airplane", "precision": 0.86, "recall": 0.83, "f1": 0.84,
                       "support": 1000}, ...],
-         "accuracy": 0.82, "macro_avg": {...}, "weighted_avg": {...}, "support": 10000}
+         "accuracy": 0.82, "macro_avg": {...}, "weighted_avg": {...}, "support": 10000,
+         "text": "              precision    recall  f1-score   support ..."}
 
     ``class_names`` is a list of names, a class count, or None (the classes seen in labels
     and preds, named by index). A class never predicted has precision 0 (sklearn's
-    ``zero_division=0``), as in the course's reports.
+    ``zero_division=0``), as in the course's reports. ``text`` is
+    ``sklearn.metrics.classification_report`` of the same labels, at ``digits`` decimals.
     """
     y, p = _as_numpy(labels, "labels"), _as_numpy(preds, "preds")
     if y.shape != p.shape:
@@ -122,25 +126,16 @@ def classification_report(labels: Any, preds: Any, class_names: Sequence[str] | 
         "macro_avg": avg("macro"),
         "weighted_avg": avg("weighted"),
         "support": total,
+        "text": skm.classification_report(y, p, labels=idx, target_names=names, digits=digits, zero_division=0),
     }
 
 
-def format_classification_report(report: Mapping[str, Any], digits: int = 2) -> str:
-    """The report as text in scikit-learn's layout (what the course prints)."""
-    classes: Iterable[Mapping[str, Any]] = report["classes"]
-    rows = [(c["name"], c["precision"], c["recall"], c["f1"], c["support"]) for c in classes]
-    width = max([len("weighted avg")] + [len(r[0]) for r in rows])
-    head = f"{'':>{width}} {'precision':>9} {'recall':>9} {'f1-score':>9} {'support':>9}"
-    lines = [head, ""]
-    for name, pr, rc, f, s in rows:
-        lines.append(f"{name:>{width}} {pr:>9.{digits}f} {rc:>9.{digits}f} {f:>9.{digits}f} {s:>9}")
-    lines.append("")
-    total = report["support"]
-    lines.append(f"{'accuracy':>{width}} {'':>9} {'':>9} {report['accuracy']:>9.{digits}f} {total:>9}")
-    for label, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
-        a = report[key]
-        lines.append(
-            f"{label:>{width}} {a['precision']:>9.{digits}f} {a['recall']:>9.{digits}f} "
-            f"{a['f1']:>9.{digits}f} {total:>9}"
+def format_classification_report(report: Mapping[str, Any]) -> str:
+    """The report as text: scikit-learn's ``classification_report``, the layout the course
+    prints. A report read back from an older ``eval.json`` without its text gets an error
+    naming the fix."""
+    if "text" not in report:
+        raise ConfigError(
+            "this classification report has no text (written before cnnlab kept it); re-run `cnnlab eval`"
         )
-    return "\n".join(lines) + "\n"
+    return str(report["text"])
