@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -159,46 +158,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_predict)
 
 
-def _recipe(args: argparse.Namespace):
-    from ..data import split_subset
-    from ..engine.recipes import apply_overrides, load_recipe, recipes_for
-    from ..engine.run import default_recipe
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The typed settings the flags give (None: not given)."""
+    return {
+        "dataset.data_dir": args.data_dir,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "optimizer.lr": args.lr,
+        "seed": args.seed,
+        "device": args.device,
+        "val_every": args.val_every,
+        "amp": True if args.amp else None,
+        "channels_last": True if args.channels_last else None,
+    }
 
-    if args.recipe:
-        recipe = load_recipe(args.recipe)
-        sets = []
-        if args.model and args.model != recipe.model.name:
-            sets.append(f"model.name={args.model}")
-        if args.dataset and args.dataset != recipe.dataset.name:
-            sets.append(f"dataset.name={args.dataset}")
-    else:
-        model = args.model or "lenet5"
-        dataset = args.dataset or ("digits" if not recipes_for(model) else None)
-        names = recipes_for(model, split_subset(dataset)[0] if dataset else None)  # mnist[0-4]: mnist's recipe
-        recipe = load_recipe(names[0]) if names else default_recipe(model, dataset or "digits")
-        sets = [f"dataset.name={dataset}"] if dataset and recipe.dataset.name != dataset else []
-    if args.data_dir:
-        sets.append(f"dataset.data_dir={args.data_dir}")
-    for key, value in (
-        ("epochs", args.epochs),
-        ("batch_size", args.batch_size),
-        ("optimizer.lr", args.lr),
-        ("seed", args.seed),
-        ("device", args.device),
-        ("val_every", args.val_every),
-    ):
-        if value is not None:
-            sets.append(f"{key}={value}")
-    if args.amp:
-        sets.append("amp=true")
-    if args.channels_last:
-        sets.append("channels_last=true")
-    resolved = apply_overrides(recipe, [*sets, *args.set])
-    if resolved.dataset.name != recipe.dataset.name and resolved.name == recipe.name:
-        # Named after what it trains on: lenet5-mnist on mnist[0-4] runs as lenet5-mnist[0-4].
-        stem = recipe.name.removesuffix(recipe.dataset.name).rstrip("-") or recipe.name
-        resolved = replace(resolved, name=f"{stem}-{resolved.dataset.name}")
-    return resolved
+
+def _recipe(args: argparse.Namespace):
+    from ..engine.plan import resolve_recipe
+
+    return resolve_recipe(args.model, args.dataset, args.recipe, _settings(args), args.set)
 
 
 def run_train(args: argparse.Namespace, print_fn: PrintFn) -> int:
@@ -228,35 +206,14 @@ def run_train(args: argparse.Namespace, print_fn: PrintFn) -> int:
 
 def _dry_run(args: argparse.Namespace, print_fn: PrintFn) -> int:
     """The resolved recipe and what it resolves to on this machine, without training."""
-    from ..data import dataset_info
-    from ..engine.recipes import dump_recipe, validate_recipe
-    from ..engine.run import resolve_auto, resolve_device
-    from ..models import create_model
+    from ..engine.plan import dry_run
 
     if args.resume:
         raise ConfigError("--dry-run shows a new run's recipe; a resumed run's is in its folder (recipe.yaml)")
-    recipe = _recipe(args)
-    validate_recipe(recipe)
-    info = dataset_info(recipe.dataset.name)
-    device = resolve_device(args.device or recipe.device)
-    channels = info.image_size[0] if info.image_size else 3  # as the run builds it
-    model = create_model(
-        recipe.model.name, num_classes=info.num_classes or None, in_chans=channels, **recipe.model.options
-    )
-    channels_last, amp = resolve_auto(recipe.channels_last, recipe.amp, device, model)
-    for line in dump_recipe(recipe).rstrip().splitlines():
+    planned = dry_run(_recipe(args), device=args.device)
+    for line in planned.recipe_yaml.rstrip().splitlines():
         print_fn(line)
-    sizes = (
-        ", ".join(f"{split} {n:,}" for split, n in info.num_samples) + " images"
-        if info.num_samples
-        else ("some classes of the full set" if info.class_subset else "images read from disk")
-    )
-    params = sum(p.numel() for p in model.parameters())
-    print_fn(
-        f"# on this machine: device {device}, channels_last {recipe.channels_last} -> {channels_last}, "
-        f"amp {recipe.amp} -> {amp}; {recipe.model.name} with {params:,} parameters for {info.num_classes or '?'} "
-        f"classes; {info.name}: {sizes}; nothing was trained (--dry-run)"
-    )
+    print_fn(planned.summary())
     return 0
 
 
@@ -293,37 +250,23 @@ def _train(args: argparse.Namespace, print_fn: PrintFn, callbacks: list) -> int:
     return report_run(result, print_fn)
 
 
-def _resume_overrides(args: argparse.Namespace) -> list[str]:
-    """What a resumed run may change: more epochs, how often it validates, where the data are, the fast paths
-    (``--amp``, ``--channels-last``), ``--set`` keys. Flags
-    that would change what it resumes from are refused rather than ignored."""
-    fixed = [
-        flag
-        for flag, value in (
-            ("MODEL", args.model),
-            ("--recipe", args.recipe),
-            ("--dataset", args.dataset),
-            ("--batch-size", args.batch_size),
-            ("--seed", args.seed),
-        )
-        if value is not None
-    ]
-    if fixed:
-        raise ConfigError(
-            f"--resume continues {args.resume} with its own recipe; {', '.join(fixed)} would change what it "
-            "resumed from: start a new run instead, or change a setting with --set KEY=VALUE"
-        )
+def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """What a resumed run may change (:func:`cnnlab.engine.plan.resume_overrides`)."""
+    from ..engine.plan import RESUMABLE, resume_overrides
+
     if args.lr is not None:
         raise ConfigError(
             f"--lr {args.lr} with --resume: use --lr-on-resume {args.lr} (the rate from the resumed epoch on)"
         )
-    sets = [
-        f"{key}={value}" for key, value in (("epochs", args.epochs), ("val_every", args.val_every)) if value is not None
-    ]
-    if args.data_dir:
-        sets.append(f"dataset.data_dir={args.data_dir}")
-    sets += [f"{key}=true" for key, on in (("amp", args.amp), ("channels_last", args.channels_last)) if on]
-    return [*sets, *args.set]
+    refused = {
+        "MODEL": args.model,
+        "--recipe": args.recipe,
+        "--dataset": args.dataset,
+        "--batch-size": args.batch_size,
+        "--seed": args.seed,
+    }
+    settings = {k: v for k, v in _settings(args).items() if k in RESUMABLE}
+    return resume_overrides(args.resume, settings, args.set, refused)
 
 
 def report_run(result: Any, print_fn: PrintFn) -> int:

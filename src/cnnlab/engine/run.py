@@ -14,7 +14,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -305,7 +305,7 @@ StartFactory = Callable[[Recipe], Start]
 def train_recipe(
     recipe: Recipe | str | Path,
     *,
-    overrides: Sequence[str] = (),
+    overrides: Sequence[str] | Mapping[str, Any] = (),
     run_dir: str | Path | None = None,
     resume: str | Path | None = None,
     lr_on_resume: float | None = None,
