@@ -10,6 +10,7 @@ builder :class:`AlexNet` also builds ZFNet (``zfnet.py``), which is this network
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import NamedTuple
 
@@ -18,7 +19,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers.lrn import LRN
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, Family, Paper, TorchvisionWeights, register_variant
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
 
@@ -280,6 +281,37 @@ _PADDING = (
     "padding not given in the paper: conv1 0, conv2 2, conv3-conv5 1 (the Caffe reference model's), "
     "chosen to give Fig. 2's 55-27-13-13-13 maps"
 )
+_SINGLE_TOWER = (
+    "single tower: conv2, conv4 and conv5 see all maps of the layer before, not only "
+    "those on their own GPU (the paper's two-tower net is alexnet_2012): 62,378,344 "
+    "parameters instead of 60,965,224"
+)
+_ONE_TOWER_NOTES = (
+    f"Map sizes {_SIZES}. LRN k=2, n=5, alpha=1e-4 on the sum of squares, beta=0.75, after the "
+    "ReLU of conv1 and conv2 (Sec. 3.3); overlapping max pooling 3x3 stride 2 (Sec. 3.4); "
+    "dropout 0.5 on the outputs of fc6 and fc7 (Sec. 4.2); initial weights N(0, 0.01^2), "
+    "biases 1 in conv2, conv4, conv5, fc6, fc7 and 0 elsewhere (Sec. 5). The fully "
+    "connected head fixes the input at 227x227."
+)
+_TWO_TOWERS_NOTES = (
+    f"The two GPUs' towers as grouped convolutions (groups=2) in conv2, conv4 and conv5, "
+    "on one device; conv3 and the fully connected layers see both towers (Sec. 3.2, 3.5). "
+    f"Map sizes {_SIZES}. LRN, pooling, dropout and initialisation as alexnet."
+)
+_OWT_DEVIATIONS = (
+    "conv4 has 256 kernels, not the 384 of the paper's footnote (torchvision's layout, "
+    "from cuda-convnet2's one-GPU configuration; its weights need it)",
+    "dropout before fc6 and fc7 rather than on their outputs (torchvision's order)",
+    "adaptive average pooling to 6x6 before fc6 (torchvision), so inputs from 63x63 up run",
+    "PyTorch's default initialisation (torchvision's), not N(0, 0.01^2)",
+    "inputs normalised with the ImageNet mean and std (torchvision's preprocessing, which "
+    "its weights need); Krizhevsky et al. only subtract the mean activity over the "
+    "training set from each pixel (2012, Sec. 2)",
+)
+_OWT_NOTES = "No response normalisation. Takes torchvision's ImageNet weights (weights='torchvision')."
+_OWT_TV = TorchvisionWeights(
+    builder="alexnet", weights="AlexNet_Weights.IMAGENET1K_V1", remap=remap_torchvision_alexnet
+)
 
 
 # Multiply-accumulates by hand from Fig. 2's map sizes (out H*W * kernels * fan-in per tower):
@@ -291,114 +323,73 @@ _MACS_ONE_TOWER = (
     105_415_200 + 447_897_600 + 149_520_384 + 224_280_576 + 149_520_384 + 37_748_736 + 16_777_216 + 4_096_000
 )
 _MACS_TWO_TOWERS = _MACS_ONE_TOWER - (447_897_600 + 224_280_576 + 149_520_384) // 2
+# alexnet_owt by hand at 224: conv1 55*55*64*363 = 70,276,800; conv2 27*27*192*1600 = 223,948,800;
+# conv3 13*13*384*1728 = 112,140,288; conv4 13*13*256*3456 = 149,520,384; conv5
+# 13*13*256*2304 = 99,680,256; fc 37,748,736 + 16,777,216 + 4,096,000.
+_MACS_OWT = 70_276_800 + 223_948_800 + 112_140_288 + 149_520_384 + 99_680_256 + 37_748_736 + 16_777_216 + 4_096_000
 
+# The 2012 paper's nets at 227x227 (Fig. 2's map sizes need it).
+ALEXNET_FAMILY = Family(
+    "alexnet",
+    KRIZHEVSKY_2012,
+    input_size=(3, 227, 227),
+    num_classes=1000,
+    # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
+    # mean activity only (Sec. 2).
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    deviations=(_INPUT_227,),
+    test_input_size=(3, 227, 227),
+)
+# torchvision's net after Krizhevsky 2014, at 224x224; its mean/std normalisation (declared) is
+# what its weights need.
+ALEXNET_OWT_FAMILY = dataclasses.replace(
+    ALEXNET_FAMILY, paper=KRIZHEVSKY_2014, input_size=(3, 224, 224), deviations=(), test_input_size=(3, 224, 224)
+)
 
-@register_model(
-    ModelCard(
-        name="alexnet",
-        family="alexnet",
-        paper=KRIZHEVSKY_2012,
-        table="Sec. 3.5 and Fig. 2, on one GPU (single tower)",
-        input_size=(3, 227, 227),
-        num_classes=1000,
-        # conv1..conv5 34,944 + 614,656 + 885,120 + 1,327,488 + 884,992;
-        # fc6 37,752,832, fc7 16,781,312, fc8 4,097,000.
-        params=62_378_344,
-        macs=_MACS_ONE_TOWER,
+# Each variant: its card (name, table, parameters, multiply-adds), AlexNet, its Spec.
+# alexnet: conv1..conv5 34,944 + 614,656 + 885,120 + 1,327,488 + 884,992; fc6 37,752,832,
+# fc7 16,781,312, fc8 4,097,000.
+alexnet = register_variant(
+    ALEXNET_FAMILY.card(
+        "alexnet",
+        "Sec. 3.5 and Fig. 2, on one GPU (single tower)",
+        62_378_344,
+        _MACS_ONE_TOWER,
         paper_params="60 million (Sec. 3, for the two-tower net)",
-        deviations=(
-            _INPUT_227,
-            "single tower: conv2, conv4 and conv5 see all maps of the layer before, not only "
-            "those on their own GPU (the paper's two-tower net is alexnet_2012): 62,378,344 "
-            "parameters instead of 60,965,224",
-            _PADDING,
-            _MEAN_STD,
-        ),
-        notes=(
-            f"Map sizes {_SIZES}. LRN k=2, n=5, alpha=1e-4 on the sum of squares, beta=0.75, after the "
-            "ReLU of conv1 and conv2 (Sec. 3.3); overlapping max pooling 3x3 stride 2 (Sec. 3.4); "
-            "dropout 0.5 on the outputs of fc6 and fc7 (Sec. 4.2); initial weights N(0, 0.01^2), "
-            "biases 1 in conv2, conv4, conv5, fc6, fc7 and 0 elsewhere (Sec. 5). The fully "
-            "connected head fixes the input at 227x227."
-        ),
-        test_input_size=(3, 227, 227),
-        # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
-        # mean activity only (Sec. 2).
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-    )
+        deviations=(_SINGLE_TOWER, _PADDING, _MEAN_STD),
+        notes=_ONE_TOWER_NOTES,
+    ),
+    AlexNet,
+    spec=ALEXNET_ONE_TOWER,
 )
-def alexnet(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> AlexNet:
-    return AlexNet(ALEXNET_ONE_TOWER, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)
-
-
-@register_model(
-    ModelCard(
-        name="alexnet_2012",
-        family="alexnet",
-        paper=KRIZHEVSKY_2012,
-        table="Sec. 3.5 and Fig. 2 (two towers)",
-        input_size=(3, 227, 227),
-        num_classes=1000,
-        # The single tower's 62,378,344 less half of conv2's, conv4's and conv5's weights:
-        # 307,200 + 663,552 + 442,368.
-        params=60_965_224,
-        macs=_MACS_TWO_TOWERS,
+# The single tower's 62,378,344 less half of conv2's, conv4's and conv5's weights:
+# 307,200 + 663,552 + 442,368.
+alexnet_2012 = register_variant(
+    ALEXNET_FAMILY.card(
+        "alexnet_2012",
+        "Sec. 3.5 and Fig. 2 (two towers)",
+        60_965_224,
+        _MACS_TWO_TOWERS,
         paper_params="60 million (Sec. 3)",
-        deviations=(_INPUT_227, _PADDING, _MEAN_STD),
-        notes=(
-            f"The two GPUs' towers as grouped convolutions (groups=2) in conv2, conv4 and conv5, "
-            "on one device; conv3 and the fully connected layers see both towers (Sec. 3.2, 3.5). "
-            f"Map sizes {_SIZES}. LRN, pooling, dropout and initialisation as alexnet."
-        ),
-        test_input_size=(3, 227, 227),
-        # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
-        # mean activity only (Sec. 2).
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-    )
+        deviations=(_PADDING, _MEAN_STD),
+        notes=_TWO_TOWERS_NOTES,
+    ),
+    AlexNet,
+    spec=ALEXNET_2012,
 )
-def alexnet_2012(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> AlexNet:
-    return AlexNet(ALEXNET_2012, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)
-
-
-@register_model(
-    ModelCard(
-        name="alexnet_owt",
-        family="alexnet",
-        paper=KRIZHEVSKY_2014,
-        table="torchvision.models.alexnet (after the one-tower net of the footnote on p. 5)",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        # conv 23,296 + 307,392 + 663,936 + 884,992 + 590,080; fc 37,752,832 + 16,781,312 + 4,097,000.
-        params=61_100_840,
-        # By hand at 224: conv1 55*55*64*363 = 70,276,800; conv2 27*27*192*1600 = 223,948,800;
-        # conv3 13*13*384*1728 = 112,140,288; conv4 13*13*256*3456 = 149,520,384; conv5
-        # 13*13*256*2304 = 99,680,256; fc 37,748,736 + 16,777,216 + 4,096,000.
-        macs=70_276_800 + 223_948_800 + 112_140_288 + 149_520_384 + 99_680_256 + 37_748_736 + 16_777_216 + 4_096_000,
-        paper_params=None,
+# conv 23,296 + 307,392 + 663,936 + 884,992 + 590,080; fc 37,752,832 + 16,781,312 + 4,097,000.
+alexnet_owt = register_variant(
+    ALEXNET_OWT_FAMILY.card(
+        "alexnet_owt",
+        "torchvision.models.alexnet (after the one-tower net of the footnote on p. 5)",
+        61_100_840,
+        _MACS_OWT,
         paper_macs="0.71 GFLOPS (torchvision's documentation; the paper prints none)",
-        deviations=(
-            "conv4 has 256 kernels, not the 384 of the paper's footnote (torchvision's layout, "
-            "from cuda-convnet2's one-GPU configuration; its weights need it)",
-            "dropout before fc6 and fc7 rather than on their outputs (torchvision's order)",
-            "adaptive average pooling to 6x6 before fc6 (torchvision), so inputs from 63x63 up run",
-            "PyTorch's default initialisation (torchvision's), not N(0, 0.01^2)",
-            "inputs normalised with the ImageNet mean and std (torchvision's preprocessing, which "
-            "its weights need); Krizhevsky et al. only subtract the mean activity over the "
-            "training set from each pixel (2012, Sec. 2)",
-        ),
-        notes="No response normalisation. Takes torchvision's ImageNet weights (weights='torchvision').",
-        test_input_size=(3, 224, 224),
-        # Deviation (declared): torchvision's mean/std normalisation, which its weights need.
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        torchvision=TorchvisionWeights(
-            builder="alexnet",
-            weights="AlexNet_Weights.IMAGENET1K_V1",
-            remap=remap_torchvision_alexnet,
-        ),
-    )
+        deviations=_OWT_DEVIATIONS,
+        notes=_OWT_NOTES,
+        torchvision=_OWT_TV,
+    ),
+    AlexNet,
+    spec=ALEXNET_OWT,
 )
-def alexnet_owt(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> AlexNet:
-    return AlexNet(ALEXNET_OWT, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)

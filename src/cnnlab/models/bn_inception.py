@@ -24,7 +24,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers import ConvNormAct
-from ..registry import ModelCard, Paper, register_model
+from ..registry import Family, Paper, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 IOFFE_2015 = Paper(
@@ -244,61 +244,52 @@ class BNInception(ClassifierNet):
         return x if pre_logits else self.fc(x)
 
 
-@register_model(
-    ModelCard(
-        name="bn_inception",
-        family="bn_inception",
-        paper=IOFFE_2015,
-        table="Appendix, Figure 5 (all rows); Sec. 4.2, 4.2.1",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        # Figure 5's filter columns with conv biases and BatchNorm scale and shift on every
-        # convolution (the Caffe port's convention); 11,285,224 with conv_bias=False.
-        params=11_295_240,
-        # By hand from Figure 5's filter columns, output positions x (in x k x k x out):
-        # stem 112*112*(3*49*64) + 56*56*(64*64 + 64*9*192) = 477,675,520; 3a 170,999,808;
-        # 3b 203,112,448; 3c 143,904,768; 4a 119,218,176; 4b 130,056,192; 4c 178,827,264;
-        # 4d 223,584,256; 4e 164,577,280; 5a 108,079,104; 5b 111,541,248; fc 1,024,000.
-        macs=2_032_600_064,
-        paper_params="13.6M (Sec. 4.2)",
-        deviations=(
-            "convolutions keep a bias before BatchNorm (conv_bias=True, as in the Caffe port); "
-            "the paper drops it (Sec. 3.2); conv_bias=False gives 11,285,224 parameters",
-            "conv1 is a plain 7x7 convolution; the Appendix uses a separable convolution with "
-            "depth multiplier 8 (conv1_depth_multiplier=8 builds it: 11,288,544 parameters)",
-            "4c, 4d and 4e are built from their filter columns (608, 608 and 1056 output "
-            "channels), not Figure 5's printed 576, 576 and 1024",
-            "padding and rounding are not printed (Figure 5): convolutions pad k // 2, the "
-            "modules' 3x3/1 pools pad 1, and the 3x3/2 max pools round up (ceil_mode, as Caffe), "
-            "which gives the printed 112-56-28-14-7 maps",
-        ),
-        notes=(
-            "Figure 5's printed output column is inconsistent with its filter columns: 4c's "
-            "branches sum to 160+160+160+128 = 608, 4d's to 608, and 4e (pass-through of 608) "
-            "to 1056, where it prints 576, 576, 1024; 3c and 4e print their input's spatial "
-            "size although they have stride 2. Building the filter columns, as the Caffe port "
-            "(and its PyTorch conversion) does, gives 11,295,240 parameters with conv biases "
-            "and a plain conv1. The paper's 13.6M (Sec. 4.2) does not follow from Figure 5. "
-            "Pooling inside the modules is 3x3/1 (avg counts the padding) or, in 3c and 4e, "
-            "3x3/2 max with ceil_mode; BatchNorm eps 1e-5. No auxiliary classifiers, no LRN, "
-            "no dropout. Initialisation: PyTorch's defaults (convolutions and the classifier "
-            "Kaiming-uniform with a=sqrt(5), BatchNorm scale 1 and shift 0); the paper gives "
-            "none. Inputs normalised with the ImageNet mean and std; the paper does not "
-            "describe its preprocessing."
-        ),
-        test_input_size=(3, 224, 224),  # fixed: average pool 7x7/1 before the classifier
-    )
+BN_INCEPTION = Family(
+    "bn_inception",
+    IOFFE_2015,
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    deviations=(
+        "convolutions keep a bias before BatchNorm (conv_bias=True, as in the Caffe port); "
+        "the paper drops it (Sec. 3.2); conv_bias=False gives 11,285,224 parameters",
+        "conv1 is a plain 7x7 convolution; the Appendix uses a separable convolution with "
+        "depth multiplier 8 (conv1_depth_multiplier=8 builds it: 11,288,544 parameters)",
+        "4c, 4d and 4e are built from their filter columns (608, 608 and 1056 output "
+        "channels), not Figure 5's printed 576, 576 and 1024",
+        "padding and rounding are not printed (Figure 5): convolutions pad k // 2, the "
+        "modules' 3x3/1 pools pad 1, and the 3x3/2 max pools round up (ceil_mode, as Caffe), "
+        "which gives the printed 112-56-28-14-7 maps",
+    ),
+    notes=(
+        "Figure 5's printed output column is inconsistent with its filter columns: 4c's "
+        "branches sum to 160+160+160+128 = 608, 4d's to 608, and 4e (pass-through of 608) "
+        "to 1056, where it prints 576, 576, 1024; 3c and 4e print their input's spatial "
+        "size although they have stride 2. Building the filter columns, as the Caffe port "
+        "(and its PyTorch conversion) does, gives 11,295,240 parameters with conv biases "
+        "and a plain conv1. The paper's 13.6M (Sec. 4.2) does not follow from Figure 5. "
+        "Pooling inside the modules is 3x3/1 (avg counts the padding) or, in 3c and 4e, "
+        "3x3/2 max with ceil_mode; BatchNorm eps 1e-5. No auxiliary classifiers, no LRN, "
+        "no dropout. Initialisation: PyTorch's defaults (convolutions and the classifier "
+        "Kaiming-uniform with a=sqrt(5), BatchNorm scale 1 and shift 0); the paper gives "
+        "none. Inputs normalised with the ImageNet mean and std; the paper does not "
+        "describe its preprocessing."
+    ),
+    test_input_size=(3, 224, 224),  # fixed: average pool 7x7/1 before the classifier
 )
-def bn_inception(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    conv_bias: bool = True,
-    conv1_depth_multiplier: int | None = None,
-) -> BNInception:
-    return BNInception(
-        FIGURE5,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        conv_bias=conv_bias,
-        conv1_depth_multiplier=conv1_depth_multiplier,
-    )
+
+# By hand from Figure 5's filter columns, output positions x (in x k x k x out):
+# stem 112*112*(3*49*64) + 56*56*(64*64 + 64*9*192) = 477,675,520; 3a 170,999,808;
+# 3b 203,112,448; 3c 143,904,768; 4a 119,218,176; 4b 130,056,192; 4c 178,827,264;
+# 4d 223,584,256; 4e 164,577,280; 5a 108,079,104; 5b 111,541,248; fc 1,024,000.
+MACS = 2_032_600_064
+_TABLE = "Appendix, Figure 5 (all rows); Sec. 4.2, 4.2.1"
+
+# Params: Figure 5's filter columns with conv biases and BatchNorm scale and shift on every
+# convolution (the Caffe port's convention); 11,285,224 with conv_bias=False. BatchNorm eps
+# 1e-5 (PyTorch's; the paper gives none) is fixed, not an option.
+bn_inception = register_variant(
+    BN_INCEPTION.card("bn_inception", _TABLE, 11_295_240, MACS, paper_params="13.6M (Sec. 4.2)"),
+    BNInception,
+    table=FIGURE5,
+    bn_eps=1e-5,
+)

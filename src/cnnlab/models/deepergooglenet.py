@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers.keras_compat import KERAS_BN_EPS, KERAS_BN_MOMENTUM, MaxPool2dSame, glorot_init_, keras_conv
-from ..registry import ModelCard, Paper, register_model
+from ..registry import IMAGENET_MEAN, Family, Paper, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 ROSEBROCK_PRACTITIONER = Paper(
@@ -200,81 +200,67 @@ class DeeperGoogLeNet(ClassifierNet):
         glorot_init_(layer)  # Keras' default, as the build's
 
 
-@register_model(
-    ModelCard(
-        name="deepergooglenet",
-        family="teaching",
-        paper=ROSEBROCK_PRACTITIONER,
-        table='chapter "GoogLeNet", DeeperGoogLeNet on Tiny ImageNet (deepergooglenet.py, Keras)',
-        input_size=(3, 64, 64),
-        num_classes=200,
-        params=3_657_992,
-        # Hand count from the table, output positions x (input channels x kernel area x K);
-        # an inception module with input C adds C*(n1x1 + n3x3red + n5x5red + pool_proj)
-        # + 9*n3x3red*n3x3 + 25*n5x5red*n5x5 per position:
-        # block1 4096*(3*25*64); block2 1024*(64*64); block3 1024*(64*9*192);
-        # 3a 256*(192*208 + 9*96*128 + 25*16*32); 3b 256*(256*352 + 9*128*192 + 25*32*96);
-        # 4a 64*(480*368 + 9*96*208 + 25*16*48); 4b 64*(512*360 + 9*112*224 + 25*24*64);
-        # 4c 64*(512*344 + 9*128*256 + 25*24*64); 4d 64*(512*352 + 9*144*288 + 25*32*64);
-        # 4e 64*(528*576 + 9*160*320 + 25*32*128); fc 832*200.
-        macs=(
-            19_660_800
-            + 4_194_304
-            + 113_246_208
-            + (10_223_616 + 28_311_552 + 3_276_800)
-            + (23_068_672 + 56_623_104 + 19_660_800)
-            + (11_304_960 + 11_501_568 + 1_228_800)
-            + (11_796_480 + 14_450_688 + 2_457_600)
-            + (11_272_192 + 18_874_368 + 2_457_600)
-            + (11_534_336 + 23_887_872 + 3_276_800)
-            + (19_464_192 + 29_491_200 + 6_553_600)
-            + 166_400
-        ),
-        deviations=(
-            "forward returns logits: the course's final softmax activation is left to the loss",
-            "the course's L2 weight decay (kernel_regularizer=l2(0.0005) on every conv and the "
-            "dense kernel) is a training setting, not part of the model",
-            "card mean is ImageNet's channel mean, standing in for the course's Tiny ImageNet training-set RGB mean",
-        ),
-        notes=(
-            "The course's build() has a 3x3/2 'same' max pool (pool4) after inception4e, so "
-            "4e's 8x8 map is 4x4 before the 4x4 average pool (pool5) and the classifier sees "
-            "1x1x832 features: that reading gives 3,657,992 parameters. Without pool4 the "
-            "average pool would leave 2x2x832 and the count would be 4,157,192. "
-            "Keras conventions kept as defaults: conv and dense biases before BatchNorm, "
-            "BatchNorm eps=1e-3 and momentum=0.01 (PyTorch convention; Keras momentum=0.99), "
-            "glorot-uniform weights with zero biases, 'same' max pools padded at the "
-            "bottom/right. For training recipes: Keras' l2(0.0005) adds 0.0005 * sum(w^2) to "
-            "the loss for conv and dense kernels only (not biases, not BatchNorm), i.e. SGD "
-            "weight_decay=0.001 on those weights alone. Options: order='conv-act-bn' (BN after "
-            "the activation), act='elu', stage4=False (drops pool3 and inception4a-4e: "
-            "1,059,096 parameters). Preprocessing: the course subtracts the training set's "
-            "per-channel RGB mean from 0-255 pixels; the card uses ImageNet's channel means "
-            "(Tiny ImageNet is drawn from ImageNet) with std 1/255 to keep the 0-255 scale."
-        ),
-        test_input_size=(3, 64, 64),
-        # Per-channel mean in 0-1 units with std 1/255: (x - mean) * 255 is the course's
-        # mean-subtracted 0-255 input; ImageNet's means stand in for Tiny ImageNet's own.
-        std=(1 / 255, 1 / 255, 1 / 255),
-    )
+DEEPERGOOGLENET = Family(
+    "teaching",
+    ROSEBROCK_PRACTITIONER,
+    input_size=(3, 64, 64),
+    num_classes=200,
+    # Per-channel mean in 0-1 units with std 1/255: (x - mean) * 255 is the course's
+    # mean-subtracted 0-255 input; ImageNet's means stand in for Tiny ImageNet's own.
+    mean=IMAGENET_MEAN,
+    std=(1 / 255, 1 / 255, 1 / 255),
+    deviations=(
+        "forward returns logits: the course's final softmax activation is left to the loss",
+        "the course's L2 weight decay (kernel_regularizer=l2(0.0005) on every conv and the "
+        "dense kernel) is a training setting, not part of the model",
+        "card mean is ImageNet's channel mean, standing in for the course's Tiny ImageNet training-set RGB mean",
+    ),
+    notes=(
+        "The course's build() has a 3x3/2 'same' max pool (pool4) after inception4e, so "
+        "4e's 8x8 map is 4x4 before the 4x4 average pool (pool5) and the classifier sees "
+        "1x1x832 features: that reading gives 3,657,992 parameters. Without pool4 the "
+        "average pool would leave 2x2x832 and the count would be 4,157,192. "
+        "Keras conventions kept as defaults: conv and dense biases before BatchNorm, "
+        "BatchNorm eps=1e-3 and momentum=0.01 (PyTorch convention; Keras momentum=0.99), "
+        "glorot-uniform weights with zero biases, 'same' max pools padded at the "
+        "bottom/right. For training recipes: Keras' l2(0.0005) adds 0.0005 * sum(w^2) to "
+        "the loss for conv and dense kernels only (not biases, not BatchNorm), i.e. SGD "
+        "weight_decay=0.001 on those weights alone. Options: order='conv-act-bn' (BN after "
+        "the activation), act='elu', stage4=False (drops pool3 and inception4a-4e: "
+        "1,059,096 parameters). Preprocessing: the course subtracts the training set's "
+        "per-channel RGB mean from 0-255 pixels; the card uses ImageNet's channel means "
+        "(Tiny ImageNet is drawn from ImageNet) with std 1/255 to keep the 0-255 scale."
+    ),
+    test_input_size=(3, 64, 64),
 )
-def deepergooglenet(
-    num_classes: int = 200,
-    in_chans: int = 3,
-    order: str = "conv-bn-act",
-    act: str = "relu",
-    stage4: bool = True,
-    drop_prob: float = 0.4,
-    bn_eps: float = KERAS_BN_EPS,
-    bn_momentum: float = KERAS_BN_MOMENTUM,
-) -> DeeperGoogLeNet:
-    return DeeperGoogLeNet(
-        num_classes=num_classes,
-        in_chans=in_chans,
-        order=order,
-        act=act,
-        stage4=stage4,
-        drop_prob=drop_prob,
-        bn_eps=bn_eps,
-        bn_momentum=bn_momentum,
-    )
+
+# Hand count from the table, output positions x (input channels x kernel area x K);
+# an inception module with input C adds C*(n1x1 + n3x3red + n5x5red + pool_proj)
+# + 9*n3x3red*n3x3 + 25*n5x5red*n5x5 per position:
+# block1 4096*(3*25*64); block2 1024*(64*64); block3 1024*(64*9*192);
+# 3a 256*(192*208 + 9*96*128 + 25*16*32); 3b 256*(256*352 + 9*128*192 + 25*32*96);
+# 4a 64*(480*368 + 9*96*208 + 25*16*48); 4b 64*(512*360 + 9*112*224 + 25*24*64);
+# 4c 64*(512*344 + 9*128*256 + 25*24*64); 4d 64*(512*352 + 9*144*288 + 25*32*64);
+# 4e 64*(528*576 + 9*160*320 + 25*32*128); fc 832*200.
+MACS = (
+    19_660_800
+    + 4_194_304
+    + 113_246_208
+    + (10_223_616 + 28_311_552 + 3_276_800)
+    + (23_068_672 + 56_623_104 + 19_660_800)
+    + (11_304_960 + 11_501_568 + 1_228_800)
+    + (11_796_480 + 14_450_688 + 2_457_600)
+    + (11_272_192 + 18_874_368 + 2_457_600)
+    + (11_534_336 + 23_887_872 + 3_276_800)
+    + (19_464_192 + 29_491_200 + 6_553_600)
+    + 166_400
+)
+_TABLE = 'chapter "GoogLeNet", DeeperGoogLeNet on Tiny ImageNet (deepergooglenet.py, Keras)'
+
+# The course's 64x64 Tiny ImageNet input (input_size: the feature_info reductions).
+deepergooglenet = register_variant(
+    DEEPERGOOGLENET.card("deepergooglenet", _TABLE, 3_657_992, MACS),
+    DeeperGoogLeNet,
+    table=DEEPERGOOGLENET_TABLE,
+    input_size=64,
+)

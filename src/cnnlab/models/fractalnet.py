@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import CIFAR10_MEAN, CIFAR10_STD, ModelCard, Paper, register_model
+from ..registry import CIFAR10_MEAN, CIFAR10_STD, Family, Paper, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 LARSSON_2017 = Paper(
@@ -292,50 +292,39 @@ _PARAMS_DEVIATION = (
 )
 
 
-@register_model(
-    ModelCard(
-        name="fractalnet20",
-        family="fractalnet",
-        paper=LARSSON_2017,
-        table="Sec. 4 (CIFAR: B=5, C=3, 20 layers, widths 64-128-256-512-512), Fig. 1",
-        input_size=(3, 32, 32),
-        num_classes=10,
-        # 35 convs 3x3 without bias (7 per block, the first of each column reading the
-        # previous block's width) with BatchNorm scale and shift, and the fc 512 x 10 + 10.
-        params=33_724_618,
-        # By hand, weights per position x positions, all columns (eval): block1 (3*3*64*9 +
-        # 4*64*64*9) * 32*32; block2 (3*64*128*9 + 4*128*128*9) * 16*16; block3 (3*128*256*9 +
-        # 4*256*256*9) * 8*8; block4 (3*256*512*9 + 4*512*512*9) * 4*4; block5 7*512*512*9
-        # * 2*2; fc 512*10.
-        macs=152_640 * 1024 + 811_008 * 256 + 3_244_032 * 64 + 12_976_128 * 16 + 16_515_072 * 4 + 5_120,
-        paper_params="38.6M (Table 1, FractalNet 20 layers)",
-        paper_macs=None,
-        deviations=(
-            _PARAMS_DEVIATION,
-            "3x3 convs without bias, BatchNorm with a learned scale and shift; the authors' Caffe "
-            "generator gives each conv a bias and uses BatchNorm without a Scale layer "
-            "(33,714,314 parameters that way)",
-            "2x2 max pooling after each block's last join (Fig. 1's layout); the authors' Caffe "
-            "generator pools every column and then joins",
-            "inputs normalised with the CIFAR-10 per-channel mean and std (cnnlab's default); "
-            "the paper's own preprocessing is not reproduced",
-        ),
-        notes=(
-            "Training: per mini-batch, global drop-path (one column, uniform, for the whole network) "
-            "with probability global_drop_ratio=0.5, else local drop-path (each join input dropped "
-            "with probability drop_path_local=0.15, at least one kept). Eval averages all columns. "
-            "column=3 (or model.select_column(3)) is the deepest column alone, a plain 20-layer "
-            "network; drop_prob=PAPER_DROPOUT gives Sec. 4's per-block dropout 0-40%; "
-            "drop_path_local=0, global_drop_ratio=0 turns drop-path off. Xavier (Caffe's) "
-            "initialisation and dropout between conv and BatchNorm, as the authors' Caffe generator."
-        ),
-        test_input_size=(3, 32, 32),
-        # Deviation (declared): CIFAR-10 per-channel mean/std normalisation.
-        mean=CIFAR10_MEAN,
-        std=CIFAR10_STD,
-    )
+FRACTALNET = Family(
+    "fractalnet",
+    LARSSON_2017,
+    input_size=(3, 32, 32),
+    num_classes=10,
+    # Deviation (declared): CIFAR-10 per-channel mean/std normalisation.
+    mean=CIFAR10_MEAN,
+    std=CIFAR10_STD,
+    deviations=(
+        _PARAMS_DEVIATION,
+        "3x3 convs without bias, BatchNorm with a learned scale and shift; the authors' Caffe "
+        "generator gives each conv a bias and uses BatchNorm without a Scale layer "
+        "(33,714,314 parameters that way)",
+        "2x2 max pooling after each block's last join (Fig. 1's layout); the authors' Caffe "
+        "generator pools every column and then joins",
+        "inputs normalised with the CIFAR-10 per-channel mean and std (cnnlab's default); "
+        "the paper's own preprocessing is not reproduced",
+    ),
+    notes=(
+        "Training: per mini-batch, global drop-path (one column, uniform, for the whole network) "
+        "with probability global_drop_ratio=0.5, else local drop-path (each join input dropped "
+        "with probability drop_path_local=0.15, at least one kept). Eval averages all columns. "
+        "column=3 (or model.select_column(3)) is the deepest column alone, a plain 20-layer "
+        "network; drop_prob=PAPER_DROPOUT gives Sec. 4's per-block dropout 0-40%; "
+        "drop_path_local=0, global_drop_ratio=0 turns drop-path off. Xavier (Caffe's) "
+        "initialisation and dropout between conv and BatchNorm, as the authors' Caffe generator."
+    ),
+    test_input_size=(3, 32, 32),
 )
-def fractalnet20(
+
+
+def fractalnet(
+    spec: FractalSpec,
     num_classes: int = 10,
     in_chans: int = 3,
     drop_path_local: float = LOCAL_DROP_PATH,
@@ -343,12 +332,24 @@ def fractalnet20(
     drop_prob: float | tuple[float, ...] = 0.0,
     column: int | None = None,
 ) -> FractalNet:
-    return FractalNet(
-        FRACTALNET_20,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        drop_path_local=drop_path_local,
-        global_drop_ratio=global_drop_ratio,
-        drop_prob=drop_prob,
-        column=column,
-    )
+    """A fractal network of ``spec`` (:data:`FRACTALNET_20`: Sec. 4's CIFAR network);
+    ``drop_prob`` is one dropout rate or one per block (:data:`PAPER_DROPOUT`)."""
+    return FractalNet(spec, num_classes, in_chans, drop_path_local, global_drop_ratio, drop_prob, column)
+
+
+# By hand, weights per position x positions, all columns (eval): block1 (3*3*64*9 +
+# 4*64*64*9) * 32*32; block2 (3*64*128*9 + 4*128*128*9) * 16*16; block3 (3*128*256*9 +
+# 4*256*256*9) * 8*8; block4 (3*256*512*9 + 4*512*512*9) * 4*4; block5 7*512*512*9
+# * 2*2; fc 512*10.
+MACS_20 = 152_640 * 1024 + 811_008 * 256 + 3_244_032 * 64 + 12_976_128 * 16 + 16_515_072 * 4 + 5_120
+_TABLE_20 = "Sec. 4 (CIFAR: B=5, C=3, 20 layers, widths 64-128-256-512-512), Fig. 1"
+
+# Params: 35 convs 3x3 without bias (7 per block, the first of each column reading the
+# previous block's width) with BatchNorm scale and shift, and the fc 512 x 10 + 10.
+fractalnet20 = register_variant(
+    FRACTALNET.card(
+        "fractalnet20", _TABLE_20, 33_724_618, MACS_20, paper_params="38.6M (Table 1, FractalNet 20 layers)"
+    ),
+    fractalnet,
+    spec=FRACTALNET_20,
+)

@@ -18,6 +18,7 @@ calls the same two convolutions ``conv2`` and ``conv3``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, NamedTuple
@@ -27,7 +28,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers import ConvNormAct, resized_like
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, Family, Paper, TorchvisionWeights, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 SZEGEDY_2014 = Paper(
@@ -448,130 +449,134 @@ _TV_DEVIATIONS = (
     _MEAN_STD,
 )
 
-
-@register_model(
-    ModelCard(
-        name="googlenet",
-        family="googlenet",
-        paper=SZEGEDY_2014,
-        table="Table 1 (all rows), Fig. 3 (LRN in the stem), Sec. 5 (auxiliary classifiers)",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        # 6,998,552 without the auxiliary classifiers; each head adds 1x1 conv 128 (+bias),
-        # FC 2048 -> 1024, FC 1024 -> 1000: 3,188,840 (after 4a) + 3,190,888 (after 4d).
-        params=13_378_280,
-        # Table 1's filter counts x output positions, conv + linear weights, no aux heads:
-        # conv1 112*112*(3*49*64) 118,013,952; conv2 56*56*(64*64 + 64*9*192) 359,661,568;
-        # 3a 784*163,328; 3b 784*388,096; 4a 196*375,552; 4b 196*448,512; 4c 196*509,440;
-        # 4d 196*604,672; 4e 196*867,328; 5a 49*1,042,432; 5b 49*1,442,816; fc 1,024,000.
-        macs=1_582_671_872,
-        paper_params="6.8M (sum of Table 1's params column)",
-        paper_macs="1.5G (sum of Table 1's ops column; '1.5 billion multiply-adds', Sec. 1)",
-        deviations=_PAPER_DEVIATIONS,
-        notes=(
-            "Exact counts: 6,998,552 parameters without the auxiliary classifiers "
-            "(aux_logits=False), 13,378,280 with them (the default, as the paper trains). "
-            "Table 1's params column sums to about 6.8M because it is rounded (units of 1024, "
-            "biases excluded) and partly inconsistent with its own filter counts: conv1 "
-            "prints 2.7K for 9.2K (7x7x3x64), 4a 364K for 366.75K, 4c 463K for 497.5K, 4d "
-            "580K for 590.5K, 4e 840K for 847K, 5a 1072K for 1018K, 5b 1388K for 1409K; "
-            "conv2, 3a, 3b, 4b and the linear layer agree within rounding. Its ops column "
-            "follows the filter counts except conv1 (34M for 118M) and 5a (54M for 51.1M). "
-            "Initialisation: PyTorch's defaults (the paper gives none). Inputs from 223x223 "
-            "to 254x254 all reach the 7x7 map the fixed 7x7 average pool needs; 224x224 is the "
-            "designed size. Auxiliary logits come from forward_aux(x); weight their losses by "
-            "model.aux_weights (0.3 each)."
-        ),
-        test_input_size=(3, 224, 224),  # fixed: the aux heads' FC expects 4x4 maps from 14x14
-        # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
-        # mean only (Sec. 5).
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-    )
+_NOTES = (
+    "Exact counts: 6,998,552 parameters without the auxiliary classifiers "
+    "(aux_logits=False), 13,378,280 with them (the default, as the paper trains). "
+    "Table 1's params column sums to about 6.8M because it is rounded (units of 1024, "
+    "biases excluded) and partly inconsistent with its own filter counts: conv1 "
+    "prints 2.7K for 9.2K (7x7x3x64), 4a 364K for 366.75K, 4c 463K for 497.5K, 4d "
+    "580K for 590.5K, 4e 840K for 847K, 5a 1072K for 1018K, 5b 1388K for 1409K; "
+    "conv2, 3a, 3b, 4b and the linear layer agree within rounding. Its ops column "
+    "follows the filter counts except conv1 (34M for 118M) and 5a (54M for 51.1M). "
+    "Initialisation: PyTorch's defaults (the paper gives none). Inputs from 223x223 "
+    "to 254x254 all reach the 7x7 map the fixed 7x7 average pool needs; 224x224 is the "
+    "designed size. Auxiliary logits come from forward_aux(x); weight their losses by "
+    "model.aux_weights (0.3 each)."
 )
-def googlenet(
+_TV_NOTES = (
+    "For torchvision's ImageNet weights: create_model('googlenet_tv', "
+    "weights='torchvision') gives torchvision's googlenet(weights='DEFAULT'): "
+    "transform_input switches on by itself (pass transform_input=False to keep it "
+    "off), the auxiliary heads' entries of the checkpoint are dropped unless "
+    "aux_logits=True (torchvision warns that they are not trained). When loading a "
+    "torchvision-format file by path, or a fine-tuned copy of these weights, pass "
+    "transform_input=True yourself: the option is not stored in state dicts. "
+    "6,624,904 parameters with aux_logits=False, 13,004,888 with aux_logits=True. "
+    "Initialisation as torchvision's GoogLeNet(init_weights=True): conv and linear "
+    "weights N(0, 0.01^2) (truncated at +-2), BatchNorm scale 1 and shift 0, biases "
+    "PyTorch's default (the paper gives no initialisation)."
+)
+
+GOOGLENET = Family(
+    "googlenet",
+    SZEGEDY_2014,
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
+    # mean only (Sec. 5).
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    deviations=_PAPER_DEVIATIONS,
+    notes=_NOTES,
+    test_input_size=(3, 224, 224),  # fixed: the aux heads' FC expects 4x4 maps from 14x14
+)
+# googlenet_tv's cards: torchvision's build (adaptive pools: a small test input works).
+GOOGLENET_TV = dataclasses.replace(
+    GOOGLENET,
+    deviations=_TV_DEVIATIONS,
+    notes=_TV_NOTES,
+    test_input_size=(3, 96, 96),
+    test_kwargs={"aux_logits": True},
+)
+
+# The two builds of Table 1: GoogLeNet's structural arguments for each.
+BUILDS: Mapping[str, Mapping[str, Any]] = {
+    "paper": {"layout": TABLE1},
+    "torchvision": {
+        "layout": TORCHVISION_LAYOUT,  # its dropout row is 0.2 (Table 1: 40%)
+        "order": "conv-bn-act",  # torchvision's BasicConv2d: conv (no bias), BN, ReLU
+        "bn_eps": 1e-3,
+        "kernel_5x5": 3,  # torchvision's "5x5" branch is 3x3 (pytorch/vision#906)
+        "lrn": False,  # torchvision has no LRN
+        "adaptive_pool": True,  # torchvision: AdaptiveAvgPool2d(1), adaptive 4x4 in the aux heads
+        "init_std": TORCHVISION_INIT_STD,  # torchvision's truncated normal
+    },
+}
+
+
+def build_googlenet(
+    build: str,
     num_classes: int = 1000,
     in_chans: int = 3,
     aux_logits: bool = True,
+    transform_input: bool | None = None,
     drop_prob: float = TABLE1_DROPOUT.drop_prob,
     aux_drop_prob: float = AUX_DROP_PROB,
 ) -> GoogLeNet:
+    """A GoogLeNet of Table 1: ``build`` is "paper" (Table 1 as printed) or "torchvision" (the
+    structure torchvision's ImageNet weights fit). ``transform_input=None``: off, switched on
+    by weights="torchvision"."""
     return GoogLeNet(
-        TABLE1,
+        **BUILDS[build],
         num_classes=num_classes,
         in_chans=in_chans,
         aux_logits=aux_logits,
         drop_prob=drop_prob,
         aux_drop_prob=aux_drop_prob,
-    )
-
-
-@register_model(
-    ModelCard(
-        name="googlenet_tv",
-        family="googlenet",
-        paper=SZEGEDY_2014,
-        table="Table 1, as torchvision.models.googlenet builds it",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        params=6_624_904,  # torchvision's GoogLeNet_Weights.IMAGENET1K_V1 num_params; 13,004,888 with aux heads
-        # googlenet's 1,582,671,872 less the 5x5 -> 3x3 saving, #5x5 reduce x #5x5 x 16 x H x W:
-        # 3a 784*16*32*16, 3b 784*32*96*16, 4a 196*16*48*16, 4b and 4c 196*24*64*16 each,
-        # 4d 196*32*64*16, 4e 196*32*128*16, 5a 49*32*128*16, 5b 49*48*128*16 = 84,295,680
-        # (torchvision's own figure: 1.498 GFLOPS).
-        macs=1_582_671_872 - 84_295_680,
-        paper_params="6.8M (sum of Table 1's params column)",
-        paper_macs="1.5G (sum of Table 1's ops column)",
-        deviations=_TV_DEVIATIONS,
-        notes=(
-            "For torchvision's ImageNet weights: create_model('googlenet_tv', "
-            "weights='torchvision') gives torchvision's googlenet(weights='DEFAULT'): "
-            "transform_input switches on by itself (pass transform_input=False to keep it "
-            "off), the auxiliary heads' entries of the checkpoint are dropped unless "
-            "aux_logits=True (torchvision warns that they are not trained). When loading a "
-            "torchvision-format file by path, or a fine-tuned copy of these weights, pass "
-            "transform_input=True yourself: the option is not stored in state dicts. "
-            "6,624,904 parameters with aux_logits=False, 13,004,888 with aux_logits=True. "
-            "Initialisation as torchvision's GoogLeNet(init_weights=True): conv and linear "
-            "weights N(0, 0.01^2) (truncated at +-2), BatchNorm scale 1 and shift 0, biases "
-            "PyTorch's default (the paper gives no initialisation)."
-        ),
-        test_input_size=(3, 96, 96),
-        test_kwargs={"aux_logits": True},
-        # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
-        # mean only (Sec. 5).
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        torchvision=TorchvisionWeights(
-            builder="googlenet",
-            weights="GoogLeNet_Weights.IMAGENET1K_V1",
-            builder_kwargs={"aux_logits": True, "init_weights": True, "transform_input": False},
-            remap=_googlenet_tv_remap,
-            model_kwargs={"aux_logits": True, "transform_input": False},
-        ),
-    )
-)
-def googlenet_tv(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    aux_logits: bool = False,
-    transform_input: bool | None = None,
-    drop_prob: float = TORCHVISION_DROPOUT.drop_prob,
-    aux_drop_prob: float = AUX_DROP_PROB,
-) -> GoogLeNet:
-    """``transform_input=None`` (default): off, switched on by weights="torchvision"."""
-    return GoogLeNet(
-        TORCHVISION_LAYOUT,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        aux_logits=aux_logits,
-        drop_prob=drop_prob,  # torchvision: 0.2 (Table 1: 40%), from TORCHVISION_LAYOUT
-        aux_drop_prob=aux_drop_prob,
-        order="conv-bn-act",  # torchvision's BasicConv2d: conv (no bias), BN, ReLU
-        bn_eps=1e-3,
-        kernel_5x5=3,  # torchvision's "5x5" branch is 3x3 (pytorch/vision#906)
-        lrn=False,  # torchvision has no LRN
-        adaptive_pool=True,  # torchvision: AdaptiveAvgPool2d(1), adaptive 4x4 in the aux heads
         transform_input=transform_input,
-        init_std=TORCHVISION_INIT_STD,  # torchvision's truncated normal
     )
+
+
+# Table 1's filter counts x output positions, conv + linear weights, no aux heads:
+# conv1 112*112*(3*49*64) 118,013,952; conv2 56*56*(64*64 + 64*9*192) 359,661,568;
+# 3a 784*163,328; 3b 784*388,096; 4a 196*375,552; 4b 196*448,512; 4c 196*509,440;
+# 4d 196*604,672; 4e 196*867,328; 5a 49*1,042,432; 5b 49*1,442,816; fc 1,024,000.
+MACS = 1_582_671_872
+# googlenet's MACS less the 5x5 -> 3x3 saving, #5x5 reduce x #5x5 x 16 x H x W:
+# 3a 784*16*32*16, 3b 784*32*96*16, 4a 196*16*48*16, 4b and 4c 196*24*64*16 each,
+# 4d 196*32*64*16, 4e 196*32*128*16, 5a 49*32*128*16, 5b 49*48*128*16 = 84,295,680
+# (torchvision's own figure: 1.498 GFLOPS).
+MACS_TV = MACS - 84_295_680
+# The paper's counts: Table 1's params and ops columns summed.
+_T1_PARAMS = "6.8M (sum of Table 1's params column)"
+_T1_MACS = "1.5G (sum of Table 1's ops column)"
+_T1_MACS_SEC1 = "1.5G (sum of Table 1's ops column; '1.5 billion multiply-adds', Sec. 1)"
+_TABLE = "Table 1 (all rows), Fig. 3 (LRN in the stem), Sec. 5 (auxiliary classifiers)"
+_TABLE_TV = "Table 1, as torchvision.models.googlenet builds it"
+_TV = TorchvisionWeights(
+    builder="googlenet",
+    weights="GoogLeNet_Weights.IMAGENET1K_V1",
+    builder_kwargs={"aux_logits": True, "init_weights": True, "transform_input": False},
+    remap=_googlenet_tv_remap,
+    model_kwargs={"aux_logits": True, "transform_input": False},
+)
+
+# Params: 6,998,552 without the auxiliary classifiers; each head adds 1x1 conv 128 (+bias),
+# FC 2048 -> 1024, FC 1024 -> 1000: 3,188,840 (after 4a) + 3,190,888 (after 4d). No input
+# transform (the paper's build does not take torchvision's weights).
+googlenet = register_variant(
+    GOOGLENET.card("googlenet", _TABLE, 13_378_280, MACS, paper_params=_T1_PARAMS, paper_macs=_T1_MACS_SEC1),
+    build_googlenet,
+    build="paper",
+    transform_input=False,
+)
+# Params: torchvision's GoogLeNet_Weights.IMAGENET1K_V1 num_params; 13,004,888 with aux heads.
+# Like torchvision, built without aux heads by default, with its 0.2 dropout (Table 1: 40%).
+googlenet_tv = register_variant(
+    GOOGLENET_TV.card(
+        "googlenet_tv", _TABLE_TV, 6_624_904, MACS_TV, paper_params=_T1_PARAMS, paper_macs=_T1_MACS, torchvision=_TV
+    ),
+    build_googlenet,
+    defaults={"aux_logits": False, "drop_prob": TORCHVISION_DROPOUT.drop_prob},
+    build="torchvision",
+)

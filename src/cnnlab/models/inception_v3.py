@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import ConfigError, InputShapeError
 from ..layers import ConvNormAct, resized_like
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, Family, Paper, TorchvisionWeights, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 SZEGEDY_2016 = Paper(
@@ -515,62 +515,51 @@ def remap_torchvision_inception_v3(state: Mapping[str, torch.Tensor], model: nn.
     return {k: v for k, v in state.items() if k in own or not k.startswith("AuxLogits.")}
 
 
-@register_model(
-    ModelCard(
-        name="inception_v3",
-        family="inception_v3",
-        paper=SZEGEDY_2016,
-        table="Table 1 (outline); modules Figs. 5, 6 (n=7), 7, grid reductions Fig. 10; auxiliary head Sec. 4",
-        input_size=(3, 299, 299),
-        num_classes=1000,
-        params=27_161_264,
-        paper_params="less than 25 million (abstract)",
-        paper_macs="5 billion multiply-adds per inference (abstract)",
-        deviations=(
-            "stem (Table 1 rows 5-7): 1x1 conv to 80 (Conv2d_3b_1x1) where row 5 prints conv 3x3/1; "
-            "3x3/1 conv to 192 (Conv2d_4a_3x3) then a 3x3/2 max pool (maxpool2) where rows 6-7 print "
-            "conv 3x3/2 and conv 3x3/1; the first Fig. 5 module receives 35x35x192, not 35x35x288",
-            "Fig. 5 modules (Mixed_5b-5d) have a 1x1 -> 5x5 branch (48 -> 64) where Fig. 5 has 1x1 -> 3x3",
-            "Mixed_5b outputs 256 channels (pool projection 32); Sec. 6 gives 288 for all three 35x35 modules",
-            "four Fig. 6 modules (Mixed_6b-6e) follow the 35->17 reduction, where Sec. 6 says five; "
-            "Table 1's '5xInception' counts the reduction Mixed_6a",
-            "grid reduction 35->17 (Mixed_6a): the single-conv branch is a 3x3/2 conv with no 1x1 before it (Fig. 10)",
-            "grid reduction 17->8 (Mixed_7a): the deep branch is 1x1 -> 1x7 -> 7x1 -> 3x3/2 "
-            "where Fig. 10 has 1x1 -> 3x3 -> 3x3/2",
-            "dropout (drop_prob=0.2, TF-slim's keep_prob 0.8) before the final linear layer; Table 1 lists none",
-        ),
-        notes=(
-            "Widths and module names are those of Google's published TF-slim implementation and torchvision's "
-            "port (Mixed_5b .. Mixed_7c, AuxLogits); Table 1 fixes only the grid sizes, stage outputs "
-            "(288, 768, 1280, 2048) and the stem's first three convs. 23,834,568 parameters with "
-            "aux_logits=False (inference; the abstract's 'less than 25 million'); the auxiliary head adds "
-            "3,326,696. The auxiliary head needs the full 299x299 input (its 17x17 grid must be at least "
-            "17x17); the main path accepts 75x75 and up. transform_input=None (default) re-normalises "
-            "ImageNet-normalised input to [-1, 1] only when weights='torchvision' is loaded; pass "
-            "transform_input=True when loading Google's weights from a file. Average pools count the "
-            "zero padding (torchvision), TF's 'SAME' pooling does not; BatchNorm eps 0.001."
-        ),
-        test_input_size=(3, 299, 299),
-        torchvision=TorchvisionWeights(
-            builder="inception_v3",
-            weights="Inception_V3_Weights.IMAGENET1K_V1",
-            builder_kwargs={"aux_logits": True, "init_weights": True, "transform_input": False},
-            remap=remap_torchvision_inception_v3,
-            model_kwargs={"aux_logits": True, "transform_input": False},
-        ),
-    )
+INCEPTION_V3 = Family(
+    "inception_v3",
+    SZEGEDY_2016,
+    input_size=(3, 299, 299),
+    num_classes=1000,
+    deviations=(
+        "stem (Table 1 rows 5-7): 1x1 conv to 80 (Conv2d_3b_1x1) where row 5 prints conv 3x3/1; "
+        "3x3/1 conv to 192 (Conv2d_4a_3x3) then a 3x3/2 max pool (maxpool2) where rows 6-7 print "
+        "conv 3x3/2 and conv 3x3/1; the first Fig. 5 module receives 35x35x192, not 35x35x288",
+        "Fig. 5 modules (Mixed_5b-5d) have a 1x1 -> 5x5 branch (48 -> 64) where Fig. 5 has 1x1 -> 3x3",
+        "Mixed_5b outputs 256 channels (pool projection 32); Sec. 6 gives 288 for all three 35x35 modules",
+        "four Fig. 6 modules (Mixed_6b-6e) follow the 35->17 reduction, where Sec. 6 says five; "
+        "Table 1's '5xInception' counts the reduction Mixed_6a",
+        "grid reduction 35->17 (Mixed_6a): the single-conv branch is a 3x3/2 conv with no 1x1 before it (Fig. 10)",
+        "grid reduction 17->8 (Mixed_7a): the deep branch is 1x1 -> 1x7 -> 7x1 -> 3x3/2 "
+        "where Fig. 10 has 1x1 -> 3x3 -> 3x3/2",
+        "dropout (drop_prob=0.2, TF-slim's keep_prob 0.8) before the final linear layer; Table 1 lists none",
+    ),
+    notes=(
+        "Widths and module names are those of Google's published TF-slim implementation and torchvision's "
+        "port (Mixed_5b .. Mixed_7c, AuxLogits); Table 1 fixes only the grid sizes, stage outputs "
+        "(288, 768, 1280, 2048) and the stem's first three convs. 23,834,568 parameters with "
+        "aux_logits=False (inference; the abstract's 'less than 25 million'); the auxiliary head adds "
+        "3,326,696. The auxiliary head needs the full 299x299 input (its 17x17 grid must be at least "
+        "17x17); the main path accepts 75x75 and up. transform_input=None (default) re-normalises "
+        "ImageNet-normalised input to [-1, 1] only when weights='torchvision' is loaded; pass "
+        "transform_input=True when loading Google's weights from a file. Average pools count the "
+        "zero padding (torchvision), TF's 'SAME' pooling does not; BatchNorm eps 0.001."
+    ),
+    test_input_size=(3, 299, 299),
 )
-def inception_v3(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    aux_logits: bool = True,
-    transform_input: bool | None = None,
-    drop_prob: float = 0.2,
-) -> InceptionV3:
-    return InceptionV3(
-        num_classes=num_classes,
-        in_chans=in_chans,
-        aux_logits=aux_logits,
-        transform_input=transform_input,
-        drop_prob=drop_prob,
-    )
+_TABLE = "Table 1 (outline); modules Figs. 5, 6 (n=7), 7, grid reductions Fig. 10; auxiliary head Sec. 4"
+_PAPER_PARAMS = "less than 25 million (abstract)"
+_PAPER_MACS = "5 billion multiply-adds per inference (abstract)"
+_TV = TorchvisionWeights(
+    builder="inception_v3",
+    weights="Inception_V3_Weights.IMAGENET1K_V1",
+    builder_kwargs={"aux_logits": True, "init_weights": True, "transform_input": False},
+    remap=remap_torchvision_inception_v3,
+    model_kwargs={"aux_logits": True, "transform_input": False},
+)
+
+inception_v3 = register_variant(
+    INCEPTION_V3.card(
+        "inception_v3", _TABLE, 27_161_264, paper_params=_PAPER_PARAMS, paper_macs=_PAPER_MACS, torchvision=_TV
+    ),
+    InceptionV3,
+)

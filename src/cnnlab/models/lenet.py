@@ -6,13 +6,15 @@ Module names are the paper's layer names: C1, S2, C3, S4, C5, F6 and the output 
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 from ..layers import make_act
 from ..layers.heads import resized_like
-from ..registry import ModelCard, Paper, register_model
+from ..registry import Family, Paper, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 LECUN_1998 = Paper(
@@ -84,32 +86,31 @@ class LeNet5(ClassifierNet):
         return x if pre_logits else self.output(x)
 
 
-@register_model(
-    ModelCard(
-        name="lenet5",
-        family="lenet",
-        paper=LECUN_1998,
-        table="Fig. 2 (layer sizes), modernised",
-        input_size=(1, 32, 32),
-        num_classes=10,
-        params=61_706,
-        # C1 28*28*6*(1*25) + C3 10*10*16*(6*25) + 400*120 + 120*84 + 84*10, from Fig. 2's sizes.
-        macs=117_600 + 240_000 + 48_000 + 10_080 + 840,
-        paper_params="60,000 trainable parameters (Sec. II.B)",
-        deviations=(
-            "ReLU instead of the scaled tanh 1.7159 tanh(2x/3)",
-            "max pooling instead of trainable subsampling (S2, S4 have no parameters)",
-            "C3 connects to all six S2 maps instead of the sparse table (Table I)",
-            "linear output layer with cross-entropy instead of Euclidean RBF units",
-        ),
-        notes="padding=2 accepts 28x28 MNIST digits with the same layer sizes.",
-        test_input_size=(1, 32, 32),
-        mean=MNIST_MEAN,
-        std=MNIST_STD,
-    )
+# The modern LeNet-5 (lenet5); lenet5_1998 replaces its deviations, notes and normalisation.
+LENET_FAMILY = Family(
+    "lenet",
+    LECUN_1998,
+    input_size=(1, 32, 32),
+    num_classes=10,
+    mean=MNIST_MEAN,
+    std=MNIST_STD,
+    deviations=(
+        "ReLU instead of the scaled tanh 1.7159 tanh(2x/3)",
+        "max pooling instead of trainable subsampling (S2, S4 have no parameters)",
+        "C3 connects to all six S2 maps instead of the sparse table (Table I)",
+        "linear output layer with cross-entropy instead of Euclidean RBF units",
+    ),
+    notes="padding=2 accepts 28x28 MNIST digits with the same layer sizes.",
+    test_input_size=(1, 32, 32),
 )
-def lenet5(num_classes: int = 10, in_chans: int = 1, padding: int = 0, act: str = "relu") -> LeNet5:
-    return LeNet5(num_classes=num_classes, in_chans=in_chans, padding=padding, act=act)
+PAPER_PARAMS = "60,000 trainable parameters (Sec. II.B)"
+# C1 28*28*6*(1*25) + C3 10*10*16*(6*25) + 400*120 + 120*84 + 84*10, from Fig. 2's sizes.
+LENET5_MACS = 117_600 + 240_000 + 48_000 + 10_080 + 840
+
+lenet5 = register_variant(
+    LENET_FAMILY.card("lenet5", "Fig. 2 (layer sizes), modernised", 61_706, LENET5_MACS, paper_params=PAPER_PARAMS),
+    LeNet5,
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,42 +348,42 @@ def _uniform_init(layer: nn.Module) -> nn.Module:
     return layer
 
 
-@register_model(
-    ModelCard(
-        name="lenet5_1998",
-        family="lenet",
-        paper=LECUN_1998,
-        table="Fig. 2, Table I and Sec. II.B (as printed)",
-        input_size=(1, 32, 32),
-        num_classes=10,
-        # Sec. II.B: C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164; output: none trainable.
-        params=156 + 12 + 1_516 + 32 + 48_120 + 10_164,
-        paper_params="60,000 trainable parameters (Sec. II.B)",
-        # Connections, biases included, as Sec. II.B prints them per layer: C1 122,304 + S2
-        # 5,880 + C3 151,600 + S4 2,000 + C5 48,120 + F6 10,164 (its parameters, fully
-        # connected) + the RBF output's 84 x 10 = 840.
-        paper_macs="340,908 connections (Sec. II.B)",
-        deviations=(
-            "the output RBF prototypes are 7x12 digit bitmaps drawn after the paper's Fig. 3, "
-            "which prints them only as a picture; other class counts get random +-1 codes "
-            "from a fixed seed (the alternative the paper names)",
-            "the output returns minus the RBF penalties as logits; the paper's MAP criterion "
-            "(Eq. 9) is cross-entropy on them plus a constant 'rubbish class' term, not built in",
-            "get_classifier() returns F6, the last trainable layer, because the RBF output "
-            "layer has no trainable parameters; reset_classifier() re-initialises F6 and "
-            "sets new prototypes",
-        ),
-        notes=(
-            "Squashing f(a) = 1.7159 tanh(2a/3) after C1, S2, C3, S4, C5 and F6 (Sec. II.B, "
-            "Appendix A); S2 and S4 add each 2x2 window, then scale and shift per map; C3 "
-            "follows Table I (60 of the 96 possible 5x5 kernels); initial weights uniform in "
-            "+-2.4/fan-in (Appendix A). Input normalisation maps background 0 to -0.1 and ink "
-            "1 to 1.175 (Sec. II.A); pad 28x28 MNIST digits by 2 pixels to the 32x32 field."
-        ),
-        test_input_size=(1, 32, 32),
-        mean=LECUN_1998_MEAN,
-        std=LECUN_1998_STD,
-    )
+LENET_1998_FAMILY = dataclasses.replace(
+    LENET_FAMILY,
+    mean=LECUN_1998_MEAN,
+    std=LECUN_1998_STD,
+    deviations=(
+        "the output RBF prototypes are 7x12 digit bitmaps drawn after the paper's Fig. 3, "
+        "which prints them only as a picture; other class counts get random +-1 codes "
+        "from a fixed seed (the alternative the paper names)",
+        "the output returns minus the RBF penalties as logits; the paper's MAP criterion "
+        "(Eq. 9) is cross-entropy on them plus a constant 'rubbish class' term, not built in",
+        "get_classifier() returns F6, the last trainable layer, because the RBF output "
+        "layer has no trainable parameters; reset_classifier() re-initialises F6 and "
+        "sets new prototypes",
+    ),
+    notes=(
+        "Squashing f(a) = 1.7159 tanh(2a/3) after C1, S2, C3, S4, C5 and F6 (Sec. II.B, "
+        "Appendix A); S2 and S4 add each 2x2 window, then scale and shift per map; C3 "
+        "follows Table I (60 of the 96 possible 5x5 kernels); initial weights uniform in "
+        "+-2.4/fan-in (Appendix A). Input normalisation maps background 0 to -0.1 and ink "
+        "1 to 1.175 (Sec. II.A); pad 28x28 MNIST digits by 2 pixels to the 32x32 field."
+    ),
 )
-def lenet5_1998(num_classes: int = 10, in_chans: int = 1) -> LeNet5_1998:
-    return LeNet5_1998(num_classes=num_classes, in_chans=in_chans)
+# Sec. II.B: C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164; output: none trainable.
+LENET5_1998_PARAMS = 156 + 12 + 1_516 + 32 + 48_120 + 10_164
+# Connections, biases included, as Sec. II.B prints them per layer: C1 122,304 + S2
+# 5,880 + C3 151,600 + S4 2,000 + C5 48,120 + F6 10,164 (its parameters, fully
+# connected) + the RBF output's 84 x 10 = 840.
+PAPER_CONNECTIONS = "340,908 connections (Sec. II.B)"
+
+lenet5_1998 = register_variant(
+    LENET_1998_FAMILY.card(
+        "lenet5_1998",
+        "Fig. 2, Table I and Sec. II.B (as printed)",
+        LENET5_1998_PARAMS,
+        paper_params=PAPER_PARAMS,
+        paper_macs=PAPER_CONNECTIONS,
+    ),
+    LeNet5_1998,
+)

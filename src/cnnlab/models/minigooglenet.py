@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers.keras_compat import KERAS_BN_EPS, KERAS_BN_MOMENTUM, glorot_init_, keras_conv
-from ..registry import ModelCard, Paper, register_model
+from ..registry import Family, Paper, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 ZHANG_2017 = Paper(
@@ -159,80 +159,68 @@ class MiniGoogLeNet(ClassifierNet):
         glorot_init_(layer)  # Keras' default, as the build's
 
 
-@register_model(
-    ModelCard(
-        name="minigooglenet",
-        family="teaching",
-        paper=ZHANG_2017,
-        table=(
-            'Appendix A, Fig. 3 "Inception (small)", as built by Rosebrock (2017), Deep Learning '
-            'for Computer Vision with Python, Practitioner Bundle, chapter "GoogLeNet" '
-            "(minigooglenet.py, Keras)"
-        ),
-        input_size=(3, 32, 32),
-        num_classes=10,
-        params=1_652_826,
-        # Hand count from the table, output positions x (input channels x kernel area x K):
-        # conv1 1024*(3*9*96); inception1a 1024*(96*32 + 96*9*32); inception1b
-        # 1024*(64*32 + 64*9*48); downsample1 225*(80*9*80); inception2a 225*(160*112 +
-        # 160*9*48); 2b 225*(160*96 + 160*9*64); 2c 225*(160*80 + 160*9*80); 2d 225*(160*48 +
-        # 160*9*96); downsample2 49*(144*9*96); inception3a 49*(240*176 + 240*9*160);
-        # 3b 49*(336*176 + 336*9*160); fc 336*10.
-        macs=(
-            2_654_208
-            + 31_457_280
-            + 30_408_704
-            + 12_960_000
-            + 19_584_000
-            + 24_192_000
-            + 28_800_000
-            + 32_832_000
-            + 6_096_384
-            + 19_004_160
-            + 26_605_824
-            + 3_360
-        ),
-        paper_params="1,649,402 (Table 1, Inception)",
-        deviations=(
-            "32x32 input, the full CIFAR-10 image, where Zhang et al. feed 28x28 crops (their "
-            "Table 1 MLP counts imply 28x28x3 inputs); the 'valid' 3x3/2 downsampling still "
-            "ends at 7x7 (32 -> 15 -> 7)",
-            "conv modules carry a conv bias and a BatchNorm scale and shift (Keras defaults): "
-            "3,424 = 2 x 1,712 parameters more than the paper's 1,649,402, i.e. two per-channel "
-            "vectors over the 1,712 conv output channels",
-            "dropout 0.5 before the classifier (the course's; not in Fig. 3)",
-            "card mean/std normalise per channel; the course subtracts a per-pixel mean image",
-            "forward returns logits: the course's final softmax activation is left to the loss",
-        ),
-        notes=(
-            "The course's Keras conventions are defaults: conv biases before BatchNorm, "
-            "BatchNorm eps=1e-3 and momentum=0.01 (PyTorch convention; Keras momentum=0.99), "
-            "glorot-uniform weights with zero biases. Keras' summary would add the BatchNorm "
-            "moving statistics (2 x 1,712 = 3,424). The paper's count leaves room for one value "
-            "per conv output channel (its 'Inception w/o BatchNorm' row prints the same count), "
-            "consistent with a conv bias without BatchNorm or a BatchNorm shift without scale. "
-            "Preprocessing: the course subtracts the training set's per-pixel mean image from "
-            "0-255 pixels; the card's mean/std express that per channel (CIFAR-10 channel "
-            "means, std 1/255 keeps the 0-255 scale)."
-        ),
-        test_input_size=(3, 32, 32),
-        # Deviation (declared): CIFAR-10's per-channel means, where the course subtracts a
-        # per-pixel mean image; std 1/255 keeps the course's 0-255 scale.
-        mean=(0.4914, 0.4822, 0.4465),
-        std=(1 / 255, 1 / 255, 1 / 255),
-    )
+MINIGOOGLENET = Family(
+    "teaching",
+    ZHANG_2017,
+    input_size=(3, 32, 32),
+    num_classes=10,
+    # Deviation (declared): CIFAR-10's per-channel means, where the course subtracts a
+    # per-pixel mean image; std 1/255 keeps the course's 0-255 scale.
+    mean=(0.4914, 0.4822, 0.4465),
+    std=(1 / 255, 1 / 255, 1 / 255),
+    deviations=(
+        "32x32 input, the full CIFAR-10 image, where Zhang et al. feed 28x28 crops (their "
+        "Table 1 MLP counts imply 28x28x3 inputs); the 'valid' 3x3/2 downsampling still "
+        "ends at 7x7 (32 -> 15 -> 7)",
+        "conv modules carry a conv bias and a BatchNorm scale and shift (Keras defaults): "
+        "3,424 = 2 x 1,712 parameters more than the paper's 1,649,402, i.e. two per-channel "
+        "vectors over the 1,712 conv output channels",
+        "dropout 0.5 before the classifier (the course's; not in Fig. 3)",
+        "card mean/std normalise per channel; the course subtracts a per-pixel mean image",
+        "forward returns logits: the course's final softmax activation is left to the loss",
+    ),
+    notes=(
+        "The course's Keras conventions are defaults: conv biases before BatchNorm, "
+        "BatchNorm eps=1e-3 and momentum=0.01 (PyTorch convention; Keras momentum=0.99), "
+        "glorot-uniform weights with zero biases. Keras' summary would add the BatchNorm "
+        "moving statistics (2 x 1,712 = 3,424). The paper's count leaves room for one value "
+        "per conv output channel (its 'Inception w/o BatchNorm' row prints the same count), "
+        "consistent with a conv bias without BatchNorm or a BatchNorm shift without scale. "
+        "Preprocessing: the course subtracts the training set's per-pixel mean image from "
+        "0-255 pixels; the card's mean/std express that per channel (CIFAR-10 channel "
+        "means, std 1/255 keeps the 0-255 scale)."
+    ),
+    test_input_size=(3, 32, 32),
 )
-def minigooglenet(
-    num_classes: int = 10,
-    in_chans: int = 3,
-    drop_prob: float = 0.5,
-    bn_eps: float = KERAS_BN_EPS,
-    bn_momentum: float = KERAS_BN_MOMENTUM,
-) -> MiniGoogLeNet:
-    return MiniGoogLeNet(
-        num_classes=num_classes,
-        in_chans=in_chans,
-        drop_prob=drop_prob,
-        bn_eps=bn_eps,
-        bn_momentum=bn_momentum,
-    )
+_TABLE = (
+    'Appendix A, Fig. 3 "Inception (small)", as built by Rosebrock (2017), Deep Learning '
+    'for Computer Vision with Python, Practitioner Bundle, chapter "GoogLeNet" '
+    "(minigooglenet.py, Keras)"
+)
+
+# Hand count from the table, output positions x (input channels x kernel area x K):
+# conv1 1024*(3*9*96); inception1a 1024*(96*32 + 96*9*32); inception1b
+# 1024*(64*32 + 64*9*48); downsample1 225*(80*9*80); inception2a 225*(160*112 +
+# 160*9*48); 2b 225*(160*96 + 160*9*64); 2c 225*(160*80 + 160*9*80); 2d 225*(160*48 +
+# 160*9*96); downsample2 49*(144*9*96); inception3a 49*(240*176 + 240*9*160);
+# 3b 49*(336*176 + 336*9*160); fc 336*10.
+MACS = (
+    2_654_208
+    + 31_457_280
+    + 30_408_704
+    + 12_960_000
+    + 19_584_000
+    + 24_192_000
+    + 28_800_000
+    + 32_832_000
+    + 6_096_384
+    + 19_004_160
+    + 26_605_824
+    + 3_360
+)
+
+minigooglenet = register_variant(
+    MINIGOOGLENET.card("minigooglenet", _TABLE, 1_652_826, MACS, paper_params="1,649,402 (Table 1, Inception)"),
+    MiniGoogLeNet,
+    table=MINIGOOGLENET_TABLE,
+)

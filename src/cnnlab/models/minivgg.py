@@ -16,7 +16,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers.keras_compat import KERAS_BN_EPS, KERAS_BN_MOMENTUM, LinearNormAct, glorot_init_, keras_conv
-from ..registry import ModelCard, Paper, register_model
+from ..registry import Family, Paper, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 ROSEBROCK_STARTER = Paper(
@@ -126,43 +126,39 @@ class MiniVGG(ClassifierNet):
         glorot_init_(layer)  # Keras' default, as the build's
 
 
-@register_model(
-    ModelCard(
-        name="minivgg",
-        family="teaching",
-        paper=ROSEBROCK_STARTER,
-        table='chapter "MiniVGGNet: Going Deeper with CNNs", layer table (minivggnet.py)',
-        input_size=(3, 32, 32),
-        num_classes=10,
-        params=2_169_770,
-        # Hand count from the table, output positions x kernel volume x filters:
-        # conv1 32*32*32 * 3*9 + conv2 32*32*32 * 32*9 + conv3 16*16*64 * 32*9
-        # + conv4 16*16*64 * 64*9 + fc1 4096*512 + fc2 512*10.
-        macs=884_736 + 9_437_184 + 4_718_592 + 9_437_184 + 2_097_152 + 5_120,
-        paper_params=("2,171,178 (Keras model.summary(), which counts BatchNorm's 1,408 moving means and variances)"),
-        deviations=("forward returns logits: the book's final softmax activation is left to the loss",),
-        notes=(
-            "Keras conventions kept as defaults: conv and dense biases before BatchNorm, "
-            "BatchNorm eps=1e-3 and momentum=0.01 (PyTorch convention; Keras momentum=0.99), "
-            "glorot-uniform weights with zero biases. Keras' summary reports 2,171,178 "
-            "parameters because it counts the BatchNorm moving mean and variance "
-            "(2 x 704 channels = 1,408); cnnlab counts those as buffers: 2,169,770. "
-            "order='conv-bn-act' moves each BatchNorm before its ReLU (same count). "
-            "Keras flattens channels-last, so porting a Keras checkpoint must permute fc1's "
-            "input columns from (H, W, C) to (C, H, W) order. Input scaling as in the book: "
-            "pixels / 255, no mean subtraction."
-        ),
-        test_input_size=(3, 32, 32),
-        # The book's preprocessing (pixels / 255, no mean subtraction): not a deviation.
-        mean=(0.0, 0.0, 0.0),
-        std=(1.0, 1.0, 1.0),
-    )
+MINIVGG_FAMILY = Family(
+    "teaching",
+    ROSEBROCK_STARTER,
+    input_size=(3, 32, 32),
+    num_classes=10,
+    # The book's preprocessing (pixels / 255, no mean subtraction): not a deviation.
+    mean=(0.0, 0.0, 0.0),
+    std=(1.0, 1.0, 1.0),
+    deviations=("forward returns logits: the book's final softmax activation is left to the loss",),
+    notes=(
+        "Keras conventions kept as defaults: conv and dense biases before BatchNorm, "
+        "BatchNorm eps=1e-3 and momentum=0.01 (PyTorch convention; Keras momentum=0.99), "
+        "glorot-uniform weights with zero biases. Keras' summary reports 2,171,178 "
+        "parameters because it counts the BatchNorm moving mean and variance "
+        "(2 x 704 channels = 1,408); cnnlab counts those as buffers: 2,169,770. "
+        "order='conv-bn-act' moves each BatchNorm before its ReLU (same count). "
+        "Keras flattens channels-last, so porting a Keras checkpoint must permute fc1's "
+        "input columns from (H, W, C) to (C, H, W) order. Input scaling as in the book: "
+        "pixels / 255, no mean subtraction."
+    ),
+    test_input_size=(3, 32, 32),
+    table_format='chapter "MiniVGGNet: Going Deeper with CNNs", {}',
 )
-def minivgg(
-    num_classes: int = 10,
-    in_chans: int = 3,
-    order: str = "conv-act-bn",
-    bn_eps: float = KERAS_BN_EPS,
-    bn_momentum: float = KERAS_BN_MOMENTUM,
-) -> MiniVGG:
-    return MiniVGG(num_classes=num_classes, in_chans=in_chans, order=order, bn_eps=bn_eps, bn_momentum=bn_momentum)
+# Hand count from the table, output positions x kernel volume x filters:
+# conv1 32*32*32 * 3*9 + conv2 32*32*32 * 32*9 + conv3 16*16*64 * 32*9
+# + conv4 16*16*64 * 64*9 + fc1 4096*512 + fc2 512*10.
+MINIVGG_MACS = 884_736 + 9_437_184 + 4_718_592 + 9_437_184 + 2_097_152 + 5_120
+KERAS_PARAMS = "2,171,178 (Keras model.summary(), which counts BatchNorm's 1,408 moving means and variances)"
+
+# The book's table at its 32x32 input: neither is an option.
+minivgg = register_variant(
+    MINIVGG_FAMILY.card("minivgg", "layer table (minivggnet.py)", 2_169_770, MINIVGG_MACS, paper_params=KERAS_PARAMS),
+    MiniVGG,
+    table=MINIVGG_TABLE,
+    input_size=32,
+)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model
+from ..registry import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, Family, Paper, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 LIN_2014 = Paper(
@@ -201,68 +201,68 @@ _SOURCE_NOTE = (
 )
 
 
-@register_model(
-    ModelCard(
-        name="nin_cifar10",
-        family="nin",
-        paper=LIN_2014,
-        table="Sec. 4.1 (three mlpconv layers), sizes from the authors' CIFAR-10 Caffe definition",
-        input_size=(3, 32, 32),
-        num_classes=10,
-        params=966_986,
-        # By hand at 32x32 (maps 32, 16, 8; H*W*Cin*Cout*k*k): conv1 14,745,600 + cccp1
-        # 31,457,280 + cccp2 15,728,640 + conv2 117,964,800 + cccp3, cccp4 2 x 9,437,184 +
-        # conv3 21,233,664 + cccp5 2,359,296 + cccp6 122,880.
-        macs=222_486_528,
-        deviations=(
-            "the second pooling is 3x3/2 average pooling, as in the authors' Caffe definition; "
-            "Sec. 4.1 says every mlpconv layer is followed by max pooling",
-            _INIT_DEVIATION,
-            "inputs normalised with the CIFAR-10 per-channel mean and std; the paper uses global "
-            "contrast normalisation and ZCA whitening (Sec. 4.2)",
-        ),
-        notes=_SOURCE_NOTE.format(
-            gist="Model Zoo, gist mavenlin/e56253735ef32c3c296d", cls="cccp6", k=8, size=32, chs=192
-        ),
-        test_input_size=(3, 32, 32),
-        # Deviation (declared): per-channel mean/std normalisation; the paper uses global contrast
-        # normalisation and ZCA whitening (Sec. 4.2).
-        mean=CIFAR10_MEAN,
-        std=CIFAR10_STD,
-    )
+NIN_CIFAR10_FAMILY = Family(
+    "nin",
+    LIN_2014,
+    input_size=(3, 32, 32),
+    num_classes=10,
+    # Deviation (declared): per-channel mean/std normalisation; the paper uses global contrast
+    # normalisation and ZCA whitening (Sec. 4.2).
+    mean=CIFAR10_MEAN,
+    std=CIFAR10_STD,
+    deviations=(
+        "the second pooling is 3x3/2 average pooling, as in the authors' Caffe definition; "
+        "Sec. 4.1 says every mlpconv layer is followed by max pooling",
+        _INIT_DEVIATION,
+        "inputs normalised with the CIFAR-10 per-channel mean and std; the paper uses global "
+        "contrast normalisation and ZCA whitening (Sec. 4.2)",
+    ),
+    notes=_SOURCE_NOTE.format(gist="Model Zoo, gist mavenlin/e56253735ef32c3c296d", cls="cccp6", k=8, size=32, chs=192),
+    test_input_size=(3, 32, 32),
+    table_format="{}, sizes from the authors' CIFAR-10 Caffe definition",
 )
-def nin_cifar10(num_classes: int = 10, in_chans: int = 3, drop_prob: float = 0.5) -> NIN:
-    return NIN(NIN_CIFAR10, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)
-
-
-@register_model(
-    ModelCard(
-        name="nin_imagenet",
-        family="nin",
-        paper=LIN_2014,
-        table="not in the paper: the authors' ImageNet Caffe definition (Model Zoo), four mlpconv layers",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        params=7_595_176,
-        # By hand at 224x224 (maps 54, 27, 13, 6): conv1 101,616,768 + cccp1, cccp2
-        # 2 x 26,873,856 + conv2 447,897,600 + cccp3, cccp4 2 x 47,775,744 + conv3 149,520,384
-        # + cccp5, cccp6 2 x 24,920,064 + conv4 127,401,984 + cccp7 37,748,736 + cccp8 36,864,000.
-        macs=1_100_188_800,
-        paper_params=None,  # the paper has no ImageNet model
-        deviations=(
-            _INIT_DEVIATION,
-            "inputs in [0, 1] normalised with the ImageNet mean and std; the definition "
-            "subtracts the training set's mean image from 0-255 pixels",
-        ),
-        notes=_SOURCE_NOTE.format(
-            gist="Model Zoo, gist mavenlin/d802a5849de39225bcc6", cls="cccp8", k=6, size=224, chs=1024
-        ),
-        test_input_size=(3, 64, 64),  # conv1 14x14, pools 7, 3, 1: every layer runs, fast
-        # Deviation (declared): ImageNet mean/std on [0, 1] pixels; the definition subtracts the training
-        # set's mean image from 0-255 pixels.
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-    )
+NIN_IMAGENET_FAMILY = Family(
+    "nin",
+    LIN_2014,
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    # Deviation (declared): ImageNet mean/std on [0, 1] pixels; the definition subtracts the training
+    # set's mean image from 0-255 pixels.
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    deviations=(
+        _INIT_DEVIATION,
+        "inputs in [0, 1] normalised with the ImageNet mean and std; the definition "
+        "subtracts the training set's mean image from 0-255 pixels",
+    ),
+    notes=_SOURCE_NOTE.format(
+        gist="Model Zoo, gist mavenlin/d802a5849de39225bcc6", cls="cccp8", k=6, size=224, chs=1024
+    ),
+    test_input_size=(3, 64, 64),  # conv1 14x14, pools 7, 3, 1: every layer runs, fast
+    table_format="not in the paper: the authors' ImageNet Caffe definition (Model Zoo), {}",
 )
-def nin_imagenet(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> NIN:
-    return NIN(NIN_IMAGENET, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)
+
+# By hand at 32x32 (maps 32, 16, 8; H*W*Cin*Cout*k*k): conv1 14,745,600 + cccp1
+# 31,457,280 + cccp2 15,728,640 + conv2 117,964,800 + cccp3, cccp4 2 x 9,437,184 +
+# conv3 21,233,664 + cccp5 2,359,296 + cccp6 122,880.
+CIFAR10_MACS = 222_486_528
+# By hand at 224x224 (maps 54, 27, 13, 6): conv1 101,616,768 + cccp1, cccp2
+# 2 x 26,873,856 + conv2 447,897,600 + cccp3, cccp4 2 x 47,775,744 + conv3 149,520,384
+# + cccp5, cccp6 2 x 24,920,064 + conv4 127,401,984 + cccp7 37,748,736 + cccp8 36,864,000.
+IMAGENET_MACS = 1_100_188_800
+
+# Each variant: its card (name, table, parameters, multiply-adds), NIN, its table; NIN has no
+# default class count, so each variant gives its card's.
+nin_cifar10 = register_variant(
+    NIN_CIFAR10_FAMILY.card("nin_cifar10", "Sec. 4.1 (three mlpconv layers)", 966_986, CIFAR10_MACS),
+    NIN,
+    defaults={"num_classes": 10},
+    table=NIN_CIFAR10,
+)
+# paper_params None: the paper has no ImageNet model.
+nin_imagenet = register_variant(
+    NIN_IMAGENET_FAMILY.card("nin_imagenet", "four mlpconv layers", 7_595_176, IMAGENET_MACS),
+    NIN,
+    defaults={"num_classes": 1000},
+    table=NIN_IMAGENET,
+)

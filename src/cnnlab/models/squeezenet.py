@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, TorchvisionWeights, register_model
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, Family, Paper, TorchvisionWeights, register_variant
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
 
@@ -308,88 +308,88 @@ _NOTES = (
 )
 
 
-@register_model(
-    ModelCard(
-        name="squeezenet1_0",
-        family="squeezenet",
-        paper=IANDOLA_2016,
-        table="Table 1 (SqueezeNet architectural dimensions)",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        # Table 1's "#parameter before pruning" column: conv1 14,208 + fire2..fire9 11,920 +
-        # 12,432 + 45,344 + 49,440 + 104,880 + 111,024 + 188,992 + 197,184 + conv10 513,000.
-        params=1_248_424,
-        # By hand at 224x224 (maps 109, 54, 27, 13): H*W x weights per position.
-        # conv1 109*109*96*147; fire2 96*16 + 16*64 + 16*9*64 = 11,776, fire3 12,288,
-        # fire4 45,056 at 54*54; fire5 49,152, fire6 104,448, fire7 110,592, fire8 188,416
-        # at 27*27; fire9 196,608 and conv10 512,000 at 13*13.
-        macs=109 * 109 * 96 * 147
-        + 54 * 54 * (11_776 + 12_288 + 45_056)
-        + 27 * 27 * (49_152 + 104_448 + 110_592 + 188_416)
-        + 13 * 13 * (196_608 + 512_000),
-        paper_params="1,248,424 before pruning, 421,098 after (Table 1); 4.8MB at 32 bits, "
-        "0.47MB with Deep Compression (Table 2)",
-        paper_macs=None,
-        deviations=(
-            "input 224x224 as Table 1 states, so conv1, maxpool1 and fire2-fire4 are 109x109, "
-            "54x54 (Table 1 prints 111x111 and 55x55, the sizes at the Caffe definition's "
-            "227x227 crop); ceil-mode pools reach Table 1's 27x27 and 13x13 from maxpool4 on",
-            _INIT,
-            _PREPROCESSING,
-        ),
-        notes=_NOTES,
-        test_input_size=(3, 64, 64),  # conv1 29x29, pools 14, 7, 3: every layer runs, fast
-        # Deviation (declared): ImageNet mean/std on [0, 1] pixels, which torchvision's weights
-        # need; the Caffe definition subtracts BGR means from 0-255 pixels.
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        torchvision=TorchvisionWeights(
-            builder="squeezenet1_0",
-            weights="SqueezeNet1_0_Weights.IMAGENET1K_V1",
-            remap=remap_torchvision_squeezenet,
-        ),
-    )
+_INPUT_224 = (
+    "input 224x224 as Table 1 states, so conv1, maxpool1 and fire2-fire4 are 109x109, "
+    "54x54 (Table 1 prints 111x111 and 55x55, the sizes at the Caffe definition's "
+    "227x227 crop); ceil-mode pools reach Table 1's 27x27 and 13x13 from maxpool4 on"
 )
-def squeezenet1_0(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> SqueezeNet:
-    return SqueezeNet(SQUEEZENET_V1_0, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)
+_V1_1_NOTES = (
+    "conv1 64 filters 3x3/2 and pools after conv1, fire3 and fire5 (v1.0: after conv1, "
+    "fire4 and fire8); Fire modules, dropout and classifier as v1.0. Maps at 224x224: 111, 55, "
+    "27, 13. " + _NOTES
+)
 
 
-@register_model(
-    ModelCard(
-        name="squeezenet1_1",
-        family="squeezenet",
-        paper=IANDOLA_2016,
-        table="SqueezeNet v1.1 of the authors' repository (forresti/SqueezeNet, SqueezeNet_v1.1)",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        # Table 1's 1,248,424 with conv1 64 3x3 filters (1,792 instead of 14,208) and fire2
-        # squeezing 64 channels instead of 96 (1,040 instead of 1,552).
-        params=1_235_496,
-        # By hand at 224x224 (maps 111, 55, 27, 13): conv1 111*111*64*27; fire2 64*16 + 16*64
-        # + 16*9*64 = 11,264 and fire3 12,288 at 55*55; fire4 45,056 and fire5 49,152 at
-        # 27*27; fire6 104,448, fire7 110,592, fire8 188,416, fire9 196,608, conv10 512,000
-        # at 13*13.
-        macs=111 * 111 * 64 * 27
-        + 55 * 55 * (11_264 + 12_288)
-        + 27 * 27 * (45_056 + 49_152)
-        + 13 * 13 * (104_448 + 110_592 + 188_416 + 196_608 + 512_000),
-        paper_params=None,  # not in the paper
+def _tv(builder: str, weights: str) -> TorchvisionWeights:
+    return TorchvisionWeights(builder=builder, weights=weights, remap=remap_torchvision_squeezenet)
+
+
+SQUEEZENET_FAMILY = Family(
+    "squeezenet",
+    IANDOLA_2016,
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    # Deviation (declared): ImageNet mean/std on [0, 1] pixels, which torchvision's weights
+    # need; the Caffe definition subtracts BGR means from 0-255 pixels.
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    # v1.0: conv1 29x29, pools 14, 7, 3; v1.1: conv1 31x31, pools 15, 7, 3. Every layer runs, fast.
+    test_input_size=(3, 64, 64),
+)
+
+# By hand at 224x224 (maps 109, 54, 27, 13): H*W x weights per position.
+# conv1 109*109*96*147; fire2 96*16 + 16*64 + 16*9*64 = 11,776, fire3 12,288,
+# fire4 45,056 at 54*54; fire5 49,152, fire6 104,448, fire7 110,592, fire8 188,416
+# at 27*27; fire9 196,608 and conv10 512,000 at 13*13.
+SQUEEZENET1_0_MACS = (
+    109 * 109 * 96 * 147
+    + 54 * 54 * (11_776 + 12_288 + 45_056)
+    + 27 * 27 * (49_152 + 104_448 + 110_592 + 188_416)
+    + 13 * 13 * (196_608 + 512_000)
+)
+# By hand at 224x224 (maps 111, 55, 27, 13): conv1 111*111*64*27; fire2 64*16 + 16*64
+# + 16*9*64 = 11,264 and fire3 12,288 at 55*55; fire4 45,056 and fire5 49,152 at
+# 27*27; fire6 104,448, fire7 110,592, fire8 188,416, fire9 196,608, conv10 512,000
+# at 13*13.
+SQUEEZENET1_1_MACS = (
+    111 * 111 * 64 * 27
+    + 55 * 55 * (11_264 + 12_288)
+    + 27 * 27 * (45_056 + 49_152)
+    + 13 * 13 * (104_448 + 110_592 + 188_416 + 196_608 + 512_000)
+)
+_V1_0_PAPER_PARAMS = (
+    "1,248,424 before pruning, 421,098 after (Table 1); 4.8MB at 32 bits, 0.47MB with Deep Compression (Table 2)"
+)
+
+# Table 1's "#parameter before pruning" column: conv1 14,208 + fire2..fire9 11,920 +
+# 12,432 + 45,344 + 49,440 + 104,880 + 111,024 + 188,992 + 197,184 + conv10 513,000.
+squeezenet1_0 = register_variant(
+    SQUEEZENET_FAMILY.card(
+        "squeezenet1_0",
+        "Table 1 (SqueezeNet architectural dimensions)",
+        1_248_424,
+        SQUEEZENET1_0_MACS,
+        paper_params=_V1_0_PAPER_PARAMS,
+        deviations=(_INPUT_224, _INIT, _PREPROCESSING),
+        notes=_NOTES,
+        torchvision=_tv("squeezenet1_0", "SqueezeNet1_0_Weights.IMAGENET1K_V1"),
+    ),
+    SqueezeNet,
+    table=SQUEEZENET_V1_0,
+)
+# Table 1's 1,248,424 with conv1 64 3x3 filters (1,792 instead of 14,208) and fire2
+# squeezing 64 channels instead of 96 (1,040 instead of 1,552). Not in the paper: no paper_params.
+squeezenet1_1 = register_variant(
+    SQUEEZENET_FAMILY.card(
+        "squeezenet1_1",
+        "SqueezeNet v1.1 of the authors' repository (forresti/SqueezeNet, SqueezeNet_v1.1)",
+        1_235_496,
+        SQUEEZENET1_1_MACS,
         paper_macs="2.4x less computation than v1.0 (authors' SqueezeNet_v1.1/README.md)",
         deviations=(_INIT, _PREPROCESSING),
-        notes="conv1 64 filters 3x3/2 and pools after conv1, fire3 and fire5 (v1.0: after conv1, "
-        "fire4 and fire8); Fire modules, dropout and classifier as v1.0. Maps at 224x224: 111, 55, "
-        "27, 13. " + _NOTES,
-        test_input_size=(3, 64, 64),  # conv1 31x31, pools 15, 7, 3
-        # Deviation (declared): ImageNet mean/std on [0, 1] pixels, which torchvision's weights
-        # need; the Caffe definition subtracts BGR means from 0-255 pixels.
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        torchvision=TorchvisionWeights(
-            builder="squeezenet1_1",
-            weights="SqueezeNet1_1_Weights.IMAGENET1K_V1",
-            remap=remap_torchvision_squeezenet,
-        ),
-    )
+        notes=_V1_1_NOTES,
+        torchvision=_tv("squeezenet1_1", "SqueezeNet1_1_Weights.IMAGENET1K_V1"),
+    ),
+    SqueezeNet,
+    table=SQUEEZENET_V1_1,
 )
-def squeezenet1_1(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> SqueezeNet:
-    return SqueezeNet(SQUEEZENET_V1_1, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)

@@ -8,7 +8,7 @@ stride 4, stride 2 in layer 2, dense connections in layers 3-5 (one GPU). Built 
 
 from __future__ import annotations
 
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, Family, Paper, register_variant
 from .alexnet import ALEXNET_LRN, AlexNet, Conv, Init, Pool, Spec
 
 ZEILER_FERGUS_2013 = Paper(
@@ -54,44 +54,41 @@ class ZFNet(AlexNet):
     """AlexNet's builder with Zeiler & Fergus's table."""
 
 
-@register_model(
-    ModelCard(
-        name="zfnet",
-        family="alexnet",
-        paper=ZEILER_FERGUS_2013,
-        table="Fig. 3",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        # conv1 14,208; conv2 614,656; conv3 885,120; conv4 1,327,488; conv5 884,992;
-        # fc6 37,752,832; fc7 16,781,312; fc8 4,097,000.
-        params=62_357_608,
-        # By hand from Fig. 3's map sizes: conv1 110*110*96*(3*49) = 170,755,200; conv2
-        # 26*26*256*(96*25) = 415,334,400; conv3 13*13*384*(256*9) = 149,520,384; conv4
-        # 13*13*384*(384*9) = 224,280,576; conv5 13*13*256*(384*9) = 149,520,384; fc6
-        # 9216*4096 = 37,748,736; fc7 16,777,216; fc8 4,096,000.
-        macs=170_755_200 + 415_334_400 + 149_520_384 + 224_280_576 + 149_520_384 + 37_748_736 + 16_777_216 + 4_096_000,
-        paper_params=None,
-        deviations=(
-            "padding and rounding are not printed: conv1 padding 1, conv3-conv5 padding 1 and "
-            "ceil-mode max pooling reproduce Fig. 3's 110-55-26-13-13-13-6 maps",
-            "the contrast normalisation across feature maps after layers 1 and 2 (Fig. 3, (iii)) "
-            "is AlexNet's LRN (k=2, n=5, alpha=1e-4, beta=0.75); the paper gives no formula or constants",
-            "inputs normalised with the ImageNet mean and std (torchvision's preprocessing); the paper "
-            "subtracts the per-pixel mean across all images only (Sec. 3)",
-        ),
-        notes=(
-            "Order per layer as Fig. 3: conv, ReLU, 3x3 stride-2 max pooling, then normalisation. "
-            "Dropout 0.5 on the outputs of fc6 and fc7. Initial weights N(0, 0.01^2), biases 0 "
-            "(Sec. 3). The paper's renormalisation of convolutional filters whose RMS exceeds 0.1 "
-            "(Sec. 3) is a training rule, not part of the model. The fully connected head fixes "
-            "the input at 224x224."
-        ),
-        test_input_size=(3, 224, 224),
-        # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
-        # per-pixel mean only (Sec. 3).
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-    )
+_DEVIATIONS = (
+    "padding and rounding are not printed: conv1 padding 1, conv3-conv5 padding 1 and "
+    "ceil-mode max pooling reproduce Fig. 3's 110-55-26-13-13-13-6 maps",
+    "the contrast normalisation across feature maps after layers 1 and 2 (Fig. 3, (iii)) "
+    "is AlexNet's LRN (k=2, n=5, alpha=1e-4, beta=0.75); the paper gives no formula or constants",
+    "inputs normalised with the ImageNet mean and std (torchvision's preprocessing); the paper "
+    "subtracts the per-pixel mean across all images only (Sec. 3)",
 )
-def zfnet(num_classes: int = 1000, in_chans: int = 3, drop_prob: float = 0.5) -> ZFNet:
-    return ZFNet(ZFNET, num_classes=num_classes, in_chans=in_chans, drop_prob=drop_prob)
+_NOTES = (
+    "Order per layer as Fig. 3: conv, ReLU, 3x3 stride-2 max pooling, then normalisation. "
+    "Dropout 0.5 on the outputs of fc6 and fc7. Initial weights N(0, 0.01^2), biases 0 "
+    "(Sec. 3). The paper's renormalisation of convolutional filters whose RMS exceeds 0.1 "
+    "(Sec. 3) is a training rule, not part of the model. The fully connected head fixes "
+    "the input at 224x224."
+)
+ZFNET_FAMILY = Family(
+    "alexnet",
+    ZEILER_FERGUS_2013,
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    # Deviation (declared): torchvision's mean/std normalisation; the paper subtracts the
+    # per-pixel mean only (Sec. 3).
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    deviations=_DEVIATIONS,
+    notes=_NOTES,
+    test_input_size=(3, 224, 224),
+)
+
+# By hand from Fig. 3's map sizes: conv1 110*110*96*(3*49) = 170,755,200; conv2
+# 26*26*256*(96*25) = 415,334,400; conv3 13*13*384*(256*9) = 149,520,384; conv4
+# 13*13*384*(384*9) = 224,280,576; conv5 13*13*256*(384*9) = 149,520,384; fc6
+# 9216*4096 = 37,748,736; fc7 16,777,216; fc8 4,096,000.
+ZFNET_MACS = 170_755_200 + 415_334_400 + 149_520_384 + 224_280_576 + 149_520_384 + 37_748_736 + 16_777_216 + 4_096_000
+
+# Parameters: conv1 14,208; conv2 614,656; conv3 885,120; conv4 1,327,488; conv5 884,992;
+# fc6 37,752,832; fc7 16,781,312; fc8 4,097,000.
+zfnet = register_variant(ZFNET_FAMILY.card("zfnet", "Fig. 3", 62_357_608, ZFNET_MACS), ZFNet, spec=ZFNET)
