@@ -226,6 +226,12 @@ def register_model(card: ModelCard) -> Callable[[Callable[..., nn.Module]], Call
     return decorate
 
 
+def _short(value: Any) -> str:
+    """A fixed argument as a variant's docstring shows it: a table by its type, not its repr."""
+    text = getattr(value, "name", None) or repr(value)
+    return text if len(text) <= 40 else f"<{type(value).__name__}>"
+
+
 def register_variant(
     card: ModelCard,
     builder: Callable[..., nn.Module],
@@ -263,7 +269,7 @@ def register_variant(
     variant.__annotations__ = {**{k: v for k, v in hints.items() if k not in fixed}, "return": returns}
     variant.__name__ = variant.__qualname__ = card.name
     variant.__module__ = builder.__module__
-    shown = ", ".join(f"{k}={getattr(v, 'name', repr(v))}" for k, v in fixed.items())
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in fixed.items())
     variant.__doc__ = f"{card.name}: {builder.__name__}({shown}); {card.table}."
     return register_model(card)(variant)
 

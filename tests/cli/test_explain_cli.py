@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.cli.explain_cmd import METHODS
 from cnnlab.cli.main import main
+from cnnlab.explain.methods import METHODS
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_each_method_writes_a_png_and_a_manifest(method, image, tmp_path) -> Non
         pytest.importorskip("cv2")
     out = tmp_path / "out"
     args = ["explain", method, "lenet5", "--out", str(out), *EXTRA.get(method, [])]
-    if METHODS[method][3]:
+    if METHODS[method].needs_images:
         args += ["--image", str(image)]
     lines: list[str] = []
     assert main(args, print_fn=lines.append) == 0
@@ -56,7 +56,7 @@ def test_each_method_writes_a_png_and_a_manifest(method, image, tmp_path) -> Non
     assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
     manifest = json.loads((out / f"{stem}.json").read_text())
     assert manifest["model"] == "lenet5" and manifest["versions"]["torch"] and manifest["params"] is not None
-    assert manifest["images"] == ([str(image)] if METHODS[method][3] else [])
+    assert manifest["images"] == ([str(image)] if METHODS[method].needs_images else [])
 
 
 def test_cam_on_a_gap_model(image, tmp_path) -> None:

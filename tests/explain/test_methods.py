@@ -17,6 +17,7 @@ from cnnlab.explain import inspect as I
 from cnnlab.explain import sanity as S
 from cnnlab.explain.access import capture, list_layers, relu_rule
 from cnnlab.explain.adversarial import fgsm, fooling_image, pgd
+from cnnlab.explain.methods import METHODS, explain, method_options
 from cnnlab.explain.synthesis import activation_maximization, feature_inversion, total_variation
 
 
@@ -359,3 +360,19 @@ def test_grabcut_covers_a_salient_blob() -> None:
     exp = A.grabcut(net, img, saliency_maps=sal)
     mask = exp.maps[0]
     assert mask.dtype == torch.bool and mask[12:20, 12:20].all() and not mask[:4].any()
+
+
+def test_methods_by_name_type_their_options_and_match_a_direct_call():
+    assert method_options("smoothgrad", {"seed": 3, "layer": None}, ["samples=4"]) == {
+        "smoothgrad": True,
+        "seed": 3,
+        "samples": 4,
+    }
+    with pytest.raises(ConfigError, match="--channel does not apply to saliency"):
+        method_options("saliency", {"channel": 2})
+    with pytest.raises(ConfigError, match="unknown explanation method 'salency'"):
+        method_options("salency")
+    model = cnnlab.create_model("lenet5").eval()
+    x = torch.rand(2, 1, 32, 32)
+    by_name = explain("gradcam", model, x, **method_options("gradcam"))
+    assert torch.equal(by_name.maps, METHODS["gradcam"].function(model, x).maps)

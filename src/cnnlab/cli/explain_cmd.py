@@ -4,7 +4,6 @@ METHOD.png and its JSON manifest METHOD.json."""
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -13,92 +12,12 @@ from typing import Any
 
 from ..atomic import atomic_write
 from ..data import sha256sum
+from ..explain.methods import METHODS, explain, method_options
 
 PrintFn = Callable[[str], None]
 
-# method: (module, function, fixed keyword arguments, needs images, one line of help)
-METHODS: dict[str, tuple[str, str, dict[str, Any], bool, str]] = {
-    "saliency": (
-        "attribution",
-        "saliency",
-        {},
-        True,
-        "|d class score / d pixel|, max over channels (Simonyan et al. 2014)",
-    ),
-    "smoothgrad": (
-        "attribution",
-        "saliency",
-        {"smoothgrad": True},
-        True,
-        "saliency averaged over noisy copies (Smilkov et al. 2017)",
-    ),
-    "grabcut": (
-        "attribution",
-        "grabcut",
-        {},
-        True,
-        "object mask: GrabCut seeded by the saliency map (Simonyan et al. 2014)",
-    ),
-    "occlusion": (
-        "attribution",
-        "occlusion",
-        {},
-        True,
-        "p(class) as a grey square slides over the image (Zeiler & Fergus 2014)",
-    ),
-    "cam": ("attribution", "cam", {}, True, "class activation map of a GAP + linear head (Zhou et al. 2016)"),
-    "gradcam": ("attribution", "grad_cam", {}, True, "gradient-weighted class activation map (Selvaraju et al. 2017)"),
-    "gradcam++": ("attribution", "grad_cam_pp", {}, True, "Grad-CAM++ (Chattopadhyay et al. 2018)"),
-    "guided-backprop": (
-        "attribution",
-        "guided_backprop",
-        {},
-        True,
-        "guided backpropagation (Springenberg et al. 2015)",
-    ),
-    "deconvnet": (
-        "attribution",
-        "deconvnet",
-        {},
-        True,
-        "deconvnet projection of a class or a neuron (Zeiler & Fergus 2014)",
-    ),
-    "filters": ("inspect", "filters", {}, False, "a convolution's filters as images (default: the first)"),
-    "activations": ("inspect", "activations", {}, True, "a layer's feature maps for the image"),
-    "maximize": (
-        "synthesis",
-        "activation_maximization",
-        {},
-        False,
-        "an image that maximises a class score or a channel (Simonyan et al. 2014)",
-    ),
-    "invert": (
-        "synthesis",
-        "feature_inversion",
-        {},
-        True,
-        "an image whose layer features match the input's (Mahendran & Vedaldi 2015)",
-    ),
-    "fooling": ("adversarial", "fooling_image", {}, True, "change the image until the net says --target (CS231n)"),
-    "fgsm": ("adversarial", "fgsm", {}, True, "fast gradient sign attack (Goodfellow et al. 2015)"),
-    "pgd": ("adversarial", "pgd", {}, True, "projected gradient descent attack (Madry et al. 2018)"),
-    "embed": (
-        "inspect",
-        "embed_2d",
-        {},
-        False,
-        "a 2-D map of --dataset images by their features: PCA, or --set method=tsne",
-    ),
-    "neighbours": (
-        "inspect",
-        "nearest_neighbours",
-        {},
-        False,
-        "nearest --dataset images in pixel and in feature space (lecture)",
-    ),
-}
 # Methods over a dataset's images (--dataset, --count) rather than --image files alone.
-DATASET_METHODS = ("embed", "neighbours")
+DATASET_METHODS = tuple(name for name, m in METHODS.items() if m.over_dataset)
 
 DESCRIPTION = (
     (
@@ -106,7 +25,7 @@ DESCRIPTION = (
         "\ngradcam++ as gradcampp.*), the JSON a manifest of the method, parameters, seed, model, files and versions."
         "\n\nmethods:\n"
     )
-    + "\n".join(f"  {name:16s} {help_}" for name, (_, _, _, _, help_) in METHODS.items())
+    + "\n".join(f"  {name:16s} {m.help}" for name, m in METHODS.items())
     + (
         "\n\nMODEL is a run directory or checkpoint (cnnlab train), "
         "or a registered model name (--weights for its weights)."
@@ -211,66 +130,6 @@ def _load_model(
     return model, spec, None, {"source": "file", "file": str(weights), "sha256": sha256sum(Path(weights))}
 
 
-def _typed(value: str, default: Any) -> Any:
-    if isinstance(default, bool):
-        if value.lower() in ("true", "1", "yes"):
-            return True
-        if value.lower() in ("false", "0", "no"):
-            return False
-        raise ValueError(f"expected true or false, got {value!r}")
-    if isinstance(default, int):
-        try:
-            return int(value)
-        except ValueError:
-            raise ValueError(f"expected a whole number, got {value!r}") from None
-    if isinstance(default, float):
-        try:
-            return float(value)
-        except ValueError:
-            raise ValueError(f"expected a number, got {value!r}") from None
-    try:
-        return float(value) if "." in value or "e" in value.lower() else int(value)
-    except ValueError:
-        return value
-
-
-def _options(fn: Callable[..., Any], args: argparse.Namespace, fixed: dict[str, Any]) -> dict[str, Any]:
-    from ..errors import ConfigError
-
-    method = args.method
-    params = inspect.signature(fn).parameters
-    opts = dict(fixed)
-    for key, value in (
-        ("layer", args.layer),
-        ("channel", args.channel),
-        ("seed", args.seed),
-        ("batch_size", args.batch_size),
-        ("target", args.target),
-    ):
-        if value is not None:
-            if key not in params:
-                raise ConfigError(f"--{key.replace('_', '-')} does not apply to {method}")
-            opts[key] = value
-    layer = params.get("layer")
-    if layer is not None and layer.default is inspect.Parameter.empty and args.layer is None:
-        raise ConfigError(
-            f"{method} needs --layer NAME, the layer to read (cnnlab explain {method} {args.model} "
-            "--list-layers lists them)"
-        )
-    settable = [
-        n for n, p in params.items() if p.kind == p.KEYWORD_ONLY and n not in fixed
-    ]  # smoothgrad stays smoothgrad
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or key not in settable:
-            raise ConfigError(f"--set {item!r}: {method} takes {', '.join(settable)} (as KEY=VALUE)")
-        try:
-            opts[key] = _typed(value, params[key].default)
-        except ValueError as err:
-            raise ConfigError(f"--set {item!r}: {err}") from None
-    return opts
-
-
 def _atomic_json(path: Path, data: Any) -> None:
     atomic_write(path, lambda f: f.write(json.dumps(data, indent=2).encode()))
 
@@ -317,8 +176,6 @@ def _dataset_method(
 
 
 def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
-    import importlib
-
     import torch
     import torchvision
 
@@ -340,28 +197,21 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
             rf = "x".join(map(str, layer.receptive_field)) if layer.receptive_field else "-"
             print_fn(f"{layer.name:32s} {layer.type:20s} {'x'.join(map(str, layer.output_shape)):>14s}  rf {rf}")
         return 0
-    module, name, fixed, needs_images, _ = METHODS[args.method]
-    fn = getattr(importlib.import_module(f"cnnlab.explain.{module}"), name)
-    if needs_images and not args.image:
+    spec = METHODS[args.method]
+    if spec.needs_images and not args.image:
         raise ConfigError(f"{args.method} needs --image FILE ...")
     files = image_files(args.image)
     images = torch.stack([load_image(p, pre) for p in files]) if files else None
-    opts = _options(fn, args, fixed)
+    given = {"layer": args.layer, "channel": args.channel, "seed": args.seed, "batch_size": args.batch_size}
+    opts = method_options(args.method, {**given, "target": args.target}, args.set, model=args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = args.method.replace("+", "p")
     extra: dict[str, Any] = {}
     if args.method in DATASET_METHODS:
-        exp, written, extra = _dataset_method(args, model, fn, opts, images, out / f"{stem}.png")
+        exp, written, extra = _dataset_method(args, model, spec.function, opts, images, out / f"{stem}.png")
     else:
-        call: list[Any] = [model]
-        if needs_images:
-            call.append(images)
-        if args.method in ("fooling",) and args.target is None:
-            raise ConfigError("fooling needs --target CLASS, the class to fool the network into")
-        if args.method == "maximize" and "layer" not in opts and "target" not in opts:
-            opts["target"] = 0
-        exp = fn(*call, **opts)
+        exp = explain(args.method, model, images, **opts)
         written = save_explanation(exp, images, out, stem, classes=pre.classes, norm=args.norm)
     manifest = {
         **exp.manifest(),
