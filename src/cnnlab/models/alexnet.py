@@ -291,12 +291,14 @@ _ONE_TOWER_NOTES = (
     "ReLU of conv1 and conv2 (Sec. 3.3); overlapping max pooling 3x3 stride 2 (Sec. 3.4); "
     "dropout 0.5 on the outputs of fc6 and fc7 (Sec. 4.2); initial weights N(0, 0.01^2), "
     "biases 1 in conv2, conv4, conv5, fc6, fc7 and 0 elsewhere (Sec. 5). The fully "
-    "connected head fixes the input at 227x227."
+    "connected head fixes the input at 227x227. The paper's '60 million' parameters (Sec. 3) "
+    "are the two-tower net's, rounded (alexnet_2012: 60,965,224); one tower has 62,378,344."
 )
 _TWO_TOWERS_NOTES = (
     f"The two GPUs' towers as grouped convolutions (groups=2) in conv2, conv4 and conv5, "
     "on one device; conv3 and the fully connected layers see both towers (Sec. 3.2, 3.5). "
-    f"Map sizes {_SIZES}. LRN, pooling, dropout and initialisation as alexnet."
+    f"Map sizes {_SIZES}. LRN, pooling, dropout and initialisation as alexnet. The paper's "
+    "'60 million' parameters (Sec. 3) is a round figure for this net's 60,965,224."
 )
 _OWT_DEVIATIONS = (
     "conv4 has 256 kernels, not the 384 of the paper's footnote (torchvision's layout, "

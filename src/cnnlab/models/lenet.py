@@ -100,7 +100,11 @@ LENET_FAMILY = Family(
         "C3 connects to all six S2 maps instead of the sparse table (Table I)",
         "linear output layer with cross-entropy instead of Euclidean RBF units",
     ),
-    notes="padding=2 accepts 28x28 MNIST digits with the same layer sizes.",
+    notes=(
+        "padding=2 accepts 28x28 MNIST digits with the same layer sizes. The paper's '60,000 trainable "
+        "parameters' count the 1998 net (lenet5_1998: sparse C3, RBF output); C3's full connections and "
+        "the linear output give this build 61,706."
+    ),
     test_input_size=(1, 32, 32),
 )
 PAPER_PARAMS = "60,000 trainable parameters (Sec. II.B)"
