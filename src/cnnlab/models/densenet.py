@@ -36,12 +36,10 @@ from ..errors import ConfigError
 from ..registry import (
     CIFAR10_MEAN,
     CIFAR10_STD,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    ModelCard,
+    Family,
     Paper,
     TorchvisionWeights,
-    register_model,
+    register_variant,
 )
 from ..weights import rename_keys
 from .base import ClassifierNet, FeatureInfo
@@ -494,19 +492,22 @@ _IMAGENET_NOTES = (
 )
 
 
-def _imagenet(
-    column: Column,
-    num_classes: int,
-    in_chans: int,
-    growth_rate: int,
-    compression: float,
-    drop_prob: float,
-    memory_efficient: bool,
+def densenet(
+    column: str,
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    growth_rate: int = TABLE1["DenseNet-121"].growth_rate,
+    compression: float = COMPRESSION,
+    drop_prob: float = 0.0,
+    memory_efficient: bool = False,
 ) -> DenseNet:
+    """A DenseNet-BC of Table 1: ``column`` is "DenseNet-121", "DenseNet-169", "DenseNet-201" or
+    "DenseNet-161". ``growth_rate`` (k) defaults to 32, the k of all but DenseNet-161 (48: its
+    variant's default)."""
     return DenseNet(
         TABLE1_ROWS,
         growth_rate=growth_rate,
-        block_config=column.block_config,
+        block_config=TABLE1[column].block_config,
         num_classes=num_classes,
         in_chans=in_chans,
         num_init_features=INIT_FEATURES_BC_FACTOR * growth_rate,  # Sec. 3: "2k convolutions"
@@ -517,153 +518,7 @@ def _imagenet(
     )
 
 
-def _imagenet_card(
-    name: str, params: int, macs: int, paper_params: str | None = None, extra_notes: str = ""
-) -> ModelCard:
-    column = TABLE1[f"DenseNet-{name.removeprefix('densenet')}"]
-    return ModelCard(
-        name=name,
-        family="densenet",
-        paper=HUANG_2017,
-        table=f"Table 1, column {column.name} (k = {column.growth_rate})",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        params=params,
-        macs=macs,
-        paper_params=paper_params,
-        deviations=_IMAGENET_DEVIATIONS,
-        notes=_IMAGENET_NOTES.format(layers=sum(column.block_config), depth=depth(column.block_config)) + extra_notes,
-        test_input_size=(3, 64, 64),
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        torchvision=TorchvisionWeights(
-            builder=name,
-            weights=f"DenseNet{name.removeprefix('densenet')}_Weights.IMAGENET1K_V1",
-            remap=_densenet_tv_remap,
-        ),
-    )
-
-
-# MACs by hand from Table 1: conv and FC multiply-accumulates, H x W x C_in x C_out x k^2 per
-# convolution, a transition's 1x1 conv at its pre-pool size. Dense layer with c inputs at side
-# s: s^2 (c x 4k + 4k x 9k); block i's inputs are k_0 + j k for j = 0 .. n_i - 1.
-# DenseNet-121 (k 32, k_0 64): conv0 112^2 x 3 x 49 x 64 = 118,013,952; blocks at 56/28/14/7
-# 1,040,449,536 / 712,900,608 / 549,126,144 / 104,366,080; transitions 256->128 at 56,
-# 512->256 at 28, 1024->512 at 14: 102,760,448 each; FC 1024 x 1000. (torchvision: 2.834 GFLOPS)
-@register_model(_imagenet_card("densenet121", params=7_978_856, macs=2_834_161_664))
-def densenet121(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    growth_rate: int = TABLE1["DenseNet-121"].growth_rate,
-    compression: float = COMPRESSION,
-    drop_prob: float = 0.0,
-    memory_efficient: bool = False,
-) -> DenseNet:
-    return _imagenet(
-        TABLE1["DenseNet-121"], num_classes, in_chans, growth_rate, compression, drop_prob, memory_efficient
-    )
-
-
-# DenseNet-169: as DenseNet-121 to transition 2; block 3 (32 layers) 834,928,640, transition
-# 1280->640 at 14 160,563,200, block 4 (32 layers) 285,802,496, FC 1664 x 1000. (3.36 GFLOPS)
-@register_model(_imagenet_card("densenet169", params=14_149_480, macs=3_359_843_328))
-def densenet169(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    growth_rate: int = TABLE1["DenseNet-169"].growth_rate,
-    compression: float = COMPRESSION,
-    drop_prob: float = 0.0,
-    memory_efficient: bool = False,
-) -> DenseNet:
-    return _imagenet(
-        TABLE1["DenseNet-169"], num_classes, in_chans, growth_rate, compression, drop_prob, memory_efficient
-    )
-
-
-# DenseNet-201: as DenseNet-121 to transition 2; block 3 (48 layers) 1,560,674,304, transition
-# 1792->896 at 14 314,703,872, block 4 (32 layers) 337,182,720, FC 1920 x 1000. (4.291 GFLOPS)
-@register_model(
-    _imagenet_card(
-        "densenet201",
-        params=20_013_928,
-        macs=4_291_365_888,
-        paper_params="20M (Sec. 4.4: 'a DenseNet-201 with 20M parameters')",
-    )
-)
-def densenet201(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    growth_rate: int = TABLE1["DenseNet-201"].growth_rate,
-    compression: float = COMPRESSION,
-    drop_prob: float = 0.0,
-    memory_efficient: bool = False,
-) -> DenseNet:
-    return _imagenet(
-        TABLE1["DenseNet-201"], num_classes, in_chans, growth_rate, compression, drop_prob, memory_efficient
-    )
-
-
-# DenseNet-161 (k 48, k_0 96): conv0 177,020,928; blocks 2,341,011,456 / 1,604,026,368 /
-# 2,243,469,312 / 460,615,680; transitions 384->192 at 56 231,211,008, 768->384 at 28
-# 231,211,008, 2112->1056 at 14 437,133,312; FC 2208 x 1000. (7.728 GFLOPS)
-@register_model(
-    _imagenet_card(
-        "densenet161",
-        params=28_681_000,
-        macs=7_727_907_072,
-        extra_notes=(
-            " DenseNet-161 (k = 48, 2k = 96 initial maps) is the largest ImageNet model the "
-            "authors released (their Torch code and pretrained weights); the CVPR 2017 version of "
-            "Table 1 prints DenseNet-264 (k = 32, blocks 6, 12, 64, 48) as its fourth column."
-        ),
-    )
-)
-def densenet161(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    growth_rate: int = TABLE1["DenseNet-161"].growth_rate,
-    compression: float = COMPRESSION,
-    drop_prob: float = 0.0,
-    memory_efficient: bool = False,
-) -> DenseNet:
-    return _imagenet(
-        TABLE1["DenseNet-161"], num_classes, in_chans, growth_rate, compression, drop_prob, memory_efficient
-    )
-
-
-# DenseNet-BC (L = 100, k = 12), Sec. 3 and Table 2. MACs by hand at 32x32: conv0 32^2 x 3 x 9
-# x 24 = 663,552; blocks of 16 bottleneck layers at 32/16/8: 174,587,904 / 60,162,048 /
-# 17,104,896; transitions 216->108 at 32 23,887,872 and 300->150 at 16 11,520,000; FC 342 x 10.
-@register_model(
-    ModelCard(
-        name="densenet_bc_100_12",
-        family="densenet",
-        paper=HUANG_2017,
-        table="Sec. 3 'Implementation Details' (CIFAR) and Table 2, row DenseNet-BC (L = 100, k = 12)",
-        input_size=(3, 32, 32),
-        num_classes=10,
-        params=769_162,
-        macs=287_929_692,
-        paper_params="0.8M (Table 2)",
-        deviations=(_FINAL_BN.format(norm="norm4", relu="relu4"),),
-        notes=(
-            "Three dense blocks of n = (L - 4) / 6 = 16 bottleneck layers (4k = 48 maps, then k = "
-            "12) at 32x32, 16x16 and 8x8; initial 3x3 convolution with 2k = 24 maps (no BN-ReLU "
-            "after it: the first dense layer starts with BN-ReLU); transitions keep half the maps "
-            "(216 -> 108, 300 -> 150); 342 maps enter the 8x8 global average pool. Options: depth "
-            "(L = 6n + 4 with bottleneck, 3n + 4 without), growth_rate (k), bottleneck, compression "
-            "(theta), num_init_features (default 2k for DenseNet-BC, 16 for the plain DenseNet), "
-            "drop_prob (the paper uses 0.2 without data augmentation, after every convolution but "
-            "the first), memory_efficient. The paper trains CIFAR for 300 epochs, batch 64, SGD "
-            "lr 0.1 divided by 10 at 50% and 75%, weight decay 1e-4, Nesterov momentum 0.9 (Sec. 4.2)."
-        ),
-        test_input_size=(3, 32, 32),
-        test_kwargs={"depth": 16},  # n = 2 layers per block: the same structure, fast
-        mean=CIFAR10_MEAN,
-        std=CIFAR10_STD,
-    )
-)
-def densenet_bc_100_12(
+def densenet_cifar(
     num_classes: int = 10,
     in_chans: int = 3,
     depth: int = 100,
@@ -674,7 +529,8 @@ def densenet_bc_100_12(
     drop_prob: float = 0.0,
     memory_efficient: bool = False,
 ) -> DenseNet:
-    """``num_init_features=None``: 2k for DenseNet-BC, 16 otherwise (DenseNet, DenseNet-B and
+    """A CIFAR DenseNet of Sec. 3 (DenseNet-BC L = 100, k = 12 by default).
+    ``num_init_features=None``: 2k for DenseNet-BC, 16 otherwise (DenseNet, DenseNet-B and
     DenseNet-C): Sec. 3, "16 (or twice the growth rate for DenseNet-BC) convolutions"."""
     if num_init_features is None:
         bc = bottleneck and compression < 1
@@ -692,3 +548,118 @@ def densenet_bc_100_12(
         memory_efficient=memory_efficient,
         stem_norm=False,  # Sec. 3: the convolution alone; the first dense layer begins with BN-ReLU
     )
+
+
+DENSENET_FAMILY = Family(
+    "densenet",
+    HUANG_2017,
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    deviations=_IMAGENET_DEVIATIONS,
+    test_input_size=(3, 64, 64),
+    table_format="Table 1, column {}",
+)
+# By depth L (121 for DenseNet-121): each column's notes, the DenseNet-BC facts with its L, and
+# torchvision's weights for it.
+_NOTES = {
+    depth(c.block_config): _IMAGENET_NOTES.format(layers=sum(c.block_config), depth=depth(c.block_config))
+    for c in TABLE1.values()
+}
+_TV = {
+    L: TorchvisionWeights(f"densenet{L}", f"DenseNet{L}_Weights.IMAGENET1K_V1", remap=_densenet_tv_remap)
+    for L in _NOTES
+}
+
+# MACs by hand from Table 1: conv and FC multiply-accumulates, H x W x C_in x C_out x k^2 per
+# convolution, a transition's 1x1 conv at its pre-pool size. Dense layer with c inputs at side
+# s: s^2 (c x 4k + 4k x 9k); block i's inputs are k_0 + j k for j = 0 .. n_i - 1.
+# DenseNet-121 (k 32, k_0 64): conv0 112^2 x 3 x 49 x 64 = 118,013,952; blocks at 56/28/14/7
+# 1,040,449,536 / 712,900,608 / 549,126,144 / 104,366,080; transitions 256->128 at 56,
+# 512->256 at 28, 1024->512 at 14: 102,760,448 each; FC 1024 x 1000. (torchvision: 2.834 GFLOPS)
+densenet121 = register_variant(
+    DENSENET_FAMILY.card(
+        "densenet121", "DenseNet-121 (k = 32)", 7_978_856, 2_834_161_664, notes=_NOTES[121], torchvision=_TV[121]
+    ),
+    densenet,
+    column="DenseNet-121",
+)
+# DenseNet-169: as DenseNet-121 to transition 2; block 3 (32 layers) 834,928,640, transition
+# 1280->640 at 14 160,563,200, block 4 (32 layers) 285,802,496, FC 1664 x 1000. (3.36 GFLOPS)
+densenet169 = register_variant(
+    DENSENET_FAMILY.card(
+        "densenet169", "DenseNet-169 (k = 32)", 14_149_480, 3_359_843_328, notes=_NOTES[169], torchvision=_TV[169]
+    ),
+    densenet,
+    column="DenseNet-169",
+)
+# DenseNet-201: as DenseNet-121 to transition 2; block 3 (48 layers) 1,560,674,304, transition
+# 1792->896 at 14 314,703,872, block 4 (32 layers) 337,182,720, FC 1920 x 1000. (4.291 GFLOPS)
+densenet201 = register_variant(
+    DENSENET_FAMILY.card(
+        "densenet201",
+        "DenseNet-201 (k = 32)",
+        20_013_928,
+        4_291_365_888,
+        notes=_NOTES[201],
+        torchvision=_TV[201],
+        paper_params="20M (Sec. 4.4: 'a DenseNet-201 with 20M parameters')",
+    ),
+    densenet,
+    column="DenseNet-201",
+)
+# DenseNet-161 (k 48, k_0 96): conv0 177,020,928; blocks 2,341,011,456 / 1,604,026,368 /
+# 2,243,469,312 / 460,615,680; transitions 384->192 at 56 231,211,008, 768->384 at 28
+# 231,211,008, 2112->1056 at 14 437,133,312; FC 2208 x 1000. (7.728 GFLOPS)
+_161_NOTES = (
+    " DenseNet-161 (k = 48, 2k = 96 initial maps) is the largest ImageNet model the "
+    "authors released (their Torch code and pretrained weights); the CVPR 2017 version of "
+    "Table 1 prints DenseNet-264 (k = 32, blocks 6, 12, 64, 48) as its fourth column."
+)
+densenet161 = register_variant(
+    DENSENET_FAMILY.card(
+        "densenet161",
+        "DenseNet-161 (k = 48)",
+        28_681_000,
+        7_727_907_072,
+        notes=_NOTES[161] + _161_NOTES,
+        torchvision=_TV[161],
+    ),
+    densenet,
+    column="DenseNet-161",
+    defaults={"growth_rate": TABLE1["DenseNet-161"].growth_rate},
+)
+
+
+# DenseNet-BC (L = 100, k = 12), Sec. 3 and Table 2, the CIFAR-10 build.
+DENSENET_CIFAR_FAMILY = Family(
+    "densenet",
+    HUANG_2017,
+    input_size=(3, 32, 32),
+    num_classes=10,
+    mean=CIFAR10_MEAN,
+    std=CIFAR10_STD,
+    deviations=(_FINAL_BN.format(norm="norm4", relu="relu4"),),
+    notes=(
+        "Three dense blocks of n = (L - 4) / 6 = 16 bottleneck layers (4k = 48 maps, then k = "
+        "12) at 32x32, 16x16 and 8x8; initial 3x3 convolution with 2k = 24 maps (no BN-ReLU "
+        "after it: the first dense layer starts with BN-ReLU); transitions keep half the maps "
+        "(216 -> 108, 300 -> 150); 342 maps enter the 8x8 global average pool. Options: depth "
+        "(L = 6n + 4 with bottleneck, 3n + 4 without), growth_rate (k), bottleneck, compression "
+        "(theta), num_init_features (default 2k for DenseNet-BC, 16 for the plain DenseNet), "
+        "drop_prob (the paper uses 0.2 without data augmentation, after every convolution but "
+        "the first), memory_efficient. The paper trains CIFAR for 300 epochs, batch 64, SGD "
+        "lr 0.1 divided by 10 at 50% and 75%, weight decay 1e-4, Nesterov momentum 0.9 (Sec. 4.2)."
+    ),
+    test_input_size=(3, 32, 32),
+    test_kwargs={"depth": 16},  # n = 2 layers per block: the same structure, fast
+    table_format="Sec. 3 'Implementation Details' (CIFAR) and Table 2, row {}",
+)
+# MACs by hand at 32x32: conv0 32^2 x 3 x 9 x 24 = 663,552; blocks of 16 bottleneck layers at
+# 32/16/8: 174,587,904 / 60,162,048 / 17,104,896; transitions 216->108 at 32 23,887,872 and
+# 300->150 at 16 11,520,000; FC 342 x 10.
+densenet_bc_100_12 = register_variant(
+    DENSENET_CIFAR_FAMILY.card(
+        "densenet_bc_100_12", "DenseNet-BC (L = 100, k = 12)", 769_162, 287_929_692, paper_params="0.8M (Table 2)"
+    ),
+    densenet_cifar,
+)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -36,7 +35,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers import ConvNormAct, DropPath, drop_path_rates
-from ..registry import ModelCard, Paper, register_variant
+from ..registry import Family, Paper, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 CHEN_2017 = Paper(
@@ -353,74 +352,43 @@ NOTES = (
     "scale 0.0167); their mean-max pooling is a test-time technique for larger inputs, not "
     "built in. Initialisation (not stated): He normal fan-in for convolutions."
 )
-CARD = partial(
-    ModelCard,
-    family="dpn",
-    paper=CHEN_2017,
+DPN_FAMILY = Family(
+    "dpn",
+    CHEN_2017,
     input_size=(3, 224, 224),
     num_classes=1000,
-    deviations=DEVIATIONS,
-    notes=NOTES,
     mean=DPN_MEAN,
     std=DPN_STD,
+    deviations=DEVIATIONS,
+    notes=NOTES,
+    test_input_size=(3, 64, 64),
 )
+# The paper's figures as printed, card facts by model: Table 1's "# params." and "FLOPs"
+# (DPN-92 and DPN-98), Table 2's model size and FLOPs.
+PRINTED = {
+    "dpn68": {"paper_params": "49 MB model size (Table 2)", "paper_macs": "2.5 GFLOPs (Table 2)"},
+    "dpn92": {
+        "paper_params": "37.8 x 10^6 (Table 1); 145 MB model size (Table 2)",
+        "paper_macs": "6.5 x 10^9 FLOPs (Table 1)",
+    },
+    "dpn98": {
+        "paper_params": "61.7 x 10^6 (Table 1); 236 MB model size (Table 2)",
+        "paper_macs": "11.7 x 10^9 FLOPs (Table 1)",
+    },
+    "dpn131": {"paper_params": "304 MB model size (Table 2)", "paper_macs": "16.0 GFLOPs (Table 2)"},
+}
 
-
+# Each variant: its card (name, source column, exact parameters and multiply-adds at 224),
+# then the Table 1 column the builder walks.
 dpn68 = register_variant(
-    CARD(
-        name="dpn68",
-        table=DPN68.source,
-        params=12_611_602,
-        macs=2_326_163_456,
-        paper_params="49 MB model size (Table 2)",
-        paper_macs="2.5 GFLOPs (Table 2)",
-        test_input_size=(3, 64, 64),
-    ),
-    dpn,
-    column=DPN68,
+    DPN_FAMILY.card("dpn68", DPN68.source, 12_611_602, 2_326_163_456, **PRINTED["dpn68"]), dpn, column=DPN68
 )
-
-
 dpn92 = register_variant(
-    CARD(
-        name="dpn92",
-        table=DPN92.source,
-        params=37_668_392,
-        macs=6_501_684_224,
-        paper_params="37.8 x 10^6 (Table 1); 145 MB model size (Table 2)",
-        paper_macs="6.5 x 10^9 FLOPs (Table 1)",
-        test_input_size=(3, 64, 64),
-    ),
-    dpn,
-    column=DPN92,
+    DPN_FAMILY.card("dpn92", DPN92.source, 37_668_392, 6_501_684_224, **PRINTED["dpn92"]), dpn, column=DPN92
 )
-
-
 dpn98 = register_variant(
-    CARD(
-        name="dpn98",
-        table=DPN98.source,
-        params=61_570_728,
-        macs=11_671_217_152,
-        paper_params="61.7 x 10^6 (Table 1); 236 MB model size (Table 2)",
-        paper_macs="11.7 x 10^9 FLOPs (Table 1)",
-        test_input_size=(3, 64, 64),
-    ),
-    dpn,
-    column=DPN98,
+    DPN_FAMILY.card("dpn98", DPN98.source, 61_570_728, 11_671_217_152, **PRINTED["dpn98"]), dpn, column=DPN98
 )
-
-
 dpn131 = register_variant(
-    CARD(
-        name="dpn131",
-        table=DPN131.source,
-        params=79_254_504,
-        macs=16_013_648_896,
-        paper_params="304 MB model size (Table 2)",
-        paper_macs="16.0 GFLOPs (Table 2)",
-        test_input_size=(3, 64, 64),
-    ),
-    dpn,
-    column=DPN131,
+    DPN_FAMILY.card("dpn131", DPN131.source, 79_254_504, 16_013_648_896, **PRINTED["dpn131"]), dpn, column=DPN131
 )

@@ -10,10 +10,11 @@ ResNet's: ``conv1``, ``pool1``, ``conv2_x`` .. ``conv5_x``, ``pool5``, ``fc``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from ..errors import ConfigError
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Paper, register_model
+from ..registry import Family, Paper, register_variant
 from .resnet import RESNET_STEM, RESNET_TABLE1, Conv, ResNet, Stage, torchvision_resnet
 
 XIE_2017 = Paper(
@@ -68,15 +69,17 @@ _NOTES = (
 )
 
 
-def _build(
+def resnext(
     column: str,
-    cardinality: int,
-    group_width: int,
-    num_classes: int,
-    in_chans: int,
-    drop_path_rate: float,
-    drop_path_mode: str,
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    cardinality: int = 32,
+    group_width: int = 4,
+    drop_path_rate: float = 0.0,
+    drop_path_mode: str = "row",
 ) -> ResNet:
+    """A ResNeXt on a ResNet Table 1 bottleneck ``column`` ("50-layer", "101-layer", "152-layer"):
+    ``cardinality`` C and ``group_width`` d (32x4d by default)."""
     stages = resnext_stages(RESNET_TABLE1[column], cardinality, group_width)
     return ResNet(
         stages,
@@ -89,64 +92,51 @@ def _build(
     )
 
 
-@register_model(
-    ModelCard(
-        name="resnext50_32x4d",
-        family="resnext",
-        paper=XIE_2017,
-        table="Table 1, ResNeXt-50 (32x4d) column",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        params=25_028_904,
-        macs=4_230_479_872,
-        paper_params=f"{TABLE1_PARAMS['ResNeXt-50 (32x4d)']} (Table 1)",
-        paper_macs=f"{TABLE1_FLOPS['ResNeXt-50 (32x4d)']} FLOPs (multiply-adds), Table 1",
-        notes=_NOTES,
-        test_input_size=(3, 64, 64),
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
+RESNEXT_FAMILY = Family(
+    "resnext",
+    XIE_2017,
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    notes=_NOTES,
+    test_input_size=(3, 64, 64),
+    table_format="Table 1, {} column",
+)
+# ResNeXt-101 (32x8d) is no column of Table 1: the template on ResNet-101's blocks
+# (torchvision's); its notes first say what its blocks are.
+RESNEXT101_FAMILY = dataclasses.replace(
+    RESNEXT_FAMILY,
+    notes="conv2_x blocks are [1x1, 256; 3x3, 256, C=32; 1x1, 256], doubling per stage to "
+    "[1x1, 2048; 3x3, 2048, C=32; 1x1, 2048] in conv5_x. " + _NOTES,
+    test_input_size=(3, 32, 32),
+    table_format="Table 1 template (Sec. 3.1) on {}",
+)
+_R50 = "ResNeXt-50 (32x4d)"
+
+resnext50_32x4d = register_variant(
+    RESNEXT_FAMILY.card(
+        "resnext50_32x4d",
+        _R50,
+        25_028_904,
+        4_230_479_872,
+        paper_params=f"{TABLE1_PARAMS[_R50]} (Table 1)",
+        paper_macs=f"{TABLE1_FLOPS[_R50]} FLOPs (multiply-adds), Table 1",
         torchvision=torchvision_resnet("resnext50_32x4d", "ResNeXt50_32X4D_Weights.IMAGENET1K_V1"),
-    )
+    ),
+    resnext,
+    column="50-layer",
 )
-def resnext50_32x4d(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    cardinality: int = 32,
-    group_width: int = 4,
-    drop_path_rate: float = 0.0,
-    drop_path_mode: str = "row",
-) -> ResNet:
-    return _build("50-layer", cardinality, group_width, num_classes, in_chans, drop_path_rate, drop_path_mode)
-
-
-@register_model(
-    ModelCard(
-        name="resnext101_32x8d",
-        family="resnext",
-        paper=XIE_2017,
-        table="Table 1 template (Sec. 3.1) on ResNet-101's 3-4-23-3 blocks with C=32, d=8; "
-        "torchvision's resnext101_32x8d",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        params=88_791_336,
-        # By hand: conv1 118,013,952 + the stages + fc 2,048,000, with the 3x3 of a block at
-        # out^2 x 9 x w^2 / 32 (bottleneck_macs in tests/models/test_resnet.py, which gives the
-        # specification's ResNet-50/101/152 and ResNeXt-50 values exactly).
-        macs=16_414_015_488,
-        notes="conv2_x blocks are [1x1, 256; 3x3, 256, C=32; 1x1, 256], doubling per stage to "
-        "[1x1, 2048; 3x3, 2048, C=32; 1x1, 2048] in conv5_x. " + _NOTES,
-        test_input_size=(3, 32, 32),
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
+# MACs by hand: conv1 118,013,952 + the stages + fc 2,048,000, with the 3x3 of a block at
+# out^2 x 9 x w^2 / 32 (bottleneck_macs in tests/models/test_resnet.py, which gives the
+# specification's ResNet-50/101/152 and ResNeXt-50 values exactly).
+resnext101_32x8d = register_variant(
+    RESNEXT101_FAMILY.card(
+        "resnext101_32x8d",
+        "ResNet-101's 3-4-23-3 blocks with C=32, d=8; torchvision's resnext101_32x8d",
+        88_791_336,
+        16_414_015_488,
         torchvision=torchvision_resnet("resnext101_32x8d", "ResNeXt101_32X8D_Weights.IMAGENET1K_V1"),
-    )
+    ),
+    resnext,
+    column="101-layer",
+    defaults={"group_width": 8},
 )
-def resnext101_32x8d(
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    cardinality: int = 32,
-    group_width: int = 8,
-    drop_path_rate: float = 0.0,
-    drop_path_mode: str = "row",
-) -> ResNet:
-    return _build("101-layer", cardinality, group_width, num_classes, in_chans, drop_path_rate, drop_path_mode)

@@ -13,6 +13,7 @@ block and its 1x1 projection shortcut; the stride sits in the block's first 3x3.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import torch
@@ -21,7 +22,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..layers import DropPath, drop_path_rates
 from ..layers.resnet_shortcuts import preact_shortcut
-from ..registry import FB_CIFAR10_MEAN, FB_CIFAR10_STD, ModelCard, Paper, register_model, register_variant
+from ..registry import FB_CIFAR10_MEAN, FB_CIFAR10_STD, Family, Paper, register_variant
 from .base import ClassifierNet, FeatureInfo
 
 # WRN-50-2 is ResNet-50 widened: built by ResNet's builder (the paper builds on it).
@@ -192,45 +193,35 @@ _NOTES = (
     "shift 0 (Torch's default), fc bias 0. Mean/std are the per-channel CIFAR-10 statistics "
     "of the authors' code (fb.resnet.torch's)."
 )
+WRN_FAMILY = Family(
+    "wide_resnet",
+    ZAGORUYKO_2016,
+    input_size=(3, 32, 32),
+    num_classes=10,
+    mean=FB_CIFAR10_MEAN,
+    std=FB_CIFAR10_STD,
+    deviations=(
+        "global average pooling (AdaptiveAvgPool2d(1)): exactly Table 1's 8x8 average pool "
+        "at 32x32, and other sizes run",
+    ),
+    notes=_NOTES,
+    test_input_size=(3, 16, 16),
+    table_format="Table 1, {}, CIFAR-10",
+)
+# The general builder's card: its counts are the defaults' (WRN-28-10).
+WRN_ANY_FAMILY = dataclasses.replace(
+    WRN_FAMILY,
+    notes="Any WRN-d-k of Table 1: create_model('wide_resnet', depth=d, k=k); depth must be "
+    "6N + 4. The card's counts are the defaults' (WRN-28-10). " + _NOTES,
+    test_kwargs={"depth": 10, "k": 2},
+)
+
 # Parameters of WRN-d-k, N = (d - 4) / 6, widths w = 16k, 32k, 64k with inputs c = 16, 16k,
 # 32k: conv1 432; per group the first block 2c + 9cw + 2w + 9w^2 + cw (the projection; none
 # in conv2 when k = 1), each other block 2w + 9w^2 + 2w + 9w^2; bn_final 2 x 64k; fc 64k x
 # classes + classes.
 # Conv MACs at 32x32: conv1 1024 x 432; per group P x (9cw + 9w^2 + cw) for the first block
 # and P x 18w^2 for each other, P = 1024, 256, 64 output positions; fc 64k x classes.
-
-
-def _card(
-    name: str,
-    depth: int,
-    k: int,
-    params: int,
-    macs: int,
-    paper_params: str,
-    notes: str = _NOTES,
-    test_kwargs: dict[str, int] | None = None,
-) -> ModelCard:
-    return ModelCard(
-        name=name,
-        family="wide_resnet",
-        paper=ZAGORUYKO_2016,
-        table=f"Table 1, WRN-{depth}-{k} (N = {(depth - 4) // 6}, k = {k}), CIFAR-10",
-        input_size=(3, 32, 32),
-        num_classes=10,
-        params=params,
-        macs=macs,
-        paper_params=paper_params,
-        deviations=(
-            "global average pooling (AdaptiveAvgPool2d(1)): exactly Table 1's 8x8 average pool "
-            "at 32x32, and other sizes run",
-        ),
-        notes=notes,
-        test_input_size=(3, 16, 16),
-        mean=FB_CIFAR10_MEAN,
-        std=FB_CIFAR10_STD,
-        test_kwargs=test_kwargs or {},
-    )
-
 
 # WRN-28-10: N = 4, w = 160, 320, 640. conv2 2*16 + 9*16*160 + 2*160 + 9*160^2 + 16*160 =
 # 256,352 + 3 x 461,440; conv3 1,434,560 + 3 x 1,844,480; conv4 5,736,320 + 3 x 7,375,360;
@@ -249,115 +240,79 @@ WRN28_10_MACS = (
     + 6_400
 )
 
-
-@register_model(
-    _card(
-        "wide_resnet",
-        28,
-        10,
-        WRN28_10_PARAMS,
-        WRN28_10_MACS,
-        "36.5M",
-        notes="Any WRN-d-k of Table 1: create_model('wide_resnet', depth=d, k=k); depth must be "
-        "6N + 4. The card's counts are the defaults' (WRN-28-10). " + _NOTES,
-        test_kwargs={"depth": 10, "k": 2},
-    )
-)
-def wide_resnet(
-    depth: int = 28,
-    k: int = 10,
-    num_classes: int = 10,
-    in_chans: int = 3,
-    drop_prob: float = 0.0,
-    drop_path_rate: float = 0.0,
-) -> WideResNet:
-    """WRN-``depth``-``k`` (Table 1): ``depth`` = 6N + 4, widening factor ``k``."""
-    return WideResNet(depth, k, num_classes, in_chans, drop_prob, drop_path_rate)
-
-
-wrn28_10 = register_variant(
-    _card("wrn28_10", 28, 10, WRN28_10_PARAMS, WRN28_10_MACS, "36.5M"), wide_resnet, depth=28, k=10
-)
-
-
 # WRN-16-8: N = 2, w = 128, 256, 512. conv2 2*16 + 9*16*128 + 2*128 + 9*128^2 + 16*128 =
 # 168,224 + 295,424; conv3 918,272 + 1,180,672; conv4 3,671,552 + 4,720,640; bn_final 1,024;
 # fc 5,130.
-wrn16_8 = register_variant(
-    _card(
-        "wrn16_8",
-        16,
-        8,
-        params=432 + (168_224 + 295_424) + (918_272 + 1_180_672) + (3_671_552 + 4_720_640) + 1_024 + 5_130,
-        # conv1 442,368; conv2 1024 x (18,432 + 147,456 + 2,048) + 1024 x 294,912; conv3 256 x
-        # (294,912 + 589,824 + 32,768) + 256 x 1,179,648; conv4 64 x (1,179,648 + 2,359,296 +
-        # 131,072) + 64 x 4,718,592; fc 5,120.
-        macs=442_368
-        + (1024 * 167_936 + 1024 * 294_912)
-        + (256 * 917_504 + 256 * 1_179_648)
-        + (64 * 3_670_016 + 64 * 4_718_592)
-        + 5_120,
-        paper_params="11.0M",
-    ),
-    wide_resnet,
-    depth=16,
-    k=8,
+WRN16_8_PARAMS = 432 + (168_224 + 295_424) + (918_272 + 1_180_672) + (3_671_552 + 4_720_640) + 1_024 + 5_130
+# conv1 442,368; conv2 1024 x (18,432 + 147,456 + 2,048) + 1024 x 294,912; conv3 256 x
+# (294,912 + 589,824 + 32,768) + 256 x 1,179,648; conv4 64 x (1,179,648 + 2,359,296 +
+# 131,072) + 64 x 4,718,592; fc 5,120.
+WRN16_8_MACS = (
+    442_368
+    + (1024 * 167_936 + 1024 * 294_912)
+    + (256 * 917_504 + 256 * 1_179_648)
+    + (64 * 3_670_016 + 64 * 4_718_592)
+    + 5_120
 )
-
 
 # WRN-40-4: N = 6, w = 64, 128, 256. conv2 2*16 + 9*16*64 + 2*64 + 9*64^2 + 16*64 =
 # 47,264 + 5 x 73,984; conv3 229,760 + 5 x 295,424; conv4 918,272 + 5 x 1,180,672;
 # bn_final 512; fc 2,570.
-wrn40_4 = register_variant(
-    _card(
-        "wrn40_4",
-        40,
-        4,
-        params=432 + (47_264 + 5 * 73_984) + (229_760 + 5 * 295_424) + (918_272 + 5 * 1_180_672) + 512 + 2_570,
-        # conv1 442,368; conv2 1024 x (9,216 + 36,864 + 1,024) + 5 x 1024 x 73,728; conv3 256 x
-        # (73,728 + 147,456 + 8,192) + 5 x 256 x 294,912; conv4 64 x (294,912 + 589,824 +
-        # 32,768) + 5 x 64 x 1,179,648; fc 2,560.
-        macs=442_368
-        + (1024 * 47_104 + 5 * 1024 * 73_728)
-        + (256 * 229_376 + 5 * 256 * 294_912)
-        + (64 * 917_504 + 5 * 64 * 1_179_648)
-        + 2_560,
-        paper_params="8.9M",
+WRN40_4_PARAMS = 432 + (47_264 + 5 * 73_984) + (229_760 + 5 * 295_424) + (918_272 + 5 * 1_180_672) + 512 + 2_570
+# conv1 442,368; conv2 1024 x (9,216 + 36,864 + 1,024) + 5 x 1024 x 73,728; conv3 256 x
+# (73,728 + 147,456 + 8,192) + 5 x 256 x 294,912; conv4 64 x (294,912 + 589,824 +
+# 32,768) + 5 x 64 x 1,179,648; fc 2,560.
+WRN40_4_MACS = (
+    442_368
+    + (1024 * 47_104 + 5 * 1024 * 73_728)
+    + (256 * 229_376 + 5 * 256 * 294_912)
+    + (64 * 917_504 + 5 * 64 * 1_179_648)
+    + 2_560
+)
+
+# Each variant: its card (name, Table 1 network, parameters, multiply-adds, the paper's
+# count), then WideResNet with its depth d and widening factor k fixed. The general
+# builder keeps both: wide_resnet(16, 4, num_classes=100).
+wide_resnet = register_variant(
+    WRN_ANY_FAMILY.card(
+        "wide_resnet", "WRN-28-10 (N = 4, k = 10)", WRN28_10_PARAMS, WRN28_10_MACS, paper_params="36.5M"
     ),
-    wide_resnet,
+    WideResNet,
+)
+wrn28_10 = register_variant(
+    WRN_FAMILY.card("wrn28_10", "WRN-28-10 (N = 4, k = 10)", WRN28_10_PARAMS, WRN28_10_MACS, paper_params="36.5M"),
+    WideResNet,
+    depth=28,
+    k=10,
+)
+wrn16_8 = register_variant(
+    WRN_FAMILY.card("wrn16_8", "WRN-16-8 (N = 2, k = 8)", WRN16_8_PARAMS, WRN16_8_MACS, paper_params="11.0M"),
+    WideResNet,
+    depth=16,
+    k=8,
+)
+wrn40_4 = register_variant(
+    WRN_FAMILY.card("wrn40_4", "WRN-40-4 (N = 6, k = 4)", WRN40_4_PARAMS, WRN40_4_MACS, paper_params="8.9M"),
+    WideResNet,
     depth=40,
     k=4,
 )
 
 
 # ImageNet: He et al.'s bottleneck ResNet-50 with every inner width doubled.
-@register_model(
-    ModelCard(
-        name="wide_resnet50_2",
-        family="wide_resnet",
-        paper=ZAGORUYKO_2016,
-        table="ImageNet WRN-50-2-bottleneck: He et al.'s Table 1 50-layer column with every bottleneck's 1x1 "
-        "reduce and 3x3 widths doubled (torchvision's wide_resnet50_2)",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        params=68_883_240,
-        # By hand, as ResNet-50 v1.5 with inner widths 128 .. 1024 (bottleneck_macs in
-        # tests/models/test_resnet.py, checked there against the specification's values).
-        macs=11_398_021_120,
-        notes=(
-            "conv2_x blocks are [1x1, 128; 3x3, 128; 1x1, 256], up to [1x1, 1024; 3x3, 1024; 1x1, 2048] "
-            "in conv5_x; stride 2 on the 3x3 conv of downsampling blocks (torchvision). "
-            "drop_path_rate: stochastic depth's 1 - p_L (the last block's drop probability)."
-        ),
-        test_input_size=(3, 32, 32),
-        torchvision=torchvision_resnet("wide_resnet50_2", "Wide_ResNet50_2_Weights.IMAGENET1K_V1"),
-    )
-)
-def wide_resnet50_2(
-    num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0, drop_path_mode: str = "row"
+def wide_resnet_bottleneck(
+    column: str,
+    factor: int,
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    drop_path_rate: float = 0.0,
+    drop_path_mode: str = "row",
 ) -> ResNet:
+    """He et al.'s Table 1 bottleneck ``column`` ("50-layer", ...) with the 1x1 reduce and 3x3
+    widths of every block ``factor`` times wider (WRN-50-2: "50-layer", 2); stride on the 3x3
+    (torchvision)."""
     return ResNet(
-        widen(RESNET_TABLE1["50-layer"], 2),
+        widen(RESNET_TABLE1[column], factor),
         RESNET_STEM,
         num_classes,
         in_chans,
@@ -365,3 +320,28 @@ def wide_resnet50_2(
         drop_path_rate=drop_path_rate,
         drop_path_mode=drop_path_mode,
     )
+
+
+WRN_IMAGENET_FAMILY = Family(
+    "wide_resnet",
+    ZAGORUYKO_2016,
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    notes=(
+        "conv2_x blocks are [1x1, 128; 3x3, 128; 1x1, 256], up to [1x1, 1024; 3x3, 1024; 1x1, 2048] "
+        "in conv5_x; stride 2 on the 3x3 conv of downsampling blocks (torchvision). "
+        "drop_path_rate: stochastic depth's 1 - p_L (the last block's drop probability)."
+    ),
+    test_input_size=(3, 32, 32),
+    table_format="ImageNet {}: He et al.'s Table 1 50-layer column with every bottleneck's 1x1 "
+    "reduce and 3x3 widths doubled (torchvision's wide_resnet50_2)",
+)
+_TV50_2 = torchvision_resnet("wide_resnet50_2", "Wide_ResNet50_2_Weights.IMAGENET1K_V1")
+# MACs by hand, as ResNet-50 v1.5 with inner widths 128 .. 1024 (bottleneck_macs in
+# tests/models/test_resnet.py, checked there against the specification's values).
+wide_resnet50_2 = register_variant(
+    WRN_IMAGENET_FAMILY.card("wide_resnet50_2", "WRN-50-2-bottleneck", 68_883_240, 11_398_021_120, torchvision=_TV50_2),
+    wide_resnet_bottleneck,
+    column="50-layer",
+    factor=2,
+)
