@@ -366,14 +366,23 @@ DPN_FAMILY = Family(
 # The paper's figures as printed, card facts by model: Table 1's "# params." and "FLOPs"
 # (DPN-92 and DPN-98), Table 2's model size and FLOPs.
 PRINTED = {
-    "dpn68": {"paper_params": "49 MB model size (Table 2)", "paper_macs": "2.5 GFLOPs (Table 2)"},
+    "dpn68": {
+        "paper_params": "49 MB model size (Table 2)",
+        "paper_macs": "2.5 GFLOPs (Table 2)",
+        "notes": " Table 2's 2.5 GFLOPs is above the 2,326,163,456 conv + linear multiply-adds at 224x224; "
+        "the paper does not say what else it counts.",
+    },
     "dpn92": {
         "paper_params": "37.8 x 10^6 (Table 1); 145 MB model size (Table 2)",
         "paper_macs": "6.5 x 10^9 FLOPs (Table 1)",
+        "notes": " Table 1's 37.8 x 10^6 fits the parameters plus the BatchNorm moving means and variances "
+        "(which MXNet stores beside them): 37,668,392 + 125,216 = 37,793,608; an observation, not stated in the paper.",
     },
     "dpn98": {
         "paper_params": "61.7 x 10^6 (Table 1); 236 MB model size (Table 2)",
         "paper_macs": "11.7 x 10^9 FLOPs (Table 1)",
+        "notes": " Table 1's 61.7 x 10^6 fits the parameters plus the BatchNorm moving means and variances "
+        "(which MXNet stores beside them): 61,570,728 + 164,896 = 61,735,624; an observation, not stated in the paper.",
     },
     "dpn131": {"paper_params": "304 MB model size (Table 2)", "paper_macs": "16.0 GFLOPs (Table 2)"},
 }
