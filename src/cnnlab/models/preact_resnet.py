@@ -31,9 +31,8 @@ from ..registry import (
     FB_CIFAR10_STD,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    ModelCard,
+    Family,
     Paper,
-    register_model,
     register_variant,
 )
 from .base import ClassifierNet, FeatureInfo
@@ -279,127 +278,138 @@ _CIFAR_NOTES = (
     "are fb.resnet.torch's CIFAR-10 statistics, which the code normalises with."
 )
 
+PREACT_CIFAR_FAMILY = Family(
+    "preact_resnet",
+    HE_2016,
+    input_size=(3, 32, 32),
+    num_classes=10,
+    mean=FB_CIFAR10_MEAN,
+    std=FB_CIFAR10_STD,
+    deviations=(GLOBAL_POOL_DEVIATION,),
+    notes=_CIFAR_NOTES,
+    test_input_size=(3, 32, 32),
+    table_format="CIFAR-10 {}, KaimingHe/resnet-1k-layers resnet-pre-act.lua",
+)
+
+
+def cifar_params(n: int) -> int:
+    """The parameters of the CIFAR network with n units per stage (depth 9n + 2)."""
+    # conv1 3*9*16 = 432; per stage (c in, b width, o out): first unit 2c + cb + 2b + 9b^2
+    # + 2b + bo + co (projection), the n - 1 others 2o + ob + 2b + 9b^2 + 2b + bo each:
+    # conv2_x (16, 16, 64) 4,704 + (n - 1) x 4,544; conv3_x (64, 32, 128) 23,808 + (n - 1) x
+    # 17,792; conv4_x (128, 64, 256) 94,720 + (n - 1) x 70,400; bn_final 512; fc 2,560 + 10.
+    return 432 + (4_704 + (n - 1) * 4_544) + (23_808 + (n - 1) * 17_792) + (94_720 + (n - 1) * 70_400) + 512 + 2_570
+
+
+def cifar_macs(n: int) -> int:
+    """The multiply-accumulates at 32x32 of the CIFAR network with n units per stage."""
+    # Output positions x (in x k*k x out): conv1 1024*432; conv2_x at 32x32: 1024*(16*16 +
+    # 9*16*16 + 16*64 + 16*64) + (n - 1)*1024*(64*16 + 9*16*16 + 16*64); conv3_x at 16x16 (the
+    # stride on the first 1x1): 256*(64*32 + 9*32*32 + 32*128 + 64*128) + (n - 1)*256*(128*32
+    # + 9*32*32 + 32*128); conv4_x at 8x8: 64*(128*64 + 9*64*64 + 64*256 + 128*256) +
+    # (n - 1)*64*(256*64 + 9*64*64 + 64*256); fc 256*10.
+    return (
+        442_368
+        + (4_718_592 + (n - 1) * 4_456_448)
+        + (6_029_312 + (n - 1) * 4_456_448)
+        + (6_029_312 + (n - 1) * 4_456_448)
+        + 2_560
+    )
+
 
 preact_resnet164 = register_variant(
-    ModelCard(
-        name="preact_resnet164",
-        family="preact_resnet",
-        paper=HE_2016,
-        table="CIFAR-10 ResNet-164 (bottleneck, n = 18, widths 16-64 / 32-128 / 64-256), "
-        "KaimingHe/resnet-1k-layers resnet-pre-act.lua",
-        input_size=(3, 32, 32),
-        num_classes=10,
-        # conv1 3*9*16 = 432; per stage (c in, b width, o out): first unit 2c + cb + 2b + 9b^2
-        # + 2b + bo + co (projection), the 17 others 2o + ob + 2b + 9b^2 + 2b + bo each:
-        # conv2_x (16, 16, 64) 4,704 + 17 x 4,544; conv3_x (64, 32, 128) 23,808 + 17 x 17,792;
-        # conv4_x (128, 64, 256) 94,720 + 17 x 70,400; bn_final 512; fc 2,560 + 10.
-        params=432 + (4_704 + 17 * 4_544) + (23_808 + 17 * 17_792) + (94_720 + 17 * 70_400) + 512 + 2_570,
-        # Output positions x (in x k*k x out): conv1 1024*432; conv2_x at 32x32: 1024*(16*16 +
-        # 9*16*16 + 16*64 + 16*64) + 17*1024*(64*16 + 9*16*16 + 16*64); conv3_x at 16x16 (the
-        # stride on the first 1x1): 256*(64*32 + 9*32*32 + 32*128 + 64*128) + 17*256*(128*32
-        # + 9*32*32 + 32*128); conv4_x at 8x8: 64*(128*64 + 9*64*64 + 64*256 + 128*256) +
-        # 17*64*(256*64 + 9*64*64 + 64*256); fc 256*10.
-        macs=442_368
-        + (4_718_592 + 17 * 4_456_448)
-        + (6_029_312 + 17 * 4_456_448)
-        + (6_029_312 + 17 * 4_456_448)
-        + 2_560,
+    PREACT_CIFAR_FAMILY.card(
+        "preact_resnet164",
+        "ResNet-164 (bottleneck, n = 18, widths 16-64 / 32-128 / 64-256)",
+        cifar_params(RESNET164_N),
+        cifar_macs(RESNET164_N),
         paper_params="1.7M",
-        deviations=(GLOBAL_POOL_DEVIATION,),
-        notes=_CIFAR_NOTES,
-        test_input_size=(3, 32, 32),
-        mean=FB_CIFAR10_MEAN,
-        std=FB_CIFAR10_STD,
     ),
     preact_resnet_cifar,
     depth=164,
 )
-
-
+# The printed 10.2M matches the count without BatchNorm's scales and shifts (10,178,490); with
+# them it is 10.33M.
 preact_resnet1001 = register_variant(
-    ModelCard(
-        name="preact_resnet1001",
-        family="preact_resnet",
-        paper=HE_2016,
-        table="CIFAR-10 ResNet-1001 (bottleneck, n = 111, widths 16-64 / 32-128 / 64-256), "
-        "KaimingHe/resnet-1k-layers resnet-pre-act.lua",
-        input_size=(3, 32, 32),
-        num_classes=10,
-        # As preact_resnet164's sum with 110 units after each stage's first.
-        params=432 + (4_704 + 110 * 4_544) + (23_808 + 110 * 17_792) + (94_720 + 110 * 70_400) + 512 + 2_570,
-        macs=442_368
-        + (4_718_592 + 110 * 4_456_448)
-        + (6_029_312 + 110 * 4_456_448)
-        + (6_029_312 + 110 * 4_456_448)
-        + 2_560,
-        # The printed 10.2M matches the count without BatchNorm's scales and shifts
-        # (10,178,490); with them it is 10.33M.
+    PREACT_CIFAR_FAMILY.card(
+        "preact_resnet1001",
+        "ResNet-1001 (bottleneck, n = 111, widths 16-64 / 32-128 / 64-256)",
+        cifar_params(RESNET1001_N),
+        cifar_macs(RESNET1001_N),
         paper_params="10.2M",
-        deviations=(GLOBAL_POOL_DEVIATION,),
-        notes=_CIFAR_NOTES,
-        test_input_size=(3, 32, 32),
-        mean=FB_CIFAR10_MEAN,
-        std=FB_CIFAR10_STD,
     ),
     preact_resnet_cifar,
     depth=1001,
 )
 
 
-@register_model(
-    ModelCard(
-        name="preact_resnet200",
-        family="preact_resnet",
-        paper=HE_2016,
-        table="ImageNet ResNet-200: He et al. 2015 Table 1 layout, bottleneck units [3, 24, 36, 3]",
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        # conv1 3*49*64 = 9,408 + bn1 128; per stage (c in, b width, o = 4b out) the first unit
-        # 2c + cb + 2b + 9b^2 + 2b + bo + co, the others 2o + ob + 2b + 9b^2 + 2b + bo:
-        # conv2_x (64, 64, 256) 74,112 + 2 x 70,400; conv3_x (256, 128, 512) 377,856 + 23 x
-        # 280,064; conv4_x (512, 256, 1024) 1,509,376 + 35 x 1,117,184; conv5_x (1024, 512,
-        # 2048) 6,033,408 + 2 x 4,462,592; bn_final 4,096; fc 2,048,000 + 1,000.
-        params=9_536
-        + (74_112 + 2 * 70_400)
-        + (377_856 + 23 * 280_064)
-        + (1_509_376 + 35 * 1_117_184)
-        + (6_033_408 + 2 * 4_462_592)
-        + 4_096
-        + 2_049_000,
-        # conv1 112*112*(3*49*64); then at 56x56, 28x28, 14x14, 7x7 (the stride on the first
-        # 1x1): first unit P*(cb + 9b^2 + bo + co), the others P*(ob + 9b^2 + bo); fc 2048*1000.
-        macs=118_013_952
-        + (3136 * 73_728 + 2 * 3136 * 69_632)
-        + (784 * 376_832 + 23 * 784 * 278_528)
-        + (196 * 1_507_328 + 35 * 196 * 1_114_112)
-        + (49 * 6_029_312 + 2 * 49 * 4_456_448)
-        + 2_048_000,
-        deviations=(
-            "the ImageNet stem keeps He et al. 2015's conv1-BN-ReLU and max pool, and the first "
-            "conv2_x unit still opens with its own BN-ReLU (feeding its projection too), as every "
-            "dimension-changing unit of the authors' code does: 128 parameters more than reading "
-            "the paper's 'first activation right after conv1' as the only one (64,666,152)",
-            GLOBAL_POOL_DEVIATION,
-        ),
-        notes=(
-            "Full pre-activation bottleneck units as in preact_resnet164 (no conv biases; 1x1 "
-            "projection shortcuts without BN on the pre-activated input where dimensions change, "
-            "identity elsewhere), in He et al. 2015's Table 1 layout with [3, 24, 36, 3] units "
-            "(fb.resnet.torch's cfg[200]); BN-ReLU after the last unit, global average pool, fc. "
-            "stride_at='1x1' (default) strides the first 1x1 of a unit, as the authors' code and "
-            "their Caffe models; '3x3' strides the 3x3 (fb.resnet.torch, torchvision). "
-            "fb.resnet.torch's preresnet.lua differs: BN after the projection, projections fed "
-            "the raw input, no pre-activation in any conv2_x unit (64,672,808 parameters). "
-            "drop_path_rate adds stochastic depth (off by default, not in this paper)."
-        ),
-        test_input_size=(3, 64, 64),
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-    )
-)
-def preact_resnet200(
-    num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0, stride_at: str = "1x1"
+def preact_resnet_imagenet(
+    units: Sequence[int],
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    drop_path_rate: float = 0.0,
+    stride_at: str = "1x1",
 ) -> PreActResNet:
-    return PreActResNet(
-        IMAGENET_STEM, IMAGENET_STAGES, RESNET200_UNITS, num_classes, in_chans, drop_path_rate, stride_at
-    )
+    """An ImageNet pre-activation bottleneck ResNet in He et al. 2015's Table 1 layout, ``units``
+    per stage ([3, 24, 36, 3]: ResNet-200)."""
+    return PreActResNet(IMAGENET_STEM, IMAGENET_STAGES, units, num_classes, in_chans, drop_path_rate, stride_at)
+
+
+# ImageNet ResNet-200: the same units in He et al. 2015's Table 1 layout.
+PREACT_IMAGENET_FAMILY = Family(
+    "preact_resnet",
+    HE_2016,
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    deviations=(
+        "the ImageNet stem keeps He et al. 2015's conv1-BN-ReLU and max pool, and the first "
+        "conv2_x unit still opens with its own BN-ReLU (feeding its projection too), as every "
+        "dimension-changing unit of the authors' code does: 128 parameters more than reading "
+        "the paper's 'first activation right after conv1' as the only one (64,666,152)",
+        GLOBAL_POOL_DEVIATION,
+    ),
+    notes=(
+        "Full pre-activation bottleneck units as in preact_resnet164 (no conv biases; 1x1 "
+        "projection shortcuts without BN on the pre-activated input where dimensions change, "
+        "identity elsewhere), in He et al. 2015's Table 1 layout with [3, 24, 36, 3] units "
+        "(fb.resnet.torch's cfg[200]); BN-ReLU after the last unit, global average pool, fc. "
+        "stride_at='1x1' (default) strides the first 1x1 of a unit, as the authors' code and "
+        "their Caffe models; '3x3' strides the 3x3 (fb.resnet.torch, torchvision). "
+        "fb.resnet.torch's preresnet.lua differs: BN after the projection, projections fed "
+        "the raw input, no pre-activation in any conv2_x unit (64,672,808 parameters). "
+        "drop_path_rate adds stochastic depth (off by default, not in this paper)."
+    ),
+    test_input_size=(3, 64, 64),
+    table_format="ImageNet ResNet-200: He et al. 2015 Table 1 layout, bottleneck units {}",
+)
+# conv1 3*49*64 = 9,408 + bn1 128; per stage (c in, b width, o = 4b out) the first unit
+# 2c + cb + 2b + 9b^2 + 2b + bo + co, the others 2o + ob + 2b + 9b^2 + 2b + bo:
+# conv2_x (64, 64, 256) 74,112 + 2 x 70,400; conv3_x (256, 128, 512) 377,856 + 23 x
+# 280,064; conv4_x (512, 256, 1024) 1,509,376 + 35 x 1,117,184; conv5_x (1024, 512,
+# 2048) 6,033,408 + 2 x 4,462,592; bn_final 4,096; fc 2,048,000 + 1,000.
+RESNET200_PARAMS = (
+    9_536
+    + (74_112 + 2 * 70_400)
+    + (377_856 + 23 * 280_064)
+    + (1_509_376 + 35 * 1_117_184)
+    + (6_033_408 + 2 * 4_462_592)
+    + 4_096
+    + 2_049_000
+)
+# conv1 112*112*(3*49*64); then at 56x56, 28x28, 14x14, 7x7 (the stride on the first
+# 1x1): first unit P*(cb + 9b^2 + bo + co), the others P*(ob + 9b^2 + bo); fc 2048*1000.
+RESNET200_MACS = (
+    118_013_952
+    + (3136 * 73_728 + 2 * 3136 * 69_632)
+    + (784 * 376_832 + 23 * 784 * 278_528)
+    + (196 * 1_507_328 + 35 * 196 * 1_114_112)
+    + (49 * 6_029_312 + 2 * 49 * 4_456_448)
+    + 2_048_000
+)
+preact_resnet200 = register_variant(
+    PREACT_IMAGENET_FAMILY.card("preact_resnet200", "[3, 24, 36, 3]", RESNET200_PARAMS, RESNET200_MACS),
+    preact_resnet_imagenet,
+    units=RESNET200_UNITS,
+)

@@ -19,6 +19,7 @@ and three stages, conv2_x .. conv4_x.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -34,10 +35,9 @@ from ..registry import (
     CIFAR10_STD,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    ModelCard,
+    Family,
     Paper,
     TorchvisionWeights,
-    register_model,
     register_variant,
 )
 from ..weights import rename_keys
@@ -397,7 +397,7 @@ _V15 = (
 _V1_NOTES = (
     "stride_at='1x1' (default, the paper's and its Caffe models' placement): the first 1x1 conv of a "
     "downsampling bottleneck (conv3_1, conv4_1, conv5_1) has stride 2. torchvision's {tv} puts the "
-    "stride on the 3x3 ('v1.5', stride_at='3x3', the {name}_tv model): same parameters, 231,211,008 "
+    "stride on the 3x3 ('v1.5', stride_at='3x3', the {tv}_tv model): same parameters, 231,211,008 "
     "more multiply-adds. weights='torchvision' or a torchvision file loads only with stride_at='3x3' "
     "(the weights were trained in that placement); with '1x1' loading is refused. "
 )
@@ -410,30 +410,34 @@ _COMMON_NOTES = (
     "parameters), 'C' (projections everywhere) or None (the plain net). drop_path_rate: stochastic "
     "depth's 1 - p_L (Huang et al. 2016), linear decay over all blocks; identity in eval."
 )
-_TEST_SIZE = (3, 64, 64)  # 64 -> 2x2 at conv5_x; global pooling feeds the fc
+_TV_NOTES = (
+    "torchvision's {tv} ('ResNet v1.5'): stride 2 on the 3x3 conv of conv3_1, conv4_1, conv5_1; "
+    "{tv} is the paper's placement (stride on the first 1x1). "
+    "drop_path_rate: stochastic depth's 1 - p_L (the last block's drop probability). "
+)
 
-
-def _imagenet_card(
-    name: str, column: str, params: int, macs: int, tv: TorchvisionWeights | None, **extra: Any
-) -> ModelCard:
-    return ModelCard(
-        name=name,
-        family="resnet",
-        paper=HE_2015,
-        table=f"Table 1, {column} column" + extra.pop("table_suffix", ""),
-        input_size=(3, 224, 224),
-        num_classes=1000,
-        params=params,
-        macs=macs,
-        paper_macs=extra.pop("paper_macs", f"{TABLE1_FLOPS[column]} FLOPs (multiply-adds), Table 1"),
-        # Deviation: torchvision's mean/std normalisation; the paper subtracts the per-pixel mean.
-        deviations=(_PREPROCESS, *extra.pop("deviations", ())),
-        test_input_size=extra.pop("test_input_size", _TEST_SIZE),
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        torchvision=tv,
-        **extra,
-    )
+# Deviation: torchvision's mean/std normalisation; the paper subtracts the per-pixel mean.
+RESNET_FAMILY = Family(
+    "resnet",
+    HE_2015,
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    deviations=(_PREPROCESS,),
+    test_input_size=(3, 64, 64),  # 64 -> 2x2 at conv5_x; global pooling feeds the fc
+    table_format="Table 1, {} column",
+)
+# torchvision's placement of the bottleneck nets ("v1.5"): no stride_at or shortcut option,
+# the structure torchvision's weights were trained in.
+# Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
+RESNET_TV_FAMILY = dataclasses.replace(
+    RESNET_FAMILY, deviations=(_PREPROCESS, _V15), table_format="Table 1, {} column, stride on the 3x3 (torchvision)"
+)
+# Plain baselines (Sec. 3.3, Fig. 3 middle): the same columns without shortcuts.
+PLAIN_FAMILY = dataclasses.replace(RESNET_FAMILY, table_format="Table 1, {} column, plain (Sec. 3.3, no shortcuts)")
+# What a plain net fixes: no shortcut, so no stochastic depth either.
+_PLAIN = {"shortcut": None, "drop_path_rate": 0.0, "drop_path_mode": "row"}
 
 
 def resnet_imagenet(
@@ -464,29 +468,34 @@ def resnet_imagenet(
 # 28*28*256*128 = 14*14*512*256 = 7*7*1024*512 = 25,690,112 MACs in the paper's placement, so
 # v1.5 adds 3 x 3 x 25,690,112 = 231,211,008 for every bottleneck depth (same widths).
 V15_EXTRA_MACS = 231_211_008
-
+# The plain baselines' multiply-adds are the residual nets' minus the three projection
+# shortcuts of option B, each 28*28*64*128 = 14*14*128*256 = 7*7*256*512 = 6,422,528
+# (19,267,584 in all).
+PROJECTION_MACS_18_34 = 3 * 6_422_528
+_FLOPS = {column: f"{flops} FLOPs (multiply-adds), Table 1" for column, flops in TABLE1_FLOPS.items()}
+_DEEP_TEST_SIZE = (3, 32, 32)  # the 101- and 152-layer nets test at 32x32 (1x1 at conv5_x)
 
 resnet18 = register_variant(
-    _imagenet_card(
+    RESNET_FAMILY.card(
         "resnet18",
         "18-layer",
         11_689_512,
         1_814_073_344,
-        torchvision_resnet("resnet18", "ResNet18_Weights.IMAGENET1K_V1"),
+        paper_macs=_FLOPS["18-layer"],
+        torchvision=torchvision_resnet("resnet18", "ResNet18_Weights.IMAGENET1K_V1"),
         notes=_BASIC_NOTES.format(tv="resnet18") + _COMMON_NOTES,
     ),
     resnet_imagenet,
     column="18-layer",
 )
-
-
 resnet34 = register_variant(
-    _imagenet_card(
+    RESNET_FAMILY.card(
         "resnet34",
         "34-layer",
         21_797_672,
         3_663_761_408,
-        torchvision_resnet("resnet34", "ResNet34_Weights.IMAGENET1K_V1"),
+        paper_macs=_FLOPS["34-layer"],
+        torchvision=torchvision_resnet("resnet34", "ResNet34_Weights.IMAGENET1K_V1"),
         notes=_BASIC_NOTES.format(tv="resnet34")
         + _COMMON_NOTES
         + " Sec. 4.1 compares A (21,623,848 parameters), B (21,797,672) and C (22,716,840) on this net (Table 3).",
@@ -494,73 +503,56 @@ resnet34 = register_variant(
     resnet_imagenet,
     column="34-layer",
 )
-
-
 resnet50 = register_variant(
-    _imagenet_card(
+    RESNET_FAMILY.card(
         "resnet50",
         "50-layer",
         25_557_032,
         3_857_973_248,
-        torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1", stride_at="3x3"),
-        notes=_V1_NOTES.format(tv="resnet50", name="resnet50") + _COMMON_NOTES,
+        paper_macs=_FLOPS["50-layer"],
+        torchvision=torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1", stride_at="3x3"),
+        notes=_V1_NOTES.format(tv="resnet50") + _COMMON_NOTES,
     ),
     resnet_imagenet,
     column="50-layer",
 )
-
-
 resnet101 = register_variant(
-    _imagenet_card(
+    RESNET_FAMILY.card(
         "resnet101",
         "101-layer",
         44_549_160,
         7_570_194_432,
-        torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1", stride_at="3x3"),
-        notes=_V1_NOTES.format(tv="resnet101", name="resnet101") + _COMMON_NOTES,
-        test_input_size=(3, 32, 32),
+        paper_macs=_FLOPS["101-layer"],
+        torchvision=torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1", stride_at="3x3"),
+        notes=_V1_NOTES.format(tv="resnet101") + _COMMON_NOTES,
+        test_input_size=_DEEP_TEST_SIZE,
     ),
     resnet_imagenet,
     column="101-layer",
 )
-
-
 resnet152 = register_variant(
-    _imagenet_card(
+    RESNET_FAMILY.card(
         "resnet152",
         "152-layer",
         60_192_808,
         11_282_415_616,
-        torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1", stride_at="3x3"),
-        notes=_V1_NOTES.format(tv="resnet152", name="resnet152") + _COMMON_NOTES,
-        test_input_size=(3, 32, 32),
+        paper_macs=_FLOPS["152-layer"],
+        torchvision=torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1", stride_at="3x3"),
+        notes=_V1_NOTES.format(tv="resnet152") + _COMMON_NOTES,
+        test_input_size=_DEEP_TEST_SIZE,
     ),
     resnet_imagenet,
     column="152-layer",
 )
-
-
-# torchvision's placement of the bottleneck nets ("v1.5"): no stride_at or shortcut option,
-# the structure torchvision's weights were trained in. The ResNeXt paper's Table 1 prints this
-# ResNet-50 as "25.5x10^6" parameters and "4.1x10^9" FLOPs.
-_TV_NOTES = (
-    "torchvision's {tv} ('ResNet v1.5'): stride 2 on the 3x3 conv of conv3_1, conv4_1, conv5_1; "
-    "{name} is the paper's placement (stride on the first 1x1). "
-    "drop_path_rate: stochastic depth's 1 - p_L (the last block's drop probability). "
-)
-
-
-# Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
 resnet50_tv = register_variant(
-    _imagenet_card(
+    RESNET_TV_FAMILY.card(
         "resnet50_tv",
         "50-layer",
         25_557_032,
         3_857_973_248 + V15_EXTRA_MACS,  # 4,089,184,256
-        torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1"),
-        table_suffix=", stride on the 3x3 (torchvision)",
-        deviations=(_V15,),
-        notes=_TV_NOTES.format(tv="resnet50", name="resnet50")
+        paper_macs=_FLOPS["50-layer"],
+        torchvision=torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1"),
+        notes=_TV_NOTES.format(tv="resnet50")
         + "The ResNeXt paper's Table 1 prints this network as ResNet-50: 25.5x10^6 parameters, 4.1x10^9 FLOPs.",
     ),
     resnet_imagenet,
@@ -568,92 +560,65 @@ resnet50_tv = register_variant(
     shortcut="B",
     stride_at="3x3",
 )
-
-
-# Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
 resnet101_tv = register_variant(
-    _imagenet_card(
+    RESNET_TV_FAMILY.card(
         "resnet101_tv",
         "101-layer",
         44_549_160,
         7_570_194_432 + V15_EXTRA_MACS,  # 7,801,405,440
-        torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1"),
-        table_suffix=", stride on the 3x3 (torchvision)",
-        deviations=(_V15,),
-        notes=_TV_NOTES.format(tv="resnet101", name="resnet101"),
-        test_input_size=(3, 32, 32),
+        paper_macs=_FLOPS["101-layer"],
+        torchvision=torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1"),
+        notes=_TV_NOTES.format(tv="resnet101"),
+        test_input_size=_DEEP_TEST_SIZE,
     ),
     resnet_imagenet,
     column="101-layer",
     shortcut="B",
     stride_at="3x3",
 )
-
-
-# Deviation: stride on the 3x3 (torchvision); the paper's is on the first 1x1.
 resnet152_tv = register_variant(
-    _imagenet_card(
+    RESNET_TV_FAMILY.card(
         "resnet152_tv",
         "152-layer",
         60_192_808,
         11_282_415_616 + V15_EXTRA_MACS,  # 11,513,626,624
-        torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1"),
-        table_suffix=", stride on the 3x3 (torchvision)",
-        deviations=(_V15,),
-        notes=_TV_NOTES.format(tv="resnet152", name="resnet152"),
-        test_input_size=(3, 32, 32),
+        paper_macs=_FLOPS["152-layer"],
+        torchvision=torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1"),
+        notes=_TV_NOTES.format(tv="resnet152"),
+        test_input_size=_DEEP_TEST_SIZE,
     ),
     resnet_imagenet,
     column="152-layer",
     shortcut="B",
     stride_at="3x3",
 )
-
-
-# Plain baselines (Sec. 3.3, Fig. 3 middle): the same columns without shortcuts. Their
-# multiply-adds are the residual nets' minus the three projection shortcuts of option B, each
-# 28*28*64*128 = 14*14*128*256 = 7*7*256*512 = 6,422,528 (19,267,584 in all).
-PROJECTION_MACS_18_34 = 3 * 6_422_528
-
-
 plain18 = register_variant(
-    _imagenet_card(
+    PLAIN_FAMILY.card(
         "plain18",
         "18-layer",
         11_515_688,
         1_814_073_344 - PROJECTION_MACS_18_34,  # 1,794,805,760
-        None,
-        table_suffix=", plain (Sec. 3.3, no shortcuts)",
-        paper_macs=None,
         notes="The paper's 18-layer plain baseline (Table 2, Fig. 4 left): Table 1's layers with no shortcuts.",
     ),
     resnet_imagenet,
     column="18-layer",
-    shortcut=None,
     stride_at="1x1",
-    drop_path_rate=0.0,
-    drop_path_mode="row",
+    **_PLAIN,
 )
-
-
 plain34 = register_variant(
-    _imagenet_card(
+    PLAIN_FAMILY.card(
         "plain34",
         "34-layer",
         21_623_848,
         3_663_761_408 - PROJECTION_MACS_18_34,  # 3,644,493,824
-        None,
-        table_suffix=", plain (Sec. 3.3, no shortcuts)",
         paper_macs="3.6 billion FLOPs (multiply-adds), Sec. 3.3",
         notes="The paper's 34-layer plain baseline (Fig. 3 middle, Table 2): Table 1's layers with no "
         "shortcuts; the same as create_model('resnet34', shortcut=None).",
     ),
     resnet_imagenet,
     column="34-layer",
-    shortcut=None,
     stride_at="1x1",
-    drop_path_rate=0.0,
-    drop_path_mode="row",
+    **_PLAIN,
 )
 
 
@@ -666,42 +631,6 @@ plain34 = register_variant(
 # conv1 32*32*3*16*9 = 442,368 and the fc 64*10 = 640.
 def cifar_macs(n: int) -> int:
     return (6 * n - 1) * 2_359_296 + 442_368 + 640
-
-
-_CIFAR_DEVIATIONS = (
-    "inputs normalised with the CIFAR-10 per-channel mean and std; the paper subtracts the per-pixel mean (Sec. 4.2)",
-)
-
-
-def _cifar_card(name: str, depth: int, params: int, plain: bool = False, **extra: Any) -> ModelCard:
-    n = (depth - 2) // 6
-    kind = "plain" if plain else "option A shortcuts"
-    return ModelCard(
-        name=name,
-        family="resnet",
-        paper=extra.pop("paper", HE_2015),
-        table=extra.pop("table", f"Sec. 4.2 CIFAR-10 table, n={n} ({depth} layers), {kind}"),
-        input_size=(3, 32, 32),
-        num_classes=10,
-        params=params,
-        macs=cifar_macs(n),
-        paper_params=None if plain else extra.pop("paper_params", f"{CIFAR_TABLE6_PARAMS[depth]} (Table 6)"),
-        # Deviation: per-channel mean/std; the paper subtracts the per-pixel mean.
-        deviations=extra.pop("preprocess", _CIFAR_DEVIATIONS) + extra.pop("deviations", ()),
-        test_input_size=(3, 32, 32),
-        mean=CIFAR10_MEAN,
-        std=CIFAR10_STD,
-        **extra,
-    )
-
-
-_CIFAR_NOTES = (
-    "6n+2 layers: conv1, 3 stages of n basic blocks (16, 32, 64 filters on 32x32, 16x16, 8x8 maps), "
-    "global average pool, 10-way fc; option A shortcuts (zero padding appended after the input "
-    "channels, stride-2 subsampling), as Sec. 4.2 uses in all cases. Options: shortcut ('A', 'B', "
-    "'C', None), drop_path_rate (stochastic depth), conv_bias."
-)
-_PLAIN_CIFAR_NOTES = "The plain counterpart of Sec. 4.2 (Fig. 6 left): the same layers without shortcuts."
 
 
 def resnet_cifar(
@@ -726,100 +655,111 @@ def resnet_cifar(
     )
 
 
+_CIFAR_DEVIATIONS = (
+    "inputs normalised with the CIFAR-10 per-channel mean and std; the paper subtracts the per-pixel mean (Sec. 4.2)",
+)
+_CIFAR_NOTES = (
+    "6n+2 layers: conv1, 3 stages of n basic blocks (16, 32, 64 filters on 32x32, 16x16, 8x8 maps), "
+    "global average pool, 10-way fc; option A shortcuts (zero padding appended after the input "
+    "channels, stride-2 subsampling), as Sec. 4.2 uses in all cases. Options: shortcut ('A', 'B', "
+    "'C', None), drop_path_rate (stochastic depth), conv_bias."
+)
+# Deviation: per-channel mean/std; the paper subtracts the per-pixel mean.
+RESNET_CIFAR_FAMILY = Family(
+    "resnet",
+    HE_2015,
+    input_size=(3, 32, 32),
+    num_classes=10,
+    mean=CIFAR10_MEAN,
+    std=CIFAR10_STD,
+    deviations=_CIFAR_DEVIATIONS,
+    notes=_CIFAR_NOTES,
+    test_input_size=(3, 32, 32),
+    table_format="Sec. 4.2 CIFAR-10 table, {}, option A shortcuts",
+)
+PLAIN_CIFAR_FAMILY = dataclasses.replace(
+    RESNET_CIFAR_FAMILY,
+    notes="The plain counterpart of Sec. 4.2 (Fig. 6 left): the same layers without shortcuts.",
+    table_format="Sec. 4.2 CIFAR-10 table, {}, plain",
+)
+_TABLE6 = {depth: f"{params} (Table 6)" for depth, params in CIFAR_TABLE6_PARAMS.items()}
+
 # Exact parameter counts: 97,216 n - 21,926 (derived by hand in tests/models/test_resnet.py);
 # option A shortcuts have no parameters, so each plain net has its ResNet's count.
-
-
-resnet20 = register_variant(_cifar_card("resnet20", 20, 269_722, notes=_CIFAR_NOTES), resnet_cifar, n=3)
-
-
-resnet32 = register_variant(_cifar_card("resnet32", 32, 464_154, notes=_CIFAR_NOTES), resnet_cifar, n=5)
-
-
-resnet44 = register_variant(_cifar_card("resnet44", 44, 658_586, notes=_CIFAR_NOTES), resnet_cifar, n=7)
-
-
-resnet56 = register_variant(_cifar_card("resnet56", 56, 853_018, notes=_CIFAR_NOTES), resnet_cifar, n=9)
-
-
-resnet110 = register_variant(_cifar_card("resnet110", 110, 1_727_962, notes=_CIFAR_NOTES), resnet_cifar, n=18)
-
-
+resnet20 = register_variant(
+    RESNET_CIFAR_FAMILY.card("resnet20", "n=3 (20 layers)", 269_722, cifar_macs(3), paper_params=_TABLE6[20]),
+    resnet_cifar,
+    n=3,
+)
+resnet32 = register_variant(
+    RESNET_CIFAR_FAMILY.card("resnet32", "n=5 (32 layers)", 464_154, cifar_macs(5), paper_params=_TABLE6[32]),
+    resnet_cifar,
+    n=5,
+)
+resnet44 = register_variant(
+    RESNET_CIFAR_FAMILY.card("resnet44", "n=7 (44 layers)", 658_586, cifar_macs(7), paper_params=_TABLE6[44]),
+    resnet_cifar,
+    n=7,
+)
+resnet56 = register_variant(
+    RESNET_CIFAR_FAMILY.card("resnet56", "n=9 (56 layers)", 853_018, cifar_macs(9), paper_params=_TABLE6[56]),
+    resnet_cifar,
+    n=9,
+)
+resnet110 = register_variant(
+    RESNET_CIFAR_FAMILY.card("resnet110", "n=18 (110 layers)", 1_727_962, cifar_macs(18), paper_params=_TABLE6[110]),
+    resnet_cifar,
+    n=18,
+)
 resnet1202 = register_variant(
-    _cifar_card(
+    RESNET_CIFAR_FAMILY.card(
         "resnet1202",
-        1202,
+        "n=200 (1202 layers)",
         19_421_274,
-        notes=_CIFAR_NOTES + " Sec. 4.2: it overfits (7.93% error against ResNet-110's 6.43%).",
+        cifar_macs(200),
+        paper_params=_TABLE6[1202],
+        notes=" Sec. 4.2: it overfits (7.93% error against ResNet-110's 6.43%).",
     ),
     resnet_cifar,
     n=200,
 )
-
-
 plain20 = register_variant(
-    _cifar_card("plain20", 20, 269_722, plain=True, notes=_PLAIN_CIFAR_NOTES),
-    resnet_cifar,
-    n=3,
-    shortcut=None,
-    drop_path_rate=0.0,
-    drop_path_mode="row",
+    PLAIN_CIFAR_FAMILY.card("plain20", "n=3 (20 layers)", 269_722, cifar_macs(3)), resnet_cifar, n=3, **_PLAIN
 )
-
-
 plain32 = register_variant(
-    _cifar_card("plain32", 32, 464_154, plain=True, notes=_PLAIN_CIFAR_NOTES),
-    resnet_cifar,
-    n=5,
-    shortcut=None,
-    drop_path_rate=0.0,
-    drop_path_mode="row",
+    PLAIN_CIFAR_FAMILY.card("plain32", "n=5 (32 layers)", 464_154, cifar_macs(5)), resnet_cifar, n=5, **_PLAIN
 )
-
-
 plain44 = register_variant(
-    _cifar_card("plain44", 44, 658_586, plain=True, notes=_PLAIN_CIFAR_NOTES),
-    resnet_cifar,
-    n=7,
-    shortcut=None,
-    drop_path_rate=0.0,
-    drop_path_mode="row",
+    PLAIN_CIFAR_FAMILY.card("plain44", "n=7 (44 layers)", 658_586, cifar_macs(7)), resnet_cifar, n=7, **_PLAIN
 )
-
-
 plain56 = register_variant(
-    _cifar_card("plain56", 56, 853_018, plain=True, notes=_PLAIN_CIFAR_NOTES),
-    resnet_cifar,
-    n=9,
-    shortcut=None,
-    drop_path_rate=0.0,
-    drop_path_mode="row",
+    PLAIN_CIFAR_FAMILY.card("plain56", "n=9 (56 layers)", 853_018, cifar_macs(9)), resnet_cifar, n=9, **_PLAIN
 )
-
-
 plain110 = register_variant(
-    _cifar_card("plain110", 110, 1_727_962, plain=True, notes=_PLAIN_CIFAR_NOTES),
-    resnet_cifar,
-    n=18,
-    shortcut=None,
-    drop_path_rate=0.0,
-    drop_path_mode="row",
+    PLAIN_CIFAR_FAMILY.card("plain110", "n=18 (110 layers)", 1_727_962, cifar_macs(18)), resnet_cifar, n=18, **_PLAIN
 )
 
-
-@register_model(
-    _cifar_card(
+# Huang et al.'s stochastic depth on He et al.'s ResNet-110.
+STOCHASTIC_DEPTH_FAMILY = dataclasses.replace(
+    RESNET_CIFAR_FAMILY,
+    paper=HUANG_2016,
+    deviations=(
+        "inputs normalised with the CIFAR-10 per-channel mean and std; He et al. (Sec. 4.2), whose "
+        "ResNet-110 this is, subtract the per-pixel mean",
+    ),
+    notes="",
+    table_format="Sec. 4 (CIFAR-10): He et al.'s 110-layer ResNet (their Sec. 4.2 table, {}) "
+    "with linear decay, p_L = 0.5",
+)
+# Deviation: DropPath's inverted scaling (1/p_l in training) instead of p_l at test time.
+# conv_bias=False is He et al.'s ResNet-110; the authors' Torch code has conv biases (True).
+resnet110_sd = register_variant(
+    STOCHASTIC_DEPTH_FAMILY.card(
         "resnet110_sd",
-        110,
+        "n=18",
         1_727_962,
-        paper=HUANG_2016,
-        table="Sec. 4 (CIFAR-10): He et al.'s 110-layer ResNet (their Sec. 4.2 table, n=18) "
-        "with linear decay, p_L = 0.5",
+        cifar_macs(18),
         paper_params="1.7M (He et al. 2015, Table 6)",
-        preprocess=(
-            "inputs normalised with the CIFAR-10 per-channel mean and std; He et al. (Sec. 4.2), whose "
-            "ResNet-110 this is, subtract the per-pixel mean",
-        ),
         deviations=(
             "in training a surviving branch is scaled by 1/p_l and eval uses the plain residual net "
             "(inverted scaling); the paper leaves training branches unscaled and multiplies each by "
@@ -833,27 +773,11 @@ plain110 = register_variant(
             "the whole mini-batch, as the paper (abstract: 'for each mini-batch') and its code; 'row' "
             "draws one gate per sample. Option A shortcuts. Options as resnet110."
         ),
-    )
+    ),
+    resnet_cifar,
+    n=18,
+    defaults={"drop_path_rate": 0.5, "drop_path_mode": "batch"},
 )
-def resnet110_sd(
-    num_classes: int = 10,
-    in_chans: int = 3,
-    shortcut: str | None = "A",
-    drop_path_rate: float = 0.5,
-    drop_path_mode: str = "batch",
-    conv_bias: bool = False,
-) -> ResNet:
-    # Deviation: DropPath's inverted scaling (1/p_l in training) instead of p_l at test time.
-    # conv_bias=False is He et al.'s ResNet-110; the authors' Torch code has conv biases (True).
-    return resnet_cifar(
-        18,
-        num_classes,
-        in_chans,
-        shortcut=shortcut,
-        drop_path_rate=drop_path_rate,
-        drop_path_mode=drop_path_mode,
-        conv_bias=conv_bias,
-    )
 
 
 # -- Wide ResNet-50-2 -------------------------------------------------------------------------
