@@ -337,6 +337,8 @@ preact_resnet1001 = register_variant(
         cifar_params(RESNET1001_N),
         cifar_macs(RESNET1001_N),
         paper_params="10.2M",
+        notes=" The paper's 10.2M matches the count without BatchNorm's scales and shifts (10,178,490); with "
+        "them it is 10,327,706.",
     ),
     preact_resnet_cifar,
     depth=1001,

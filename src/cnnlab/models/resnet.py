@@ -498,7 +498,9 @@ resnet34 = register_variant(
         torchvision=torchvision_resnet("resnet34", "ResNet34_Weights.IMAGENET1K_V1"),
         notes=_BASIC_NOTES.format(tv="resnet34")
         + _COMMON_NOTES
-        + " Sec. 4.1 compares A (21,623,848 parameters), B (21,797,672) and C (22,716,840) on this net (Table 3).",
+        + " Sec. 4.1 compares A (21,623,848 parameters), B (21,797,672) and C (22,716,840) on this net (Table 3)."
+        " Table 1's 3.6x10^9 fits the net without its three projection shortcuts (3,644,493,824, as plain34); "
+        "option B's projections bring it to 3,663,761,408, 3.7x10^9 rounded.",
     ),
     resnet_imagenet,
     column="34-layer",
@@ -511,7 +513,10 @@ resnet50 = register_variant(
         3_857_973_248,
         paper_macs=_FLOPS["50-layer"],
         torchvision=torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1", stride_at="3x3"),
-        notes=_V1_NOTES.format(tv="resnet50") + _COMMON_NOTES,
+        notes=_V1_NOTES.format(tv="resnet50")
+        + _COMMON_NOTES
+        + " Table 1 prints 3.8x10^9; the exact 3,857,973,248 rounds to 3.9x10^9 (the paper does not say how it "
+        "rounded; its 101- and 152-layer figures are rounded to the nearest).",
     ),
     resnet_imagenet,
     column="50-layer",
@@ -553,6 +558,8 @@ resnet50_tv = register_variant(
         paper_macs=_FLOPS["50-layer"],
         torchvision=torchvision_resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1"),
         notes=_TV_NOTES.format(tv="resnet50")
+        + "Table 1's 3.8x10^9 is the paper's placement (resnet50: 3,857,973,248); "
+        "the stride on the 3x3 adds 231,211,008. "
         + "The ResNeXt paper's Table 1 prints this network as ResNet-50: 25.5x10^6 parameters, 4.1x10^9 FLOPs.",
     ),
     resnet_imagenet,
@@ -568,7 +575,9 @@ resnet101_tv = register_variant(
         7_570_194_432 + V15_EXTRA_MACS,  # 7,801,405,440
         paper_macs=_FLOPS["101-layer"],
         torchvision=torchvision_resnet("resnet101", "ResNet101_Weights.IMAGENET1K_V1"),
-        notes=_TV_NOTES.format(tv="resnet101"),
+        notes=_TV_NOTES.format(tv="resnet101")
+        + "Table 1's 7.6x10^9 is the paper's placement (resnet101: 7,570,194,432); "
+        "the stride on the 3x3 adds 231,211,008. ",
         test_input_size=_DEEP_TEST_SIZE,
     ),
     resnet_imagenet,
@@ -584,7 +593,9 @@ resnet152_tv = register_variant(
         11_282_415_616 + V15_EXTRA_MACS,  # 11,513,626,624
         paper_macs=_FLOPS["152-layer"],
         torchvision=torchvision_resnet("resnet152", "ResNet152_Weights.IMAGENET1K_V1"),
-        notes=_TV_NOTES.format(tv="resnet152"),
+        notes=_TV_NOTES.format(tv="resnet152")
+        + "Table 1's 11.3x10^9 is the paper's placement (resnet152: 11,282,415,616); "
+        "the stride on the 3x3 adds 231,211,008. ",
         test_input_size=_DEEP_TEST_SIZE,
     ),
     resnet_imagenet,
