@@ -1,5 +1,6 @@
-"""Lines of registration code per registered model: every top-level statement of a model file
-that registers a model (a function under @register_model, or a call of register_variant),
+"""Lines of registration code per registered model (docs/models.md, "Lines per variant").
+
+Every top-level statement of a model file that registers a model (a function under @register_model, or a call of register_variant),
 from its first line (decorators included) to its last, formatted by ruff at 120 columns."""
 
 import ast
