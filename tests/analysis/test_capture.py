@@ -12,6 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import cnnlab
 from cnnlab.analysis import analyze
 from cnnlab.errors import InputShapeError
+from tests.analysis.test_receptive_field import CHAIN_MODELS
 from tests.helpers import flop_counter_macs, meta_model
 
 
@@ -208,6 +209,7 @@ def test_every_registered_model_macs_equal_flop_counter_and_params_the_card(name
     assert a.saved_bytes is not None and a.saved_bytes > 0, a.saved_note
     assert not [r.label for r in a if r.rf.kind == "unknown"]
     assert all(r.kind != "other" for r in a)
+    assert a.is_chain == (name in CHAIN_MODELS)  # the chain list of test_receptive_field is complete
 
 
 def test_tied_pruned_and_normalised_weights_are_counted_where_they_are_used() -> None:

@@ -42,7 +42,13 @@ def test_info_unknown_model_is_an_error(capsys):
     assert "closest registered names: lenet5" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[], ["list"], ["info"]])
-def test_help(command):
-    out = subprocess.run([sys.executable, "-m", "cnnlab", *command, "--help"], capture_output=True, text=True)
+def test_help_as_a_program():
+    out = subprocess.run([sys.executable, "-m", "cnnlab", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "usage: cnnlab" in out.stdout
+
+
+@pytest.mark.parametrize("command", [["list"], ["info"]])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--help"])
+    assert stop.value.code == 0 and f"usage: cnnlab {command[0]}" in capsys.readouterr().out
