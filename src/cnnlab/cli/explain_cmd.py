@@ -12,7 +12,8 @@ from typing import Any
 
 from ..atomic import atomic_write
 from ..data import sha256sum
-from ..explain.methods import METHODS, explain, method_options
+from ..explain.compare import ATTRIBUTION_METHODS, compare_methods
+from ..explain.methods import METHODS, accepts, explain, method_options
 
 PrintFn = Callable[[str], None]
 
@@ -31,6 +32,9 @@ DESCRIPTION = (
         "or a registered model name (--weights for its weights)."
         "\nembed and neighbours read --count images of --dataset (default: the run's dataset), resized as the weights"
         "\nwere trained; neighbours' queries are --image files, or the next 6 dataset images."
+        "\n\ncnnlab explain compare METHOD [METHOD ...] MODEL --image FILE ...: the attribution methods' maps side by"
+        "\nside (compare.png) with each one's deletion and insertion areas, ROAD score, and model-randomisation and"
+        "\nclass-sensitivity scores (compare.json). Attribution methods: " + ", ".join(ATTRIBUTION_METHODS) + "."
     )
 )
 
@@ -42,8 +46,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("method", choices=tuple(METHODS), metavar="METHOD", help="one of the methods listed above")
+    p.add_argument(
+        "method", choices=(*METHODS, "compare"), metavar="METHOD", help="one of the methods listed above, or compare"
+    )
     p.add_argument("model", metavar="MODEL", help="a run directory, a checkpoint file, or a registered model name")
+    p.add_argument("more", nargs="*", metavar="...", help="compare: METHOD [METHOD ...] MODEL")
     p.add_argument("--weights", metavar="FILE|torchvision", help="weights for a registered model")
     p.add_argument(
         "--image",
@@ -185,6 +192,12 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
     from ..explain.access import Preprocess, list_layers, load_image
     from ..viz.explain import save_explanation
 
+    if args.method == "compare":
+        if not args.more:
+            raise ConfigError("explain compare METHOD [METHOD ...] MODEL: give the methods, then the model")
+        args.compared, args.model = [args.model, *args.more[:-1]], args.more[-1]
+    elif args.more:
+        raise ConfigError(f"unexpected arguments {' '.join(args.more)}: explain {args.method} takes one MODEL")
     model, source, run_data_dir, weights = _load_model(
         args.model, args.weights, args.seed, lambda text: print(text, file=sys.stderr)
     )
@@ -197,6 +210,8 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
             rf = "x".join(map(str, layer.receptive_field)) if layer.receptive_field else "-"
             print_fn(f"{layer.name:32s} {layer.type:20s} {'x'.join(map(str, layer.output_shape)):>14s}  rf {rf}")
         return 0
+    if args.method == "compare":
+        return _compare(args, model, pre, source, weights, print_fn)
     spec = METHODS[args.method]
     if spec.needs_images and not args.image:
         raise ConfigError(f"{args.method} needs --image FILE ...")
@@ -232,4 +247,44 @@ def run_explain(args: argparse.Namespace, print_fn: PrintFn) -> int:
     _atomic_json(out / f"{stem}.json", manifest)
     for p in [*written, out / f"{stem}.json"]:
         print_fn(str(p))
+    return 0
+
+
+def _compare(args: argparse.Namespace, model: Any, pre: Any, source: str, weights: Any, print_fn: PrintFn) -> int:
+    """explain compare: every method's map and numbers on the same images; compare.png and compare.json."""
+    import torch
+
+    from ..data import image_files
+    from ..errors import ConfigError
+    from ..explain.access import load_image
+    from ..viz._save import save_figure
+    from ..viz.explain import plot_comparison
+
+    for name in args.compared:
+        if name not in METHODS:
+            raise ConfigError(f"unknown method {name!r} to compare; choose from {', '.join(ATTRIBUTION_METHODS)}")
+    files = image_files(args.image)
+    if not files:
+        raise ConfigError("explain compare needs --image FILE ..., the images to explain")
+    images = torch.stack([load_image(p, pre) for p in files])
+    given = {"layer": args.layer, "seed": args.seed, "batch_size": args.batch_size}
+    # --layer, --seed, --batch-size go to the methods that take them.
+    options = {
+        name: method_options(name, {k: v for k, v in given.items() if accepts(name, k)}, model=args.model)
+        for name in args.compared
+    }
+    result = compare_methods(model, images, args.compared, args.target, options=options, seed=args.seed or 0)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    png = save_figure(plot_comparison(result, images, classes=pre.classes), out / "compare.png", close=True)
+    manifest = {**result.to_dict(), "model": source, "weights": weights, "images": [str(f) for f in files]}
+    _atomic_json(out / "compare.json", manifest)
+    for scores in result.methods:
+        c, r = scores.curves, scores.randomisation
+        print_fn(
+            f"{scores.method:22s} deletion {c.deletion_auc:.3f}  insertion {c.insertion_auc:.3f}"
+            f"  ROAD {scores.road.score:+.3f}  randomised-model rank corr. {r.score:.3f}  {scores.seconds:.2f} s"
+        )
+    print_fn(str(png))
+    print_fn(str(out / "compare.json"))
     return 0

@@ -23,29 +23,47 @@ from .result import Explanation
 class Method:
     """One explanation method: the function, the arguments its name fixes (``smoothgrad`` is
     saliency with ``smoothgrad=True``), whether it explains given images, whether it reads a
-    dataset's images instead, and one line of help."""
+    dataset's images instead, one line of help, whether it makes an attribution map of the
+    images (which ``explain compare`` scores) and whether low values of that map mark the
+    important pixels (occlusion's p(class))."""
 
     function: Callable[..., Explanation]
     help: str
     needs_images: bool = True
     fixed: Mapping[str, Any] = field(default_factory=dict)
     over_dataset: bool = False
+    attribution: bool = False
+    low_is_important: bool = False
 
 
 METHODS: dict[str, Method] = {
-    "saliency": Method(attribution.saliency, "|d class score / d pixel|, max over channels (Simonyan et al. 2014)"),
+    "saliency": Method(
+        attribution.saliency, "|d class score / d pixel|, max over channels (Simonyan et al. 2014)", attribution=True
+    ),
     "smoothgrad": Method(
-        attribution.saliency, "saliency averaged over noisy copies (Smilkov et al. 2017)", fixed={"smoothgrad": True}
+        attribution.saliency,
+        "saliency averaged over noisy copies (Smilkov et al. 2017)",
+        fixed={"smoothgrad": True},
+        attribution=True,
     ),
     "grabcut": Method(attribution.grabcut, "object mask: GrabCut seeded by the saliency map (Simonyan et al. 2014)"),
     "occlusion": Method(
-        attribution.occlusion, "p(class) as a grey square slides over the image (Zeiler & Fergus 2014)"
+        attribution.occlusion,
+        "p(class) as a grey square slides over the image (Zeiler & Fergus 2014)",
+        attribution=True,
+        low_is_important=True,
     ),
-    "cam": Method(attribution.cam, "class activation map of a GAP + linear head (Zhou et al. 2016)"),
-    "gradcam": Method(attribution.grad_cam, "gradient-weighted class activation map (Selvaraju et al. 2017)"),
-    "gradcam++": Method(attribution.grad_cam_pp, "Grad-CAM++ (Chattopadhyay et al. 2018)"),
-    "guided-backprop": Method(attribution.guided_backprop, "guided backpropagation (Springenberg et al. 2015)"),
-    "deconvnet": Method(attribution.deconvnet, "deconvnet projection of a class or a neuron (Zeiler & Fergus 2014)"),
+    "cam": Method(attribution.cam, "class activation map of a GAP + linear head (Zhou et al. 2016)", attribution=True),
+    "gradcam": Method(
+        attribution.grad_cam, "gradient-weighted class activation map (Selvaraju et al. 2017)", attribution=True
+    ),
+    "gradcam++": Method(attribution.grad_cam_pp, "Grad-CAM++ (Chattopadhyay et al. 2018)", attribution=True),
+    "guided-backprop": Method(
+        attribution.guided_backprop, "guided backpropagation (Springenberg et al. 2015)", attribution=True
+    ),
+    "deconvnet": Method(
+        attribution.deconvnet, "deconvnet projection of a class or a neuron (Zeiler & Fergus 2014)", attribution=True
+    ),
     "filters": Method(inspect_.filters, "a convolution's filters as images (default: the first)", needs_images=False),
     "activations": Method(inspect_.activations, "a layer's feature maps for the image"),
     "maximize": Method(
@@ -80,6 +98,11 @@ def method(name: str) -> Method:
         return METHODS[name]
     except KeyError:
         raise ConfigError(f"unknown explanation method {name!r}; choose one of {', '.join(METHODS)}") from None
+
+
+def accepts(name: str, argument: str) -> bool:
+    """Whether method ``name`` takes ``argument`` (``accepts("gradcam", "layer")``)."""
+    return argument in inspect.signature(method(name).function).parameters
 
 
 def _typed(value: str, default: Any) -> Any:

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from ..explain.methods import METHODS
+from ..explain.sanity import pixel_map
 from ._save import save_figure
 
 NORMS = ("minmax", "symmetric", "none")
@@ -350,3 +352,43 @@ def save_explanation(
         return [save_figure(fig, Path(out_dir) / f"{stem}.png")]
     finally:
         plt.close(fig)
+
+
+def plot_comparison(comparison: Any, images: torch.Tensor, *, classes: Any = None) -> Any:
+    """``cnnlab explain compare``: one row per image (the image, then each method's map over
+    it at the image's resolution, min-max per map), each column titled with its method and
+    its deletion and insertion areas (lower and higher are better), and a last row of the
+    deletion and insertion curves of every method."""
+    plt = _plt()
+    n, k = len(images), len(comparison.methods)
+    fig, axes = plt.subplots(n + 1, k + 1, figsize=(2.6 * (k + 1), 2.6 * (n + 1)), squeeze=False)
+    for i in range(n):
+        t = comparison.targets[i]
+        axes[i][0].imshow(_image(images[i]), cmap="gray")
+        axes[i][0].set_title(f"target {classes[t] if classes and t < len(classes) else t}", fontsize=8)
+        for j, scores in enumerate(comparison.methods, start=1):
+            m = pixel_map(scores.explanation, images.shape[-2:])[i]
+            if METHODS[scores.method].low_is_important:
+                m = -m  # occlusion: low p(class) marks the important pixels
+            ax = axes[i][j]
+            ax.imshow(_image(images[i]), cmap="gray")
+            ax.imshow(m.numpy(), cmap="inferno", alpha=0.6, interpolation="nearest")
+            if i == 0:
+                c = scores.curves
+                ax.set_title(
+                    f"{scores.method}\ndeletion {c.deletion_auc:.3f}, insertion {c.insertion_auc:.3f}", fontsize=8
+                )
+    for ax in (a for row in axes[:n] for a in row):
+        ax.axis("off")
+    for ax in axes[n][2:]:
+        ax.axis("off")
+    for kind, ax in (("deletion", axes[n][0]), ("insertion", axes[n][1])):
+        for scores in comparison.methods:
+            ax.plot(scores.curves.fractions, getattr(scores.curves, kind), label=scores.method)
+        ax.set_xlabel("fraction of pixels, most important first", fontsize=7)
+        ax.set_ylabel("p(target), mean over images", fontsize=7)
+        ax.set_title(f"{kind} ({'lower' if kind == 'deletion' else 'higher'} is better)", fontsize=8)
+        ax.tick_params(labelsize=6)
+    axes[n][1].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
