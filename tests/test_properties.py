@@ -26,6 +26,7 @@ import cnnlab
 from cnnlab.analysis import count_macs, empirical_region
 from cnnlab.explain import adversarial as ADV
 from cnnlab.explain import attribution as A
+from cnnlab.explain import cams as CAMS
 from cnnlab.explain import inspect as I
 from cnnlab.explain.access import list_layers
 from cnnlab.explain.synthesis import activation_maximization, feature_inversion
@@ -200,6 +201,10 @@ def check_everything(program: list[tuple[str, int]]) -> None:
     untouched(model, lambda m: A.saliency(m, x, smoothgrad=True, samples=3, seed=0))
     untouched(model, lambda m: A.grad_cam(m, x))
     untouched(model, lambda m: A.grad_cam_pp(m, x))
+    untouched(model, lambda m: CAMS.score_cam(m, x))
+    untouched(model, lambda m: CAMS.layer_cam(m, x))
+    untouched(model, lambda m: CAMS.hires_cam(m, x))
+    untouched(model, lambda m: CAMS.eigen_cam(m, x))
     untouched(model, lambda m: A.cam(m, x))
     untouched(model, lambda m: A.occlusion(m, x, window=4, stride=4))
     untouched(model, lambda m: ADV.fgsm(m, x))
@@ -213,6 +218,7 @@ def check_everything(program: list[tuple[str, int]]) -> None:
     if any(op.startswith("relu") for op, _ in program):
         untouched(model, lambda m: A.guided_backprop(m, x))
         untouched(model, lambda m: A.deconvnet(m, x))
+        untouched(model, lambda m: CAMS.guided_grad_cam(m, x))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)

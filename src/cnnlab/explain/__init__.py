@@ -21,6 +21,8 @@ from .access import (
 )
 from .adversarial import fgsm, fooling_image, pgd
 from .attribution import cam, deconvnet, grad_cam, grad_cam_pp, guided_backprop, occlusion, saliency
+from .cams import eigen_cam, guided_grad_cam, hires_cam, layer_cam, score_cam
+from .faithfulness import deletion_insertion, road
 from .inspect import activations, dead_units, embed_2d, extract_features, filters, nearest_neighbours
 from .result import Explanation
 from .sanity import SanityResult, class_sensitivity, deletion, model_randomisation
@@ -36,6 +38,8 @@ __all__ = [
     "dead_units",
     "deconvnet",
     "deletion",
+    "deletion_insertion",
+    "eigen_cam",
     "embed_2d",
     "extract_features",
     "feature_inversion",
@@ -45,12 +49,17 @@ __all__ = [
     "grad_cam",
     "grad_cam_pp",
     "guided_backprop",
+    "guided_grad_cam",
+    "hires_cam",
+    "layer_cam",
     "model_randomisation",
     "nearest_neighbours",
     "occlusion",
     "optimize_image",
     "pgd",
+    "road",
     "saliency",
+    "score_cam",
     "LayerInfo",
     "Preprocess",
     "as_batch",

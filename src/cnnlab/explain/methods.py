@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from . import adversarial, attribution, synthesis
+from . import adversarial, attribution, cams, synthesis
 from . import inspect as inspect_
 from .result import Explanation
 
@@ -58,6 +58,35 @@ METHODS: dict[str, Method] = {
         attribution.grad_cam, "gradient-weighted class activation map (Selvaraju et al. 2017)", attribution=True
     ),
     "gradcam++": Method(attribution.grad_cam_pp, "Grad-CAM++ (Chattopadhyay et al. 2018)", attribution=True),
+    "scorecam": Method(
+        cams.score_cam,
+        "Score-CAM (Wang et al. 2020): channels weighted by the softmax of the target's score on the image "
+        "masked by each upsampled map; gradient-free, 1 + C forward passes",
+        attribution=True,
+    ),
+    "layercam": Method(
+        cams.layer_cam,
+        "LayerCAM (Jiang et al. 2021): activations times their positive gradients, position by position; "
+        "sharp maps at early layers",
+        attribution=True,
+    ),
+    "hirescam": Method(
+        cams.hires_cam,
+        "HiResCAM (Draelos & Carin 2020): activations times gradients element-wise; faithful to the score "
+        "for global-average-pooling + linear heads",
+        attribution=True,
+    ),
+    "eigencam": Method(
+        cams.eigen_cam,
+        "Eigen-CAM (Muhammad & Yeasin 2020): the layer's first principal component, sign fixed; "
+        "class-agnostic, no gradients",
+        attribution=True,
+    ),
+    "guided-gradcam": Method(
+        cams.guided_grad_cam,
+        "Guided Grad-CAM (Selvaraju et al. 2017): guided backprop times the upsampled Grad-CAM map",
+        attribution=True,
+    ),
     "guided-backprop": Method(
         attribution.guided_backprop, "guided backpropagation (Springenberg et al. 2015)", attribution=True
     ),

@@ -312,9 +312,21 @@ def plot_neighbours(exp: Any, queries: torch.Tensor, gallery: torch.Tensor) -> A
     return fig
 
 
-SIGNED = ("guided-backprop", "deconvnet")
+SIGNED = ("guided-backprop", "deconvnet", "guided-grad-cam")
 IMAGES = ("activation-maximization", "feature-inversion", "fooling", "fooling-image", "fgsm", "pgd")
-HEATMAPS = ("saliency", "smoothgrad", "cam", "grad-cam", "grad-cam++", "occlusion", "grabcut")
+HEATMAPS = (
+    "saliency",
+    "smoothgrad",
+    "cam",
+    "grad-cam",
+    "grad-cam++",
+    "score-cam",
+    "layer-cam",
+    "hires-cam",
+    "eigen-cam",
+    "occlusion",
+    "grabcut",
+)
 
 
 def plot_explanation(exp: Any, images: torch.Tensor | None = None, *, classes: Any = None, norm: str = "minmax") -> Any:
