@@ -1,4 +1,5 @@
-"""Which pixels a class score depends on: gradients (saliency, SmoothGrad), class activation
+"""Which pixels a class score depends on: gradients (saliency, SmoothGrad, SmoothGrad-Squared,
+VarGrad; Integrated Gradients and Input x Gradient are in :mod:`.gradients`), class activation
 maps (CAM, Grad-CAM, Grad-CAM++), modified backward passes (guided backprop, deconvnet)
 and occlusion. Every function returns an :class:`~cnnlab.explain.result.Explanation` at raw
 scale; ``cnnlab.viz`` draws it.
@@ -43,6 +44,14 @@ def _score_gradient(
     return grad, logits.detach(), idx
 
 
+# SmoothGrad's aggregates over the noisy copies: name -> (Explanation.method, units).
+AGGREGATES = {
+    "mean": ("smoothgrad", "|d score / d pixel|"),
+    "square": ("smoothgrad-sq", "(d score / d pixel)^2"),
+    "var": ("vargrad", "var(d score / d pixel)"),
+}
+
+
 def saliency(
     model: nn.Module,
     images: Any,
@@ -51,6 +60,7 @@ def saliency(
     smoothgrad: bool = False,
     samples: int = 25,
     noise: float = 0.15,
+    aggregate: str = "mean",
     batch_size: int = 32,
     seed: int | None = None,
     progress: bool | None = None,
@@ -65,10 +75,31 @@ def saliency(
     ``samples`` copies with Gaussian noise of std ``noise x (max - min)`` of each image,
     ``batch_size`` copies per pass. Each image draws its noise from its own generator seeded
     by ``seed`` (``None``: one is drawn and recorded in ``Explanation.seed``), so a batch
-    equals the same images one at a time.
+    equals the same images one at a time. ``aggregate`` says how the ``samples`` gradients
+    ``g_s = d S_c / d I (x + eps_s)`` are combined:
 
-    maps: N x H x W, units ``|d score / d pixel|``; extras["gradient"]: the signed N x C x
-    H x W gradient."""
+    * ``"mean"``: SmoothGrad, ``mean_s g_s``; the map is ``max_c |.|`` (method ``"smoothgrad"``);
+    * ``"square"``: SmoothGrad-Squared (Adebayo et al. 2018, "Local Explanation Methods for
+      Deep Neural Networks Lack Sensitivity to Parameter Values"; Hooker et al. 2019, "A
+      Benchmark for Interpretability Methods in Deep Neural Networks"), ``mean_s g_s^2``
+      (method ``"smoothgrad-sq"``);
+    * ``"var"``: VarGrad (Adebayo et al. 2018), ``mean_s g_s^2 - (mean_s g_s)^2``, the
+      population variance (divided by ``samples``, as Captum's NoiseTunnel ``"vargrad"``),
+      accumulated batch by batch with Chan et al.'s pairwise update so it does not lose
+      digits to cancellation (method ``"vargrad"``).
+
+    Costs one forward and backward pass per image (``samples`` with SmoothGrad).
+
+    maps: N x H x W, the channel maximum of the aggregate (of its absolute value for
+    ``"mean"``); extras["gradient"]: the N x C x H x W aggregate (the signed gradient without
+    SmoothGrad)."""
+    if aggregate not in AGGREGATES:
+        raise ConfigError(f"unknown aggregate {aggregate!r}; choose one of {', '.join(map(repr, AGGREGATES))}")
+    if aggregate != "mean" and not smoothgrad:
+        raise ConfigError(
+            f"aggregate={aggregate!r} combines the gradients of noisy copies: it needs smoothgrad=True "
+            "(on the command line: cnnlab explain smoothgrad-sq or vargrad)"
+        )
     pre = Preprocess.of(model)
     with prepared(model):
         x = as_batch(images, pre).to(model_device(model))
@@ -86,9 +117,11 @@ def saliency(
             # depend on the others in the batch, so a batch equals one image at a time.
             streams = [generator(seed) for _ in range(len(x))]
             span = (x.flatten(1).max(1).values - x.flatten(1).min(1).values).view(-1, 1, 1, 1)
-            grad = torch.zeros_like(x)
+            grad = torch.zeros_like(x)  # mean: sum of g; square: sum of g^2; var: running mean of g
+            m2 = torch.zeros_like(x)  # var: sum of squared deviations from the running mean
+            seen = 0
             for start, stop in batches(
-                samples, max(1, batch_size // max(1, len(x))), desc="smoothgrad", progress=progress
+                samples, max(1, batch_size // max(1, len(x))), desc=AGGREGATES[aggregate][0], progress=progress
             ):
                 k = stop - start
                 draws = torch.stack(
@@ -96,12 +129,26 @@ def saliency(
                 ).to(x.device)  # k x N x C x H x W, one draw per sample and image
                 noisy = (x[None] + draws * noise * span[None]).flatten(0, 1)
                 g_k, _, _ = _score_gradient(model, pre, noisy, idx.repeat(k))
-                grad += g_k.view(k, *x.shape).sum(0)
-            grad /= samples
+                g_k = g_k.view(k, *x.shape)
+                if aggregate == "mean":
+                    grad += g_k.sum(0)
+                elif aggregate == "square":
+                    grad += g_k.square().sum(0)
+                else:  # Chan, Golub & LeVeque (1979): merge this batch's mean and M2 into the running ones
+                    mean_k = g_k.mean(0)
+                    delta = mean_k - grad
+                    grad += delta * (k / (seen + k))
+                    m2 += (g_k - mean_k).square().sum(0) + delta.square() * (seen * k / (seen + k))
+                    seen += k
+            if aggregate == "var":
+                grad = m2 / samples
+            else:
+                grad /= samples
+    method, units = AGGREGATES[aggregate] if smoothgrad else ("saliency", AGGREGATES["mean"][1])
     return Explanation(
-        method="smoothgrad" if smoothgrad else "saliency",
-        maps=grad.abs().amax(dim=1),
-        units="|d score / d pixel|",
+        method=method,
+        maps=(grad.abs() if aggregate == "mean" else grad).amax(dim=1),
+        units=units,
         target=idx.cpu(),
         logits=logits.cpu(),
         seed=seed if smoothgrad else None,
@@ -109,6 +156,7 @@ def saliency(
             "smoothgrad": smoothgrad,
             "samples": samples if smoothgrad else None,
             "noise": noise if smoothgrad else None,
+            "aggregate": aggregate if smoothgrad else None,
             "batch_size": batch_size,
         },
         extras={"gradient": grad.cpu()},
