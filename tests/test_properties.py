@@ -27,6 +27,7 @@ from cnnlab.analysis import count_macs, empirical_region
 from cnnlab.explain import adversarial as ADV
 from cnnlab.explain import attribution as A
 from cnnlab.explain import cams as CAMS
+from cnnlab.explain import gradients as G
 from cnnlab.explain import inspect as I
 from cnnlab.explain.access import list_layers
 from cnnlab.explain.synthesis import activation_maximization, feature_inversion
@@ -202,6 +203,9 @@ def check_everything(program: list[tuple[str, int]]) -> None:
     untouched(model, lambda m: A.grad_cam(m, x))
     untouched(model, lambda m: A.grad_cam_pp(m, x))
     untouched(model, lambda m: CAMS.score_cam(m, x))
+    untouched(model, lambda m: A.saliency(m, x, smoothgrad=True, samples=3, seed=0, aggregate="var"))
+    untouched(model, lambda m: G.integrated_gradients(m, x, steps=4, baseline="uniform", seed=0))
+    untouched(model, lambda m: G.input_x_gradient(m, x))
     untouched(model, lambda m: CAMS.layer_cam(m, x))
     untouched(model, lambda m: CAMS.hires_cam(m, x))
     untouched(model, lambda m: CAMS.eigen_cam(m, x))

@@ -23,6 +23,7 @@ from .adversarial import fgsm, fooling_image, pgd
 from .attribution import cam, deconvnet, grad_cam, grad_cam_pp, guided_backprop, occlusion, saliency
 from .cams import eigen_cam, guided_grad_cam, hires_cam, layer_cam, score_cam
 from .faithfulness import deletion_insertion, road
+from .gradients import input_x_gradient, integrated_gradients
 from .inspect import activations, dead_units, embed_2d, extract_features, filters, nearest_neighbours
 from .result import Explanation
 from .sanity import SanityResult, class_sensitivity, deletion, model_randomisation
@@ -50,6 +51,8 @@ __all__ = [
     "grad_cam_pp",
     "guided_backprop",
     "guided_grad_cam",
+    "input_x_gradient",
+    "integrated_gradients",
     "hires_cam",
     "layer_cam",
     "model_randomisation",

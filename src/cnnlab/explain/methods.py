@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from . import adversarial, attribution, cams, synthesis
+from . import adversarial, attribution, cams, gradients, synthesis
 from . import inspect as inspect_
 from .result import Explanation
 
@@ -45,6 +45,28 @@ METHODS: dict[str, Method] = {
         "saliency averaged over noisy copies (Smilkov et al. 2017)",
         fixed={"smoothgrad": True},
         attribution=True,
+    ),
+    "smoothgrad-sq": Method(
+        attribution.saliency,
+        "mean squared gradient over noisy copies, max over channels (SmoothGrad-Squared; Adebayo et al. 2018, "
+        "Hooker et al. 2019)",
+        fixed={"smoothgrad": True, "aggregate": "square"},
+        attribution=True,
+    ),
+    "vargrad": Method(
+        attribution.saliency,
+        "variance of the gradient over noisy copies, max over channels (VarGrad; Adebayo et al. 2018)",
+        fixed={"smoothgrad": True, "aggregate": "var"},
+        attribution=True,
+    ),
+    "integrated-gradients": Method(
+        gradients.integrated_gradients,
+        "(x - x') x the path integral of the class score's gradient from a baseline (black, blurred, uniform), "
+        "with the completeness check (Sundararajan et al. 2017)",
+        attribution=True,
+    ),
+    "input-x-gradient": Method(
+        gradients.input_x_gradient, "pixel x d class score / d pixel, signed (Shrikumar et al. 2016)", attribution=True
     ),
     "grabcut": Method(attribution.grabcut, "object mask: GrabCut seeded by the saliency map (Simonyan et al. 2014)"),
     "occlusion": Method(

@@ -312,11 +312,13 @@ def plot_neighbours(exp: Any, queries: torch.Tensor, gallery: torch.Tensor) -> A
     return fig
 
 
-SIGNED = ("guided-backprop", "deconvnet", "guided-grad-cam")
+SIGNED = ("guided-backprop", "deconvnet", "guided-grad-cam", "integrated-gradients", "input-x-gradient")
 IMAGES = ("activation-maximization", "feature-inversion", "fooling", "fooling-image", "fgsm", "pgd")
 HEATMAPS = (
     "saliency",
     "smoothgrad",
+    "smoothgrad-sq",
+    "vargrad",
     "cam",
     "grad-cam",
     "grad-cam++",
