@@ -36,6 +36,7 @@ from ..data import DatasetInfo, DeviceLoader, ImageTensors
 from ..errors import ConfigError
 from ..models import create_model
 from .loop import autocast_dtype, train_one_epoch
+from .run import resolve_auto, resolve_device
 
 MODES = ("train", "infer")
 AGAINST = ("plain", "torchvision")
@@ -390,7 +391,6 @@ def bench(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{name}={value!r} must be a whole number >= {low}")
-    from .run import resolve_auto  # run.py imports much of the engine; bench is imported by it
 
     dev = _device(device)
     if isinstance(model, str):
@@ -487,7 +487,6 @@ def bench(
 def _device(device: str | torch.device) -> torch.device:
     """``device`` as ``cnnlab train`` resolves it (``auto``, and a clear error for CUDA on a
     machine without it), with a one-line error for a name torch does not know."""
-    from .run import resolve_device
 
     name = str(device)
     try:

@@ -32,6 +32,7 @@ from .callbacks import Callback, History, TrainState, call_hook
 from .checkpoint import load_checkpoint, own_rng_state, restore_training_state, resume_state, set_rng_state
 from .distributed import all_reduce_metrics, any_rank, get_rank, get_world_size, unwrap, uses_aux
 from .metrics import topk_correct
+from .schedules import Schedule
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -146,7 +147,6 @@ def _step_batch(scheduler: Any) -> None:
 
 def _step_epoch(scheduler: Any, metrics: Mapping[str, Any], validated: bool = True) -> None:
     # An epoch without validation (val_every > 1) moves no plateau counter.
-    from .schedules import Schedule
 
     if scheduler is None:
         return

@@ -32,7 +32,9 @@ import torch
 import yaml
 from torch import nn
 
+from ..data import dataset_info, list_datasets, split_subset
 from ..errors import ConfigError
+from ..registry import list_models, model_options
 from .schedules import ScheduleSpec, check_schedule_spec
 from .typed import _convert_item, _hints, _type_name, _unknown_key, from_mapping
 
@@ -418,7 +420,6 @@ def validate_recipe(recipe: Recipe) -> None:
     """Raise :class:`ConfigError` for settings that cannot run, before any training:
     unknown model or dataset, model options the builder does not take, out-of-range
     numbers, a schedule that does not fit."""
-    from ..registry import list_models, model_options
 
     models = list_models()
     name = recipe.model.name
@@ -434,18 +435,15 @@ def validate_recipe(recipe: Recipe) -> None:
             f"model.options has {', '.join(repr(u) for u in unknown)}, which {name} does not take; "
             f"its options are: {', '.join(sorted(opts)) or 'none'}"
         )
-    datasets = _dataset_names()
-    if datasets is not None:
-        from ..data import dataset_info, split_subset
-
-        base = split_subset(recipe.dataset.name)[0]
-        if base not in datasets:
-            close = difflib.get_close_matches(base, datasets, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ConfigError(
-                f"dataset.name={recipe.dataset.name!r} is not a known dataset{hint}; known: {', '.join(datasets)}"
-            )
-        dataset_info(recipe.dataset.name)  # a class selection that does not parse says why
+    datasets = list_datasets()
+    base = split_subset(recipe.dataset.name)[0]
+    if base not in datasets:
+        close = difflib.get_close_matches(base, datasets, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(
+            f"dataset.name={recipe.dataset.name!r} is not a known dataset{hint}; known: {', '.join(datasets)}"
+        )
+    dataset_info(recipe.dataset.name)  # a class selection that does not parse says why
 
     def need(ok: bool, msg: str) -> None:
         if not ok:
@@ -574,16 +572,6 @@ def _validate_transfer(t: TransferSpec, recipe: Recipe) -> None:
     for ok, message in problems:
         if not ok:
             raise ConfigError(message)
-
-
-def _dataset_names() -> list[str] | None:
-    """The dataset names ``cnnlab.data`` knows, or None while it has no list."""
-    try:
-        from .. import data
-    except ImportError:
-        return None
-    lister = getattr(data, "list_datasets", None)
-    return list(lister()) if callable(lister) else None
 
 
 # ---------------------------------------------------------------------------------------

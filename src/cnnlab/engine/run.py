@@ -36,8 +36,8 @@ from ..data import (
 )
 from ..errors import CheckpointError, ConfigError
 from ..models import create_model
-from ..registry import model_card
-from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar
+from ..registry import list_models, model_card
+from .callbacks import Callback, Checkpointer, MetricsLogger, ProgressBar, read_jsonl
 from .checkpoint import atomic_write, list_checkpoints, load_checkpoint, resume_state, unreadable_reason
 from .distributed import cleanup_distributed, init_distributed, training_module, unwrap, wrap_ddp
 from .lock import run_lock
@@ -671,8 +671,6 @@ def load_run_model(
     file, rebuilt from the checkpoint's recipe; weights loaded without executing code."""
     path = Path(run_or_checkpoint)
     if not path.exists():
-        from ..registry import list_models
-
         named = (
             f"; {path} is a model's name: train it first (cnnlab train {path})" if str(path) in list_models() else ""
         )
@@ -909,8 +907,6 @@ def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
     (``finished``: it wrote its report; ``unfinished``: epochs and checkpoints but no report,
     so ``cnnlab train --resume`` can continue it) and when it was last written."""
     import yaml
-
-    from .callbacks import read_jsonl
 
     root = Path(root)
     if not root.is_dir():

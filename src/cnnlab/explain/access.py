@@ -37,6 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from ..analysis import analyze
+from ..data import open_image
 from ..errors import ConfigError, InputShapeError
 from ..registry import IMAGENET_MEAN, IMAGENET_STD
 from ..tracing import hooks_suspended, modes_kept, user_hooks
@@ -157,8 +159,6 @@ def load_image(path: str | Path, preprocess: Preprocess, *, resize: bool = True)
     channels and (by default) resized to its input size (bilinear)."""
     from PIL import Image
 
-    from ..data import open_image  # cnnlab.explain loads cnnlab.data only when it reads an image
-
     p = Path(path)
     if not p.is_file():
         what = "is a folder" if p.is_dir() else "does not exist"
@@ -189,7 +189,6 @@ class LayerInfo:
 def list_layers(model: nn.Module, input_size: Sequence[int] | None = None) -> list[LayerInfo]:
     """Every named module the forward pass calls, in execution order, with its output shape
     and receptive field (from :func:`cnnlab.analyze`, on the meta device: no compute)."""
-    from ..analysis import analyze
 
     size = tuple(input_size) if input_size is not None else Preprocess.of(model).input_size
     result = analyze(model, size, measure_saved=False)
