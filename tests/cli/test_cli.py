@@ -52,3 +52,12 @@ def test_help(command, capsys):
     with pytest.raises(SystemExit) as stop:
         main([*command, "--help"])
     assert stop.value.code == 0 and f"usage: cnnlab {command[0]}" in capsys.readouterr().out
+
+
+def test_list_and_compare_show_googlenets_inference_parameters():
+    code, out = run("list", "goog*")
+    assert code == 0 and "googlenet: 6,998,552 parameters at inference" in out
+    rows = json.loads(run("list", "googlenet", "--format", "json")[1])
+    assert rows[0]["params"] == 13_378_280 and rows[0]["params_inference"] == 6_998_552
+    code, out = run("compare", "alexnet_2012", "googlenet")
+    assert code == 0 and "6,998,552 at inference" in out and "alexnet_2012 uses 8.7x as many at inference" in out

@@ -2,12 +2,13 @@
 one recorded forward pass on the meta device (no memory, no arithmetic)."""
 
 from .capture import analyze, count_macs, parse_input_size
-from .compare import Comparison, compare
+from .compare import Comparison, compare, inference_params
 from .receptive_field import empirical_region
 from .records import SCHEMA, Analysis, LayerRecord, ModuleRecord, ReceptiveField, TrainingMemory
 from .trace import LeafRow, count_params, leaf_trace
 
 __all__ = [
+    "inference_params",
     "SCHEMA",
     "Analysis",
     "Comparison",

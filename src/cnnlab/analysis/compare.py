@@ -40,7 +40,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models import create_model
-from ..registry import list_models, model_card
+from ..registry import list_models, model_card, model_options
 from .capture import _input_size, analyze, parse_input_size
 from .published import DATASETS, PublishedError, find_published
 from .records import Analysis
@@ -124,6 +124,9 @@ class ComparedModel:
     stages: tuple[Stage, ...] = ()
     stage_source: str = ""  # "feature_info" or "depth-1 modules"
     analysis: Analysis | None = field(default=None, repr=False, compare=False)
+    # The parameters the forward pass uses: auxiliary heads (GoogLeNet's, Inception-v3's),
+    # which train only, are apart. None: not analysed here.
+    params_inference: int | None = None
 
     @property
     def flops(self) -> int:
@@ -149,6 +152,7 @@ class ComparedModel:
             "input_size": list(self.input_size),
             "batch_size": self.batch_size,
             "params": self.params,
+            "params_inference": self.params_inference,
             "macs": self.macs,
             "flops": self.flops,
             "activation_elements": self.activation_elements,
@@ -453,9 +457,19 @@ def compare(
                 stages=stages,
                 stage_source=source,
                 analysis=analysis,
+                params_inference=analysis.params_used,
             )
         )
-    return Comparison(tuple(compared), baseline, size, tuple(_notes(compared, size)))
+    return Comparison(tuple(compared), baseline, size, tuple(_notes(compared, size, baseline)))
+
+
+def inference_params(name: str) -> int | None:
+    """The parameters a registered model's forward pass uses, for a model built by default
+    with auxiliary heads (``aux_logits=True``: GoogLeNet, Inception-v3), whose heads only
+    train; None for the others (every parameter is the inference model's)."""
+    if model_options(name).get("aux_logits") is not True:
+        return None
+    return analyze(name, measure_saved=False).params_used
 
 
 def _as_published(analysis: Analysis, card: object) -> bool:
@@ -468,8 +482,19 @@ def _as_published(analysis: Analysis, card: object) -> bool:
     )
 
 
-def _notes(models: Sequence[ComparedModel], size: tuple[int, ...] | None) -> list[str]:
+def _notes(models: Sequence[ComparedModel], size: tuple[int, ...] | None, baseline: str | None = None) -> list[str]:
     notes = []
+    base = next((m for m in models if m.name == baseline), None)
+    for m in models:
+        used = m.params_inference
+        if used is not None and used < m.params:
+            ratio = ""
+            if base is not None and base is not m and base.params_inference:
+                ratio = f"; {baseline} uses {base.params_inference / used:.1f}x as many at inference"
+            notes.append(
+                f"{m.name}: {m.params:,} parameters, {used:,} at inference: the other {m.params - used:,} are "
+                f"heads the forward pass does not use (auxiliary classifiers, trained only){ratio}"
+            )
     altered = [m.name for m in models if m.published is None and m.name in list_models() and find_published(m.name)]
     if altered:
         notes.append(

@@ -7,6 +7,7 @@ import json
 import textwrap
 from collections.abc import Callable
 
+from ..analysis import inference_params
 from ..registry import list_models, model_card, model_options
 from .render import format_table, human_count
 
@@ -39,16 +40,18 @@ def list_rows(pattern: str) -> list[dict]:
     rows = []
     for name in list_models(pattern):
         card = model_card(name)
-        rows.append(
-            {
-                "name": name,
-                "family": card.family,
-                "year": card.paper.year,
-                "params": card.params,
-                "input": "x".join(map(str, card.input_size)),
-                "classes": card.num_classes,
-            }
-        )
+        row = {
+            "name": name,
+            "family": card.family,
+            "year": card.paper.year,
+            "params": card.params,
+            "input": "x".join(map(str, card.input_size)),
+            "classes": card.num_classes,
+        }
+        used = inference_params(name)
+        if used is not None:
+            row["params_inference"] = used
+        rows.append(row)
     return rows
 
 
@@ -65,6 +68,12 @@ def run_list(args: argparse.Namespace, print_fn: PrintFn) -> int:
     ]
     print_fn(format_table(["name", "family", "year", "params", "input", "classes"], table, align="lllrrr"))
     print_fn(f"{len(rows)} models; params are exact PyTorch counts at the default input and classes")
+    for r in rows:
+        if "params_inference" in r:
+            print_fn(
+                f"{r['name']}: {r['params_inference']:,} parameters at inference; its auxiliary heads "
+                f"({r['params'] - r['params_inference']:,}) train only"
+            )
     return 0
 
 
