@@ -354,3 +354,14 @@ def test_cli_unknown_id_is_an_error(capsys):
 def test_options_a_claim_does_not_take_are_refused():
     with pytest.raises(ConfigError, match=r"'stacked-3x3' does not take the options \['epochs'\].*no options"):
         run_claim("stacked-3x3", epochs=3)
+
+
+def test_googlenet_conv1_figures_are_a_separable_conv1s():
+    """Table 1's conv1 prints 2.7K params and 34M ops: BN-Inception's depthwise-separable conv1
+    (depth multiplier 8) has 2,712 weights (2.65K) and 34,019,328 multiply-adds."""
+    result = run_claim("googlenet-table1")
+    for quantity in ("conv1 params", "conv1 ops"):
+        check = result.check(quantity)
+        assert check.verdict == "slide inconsistent"
+        assert "bn_inception(conv1_depth_multiplier=8): 2,712 weights" in check.explanation
+        assert "34,019,328 multiply-adds" in check.explanation

@@ -33,6 +33,7 @@ from ..analysis.capture import analyze
 from ..analysis.receptive_field import empirical_region
 from ..analysis.records import Analysis, LayerRecord
 from ..errors import ConfigError
+from ..models import create_model
 from ..models.googlenet import PRINTED_PARAMS_OFF, TABLE1
 from ..models.googlenet import Conv as G_Conv
 from ..models.googlenet import Inception as G_Inception
@@ -699,6 +700,24 @@ def _googlenet_table1() -> ClaimResult:
         printed_ops += p.mantissa * p.multiplier
         checks.append(_check(f"{key} ops", ops, macs, why, otherwise="slide inconsistent", zeros_significant=True))
     conv2 = sum(r.weights for name in ("conv2_reduce", "conv2") for r in _rows_of(a, name)[0])
+    # conv1's printed 2.7K and 34M: a depthwise-separable conv1, as BN-Inception builds it.
+    sep = [r for r in analyze(create_model("bn_inception", conv1_depth_multiplier=8), measure_saved=False)]
+    sep = [r for r in sep if r.name.startswith("conv1.conv.")]
+    sep_w, sep_macs = sum(r.weights for r in sep), sum(r.macs for r in sep)
+    checks = [
+        replace(
+            c,
+            explanation=c.explanation
+            + (
+                f"; the printed figures are those of a depthwise-separable conv1 (7x7 depthwise, depth multiplier "
+                f"8, then 1x1 to 64), which cnnlab builds as bn_inception(conv1_depth_multiplier=8): {sep_w:,} "
+                f"weights = {_show(Fraction(sep_w, 1024))}K and {sep_macs:,} multiply-adds"
+            ),
+        )
+        if c.quantity in ("conv1 params", "conv1 ops") and c.verdict == "slide inconsistent"
+        else c
+        for c in checks
+    ]
     notes = (
         f"Table 1's params are in units of 1024 weights, biases excluded (conv2's 112K is {conv2:,} weights "
         "exactly); its ops are multiply-adds (macs) in millions. The softmax row has no layer in cnnlab: "
