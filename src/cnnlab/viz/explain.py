@@ -370,9 +370,11 @@ def save_explanation(
 
 def plot_comparison(comparison: Any, images: torch.Tensor, *, classes: Any = None) -> Any:
     """``cnnlab explain compare``: one row per image (the image, then each method's map over
-    it at the image's resolution, min-max per map), each column titled with its method and
-    its deletion and insertion areas (lower and higher are better), and a last row of the
-    deletion and insertion curves of every method."""
+    it at the image's resolution, min-max per map), each column titled with its method, its
+    deletion and insertion areas (lower and higher are better) and, where they were measured,
+    the sanity checks' scores (rank correlation with the randomised model's map and between
+    classes' maps: lower is better), and a last row of every method's deletion and insertion
+    curves."""
     plt = _plt()
     n, k = len(images), len(comparison.methods)
     fig, axes = plt.subplots(n + 1, k + 1, figsize=(2.6 * (k + 1), 2.6 * (n + 1)), squeeze=False)
@@ -389,9 +391,10 @@ def plot_comparison(comparison: Any, images: torch.Tensor, *, classes: Any = Non
             ax.imshow(m.numpy(), cmap="inferno", alpha=0.6, interpolation="nearest")
             if i == 0:
                 c = scores.curves
-                ax.set_title(
-                    f"{scores.method}\ndeletion {c.deletion_auc:.3f}, insertion {c.insertion_auc:.3f}", fontsize=8
-                )
+                title = f"{scores.method}\ndeletion {c.deletion_auc:.3f}, insertion {c.insertion_auc:.3f}"
+                if scores.randomisation is not None and scores.sensitivity is not None:
+                    title += f"\nrandomised {scores.randomisation.score:.2f}, classes {scores.sensitivity.score:.2f}"
+                ax.set_title(title, fontsize=7)
     for ax in (a for row in axes[:n] for a in row):
         ax.axis("off")
     for ax in axes[n][2:]:
