@@ -1,8 +1,9 @@
 """The lectures' claims and experiments: each a function that checks one number or runs one
 experiment and returns a verdict (``cnnlab repro``). Above ``analysis`` and ``engine``,
-which it uses; the training experiments register when this package is imported."""
+which it uses; the training experiments and the decks' further claims (``deck_claims``)
+register when this package is imported."""
 
-from . import experiments  # noqa: F401  (registers the training claims)
+from . import deck_claims, experiments  # noqa: F401  (register the decks' count claims and the training claims)
 from .claims import (
     KINDS,
     SCHEMA,
