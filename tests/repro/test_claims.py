@@ -24,6 +24,7 @@ from cnnlab.repro.claims import (
     register_claim,
     run_claim,
 )
+from cnnlab.repro.deck_claims import DECK_CLAIMS
 
 CLAIMS = (
     "alexnet-conv1",
@@ -36,6 +37,8 @@ CLAIMS = (
     "local-connectivity",
     "conv-layer-examples",
 )
+# Every count claim: claims.py's, then the decks' further claims (tests/repro/test_deck_claims.py).
+COUNT = CLAIMS + DECK_CLAIMS
 # The lectures' training experiments (cnnlab.repro.experiments; tested in tests/repro/test_experiments.py).
 TRAINING = ("weight-init", "sigmoid-vs-relu-gradients", "dropout-scaling", "batchnorm-deep-net", "degradation")
 
@@ -52,9 +55,9 @@ def values(claim_id: str) -> dict[str, tuple[object, str]]:
 # -- registry ---------------------------------------------------------------------------
 def test_registry_lists_every_claim_with_a_source():
     claims = list_claims()
-    assert tuple(c.id for c in claims if c.kind == "count") == CLAIMS
+    assert tuple(c.id for c in claims if c.kind == "count") == COUNT
     assert all(c.source and c.title for c in claims)
-    assert [c.id for c in list_claims("count")] == list(CLAIMS)
+    assert [c.id for c in list_claims("count")] == list(COUNT)
     assert [c.id for c in list_claims("training")] == list(TRAINING)
     with pytest.raises(ConfigError, match="'nope'.*count, training"):
         list_claims("nope")
@@ -69,7 +72,7 @@ def test_unknown_claim_names_it_and_the_valid_ids():
 def test_registering_an_existing_id_is_refused():
     with pytest.raises(ValueError, match="already registered"):
         register_claim("vgg16-memory", "again", "nowhere")(lambda: ClaimResult(()))
-    assert len(list_claims()) == len(CLAIMS) + len(TRAINING)
+    assert len(list_claims()) == len(COUNT) + len(TRAINING)
 
 
 def test_records_validate_their_fields():
@@ -321,9 +324,9 @@ def test_cli_list():
         f"the {len(TRAINING)} training claims with `cnnlab repro run all --kind training`" in out
     )  # 'all' alone: counts
     code, out = cli("repro", "list", "--format", "json")
-    assert [r["id"] for r in json.loads(out)] == [*CLAIMS, *TRAINING]
+    assert [r["id"] for r in json.loads(out)] == [*COUNT, *TRAINING]
     code, out = cli("repro", "list", "--kind", "count", "--format", "json")
-    assert [r["id"] for r in json.loads(out)] == list(CLAIMS)
+    assert [r["id"] for r in json.loads(out)] == list(COUNT)
 
 
 def test_cli_run_text():
@@ -339,7 +342,7 @@ def test_cli_run_json_all_and_repeats():
     code, out = cli("repro", "run", "all", "stacked-3x3", "--format", "json")
     data = json.loads(out)
     assert code == 0 and data["schema"] == SCHEMA and set(data["verdicts"]) == set(VERDICTS)
-    assert [c["id"] for c in data["claims"]] == list(CLAIMS)  # 'all' once each, in order
+    assert [c["id"] for c in data["claims"]] == list(COUNT)  # 'all' once each, in order
     vgg = next(c for c in data["claims"] if c["id"] == "vgg16-memory")
     total = next(k for k in vgg["checks"] if k["quantity"] == "TOTAL memory (values per image)")
     assert (total["slide"], total["cnnlab"], total["verdict"]) == ("24M", 15_237_608, "slide inconsistent")
