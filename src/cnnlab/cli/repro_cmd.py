@@ -21,6 +21,7 @@ from ..repro import (
     list_claims,
     run_claim,
 )
+from ..repro.coverage import STATUS_MEANING, coverage
 from .render import format_table
 
 PrintFn = Callable[[str], None]
@@ -70,6 +71,55 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--seed", type=int, default=0, help="training experiments: the seed (default 0)")
     q.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     q.set_defaults(run=run_run)
+
+    q = repro.add_parser(
+        "coverage",
+        help="the inventory of the decks' checkable claims: deck:line, value, exact value, command, status",
+        description="Run every count claim and list what it checks: the claim, the deck file and line that "
+        "print the number (../shared/lectures), the deck's value, cnnlab's exact value, the command that shows "
+        "it, and its status: "
+        + "; ".join(f"{k}: {v}" for k, v in STATUS_MEANING.items())
+        + ". Training experiments are listed with their command, not run.",
+    )
+    q.add_argument("--all", action="store_true", help="every check, one line each (default: one line per claim)")
+    q.add_argument(
+        "--format", choices=("text", "md", "json"), default="text", help="output format (default: text; md: Markdown)"
+    )
+    q.set_defaults(run=run_coverage)
+
+
+def run_coverage(args: argparse.Namespace, print_fn: PrintFn) -> int:
+    inventory = coverage()
+    if args.format == "json":
+        print_fn(json.dumps(inventory.to_dict(), indent=2))
+        return 0
+    statuses = list(STATUS_MEANING)
+    if args.all:
+        header = ["claim", "quantity", "cited", "deck's value", "exact", "status", "command"]
+        rows = [[e.claim, e.quantity, e.cited, e.printed, e.exact, e.status, e.command] for e in inventory.entries]
+    else:
+        header = ["claim", "decks", "checks", *statuses, "command"]
+        rows = [
+            [r["claim"], ", ".join(d[:3] for d in r["decks"]) or "-", str(r["checks"])]
+            + [str(r.get(s, 0)) for s in statuses]
+            + [r["command"]]
+            for r in inventory.by_claim()
+        ]
+    if args.format == "md":
+        print_fn("| " + " | ".join(header) + " |")
+        print_fn("|" + "---|" * len(header))
+        for row in rows:
+            print_fn("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    else:
+        print_fn(format_table(header, rows))
+    decks, every = inventory.totals(), inventory.totals(decks_only=False)
+    print_fn(
+        "cited from the decks: "
+        + ", ".join(f"{decks[s]:,} {s}" for s in statuses)
+        + f"; {inventory.share_settled():.1%} of the decks' checkable numbers reproduced or corrected"
+    )
+    print_fn("all sources (decks, CS231n, papers): " + ", ".join(f"{every[s]:,} {s}" for s in statuses))
+    return 0
 
 
 def run_list(args: argparse.Namespace, print_fn: PrintFn) -> int:
