@@ -368,3 +368,17 @@ def test_recipe_fields_are_documented_types():
     ):
         for f in dataclasses.fields(cls):
             assert recipes._type_name(recipes._hints(cls)[f.name])
+
+
+@pytest.mark.skipif(not DECK.is_file(), reason="the lecture decks are in ../shared/lectures")
+def test_recipes_cite_deck_lines_that_exist():
+    """A recipe that follows a deck says which lines: the file exists and holds those lines."""
+    cited = 0
+    for name in list_recipes():
+        for source in load_recipe(name).source:
+            for deck, first, last in re.findall(r"deck (\d{3}_[0-9a-f]{16}\.txt), lines? (\d+)(?:-(\d+))?", source):
+                path = DECK.parent / deck
+                assert path.is_file(), f"{name} cites {deck}, which is not in ../shared/lectures"
+                assert int(last or first) <= len(path.read_text().splitlines()), f"{name}: {deck} line {last or first}"
+                cited += 1
+    assert cited >= 6  # DeeperGoogLeNet #01-#03, AlexNet, MiniGoogLeNet, MiniVGG, GoogLeNet
