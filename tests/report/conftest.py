@@ -1,6 +1,7 @@
 """Runs and pages for the report tests, made once per test session (xdist: once per worker
-that takes the "report" group): two one-epoch LeNet-5 runs on scikit-learn's digits in one
-folder, one of them validated on its test split, and an unfinished copy."""
+that takes the "report" group): two short LeNet-5 runs on scikit-learn's digits in one folder
+(an epoch is a fraction of a second), one of them validated on its test split, and an
+unfinished copy."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ def runs(tmp_path_factory) -> Path:
     """A folder of runs: ``holdout`` (validates on held-out training images, the recipe's
     way), ``on-test`` (validate_on: test) and ``unfinished`` (``holdout`` without report.json)."""
     root = tmp_path_factory.mktemp("report") / "runs"
-    train_recipe("lenet5-digits", overrides=["epochs=1"], run_dir=root / "holdout", **QUIET)
+    train_recipe("lenet5-digits", overrides=["epochs=4"], run_dir=root / "holdout", **QUIET)
     train_recipe(
-        "lenet5-digits", overrides=["epochs=1", "validate_on=test", "seed=1"], run_dir=root / "on-test", **QUIET
+        "lenet5-digits", overrides=["epochs=3", "validate_on=test", "seed=1"], run_dir=root / "on-test", **QUIET
     )
     shutil.copytree(root / "holdout", root / "unfinished")
     (root / "unfinished" / "report.json").unlink()

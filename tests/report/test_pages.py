@@ -40,7 +40,8 @@ def test_a_run_page_holds_the_runs_numbers_inline_and_small(runs) -> None:
     assert "61,706" in text  # the model's parameters in the summary
     assert "Per-layer table (12 rows" in text and "5 / 1" in text  # c1's receptive field: 5 pixels, jump 1
     mistakes = re.findall(r'<img src="data:image/png;base64,[^"]+" alt="test image \d+: a \d, predicted \d">', html)
-    assert len(mistakes) == 12  # the grid of the most confident mistakes
+    wrong = test["images"] - sum(report["confusion"][i][i] for i in range(len(report["confusion"])))
+    assert len(mistakes) == min(12, wrong) > 0  # the grid of the most confident mistakes
     assert "Grad-CAM (Selvaraju et al. 2017) at layer" in text
     assert len(html.encode()) < 5 * 2**20
 
