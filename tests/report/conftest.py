@@ -17,7 +17,6 @@ from cnnlab.engine.run import train_recipe
 QUIET = {"progress": False, "print_fn": lambda s: None}
 # the elements html.parser sees without a closing tag (HTML's void elements)
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-SVG_SELF_CLOSING = {"path"}
 
 
 @pytest.fixture(scope="session")
