@@ -36,7 +36,7 @@ from ..data import DatasetInfo, DeviceLoader, ImageTensors
 from ..errors import ConfigError
 from ..models import create_model
 from .loop import autocast_dtype, train_one_epoch
-from .run import resolve_auto, resolve_device
+from .run import machine_name, resolve_auto, resolve_device
 
 MODES = ("train", "infer")
 AGAINST = ("plain", "torchvision")
@@ -473,7 +473,7 @@ def bench(
         memory_note=memory.get("note", ""),
         threads=torch.get_num_threads(),
         torch_version=torch.__version__,
-        machine=_machine(dev),
+        machine=machine_name(dev),
     )
     if other is not None:
         theirs = Timing(times[1], batch_size)
@@ -498,15 +498,6 @@ def _device(device: str | torch.device) -> torch.device:
     ):
         raise ConfigError(f"device {name!r} asked for, but torch sees no MPS device; use --device cpu")
     return dev
-
-
-def _machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{platform.processor() or platform.machine()}, {cores} cores"
 
 
 def render_bench(result: BenchResult) -> list[str]:

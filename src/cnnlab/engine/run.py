@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import platform
 import random
 import re
 import sys
@@ -566,11 +568,31 @@ def _train(
             "epochs": recipe.epochs,
             "seconds": round(seconds + earlier_seconds, 1),
             "device": str(device),
+            # What a reader of the run needs beside the numbers (cnnlab report shows them):
+            # the machine, the versions, when it finished and how many images each split held.
+            "machine": machine_name(device),
+            "torch": str(torch.__version__),
+            "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "splits": {
+                "train": _images(train),
+                "validation": _images(evaluation) if recipe.validate_on == "holdout" else None,
+                "test": test["images"],
+            },
             "test": {k: v for k, v in test.items() if k != "confusion"},
             "confusion": test["confusion"],
         }
         atomic_write(run_dir / "report.json", lambda f: f.write(json.dumps(report, indent=2).encode()))
     return RunResult(run_dir, [dict(h) for h in history], test, seconds)
+
+
+def machine_name(device: torch.device | str) -> str:
+    """The machine a run or a measurement ran on, in words: the GPU's name, or the CPU's
+    architecture and the cores this process may use."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{platform.processor() or platform.machine()}, {cores} cores"
 
 
 def _load_best(model: nn.Module, run_dir: Path, device: torch.device) -> str:
@@ -629,6 +651,11 @@ def final_report(model: nn.Module, loader: Any, device: torch.device, info: Any)
         "confusion": confusion_matrix(labels, preds, len(classes)).tolist(),
         "classes": classes,
     }
+
+
+def _images(data: Any) -> int | None:
+    """Images in a split: an image folder's DataLoader counts its dataset's, not its batches."""
+    return _size(data.dataset) if isinstance(data, torch.utils.data.DataLoader) else _size(data)
 
 
 def _size(data: Any) -> int | None:

@@ -26,3 +26,27 @@ def _save(fig: object, path: Path, dpi: int) -> Path:
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi)
     return path
+
+
+def figure_bytes(fig: object, fmt: str = "svg", dpi: int = 100, close: bool = True) -> bytes:
+    """A matplotlib ``Figure`` as the bytes of an ``"svg"`` or ``"png"`` file, for a page
+    that carries its figures inline (``cnnlab report``). SVG text stays text (no glyph
+    outlines: smaller, searchable) and carries no date, so the same figure gives the same
+    bytes. ``close`` closes a pyplot figure afterwards."""
+    import io
+
+    import matplotlib
+
+    if fmt not in ("svg", "png"):
+        raise ValueError(f"fmt={fmt!r}: a page figure is 'svg' or 'png'")
+    buffer = io.BytesIO()
+    metadata = {"Date": None} if fmt == "svg" else {}
+    try:
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "cnnlab"}):
+            fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
+    finally:
+        if close:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+    return buffer.getvalue()

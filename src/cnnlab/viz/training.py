@@ -10,6 +10,16 @@ from ..engine.callbacks import Callback
 from ._save import save_figure
 
 
+def _whole_epochs(ax, epochs: Sequence[int]) -> None:
+    """Whole epochs on the x axis; one epoch alone sits in the middle of [e - 1, e + 1]
+    (matplotlib would otherwise spread fractional ticks 0.95 ... 1.05 around it)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if epochs and min(epochs) == max(epochs):
+        ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
+
+
 def plot_curves(
     history: Sequence[Mapping[str, float]],
     path: str | os.PathLike,
@@ -49,10 +59,8 @@ def curves_figure(history: Sequence[Mapping[str, float]], *, title: str = "", va
         if points:
             xs, ys = zip(*points)
             lines += axis.plot(xs, ys, style, color=colour, marker="o", markersize=3, label=label)
-    from matplotlib.ticker import MaxNLocator
-
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs: no tick at 2.5
+    _whole_epochs(ax, epochs)  # whole epochs: no tick at 2.5
     ax.set_ylabel("loss (cross-entropy)")
     acc_ax.set_ylabel("top-1 accuracy")
     acc_ax.set_ylim(0.0, 1.0)
@@ -69,6 +77,11 @@ def plot_confusion_matrix(
 ) -> Path:
     """Rows are true classes, columns predicted ones; each cell shows its count and is shaded
     by its share of the row (the class's recall on the diagonal)."""
+    return save_figure(confusion_figure(matrix, class_names, title=title), path)
+
+
+def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str], *, title: str = ""):
+    """The figure :func:`plot_confusion_matrix` saves (a matplotlib ``Figure``)."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -106,7 +119,61 @@ def plot_confusion_matrix(
                 )
     ax.set_title(title or "confusion matrix")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
+
+
+def lr_figure(history: Sequence[Mapping[str, float]], *, title: str = ""):
+    """The learning rate at the end of each epoch (``lr`` of each history row), on a log
+    axis when it spans more than a factor of 20 (step and cosine schedules)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    points = [(int(h["epoch"]), float(h["lr"])) for h in history if h.get("lr") is not None]
+    fig = Figure(figsize=(8.0, 3.0))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    if points:
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, "-", color="tab:green", marker="o", markersize=3)
+        positive = [y for y in ys if y > 0]
+        if positive and max(positive) / min(positive) > 20:
+            ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    _whole_epochs(ax, [x for x, _ in points])
+    ax.set_ylabel("learning rate")
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "learning rate at the end of each epoch")
+    fig.tight_layout()
+    return fig
+
+
+def validation_curves_figure(runs: Sequence[tuple[str, Sequence[Mapping[str, float]]]], *, title: str = ""):
+    """Several runs' validation curves side by side: top-1 accuracy (left) and loss (right)
+    per epoch, one colour per run; ``runs`` holds ``(label, history)`` pairs."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10.0, 4.2))
+    FigureCanvasAgg(fig)
+    acc_ax, loss_ax = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for label, history in runs:
+        for ax, key in ((acc_ax, "val_acc1"), (loss_ax, "val_loss")):
+            points = [(int(h["epoch"]), h[key]) for h in history if h.get(key) is not None]
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, "-", marker="o", markersize=3, label=label)
+    epochs = [int(h["epoch"]) for _, history in runs for h in history]
+    for ax, name in ((acc_ax, "validation top-1 accuracy"), (loss_ax, "validation loss (cross-entropy)")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        _whole_epochs(ax, [min(epochs), max(epochs)] if epochs else [])
+        ax.grid(alpha=0.3)
+    acc_ax.set_ylim(0.0, 1.0)
+    if any(ax.lines for ax in (acc_ax, loss_ax)):
+        acc_ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title or "validation curves of the runs")
+    fig.tight_layout()
+    return fig
 
 
 class CurvePlotter(Callback):
