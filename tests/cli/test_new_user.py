@@ -110,3 +110,17 @@ def test_curves_name_the_split_they_validated_on_and_tick_whole_epochs():
 def test_repro_run_says_verdicts_once(capsys):
     assert main(["repro", "run", "alexnet-conv1", "stacked-3x3"]) == 0
     assert capsys.readouterr().out.count("verdicts:") == 1
+
+
+def test_counts_a_person_reads_have_thousands_separators(capsys):
+    assert main(["info", "vgg16"]) == 0
+    assert "3x224x224, 1,000 classes" in capsys.readouterr().out
+    assert main(["list"]) == 0
+    assert " 1,000\n" in capsys.readouterr().out
+    lines: list[str] = []
+    assert main(["data", "list"], print_fn=lines.append) == 0
+    assert any(line.startswith("imagenet") and " 1,000 " in line for line in "\n".join(lines).splitlines())
+    digits = cnnlab.data.load_dataset("digits", "train")
+    assert f"{len(digits):,} images" in repr(digits) and len(digits) >= 1000
+    with pytest.raises(ConfigError, match=r"the training split has 1,\d{3} images; use at most 1\d{3}$"):
+        cnnlab.engine.run.train_subset(len(digits), 5000, seed=0)

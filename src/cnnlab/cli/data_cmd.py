@@ -110,7 +110,7 @@ def run_list(args: argparse.Namespace, print_fn: PrintFn) -> int:
     table = [
         [
             r["name"],
-            str(r["classes"] or "any"),
+            f"{r['classes']:,}" if r["classes"] else "any",
             "x".join(map(str, r["image_size"] or [])) or "any",
             _splits(dataset_info(r["name"])),
             "a tree you name with --data-dir"

@@ -64,7 +64,8 @@ def run_list(args: argparse.Namespace, print_fn: PrintFn) -> int:
         print_fn(f"no model matches {args.pattern!r}")
         return 1
     table = [
-        [r["name"], r["family"], str(r["year"]), human_count(r["params"]), r["input"], str(r["classes"])] for r in rows
+        [r["name"], r["family"], str(r["year"]), human_count(r["params"]), r["input"], f"{r['classes']:,}"]
+        for r in rows
     ]
     print_fn(format_table(["name", "family", "year", "params", "input", "classes"], table, align="lllrrr"))
     print_fn(f"{len(rows)} models; params are exact PyTorch counts at the default input and classes")
@@ -89,7 +90,7 @@ def run_info(args: argparse.Namespace, print_fn: PrintFn) -> int:
         f"{card.name}  ({card.family})",
         f"  paper       {card.paper.cite()}",
         f"  follows     {card.table}",
-        f"  input       {'x'.join(map(str, card.input_size))}, {card.num_classes} classes",
+        f"  input       {'x'.join(map(str, card.input_size))}, {card.num_classes:,} classes",
         f"  params      {card.params:,} (exact, PyTorch)"
         + (f"; paper: {card.paper_params}" if card.paper_params else ""),
     ]

@@ -144,7 +144,7 @@ class ImageTensors(Dataset):
 
     def __repr__(self) -> str:
         n, c, h, w = self.images.shape
-        return f"ImageTensors({self.info.name!r}, {n} images {c}x{h}x{w} uint8, {self.num_classes} classes)"
+        return f"ImageTensors({self.info.name!r}, {n:,} images {c}x{h}x{w} uint8, {self.num_classes:,} classes)"
 
 
 class FolderImages(Dataset):
@@ -195,9 +195,7 @@ class FolderImages(Dataset):
         return len(self.classes)
 
     def __repr__(self) -> str:
-        return (
-            f"FolderImages({self.info.name!r}, {len(self)} images, {self.num_classes} classes, root={str(self.root)!r})"
-        )
+        return f"FolderImages({self.info.name!r}, {len(self):,} images, {self.num_classes:,} classes, root={str(self.root)!r})"
 
 
 def select_classes(data: ImageTensors | FolderImages, subset: DatasetInfo) -> ImageTensors | FolderImages:

@@ -221,9 +221,9 @@ def train_subset(count: int, size: int, seed: int) -> torch.Tensor:
     with ``seed``: the images a ``dataset.train_size`` run trains on (and a linear probe
     with the same size and seed fits on)."""
     if size < 1:
-        raise ConfigError(f"train_size={size} must be a positive number of images, at most {count}")
+        raise ConfigError(f"train_size={size} must be a positive number of images, at most {count:,}")
     if size > count:
-        raise ConfigError(f"train_size={size} but the training split has {count} images; use at most {count}")
+        raise ConfigError(f"train_size={size} but the training split has {count:,} images; use at most {count}")
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
     return order[:size].sort().values
 
