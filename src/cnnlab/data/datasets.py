@@ -195,7 +195,8 @@ class FolderImages(Dataset):
         return len(self.classes)
 
     def __repr__(self) -> str:
-        return f"FolderImages({self.info.name!r}, {len(self):,} images, {self.num_classes:,} classes, root={str(self.root)!r})"
+        root = str(self.root)
+        return f"FolderImages({self.info.name!r}, {len(self):,} images, {self.num_classes:,} classes, root={root!r})"
 
 
 def select_classes(data: ImageTensors | FolderImages, subset: DatasetInfo) -> ImageTensors | FolderImages:
