@@ -14,7 +14,6 @@ import jinja2
 
 from ..analysis.report import binary_bytes, count, si
 from ..atomic import atomic_write
-from ..viz import figure_bytes
 
 
 def _pct(value: Any, digits: int = 2) -> str:
@@ -69,14 +68,33 @@ def _uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def _figure_bytes(fig: Any, fmt: str, dpi: int = 100) -> bytes:
+    # viz loads with the first figure, not with this module: ``import cnnlab`` imports the
+    # notebook renderers (and so this module), and a table needs neither viz nor the engine
+    # its training figures build on.
+    from ..viz import figure_bytes
+
+    return figure_bytes(fig, fmt, dpi=dpi)
+
+
 def svg_uri(fig: Any) -> str:
     """A matplotlib figure as an inline SVG image (text stays text: small and sharp)."""
-    return _uri("image/svg+xml", figure_bytes(fig, "svg"))
+    return _uri("image/svg+xml", _figure_bytes(fig, "svg"))
 
 
 def png_uri(fig: Any, dpi: int = 80) -> str:
     """A matplotlib figure as an inline PNG image (for images and large grids, where SVG is bigger)."""
-    return _uri("image/png", figure_bytes(fig, "png", dpi=dpi))
+    return _uri("image/png", png_bytes(fig, dpi))
+
+
+def png_bytes(fig: Any, dpi: int = 80) -> bytes:
+    """A matplotlib figure as the bytes of a PNG file (closed afterwards)."""
+    return _figure_bytes(fig, "png", dpi)
+
+
+def data_uri(mime: str, data: bytes) -> str:
+    """``data`` inline, as a ``data:`` URL of type ``mime``."""
+    return _uri(mime, data)
 
 
 def pixels_uri(pixels: Any) -> str:
