@@ -42,7 +42,18 @@ _WHERE = {
     "runs_page": "runs",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Diagram",
+    "Target",
+    "classify",
+    "default_output",
+    "model_page",
+    "network_diagram",
+    "read_run",
+    "run_page",
+    "runs_page",
+    "write_report",
+]
 
 
 def __getattr__(name: str) -> Any:
