@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import torch
+from torch import nn
 
 import cnnlab
 from cnnlab import analyze, compare, display, explain, model_card
@@ -68,6 +69,14 @@ def test_an_analysis_shows_its_totals_stages_and_collapsed_layers() -> None:
         assert r.label in text
     assert "Stages (from" in text and "The network, drawn" in text
     assert short_repr(a).startswith("<Analysis of lenet5 at 1x32x32, batch 1: 61,706 parameters")
+
+
+def test_an_analysis_of_any_module_at_a_batch_says_so() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+    a = analyze(net, input_size=(3, 16, 16), batch_size=4)
+    text = shown(a)
+    assert "242" in text and f"{a.macs:,}" in text  # 3*8*9 + 8 + 8*2 + 2 parameters; MACs of the batch
+    assert "multiply-adds per batch of 4 at 3x16x16" in text and "Stages (from depth-1 modules)" in text
 
 
 def test_a_model_card_shows_the_paper_the_exact_counts_and_the_deviations() -> None:

@@ -43,8 +43,6 @@ from .render import data_uri, png_bytes, render, run_label
 # A display draws at most this many images of a batch (a figure grows one row per image);
 # the facts say how many were left out.
 MAX_IMAGES = 8
-# Above this many layer calls an analysis leaves the network drawing out (it is a page long).
-MAX_DRAWN_ROWS = 400
 PNG_DPI = 72
 
 # Each display's SVG gets its own ids, so two drawings in one notebook never share a marker.
@@ -89,7 +87,7 @@ def analysis_html(analysis: Analysis) -> str:
         stages=stage_rows(analysis, _feature_info(analysis.model)),
         rows=layer_rows(analysis),
         batch_note=f"MACs for one {per}.",
-        diagram=network_diagram(analysis) if len(analysis.rows) <= MAX_DRAWN_ROWS else None,
+        diagram=network_diagram(analysis),  # runs of identical blocks fold: ResNet-152's fits
         id=f"cnnlab-analysis-{next(_ids)}",
     )
 
