@@ -20,8 +20,6 @@ from cnnlab.repro import run_claim
 
 from .conftest import check_fragment, page_text
 
-pytestmark = pytest.mark.xdist_group("report")
-
 PNG = b"\x89PNG\r\n\x1a\n"
 KINDS = ("analysis", "model-card", "comparison", "explanation", "runs", "claim")
 
@@ -132,6 +130,7 @@ def test_an_explanation_of_a_large_batch_draws_its_first_images(lenet) -> None:
     assert filters._repr_png_().startswith(PNG)
 
 
+@pytest.mark.xdist_group("report")  # the runs fixture: trained once per worker of the group
 def test_the_runs_table_shows_each_run(runs) -> None:
     table = list_runs(runs)
     assert isinstance(table, RunTable) and isinstance(table, list) and table.root == str(runs)
