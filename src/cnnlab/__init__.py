@@ -24,6 +24,11 @@ from .registry import ModelCard, Paper, list_models, model_card, model_options
 
 __version__ = "0.1.0"
 
+# Rich display in Jupyter: the renderers of Analysis, ModelCard, Comparison, Explanation, the
+# runs table and a claim's result register in cnnlab.display (after __version__, which the
+# report's templates print).
+from .report import notebook as _notebook  # noqa: E402, F401
+
 __all__ = [
     "Analysis",
     "CheckpointError",

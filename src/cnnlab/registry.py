@@ -29,6 +29,7 @@ from typing import Any
 
 from torch import nn
 
+from .display import RichDisplay
 from .errors import ConfigError, UnknownModelError, closest
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -78,16 +79,19 @@ class TorchvisionWeights:
     requires: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ModelCard:
+@dataclass(frozen=True, repr=False)
+class ModelCard(RichDisplay):
     """The facts of one registered model.
 
     ``params`` (and ``macs`` where the specification gives one) are the exact counts a
     PyTorch build must reach at ``input_size`` and ``num_classes``; the tests hold every
     model to them. ``paper_params`` and ``paper_macs`` are the figures as the paper prints
     them, rounding included. Every difference from the paper is listed in ``deviations``
-    and commented beside the line of code that makes it.
+    and commented beside the line of code that makes it. In Jupyter a card displays as the
+    card of ``cnnlab report MODEL``; ``repr()`` is one line.
     """
+
+    display_kind = "model-card"
 
     name: str
     family: str
@@ -112,6 +116,13 @@ class ModelCard:
         # A private copy: a card is shared by every model built from it.
         object.__setattr__(self, "test_kwargs", dict(self.test_kwargs))
         object.__setattr__(self, "deviations", tuple(self.deviations))
+
+    def __repr__(self) -> str:
+        size = "x".join(map(str, self.input_size))
+        return (
+            f"<ModelCard {self.name}: {self.paper.authors} {self.paper.year}, {self.table}; {self.params:,} parameters "
+            f"at {size}, {self.num_classes} classes, {len(self.deviations)} deviations>"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""

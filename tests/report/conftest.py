@@ -101,5 +101,28 @@ def check_page(html: str) -> Checker:
     return checker
 
 
+def check_fragment(html: str) -> Checker:
+    """Parse a block of HTML that Jupyter shows inside a notebook (no document around it) and
+    assert it is well formed: every element closed in order, header cells scoped, images
+    with alt text and inline, no reference outside the block."""
+    checker = Checker()
+    checker.feed(html)
+    checker.close()
+    assert not checker.errors, checker.errors[:5]
+    assert not checker.stack, f"unclosed: {checker.stack}"
+    assert not html.lstrip().lower().startswith(("<!doctype", "<html")), "a fragment, not a document"
+    for tag, attrs in checker.tags:
+        assert tag not in ("script", "link", "iframe", "html", "body", "head"), f"<{tag}> in a display"
+        if tag == "img":
+            assert attrs.get("alt"), f"an image without alt text: {str(attrs)[:80]}"
+            assert attrs["src"].startswith("data:image/"), attrs["src"][:40]
+        if tag == "th":
+            assert attrs.get("scope") in ("row", "col"), f"a header cell without scope: {attrs}"
+        for key in ("src", "href"):
+            value = attrs.get(key)
+            assert value is None or value.startswith(("data:", "#")), f"{key}={value[:60]}"
+    return checker
+
+
 def page_text(checker: Checker) -> str:
     return " ".join(" ".join(checker.text).split())

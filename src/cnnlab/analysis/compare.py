@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..display import RichDisplay
 from ..errors import ConfigError
 from ..models import create_model
 from ..registry import list_models, model_card, model_options
@@ -170,11 +171,14 @@ class ComparedModel:
         }
 
 
-@dataclass(frozen=True)
-class Comparison:
+@dataclass(frozen=True, repr=False)
+class Comparison(RichDisplay):
     """What ``compare()`` returns: the models in the order given, the baseline's name, the
     input size asked for (``None``: each model at its own default) and notes on what the
-    numbers do and do not allow one to conclude."""
+    numbers do and do not allow one to conclude. In Jupyter it displays as a table with
+    the ratios to the baseline, the notes and each model's stages; ``repr()`` is one line."""
+
+    display_kind = "comparison"
 
     models: tuple[ComparedModel, ...]
     baseline: str
@@ -183,6 +187,10 @@ class Comparison:
 
     def __iter__(self):
         return iter(self.models)
+
+    def __repr__(self) -> str:
+        size = f" at {_size(self.input_size)}" if self.input_size else ""
+        return f"<Comparison of {', '.join(self.names)}{size}, baseline {self.baseline}>"
 
     def __len__(self) -> int:
         return len(self.models)

@@ -24,6 +24,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..display import RichDisplay
+
 SCHEMA = "cnnlab.analysis/1"
 
 KINDS = ("conv", "linear", "norm", "act", "pool", "elementwise", "concat", "reshape", "dropout", "identity", "other")
@@ -196,9 +198,14 @@ class TrainingMemory:
         return self.parameters + self.gradients + self.optimizer_state + self.activations
 
 
-@dataclass
-class Analysis:
-    """Everything one forward pass of a model shows: rows, containers and totals."""
+@dataclass(repr=False)
+class Analysis(RichDisplay):
+    """Everything one forward pass of a model shows: rows, containers and totals.
+
+    In Jupyter it displays as ``cnnlab report MODEL`` shows it (totals up front, the
+    per-layer table collapsed); ``repr()`` is one line."""
+
+    display_kind = "analysis"
 
     model: str
     input_size: tuple[int, ...]  # one sample, without the batch: (C, H, W)
@@ -218,6 +225,13 @@ class Analysis:
 
     def __iter__(self) -> Iterator[LayerRecord]:
         return iter(self.rows)
+
+    def __repr__(self) -> str:
+        size = "x".join(map(str, self.input_size))
+        return (
+            f"<Analysis of {self.model} at {size}, batch {self.batch_size}: {self.params_total:,} parameters, "
+            f"{self.macs:,} multiply-accumulates, {len(self.rows)} rows>"
+        )
 
     def __len__(self) -> int:
         return len(self.rows)

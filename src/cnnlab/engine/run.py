@@ -16,7 +16,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from ..data import (
     match_channels,
     open_image,
 )
+from ..display import RichDisplay
 from ..errors import CheckpointError, ConfigError
 from ..models import create_model
 from ..registry import list_models, model_card
@@ -927,12 +928,29 @@ def predict_images(
     return out
 
 
-def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
+class RunTable(RichDisplay, list):
+    """What :func:`list_runs` returns: a list of one plain dict per run (``json.dumps``,
+    sorting and indexing work as on any list) that knows the folder it lists (``root``).
+    In Jupyter it displays as the table of ``cnnlab report DIR``; ``repr()`` is one line."""
+
+    display_kind = "runs"
+
+    def __init__(self, runs: Iterable[dict[str, Any]] = (), root: str | Path = "runs") -> None:
+        super().__init__(runs)
+        self.root = str(root)
+
+    def __repr__(self) -> str:
+        finished = sum(r.get("status") == "finished" for r in self)
+        return f"<RunTable of {self.root}: {len(self)} runs, {finished} finished>"
+
+
+def list_runs(root: str | Path = "runs") -> RunTable:
     """Every run directory under ``root`` (``root`` itself and two levels down), newest first, as plain
     data: folder, recipe, model, dataset, epochs done and planned, best validation rank-1
     (and its epoch), test rank-1 and rank-5 when the run finished, seconds, status
     (``finished``: it wrote its report; ``unfinished``: epochs and checkpoints but no report,
-    so ``cnnlab train --resume`` can continue it) and when it was last written."""
+    so ``cnnlab train --resume`` can continue it) and when it was last written; a
+    :class:`RunTable`, a list of dicts."""
     import yaml
 
     root = Path(root)
@@ -975,4 +993,4 @@ def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
                 "modified": datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d %H:%M"),
             }
         )
-    return sorted(runs, key=lambda r: r["modified"], reverse=True)
+    return RunTable(sorted(runs, key=lambda r: r["modified"], reverse=True), root)

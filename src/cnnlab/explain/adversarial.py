@@ -75,6 +75,7 @@ def _result(
             "final_prob": logits1.softmax(1).gather(1, goal[:, None])[:, 0].cpu(),
             "targeted": targeted,
         },
+        images=x.detach().cpu(),
     )
 
 

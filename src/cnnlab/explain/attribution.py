@@ -160,6 +160,7 @@ def saliency(
             "batch_size": batch_size,
         },
         extras={"gradient": grad.cpu()},
+        images=x.detach().cpu(),
     )
 
 
@@ -200,6 +201,7 @@ def cam(model: nn.Module, images: Any, target: Target = None) -> Explanation:
         logits.cpu(),
         layer=where,
         extras={"upsampled": _upsample(maps, x.shape[-2:]).cpu()},
+        images=x.detach().cpu(),
     )
 
 
@@ -250,6 +252,7 @@ def grad_cam(
         layer=layer,
         params={"plus_plus": plus_plus},
         extras={"upsampled": _upsample(maps, x.shape[-2:]).detach().cpu()},
+        images=x.detach().cpu(),
     )
 
 
@@ -295,6 +298,7 @@ def _modified_backprop(
         logits.detach().cpu(),
         layer=layer,
         params={"channel": channel, "relus_rewritten": mode.calls},
+        images=x.detach().cpu(),
     )
 
 
@@ -381,6 +385,7 @@ def occlusion(
             "baseline": baseline.cpu(),
             "positions": {"rows": ys, "cols": xs},
         },
+        images=x.detach().cpu(),
     )
 
 
@@ -438,4 +443,5 @@ def grabcut(
         logits=None if result is None else result.logits,
         params={"foreground": foreground, "background": background, "iterations": iterations},
         extras={"saliency": saliency_maps.cpu()},
+        images=x.detach().cpu(),
     )

@@ -68,6 +68,7 @@ def _gradient_cam(
         logits.detach().cpu(),
         layer=layer,
         extras={"upsampled": _upsample(maps, x.shape[-2:]).cpu()},
+        images=x.detach().cpu(),
     )
 
 
@@ -169,6 +170,7 @@ def score_cam(
             "scores": scores.cpu(),
             "weights": weights.cpu(),
         },
+        images=x.detach().cpu(),
     )
 
 
@@ -231,6 +233,7 @@ def eigen_cam(model: nn.Module, images: Any, target: Target = None, *, layer: st
             "projection": projection.cpu(),
             "explained_variance_ratio": share.cpu(),
         },
+        images=x.detach().cpu(),
     )
 
 
@@ -268,4 +271,5 @@ def guided_grad_cam(
         layer=cam.layer,
         params={"interpolate": interpolate},
         extras={"grad_cam": factor, "guided_backprop": guided.maps},
+        images=cam.images,
     )

@@ -223,6 +223,7 @@ def integrated_gradients(
                 "error": (sums - delta).abs().cpu(),
             },
         },
+        images=x.detach().cpu(),
     )
 
 
@@ -247,4 +248,5 @@ def input_x_gradient(model: nn.Module, images: Any, target: Target = None) -> Ex
         idx.cpu(),
         logits.cpu(),
         extras={"gradient": grad.cpu()},
+        images=x.detach().cpu(),
     )

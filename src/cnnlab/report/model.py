@@ -82,7 +82,7 @@ def layer_rows(analysis: Analysis) -> list[dict[str, Any]]:
     ]
 
 
-def _stages(analysis: Analysis, feature_info: Sequence | None) -> dict[str, Any]:
+def stage_rows(analysis: Analysis, feature_info: Sequence | None) -> dict[str, Any]:
     stages, source = stage_breakdown(analysis, feature_info)
     return {
         "source": source,
@@ -120,7 +120,7 @@ def model_page(name: str, input_size: Sequence[int] | str | None = None) -> str:
         else {**published.to_dict(), "dataset_title": DATASETS.get(published.dataset, published.dataset)},
         totals=totals(analysis),
         size="x".join(map(str, analysis.input_size)),
-        stages=_stages(analysis, getattr(model, "feature_info", None)),
+        stages=stage_rows(analysis, getattr(model, "feature_info", None)),
         rows=layer_rows(analysis),
         diagram=network_diagram(analysis),
         version=__version__,

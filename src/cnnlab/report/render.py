@@ -7,6 +7,7 @@ import base64
 import functools
 import io
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,6 @@ import jinja2
 
 from ..analysis.report import binary_bytes, count, si
 from ..atomic import atomic_write
-from ..viz import figure_bytes
 
 
 def _pct(value: Any, digits: int = 2) -> str:
@@ -37,6 +37,27 @@ def _bytes(value: Any) -> str:
     return binary_bytes(int(value)) if isinstance(value, (int, float)) else "-"
 
 
+def _ratio(value: Any) -> str:
+    """A model's value over the baseline's: ``2.26x``, ``1,020x``."""
+    if not isinstance(value, (int, float)):
+        return "-"
+    return f"{value:.3g}x" if value < 100 else f"{value:,.0f}x"
+
+
+def _value(value: Any) -> str:
+    """A printed or computed number of a claim: integers with thousands separators, a
+    fraction as itself unless whole, six significant digits of a float, text as it is."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, Fraction):
+        return str(value) if value.denominator != 1 else f"{int(value):,}"
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -47,13 +68,21 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(pct=_pct, count=_count, fixed=_fixed, si=_si, bytes=_bytes)
+    env.filters.update(pct=_pct, count=_count, fixed=_fixed, si=_si, bytes=_bytes, ratio=_ratio, value=_value)
     return env
 
 
 def render(template: str, **context: Any) -> str:
     """The page ``template`` (a file in ``cnnlab/report/templates``) filled with ``context``."""
     return environment().get_template(template).render(**context)
+
+
+def run_label(run: str, root: str | os.PathLike[str]) -> str:
+    """A run folder as a table names it: relative to the folder of runs ``root``."""
+    try:
+        return Path(run).relative_to(root).as_posix() or Path(run).name
+    except ValueError:
+        return run
 
 
 def write_page(path: str | os.PathLike[str], html: str) -> Path:
@@ -69,14 +98,33 @@ def _uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def _figure_bytes(fig: Any, fmt: str, dpi: int = 100) -> bytes:
+    # viz loads with the first figure, not with this module: ``import cnnlab`` imports the
+    # notebook renderers (and so this module), and a table needs neither viz nor the engine
+    # its training figures build on.
+    from ..viz import figure_bytes
+
+    return figure_bytes(fig, fmt, dpi=dpi)
+
+
 def svg_uri(fig: Any) -> str:
     """A matplotlib figure as an inline SVG image (text stays text: small and sharp)."""
-    return _uri("image/svg+xml", figure_bytes(fig, "svg"))
+    return _uri("image/svg+xml", _figure_bytes(fig, "svg"))
 
 
 def png_uri(fig: Any, dpi: int = 80) -> str:
     """A matplotlib figure as an inline PNG image (for images and large grids, where SVG is bigger)."""
-    return _uri("image/png", figure_bytes(fig, "png", dpi=dpi))
+    return _uri("image/png", png_bytes(fig, dpi))
+
+
+def png_bytes(fig: Any, dpi: int = 80) -> bytes:
+    """A matplotlib figure as the bytes of a PNG file (closed afterwards)."""
+    return _figure_bytes(fig, "png", dpi)
+
+
+def data_uri(mime: str, data: bytes) -> str:
+    """``data`` inline, as a ``data:`` URL of type ``mime``."""
+    return _uri(mime, data)
 
 
 def pixels_uri(pixels: Any) -> str:

@@ -12,14 +12,7 @@ from .. import __version__
 from ..engine.callbacks import read_jsonl
 from ..engine.run import list_runs
 from ..viz import validation_curves_figure
-from .render import render, svg_uri
-
-
-def _label(run: str, root: Path) -> str:
-    try:
-        return Path(run).relative_to(root).as_posix() or Path(run).name
-    except ValueError:
-        return run
+from .render import render, run_label, svg_uri
 
 
 def runs_page(root: str | os.PathLike[str], page: str | os.PathLike[str], links: Mapping[str, Any]) -> str:
@@ -30,7 +23,7 @@ def runs_page(root: str | os.PathLike[str], page: str | os.PathLike[str], links:
     here = Path(page).resolve().parent
     rows, curves = [], []
     for r in runs:
-        label = _label(r["run"], root)
+        label = run_label(r["run"], root)
         target = links.get(r["run"])
         href = os.path.relpath(Path(target).resolve(), here).replace(os.sep, "/") if isinstance(target, Path) else None
         rows.append({**r, "label": label, "href": href, "problem": None if href else target})

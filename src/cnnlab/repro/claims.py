@@ -32,6 +32,7 @@ from torch import nn
 from ..analysis.capture import analyze
 from ..analysis.receptive_field import empirical_region
 from ..analysis.records import Analysis, LayerRecord
+from ..display import RichDisplay
 from ..errors import ConfigError
 from ..models import create_model
 from ..models.googlenet import PRINTED_PARAMS_OFF, TABLE1
@@ -114,11 +115,14 @@ class Claim:
             raise ValueError(f"claim {self.id!r} has kind {self.kind!r}; choose one of {', '.join(KINDS)}")
 
 
-@dataclass(frozen=True)
-class ClaimResult:
+@dataclass(frozen=True, repr=False)
+class ClaimResult(RichDisplay):
     """The checks of one claim, free-text notes (computed facts without a printed number to
     compare) and the files a run wrote (``artifacts``; none for count claims).
-    ``run_claim`` fills in ``claim``."""
+    ``run_claim`` fills in ``claim``. In Jupyter it displays as a table: each quantity, the
+    number as the deck prints it, cnnlab's exact value and the verdict; ``repr()`` is one line."""
+
+    display_kind = "claim"
 
     checks: tuple[Check, ...]
     notes: str = ""
@@ -135,6 +139,11 @@ class ClaimResult:
         twice = [q for q, n in seen.items() if n > 1]
         if twice:
             raise ValueError(f"quantities must be unique within a claim; repeated: {', '.join(twice)}")
+
+    def __repr__(self) -> str:
+        name = self.claim.id if self.claim else "claim"
+        counts = ", ".join(f"{n} {verdict}" for verdict, n in self.summary.items() if n)
+        return f"<ClaimResult {name}: {len(self.checks)} checks ({counts or 'none'})>"
 
     def check(self, quantity: str) -> Check:
         for c in self.checks:

@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 from ..atomic import atomic_output
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot``, drawing off-screen (Agg) unless a backend is already chosen: by
+    an earlier ``pyplot`` import (Jupyter's inline backend, a user's window) or by
+    ``$MPLBACKEND`` (which Jupyter kernels set). A figure drawn for a file, a page or a
+    notebook display then never switches a notebook's own plots away from inline."""
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def save_figure(fig: object, path: str | os.PathLike, dpi: int = 150, close: bool = False) -> Path:

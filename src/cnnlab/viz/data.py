@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ._save import pyplot
 
 # More than this per class makes a grid nobody can read, and matplotlib takes minutes to lay
 # out thousands of axes (digits' 180 per class x 10 classes would be 1,800).
@@ -57,11 +58,7 @@ def plot_samples(data: Any, *, per_class: int = 8, max_classes: int = 20, seed: 
     """A grid of ``per_class`` random images of each class (the first ``max_classes``
     classes), each row titled with its class name and its count in ``data``. ``per_class``
     is 1 to :data:`MAX_PER_CLASS` and is capped at the largest class's size."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     labels, names = _labels(data)
     shown = min(len(names), max_classes)
     per_class = per_class_shown(data, per_class, max_classes)

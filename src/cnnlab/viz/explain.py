@@ -12,18 +12,13 @@ import torch
 
 from ..explain.methods import METHODS
 from ..explain.sanity import pixel_map
-from ._save import save_figure
+from ._save import pyplot, save_figure
 
 NORMS = ("minmax", "symmetric", "none")
 
 
 def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _image(t: torch.Tensor) -> Any:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._save import save_figure
+from ._save import pyplot, save_figure
 
 
 def plot_claim(result: Any, out_dir: str | os.PathLike) -> list[Path]:
@@ -32,12 +32,7 @@ def plot_claim(result: Any, out_dir: str | os.PathLike) -> list[Path]:
 
 
 def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _save_one(fig: Any, path: Path) -> list[Path]:
