@@ -11,9 +11,10 @@ is the same. The objective is strictly convex, so both land on the same optimum.
 The features are read a chunk of rows at a time, three times over: one pass for the
 per-feature mean and standard deviation (merged chunk by chunk in float64), then one per
 function evaluation of L-BFGS (``torch.optim.LBFGS``, strong Wolfe line search, 10 pairs
-of history as scipy keeps), then one to score. A chunk is standardised and multiplied in
-float32 (``dtype``); losses and gradients are summed across chunks in float64, and the
-weights L-BFGS moves are float64. Features in a ``.npy`` file are read (plain reads, no
+of history as scipy keeps), then one to score. A chunk is multiplied in float32 (``dtype``)
+as it was read: the standardisation is folded into the weights and back out of the
+gradient, which saves writing every chunk again; losses and gradients are summed across
+chunks in float64, and the weights L-BFGS moves are float64. Features in a ``.npy`` file are read (plain reads, no
 memory map) into one reused buffer: nothing is mapped into the process, so its memory is a few chunks
 (``chunk_bytes``) whatever the number of images; features in memory are sliced.
 """
@@ -131,13 +132,11 @@ class LogisticFit:
 
     def predict(self, rows: FeatureRows, dtype: torch.dtype = torch.float32) -> np.ndarray:
         """The predicted class of every row."""
-        mean, inv_scale = torch.from_numpy(self.mean).to(dtype), torch.from_numpy(1.0 / self.scale).to(dtype)
-        weights = torch.from_numpy(np.vstack([self.coef.T, self.intercept[None]])).to(dtype)
-        buffer = torch.empty(min(rows.rows, len(rows)), rows.shape[1], dtype=dtype)
+        weights = torch.from_numpy(np.vstack([self.coef.T, self.intercept[None]]))
+        folded = _folded(weights, torch.from_numpy(self.mean), torch.from_numpy(1.0 / self.scale)).to(dtype)
         out = np.empty(len(rows), dtype=self.classes.dtype)
         for start, x in rows:
-            logits = _logits(_standardise(x, mean, inv_scale, buffer), weights)
-            out[start : start + len(x)] = self.classes[logits.argmax(1).numpy()]
+            out[start : start + len(x)] = self.classes[_logits(x.to(dtype), folded).argmax(1).numpy()]
         return out
 
     def score(self, rows: FeatureRows, labels: torch.Tensor | np.ndarray) -> float:
@@ -168,12 +167,13 @@ def standardisation(rows: FeatureRows) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
-def _standardise(x: torch.Tensor, mean: torch.Tensor, inv_scale: torch.Tensor, buffer: torch.Tensor) -> torch.Tensor:
-    """``(x - mean) / scale`` written into ``buffer`` (a fresh chunk-sized tensor each time
-    costs more than the arithmetic: new pages to fault in)."""
-    z = buffer[: len(x)]
-    torch.sub(x, mean, out=z)
-    return z.mul_(inv_scale)
+def _folded(weights: torch.Tensor, mean: torch.Tensor, inv_scale: torch.Tensor) -> torch.Tensor:
+    """Weights (D + 1 rows, the last the intercepts) for standardised features, turned into
+    weights for the raw ones: ``((x - mean) * inv_scale) @ W + b = x @ (inv_scale * W) + (b -
+    (mean * inv_scale) @ W)``. Computed in float64."""
+    w = weights.double()
+    coef = w[:-1] * inv_scale[:, None]
+    return torch.cat([coef, (w[-1] - mean @ coef)[None]])
 
 
 def _logits(z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -210,22 +210,24 @@ def fit_logistic(
         raise ConfigError(f"a classifier needs at least two classes in the training labels, got {classes.tolist()}")
     target = torch.from_numpy(index.astype(np.int64))
     mean64, scale64 = standardisation(rows)
-    mean, inv_scale = torch.from_numpy(mean64).to(dtype), torch.from_numpy(1.0 / scale64).to(dtype)
-    buffer = torch.empty(min(rows.rows, n), d, dtype=dtype)  # one chunk, standardised; reused
+    mean64_t, inv_scale64_t = torch.from_numpy(mean64), torch.from_numpy(1.0 / scale64)
     width = 1 if len(classes) == 2 else len(classes)
     weights = torch.zeros(d + 1, width, dtype=torch.float64, requires_grad=True)  # last row: the intercepts
     l2 = 1.0 / (C * n)
 
     def evaluate(w: torch.Tensor, count_correct: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """The scaled objective and its gradient at ``w``, and how many rows it classifies right."""
+        """The scaled objective and its gradient at ``w``, and how many rows it classifies right.
+        The standardisation is folded into the weights (``z @ W = x @ (W / scale) - (mean / scale) @ W``)
+        and back out of the gradient, so a chunk is read and multiplied, never rewritten."""
         loss = torch.zeros((), dtype=torch.float64)
-        grad = torch.zeros_like(w)
-        w_chunk = w.detach().to(dtype)
+        xt_g = torch.zeros(d, width, dtype=torch.float64)
+        g_sum = torch.zeros(width, dtype=torch.float64)
+        folded = _folded(w.detach(), mean64_t, inv_scale64_t).to(dtype)
         correct = 0
-        for start, x in rows:
-            z = _standardise(x, mean, inv_scale, buffer)
-            t = target[start : start + len(z)]
-            logits = _logits(z, w_chunk)
+        for start, chunk in rows:
+            x = chunk.to(dtype)  # no copy for float32
+            t = target[start : start + len(x)]
+            logits = _logits(x, folded)
             lse = torch.logsumexp(logits, 1)
             loss += (lse - logits.gather(1, t[:, None]).squeeze(1)).double().sum()
             if count_correct:
@@ -234,9 +236,13 @@ def fit_logistic(
             g[torch.arange(len(t)), t] -= 1  # d loss / d logits: softmax minus one-hot
             if width == 1:
                 g = g[:, 1:]
-            grad[:-1] += (g.T @ z).T.double()
-            grad[-1] += g.double().sum(0)
+            xt_g += (x.T @ g).double()
+            g_sum += g.double().sum(0)
         coef = w.detach()[:-1]
+        grad = torch.empty_like(w)
+        # d/dW of sum(z @ W) terms: z^T g = (x^T g - mean (1^T g)) / scale, in float64.
+        grad[:-1] = (xt_g - mean64_t[:, None] * g_sum) * inv_scale64_t[:, None]
+        grad[-1] = g_sum
         grad /= n
         grad[:-1] += l2 * coef
         return loss / n + 0.5 * l2 * (coef**2).sum(), grad, correct
