@@ -94,3 +94,51 @@ def atomic_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Pat
     """Copy ``src`` to ``dst`` with the same guarantee."""
     with open(src, "rb") as f_src:
         return atomic_write(dst, lambda f: shutil.copyfileobj(f_src, f))
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary folder beside ``path`` for the block to fill; when the block succeeds its
+    files are flushed and the folder renamed to ``path`` (a folder already there is moved
+    aside first and removed), when it fails the folder is removed. A reader sees the old
+    folder, none, or the complete new one; a process killed mid-write leaves only a hidden
+    ``.NAME.*.tmp`` folder, never one at ``path``. A disk that refuses raises :class:`WriteError`."""
+    path = Path(path)
+    tmp: Path | None = None
+    old: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
+        os.chmod(tmp, 0o777 & ~_umask())
+        yield tmp
+        for file in tmp.iterdir():
+            if file.is_file():
+                with open(file, "rb+") as f:
+                    os.fsync(f.fileno())
+        fsync_dir(tmp)
+        for _ in range(3):  # another writer may put its folder in place between our two renames
+            if path.is_dir() and not path.is_symlink():
+                old = old or Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+                os.replace(path, old)  # a folder may replace an empty one, never a full one
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+            try:
+                os.replace(tmp, path)
+                break
+            except OSError as err:
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                shutil.rmtree(old, ignore_errors=True)
+                old = None
+        else:
+            raise OSError(errno.EEXIST, f"{path} kept being replaced by another writer")
+        tmp = None
+    except OSError as err:
+        if isinstance(err, WriteError) or err.errno not in DISK_ERRORS:
+            raise
+        raise disk_error(err, path) from err
+    finally:
+        for folder in (tmp, old):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+    fsync_dir(path.parent)

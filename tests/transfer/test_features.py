@@ -1,8 +1,12 @@
-"""Features from any layer: equal to the layer's own output, pooled as asked, cached on disk
-so that a second extraction runs no forward pass, and clear errors for bad names."""
+"""Features from any layer: equal to the layer's own output, pooled as asked, streamed to a
+cache on disk batch by batch so that a second extraction maps the file and runs no forward
+pass, never a half-written entry, and clear errors for bad names."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
@@ -23,6 +27,11 @@ def digits():
 @pytest.fixture
 def lenet():
     return cnnlab.create_model("lenet5").eval()
+
+
+def _entries(root: Path) -> list[Path]:
+    """The cache's entries; temporary folders are hidden (``.KEY.*.tmp``)."""
+    return sorted(p for p in root.iterdir() if not p.name.startswith("."))
 
 
 def _count_forwards(model, monkeypatch) -> list[int]:
@@ -60,18 +69,41 @@ def test_pooling_modes() -> None:
     torch.testing.assert_close(pool_features(x, "avg1"), pool_features(x, "avg"))
 
 
-def test_a_second_extraction_reads_the_cache_and_runs_no_forward_pass(lenet, digits, tmp_path, monkeypatch) -> None:
+def test_a_second_extraction_maps_the_cache_and_runs_no_forward_pass(lenet, digits, tmp_path, monkeypatch) -> None:
     cache = FeatureCache(tmp_path)
     calls = _count_forwards(lenet, monkeypatch)
     first = extract_features(lenet, digits, ["s4", "head"], mean=MEAN, std=STD, cache=cache, batch_size=32)
-    assert calls[0] == 3 and len(list(tmp_path.glob("*.safetensors"))) == 2  # 96 images in batches of 32
+    assert calls[0] == 3 and len(_entries(tmp_path)) == 2  # 96 images in batches of 32
     calls[0] = 0
     again = extract_features(lenet, digits, ["head", "s4"], mean=MEAN, std=STD, cache=cache, batch_size=32)
     assert calls[0] == 0 and all(f.cached for f in again.values())
     assert torch.equal(again["s4"].features, first["s4"].features) and torch.equal(again["head"].labels, digits.labels)
+    # Mapped, not read: the file is in this process's memory map and the tensor is a view of it.
+    path = again["s4"].path
+    assert path is not None and path.name == "features.npy" and path.parent in _entries(tmp_path)
+    maps = Path("/proc/self/maps")
+    if maps.exists():
+        assert str(path.resolve()) in maps.read_text()
+    # Copy-on-write: a caller writing into the tensor changes its copy, never the cache.
+    again["s4"].features.zero_()
+    assert torch.equal(torch.from_numpy(np.load(path)), first["s4"].features)
     # A new layer beside cached ones: one pass for it alone, the others still read from disk.
     more = extract_features(lenet, digits, ["s4", "act1"], mean=MEAN, std=STD, cache=cache, batch_size=32)
     assert calls[0] == 3 and more["s4"].cached and not more["act1"].cached
+
+
+def test_streamed_features_equal_the_in_memory_ones(lenet, digits, tmp_path) -> None:
+    layers = ["act1", "s4", "head"]
+    kw = {"mean": MEAN, "std": STD, "pool": "flatten", "batch_size": 40}  # 96 images: a last batch of 16
+    memory = extract_features(lenet, digits, layers, **kw)
+    streamed = extract_features(lenet, digits, layers, cache=FeatureCache(tmp_path), **kw)
+    mapped = extract_features(lenet, digits, layers, cache=FeatureCache(tmp_path), **kw)
+    for layer in layers:
+        assert memory[layer].path is None and not streamed[layer].cached and mapped[layer].cached
+        assert streamed[layer].features.shape == (96, {"act1": 4704, "s4": 400, "head": 84}[layer])
+        assert torch.equal(streamed[layer].features, memory[layer].features)
+        assert torch.equal(mapped[layer].features, memory[layer].features)
+        assert torch.equal(mapped[layer].labels, memory[layer].labels)
 
 
 def test_the_cache_key_follows_weights_preprocessing_and_images(lenet, digits, tmp_path, monkeypatch) -> None:
@@ -85,21 +117,50 @@ def test_the_cache_key_follows_weights_preprocessing_and_images(lenet, digits, t
     with torch.no_grad():
         lenet.f6.bias.add_(1.0)
     assert not extract_features(lenet, digits, ["head"], mean=MEAN, std=STD, cache=cache)["head"].cached
-    assert calls[0] == 4 and len(list(tmp_path.glob("*.safetensors"))) == 5
+    assert calls[0] == 4 and len(_entries(tmp_path)) == 5
 
 
-def test_cache_files_are_safetensors_and_a_damaged_one_is_recomputed(lenet, digits, tmp_path) -> None:
-    from safetensors.torch import load_file
-
+def test_cache_entries_are_npy_files_and_a_damaged_one_is_recomputed(lenet, digits, tmp_path) -> None:
     cache = FeatureCache(tmp_path)
     first = extract_features(lenet, digits, ["head"], mean=MEAN, std=STD, cache=cache)["head"]
-    (path,) = tmp_path.glob("*.safetensors")
-    assert set(load_file(str(path))) == {"features", "labels"}
-    assert not list(tmp_path.glob("*.tmp"))  # written to a temporary file, then renamed
-    path.write_bytes(b"\x80\x04 not safetensors")
-    again = extract_features(lenet, digits, ["head"], mean=MEAN, std=STD, cache=cache)["head"]
-    assert not again.cached and torch.equal(again.features, first.features)
-    assert set(load_file(str(path))) == {"features", "labels"}
+    (entry,) = _entries(tmp_path)
+    assert sorted(p.name for p in entry.iterdir()) == ["features.npy", "labels.npy", "meta.json"]
+    assert torch.equal(torch.from_numpy(np.load(entry / "features.npy", allow_pickle=False)), first.features)
+    assert list(tmp_path.iterdir()) == [entry]  # filled under a temporary name, then renamed
+    size = (entry / "features.npy").stat().st_size
+    damage = {
+        "features.npy": (entry / "features.npy").read_bytes()[: size // 2],  # what a non-atomic writer leaves
+        "labels.npy": b"\x80\x04 a pickle, never loaded",
+        "meta.json": b"{",
+    }
+    for name, spoilt in damage.items():
+        # A new file in its place: truncating a file another array maps would kill the process (SIGBUS).
+        (entry / "spoilt").write_bytes(spoilt)
+        (entry / "spoilt").replace(entry / name)
+        again = extract_features(lenet, digits, ["head"], mean=MEAN, std=STD, cache=cache)["head"]
+        assert not again.cached and torch.equal(again.features, first.features), name
+        assert extract_features(lenet, digits, ["head"], mean=MEAN, std=STD, cache=cache)["head"].cached
+    assert list(tmp_path.iterdir()) == [entry] and (entry / "features.npy").stat().st_size == size
+
+
+@pytest.mark.parametrize("stop", [RuntimeError("disk trouble"), KeyboardInterrupt()])
+def test_an_interrupted_extraction_leaves_no_entry(lenet, digits, tmp_path, monkeypatch, stop) -> None:
+    cache = FeatureCache(tmp_path)
+    inner, seen = lenet.c1.forward, []
+
+    def failing(x):
+        seen.append(x.device.type != "meta")  # the model's input check traces on the meta device
+        if sum(seen) == 2:  # the second batch of 32, after the first was written
+            raise stop
+        return inner(x)
+
+    monkeypatch.setattr(lenet.c1, "forward", failing)
+    with pytest.raises(type(stop)):
+        extract_features(lenet, digits, ["s4", "head"], mean=MEAN, std=STD, cache=cache, batch_size=32)
+    assert list(tmp_path.iterdir()) == []  # neither an entry nor a temporary folder
+    monkeypatch.setattr(lenet.c1, "forward", inner)
+    again = extract_features(lenet, digits, ["s4", "head"], mean=MEAN, std=STD, cache=cache, batch_size=32)
+    assert not any(f.cached for f in again.values()) and len(_entries(tmp_path)) == 2
 
 
 def test_bad_layer_names_and_pools_name_the_value_and_the_valid_ones(lenet) -> None:

@@ -29,13 +29,16 @@ the weights' mean and std.
 """
 
 PROBE_DESCRIPTION = """\
-Fit a multinomial logistic regression (scikit-learn, standardised features, fixed seed) on
+Fit a multinomial logistic regression (standardised features, L2 penalty --C, L-BFGS:
+scikit-learn's LogisticRegression objective, fitted over the features a chunk at a time) on
 the features of each layer and report test accuracy per layer. Layers: --layers NAME,...
 (module names, or 'head' for the pre-logits features), --stages (one per feature_info stage,
 plus head), default head alone. Feature maps are pooled (--pool avg: global average, avgK:
-a K x K grid, flatten). Features are cached under --cache-dir (default
-~/.cache/cnnlab/features), keyed by the weights, layer, pooling, images and preprocessing.
-Writes probe.json and probe.png to --out.
+a K x K grid, flatten). Features are streamed to a cache under --cache-dir (default
+~/.cache/cnnlab/features), keyed by the weights, layer, pooling, images and preprocessing,
+so memory stays bounded whatever the dataset's size (--no-cache holds them in memory). On a
+terminal, bars show the extraction (images/s) and each fit (L-BFGS iterations/s) with the
+time left. Writes probe.json and probe.png to --out.
 """
 
 FINETUNE_DESCRIPTION = """\

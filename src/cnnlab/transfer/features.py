@@ -12,15 +12,21 @@ Feature maps become vectors by ``pool``: ``"avg"`` (global average pooling, one 
 channel), ``"avgK"`` (average pooling to a K x K grid, flattened: ``"avg2"``) or
 ``"flatten"``; outputs that are already vectors are kept as they are.
 
-The cache holds one safetensors file per layer and image set, named by the SHA-256 of the
-model's architecture and weights, the layer, the pooling, the exact images fed and their
-labels, and the preprocessing (mean, std; size, resize mode, channel conversion and
-subset are in the images, and are recorded in the file's metadata too). Files are written
-to a temporary name and renamed; reading one reads tensors only, never code.
+The cache holds one folder per layer and image set, named by the SHA-256 of the model's
+architecture and weights, the layer, the pooling, the exact images fed and their labels,
+and the preprocessing (mean, std; size, resize mode, channel conversion and subset are in
+the images, and are recorded in ``meta.json`` too). The features are a NumPy ``.npy`` file
+(N x D float32) written batch by batch as they are computed, so no more than one batch is
+ever held in memory; labels are ``labels.npy``. The folder is filled under a temporary name
+and renamed into place (:func:`cnnlab.atomic.atomic_folder`): an interrupted extraction
+leaves no folder that reads as valid. A cached entry is memory-mapped, not read: its
+``features`` are a tensor over the mapped file. Reading one loads arrays only
+(``allow_pickle=False``), never code; an entry that fails to load is computed again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
@@ -28,18 +34,19 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ..atomic import atomic_folder
 from ..data import DeviceLoader, ImageTensors, folder_loader
-from ..engine.checkpoint import atomic_write
 from ..errors import ConfigError
 from ..explain.access import capture, model_device, prepared, run_to
 
@@ -50,13 +57,16 @@ _GRID = re.compile(r"avg([1-9][0-9]*)$")
 @dataclass
 class LayerFeatures:
     """One layer's features of an image set: ``features`` N x D float32, ``labels`` N,
-    ``cached`` when read from the cache, ``seconds`` spent computing (0 when cached)."""
+    ``cached`` when read from the cache, ``seconds`` spent computing (0 when cached), and
+    ``path``, the cache's ``.npy`` file the features are mapped from (None when they are
+    only in memory): :func:`~cnnlab.transfer.probe.fit_probe` reads it in chunks."""
 
     layer: str
     features: torch.Tensor
     labels: torch.Tensor
     cached: bool
     seconds: float
+    path: Path | None = None
 
 
 def stage_layers(model: nn.Module) -> list[str]:
@@ -136,7 +146,11 @@ def default_cache_dir() -> Path:
 
 
 class FeatureCache:
-    """Features on disk, one safetensors file per key (see the module docstring)."""
+    """Features on disk, one folder per key holding ``features.npy``, ``labels.npy`` and
+    ``meta.json`` (see the module docstring)."""
+
+    FORMAT = 2  # 1: one safetensors file per key (no longer read: computed again)
+    FEATURES, LABELS, META = "features.npy", "labels.npy", "meta.json"
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
@@ -146,37 +160,89 @@ class FeatureCache:
         return hashlib.sha256(json.dumps(dict(parts), sort_keys=True, default=str).encode()).hexdigest()
 
     def path(self, key: str) -> Path:
-        return self.root / f"{key}.safetensors"
+        """The entry's folder."""
+        return self.root / key
 
     def load(self, key: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The cached ``(features, labels)``, or None when absent or unreadable (then the
-        features are computed again and the file replaced)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        path = self.path(key)
-        if not path.is_file():
-            return None
+        """The cached ``(features, labels)``, the features memory-mapped (copy-on-write: a
+        tensor is always writable, and a write must never reach the file), or None when
+        absent or unreadable (then the features are computed again and the entry replaced)."""
+        folder = self.path(key)
         try:
-            tensors = load_file(str(path))
-        except (SafetensorError, OSError):
+            meta = json.loads((folder / self.META).read_text())
+            features = np.load(folder / self.FEATURES, mmap_mode="c", allow_pickle=False)
+            labels = np.load(folder / self.LABELS, allow_pickle=False)
+        except (OSError, ValueError, EOFError):  # absent, truncated, not .npy, bad JSON
             return None
-        if set(tensors) != {"features", "labels"}:
-            return None
-        return tensors["features"], tensors["labels"]
-
-    def save(self, key: str, features: torch.Tensor, labels: torch.Tensor, meta: Mapping[str, Any]) -> Path:
-        from safetensors.torch import save
-
-        blob = save(
-            {"features": features.contiguous(), "labels": labels.contiguous()},
-            metadata={k: json.dumps(v, default=str) for k, v in meta.items()},
+        valid = (
+            isinstance(meta, dict)
+            and meta.get("format") == self.FORMAT
+            and isinstance(features, np.memmap)
+            and features.dtype == np.float32
+            and features.ndim == 2
+            and features.flags.c_contiguous
+            and labels.dtype == np.int64
+            and labels.shape == features.shape[:1]
+            and meta.get("shape") == list(features.shape)
         )
+        if not valid:
+            return None
+        return torch.from_numpy(features), torch.from_numpy(labels)
 
-        def write(f: BinaryIO) -> None:
-            f.write(blob)
+    @contextlib.contextmanager
+    def writer(self, key: str, meta: Mapping[str, Any], total: int) -> Iterator[_EntryWriter]:
+        """An entry being written: ``write(start, rows)`` batch by batch, then ``finish(labels)``;
+        renamed into place when the block ends without an error, removed when it fails."""
+        with atomic_folder(self.path(key)) as folder:
+            entry = _EntryWriter(folder, total, {"format": self.FORMAT, "key": key, **meta})
+            try:
+                yield entry
+            finally:
+                entry.close()
+            if not entry.finished:
+                raise RuntimeError(f"feature cache entry {key} was left unfinished")
 
-        return atomic_write(self.path(key), write)
+
+class _EntryWriter:
+    """``features.npy`` written in order: its header by ``numpy.lib.format.open_memmap``, the
+    rows with plain writes at their offsets (pages written through a shared mapping would all
+    stay resident in the process until it ends; written this way they go to the page cache,
+    which the kernel may evict)."""
+
+    def __init__(self, folder: Path, total: int, meta: dict[str, Any]) -> None:
+        self.folder, self.total, self.meta = folder, total, meta
+        self.file: BinaryIO | None = None
+        self.offset = self.row_bytes = 0
+        self.shape: tuple[int, int] | None = None
+        self.finished = False
+
+    def write(self, start: int, rows: torch.Tensor) -> None:
+        batch = np.ascontiguousarray(rows.detach().cpu().numpy(), dtype=np.float32)
+        if self.file is None:
+            self.shape = (self.total, batch.shape[1])
+            mapped = np.lib.format.open_memmap(
+                self.folder / FeatureCache.FEATURES, mode="w+", dtype=np.float32, shape=self.shape
+            )
+            self.offset, self.row_bytes = int(mapped.offset), 4 * batch.shape[1]
+            del mapped  # the header is written and the file sized; nothing stays mapped
+            self.file = open(self.folder / FeatureCache.FEATURES, "r+b", buffering=0)  # noqa: SIM115
+        self.file.seek(self.offset + start * self.row_bytes)
+        view, done = memoryview(batch).cast("B"), 0
+        while done < len(view):
+            done += self.file.write(view[done:])
+
+    def finish(self, labels: torch.Tensor, done: int) -> None:
+        if self.shape is None or done != self.total:
+            raise RuntimeError(f"{done} of {self.total} images were fed; the entry is not written")
+        np.save(self.folder / FeatureCache.LABELS, labels.numpy().astype(np.int64), allow_pickle=False)
+        meta = {**self.meta, "shape": list(self.shape)}
+        (self.folder / FeatureCache.META).write_text(json.dumps(meta, indent=1, default=str))
+        self.finished = True
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 def extract_features(
@@ -213,19 +279,50 @@ def extract_features(
         }
         for layer in layers:
             parts[layer] = {**common, "layer": layer}
-            hit = cache.load(cache.key(parts[layer]))
+            key = cache.key(parts[layer])
+            hit = cache.load(key)
             if hit is not None:
-                out[layer] = LayerFeatures(layer, hit[0], hit[1], True, 0.0)
+                out[layer] = LayerFeatures(layer, hit[0], hit[1], True, 0.0, cache.path(key) / cache.FEATURES)
     missing = [layer for layer in layers if layer not in out]
     if missing:
         start = time.perf_counter()
-        features, labels = _compute(model, data, missing, mean, std, pool, batch_size, progress)
-        seconds = time.perf_counter() - start
-        for layer in missing:
-            out[layer] = LayerFeatures(layer, features[layer], labels, False, seconds)
-            if cache is not None:
-                cache.save(cache.key(parts[layer]), features[layer], labels, parts[layer])
+        if cache is None:
+            sinks: dict[str, Any] = {layer: _MemoryRows(len(data)) for layer in missing}
+            labels = _compute(model, data, missing, mean, std, pool, batch_size, progress, sinks)
+            seconds = time.perf_counter() - start
+            for layer in missing:
+                out[layer] = LayerFeatures(layer, sinks[layer].features[: len(labels)], labels, False, seconds)
+        else:
+            keys = {layer: cache.key(parts[layer]) for layer in missing}
+            with contextlib.ExitStack() as stack:  # every entry renamed into place only when all are written
+                sinks = {
+                    layer: stack.enter_context(cache.writer(keys[layer], parts[layer], len(data))) for layer in missing
+                }
+                labels = _compute(model, data, missing, mean, std, pool, batch_size, progress, sinks)
+                for sink in sinks.values():
+                    sink.finish(labels, len(labels))
+            seconds = time.perf_counter() - start
+            for layer in missing:
+                hit = cache.load(keys[layer])
+                if hit is None:
+                    raise RuntimeError(f"the features of {layer} just written to {cache.path(keys[layer])} do not load")
+                out[layer] = LayerFeatures(
+                    layer, hit[0], hit[1], False, seconds, cache.path(keys[layer]) / cache.FEATURES
+                )
     return {layer: out[layer] for layer in layers}
+
+
+class _MemoryRows:
+    """Features kept in memory (no cache), filled in place batch by batch."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.features = torch.empty(0)
+
+    def write(self, start: int, rows: torch.Tensor) -> None:
+        if not self.features.numel():
+            self.features = torch.empty((self.total, *rows.shape[1:]), dtype=torch.float32)
+        self.features[start : start + len(rows)] = rows
 
 
 def _batches(
@@ -250,13 +347,13 @@ def _compute(
     std: Sequence[float],
     pool: str,
     batch_size: int,
-    progress: bool | None = None,
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    progress: bool | None,
+    sinks: Mapping[str, Any],
+) -> torch.Tensor:
+    """One pass over ``data``: each batch's pooled features of every layer go to its sink
+    (``sink.write(first_row, rows)``) as they come, never gathered; returns the labels."""
     modules = [layer for layer in layers if layer != HEAD]
     total = len(data)
-    # Filled in place, batch by batch: no list of chunks concatenated at the end (which held
-    # every feature twice at its peak).
-    out: dict[str, torch.Tensor] = {}
     labels = torch.empty(total, dtype=torch.long)
     device = model_device(model)
     done = 0
@@ -266,15 +363,14 @@ def _compute(
         for x, y in _batches(model, data, mean, std, batch_size):
             acts = _layer_outputs(model, x.to(device), modules, HEAD in layers)
             n = len(y)
+            if done + n > total:
+                raise RuntimeError(f"the loader gave more than the {total} images of the set")
             for layer in layers:
-                pooled = pool_features(acts[layer], pool).float().cpu()
-                if layer not in out:
-                    out[layer] = torch.empty((total, *pooled.shape[1:]), dtype=torch.float32)
-                out[layer][done : done + n] = pooled
+                sinks[layer].write(done, pool_features(acts[layer], pool).float().cpu())
             labels[done : done + n] = y.cpu()
             done += n
             bar.update(n)  # images/s and the time left, on a terminal
-    return {layer: t[:done] for layer, t in out.items()}, labels[:done]
+    return labels[:done]
 
 
 def _layer_outputs(model: nn.Module, x: torch.Tensor, modules: Sequence[str], head: bool) -> dict[str, torch.Tensor]:

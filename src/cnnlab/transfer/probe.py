@@ -1,31 +1,33 @@
 """Linear probes: how linearly separable a new dataset is in a pretrained model's features.
 
 For each layer, the features of the training images (:mod:`cnnlab.transfer.features`) are
-standardised (scikit-learn's ``StandardScaler``, fitted on the training features) and a
-multinomial logistic regression (``LogisticRegression``, L-BFGS, L2 penalty ``C``, fixed
-``random_state``) is fitted on them; its accuracy on the test images is the layer's score.
-This is the lectures' "linear classifier on top of the CNN features" (DeCAF, Donahue et al.
-2014; CNN features off-the-shelf, Razavian et al. 2014), and with one probe per stage, their
-"try linear classifiers from different stages" for datasets unlike the pretraining one.
+standardised (per-feature mean and standard deviation of the training features, as
+scikit-learn's ``StandardScaler``) and a multinomial logistic regression with an L2 penalty
+``C`` is fitted on them by L-BFGS: scikit-learn's ``LogisticRegression(C=C)`` objective,
+minimised over the features a chunk at a time so that memory does not grow with the
+dataset (:mod:`cnnlab.transfer.logistic`; a test holds it to scikit-learn's solution). Its
+accuracy on the test images is the layer's score. This is the lectures' "linear classifier
+on top of the CNN features" (DeCAF, Donahue et al. 2014; CNN features off-the-shelf,
+Razavian et al. 2014), and with one probe per stage, their "try linear classifiers from
+different stages" for datasets unlike the pretraining one.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..data import ImageTensors, dataset_info, load_dataset, match_channels
 from ..engine.run import resolve_device, test_split, train_subset
 from ..errors import ConfigError
 from .features import FeatureCache, LayerFeatures, extract_features, stage_layers
+from .logistic import FeatureRows, fit_logistic
 from .pretrained import DataPreprocessing, data_preprocessing, load_pretrained
 
 
@@ -71,31 +73,35 @@ class ProbeResult:
 
 
 def fit_probe(
-    train: LayerFeatures, test: LayerFeatures, *, C: float = 1.0, max_iter: int = 1000, seed: int = 0
+    train: LayerFeatures,
+    test: LayerFeatures,
+    *,
+    C: float = 1.0,
+    max_iter: int = 1000,
+    seed: int = 0,
+    tol: float = 1e-4,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Standardise, fit a multinomial logistic regression on ``train``, score both sets."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
+    """Standardise, fit a multinomial logistic regression on ``train``, score both sets.
+    Cached features are read from their files a chunk at a time. ``progress``: a bar over
+    the L-BFGS iterations (default: on a terminal). ``seed`` is kept for the record: L-BFGS
+    from zero weights draws nothing."""
+    del seed
     if not C > 0:
         raise ConfigError(f"C={C!r} must be positive (the inverse L2 strength; 1.0 is scikit-learn's default)")
     start = time.perf_counter()
-    x_train = train.features.double().numpy()
-    x_test = test.features.double().numpy()
-    scaler = StandardScaler().fit(x_train)
-    # L-BFGS fits the multinomial (softmax) loss for more than two classes.
-    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # reported as converged=False instead
-        clf.fit(scaler.transform(x_train), train.labels.numpy())
-    iterations = int(np.max(clf.n_iter_))
+    with FeatureRows(train.features, train.path) as rows:
+        fit = fit_logistic(
+            rows, train.labels, C=C, max_iter=max_iter, tol=tol, progress=progress, desc=f"probe {train.layer}"
+        )
+    with FeatureRows(test.features, test.path) as rows:
+        test_acc = fit.score(rows, test.labels)
     return {
-        "features": int(x_train.shape[1]),
-        "train_acc": float(clf.score(scaler.transform(x_train), train.labels.numpy())),
-        "test_acc": float(clf.score(scaler.transform(x_test), test.labels.numpy())),
-        "iterations": iterations,
-        "converged": iterations < max_iter,
+        "features": int(rows.shape[1]),
+        "train_acc": fit.train_acc,
+        "test_acc": test_acc,
+        "iterations": fit.iterations,
+        "converged": fit.converged,
         "fit_seconds": time.perf_counter() - start,
     }
 
@@ -127,6 +133,7 @@ def linear_probe(
     device: str | None = None,
     cache_dir: str | Path | None = None,
     cache: bool = True,
+    progress: bool | None = None,
 ) -> ProbeResult:
     """Probe ``source`` (a run, or a model name with ``weights``) on ``dataset``.
 
@@ -136,7 +143,8 @@ def linear_probe(
     ``dataset.train_size`` training run draws them. Images get the weights' preprocessing
     (:func:`~cnnlab.transfer.pretrained.data_preprocessing`); every split is tested whole.
     Features are cached under ``cache_dir`` (default ``~/.cache/cnnlab/features``) unless
-    ``cache=False``."""
+    ``cache=False`` (then they are held in memory). ``progress``: bars for the extraction
+    (images/s) and each fit (L-BFGS iterations/s), with the time left (default: on a terminal)."""
     if layers and stages:
         raise ConfigError(f"give layers={list(layers)!r} or stages=True, not both")
     started = time.perf_counter()
@@ -156,7 +164,14 @@ def linear_probe(
     test = load_split(dataset, split, pre, data_dir)
     store = FeatureCache(cache_dir) if cache else None
     common = {"source": pretrained.source, "dataset": dataset, "preprocessing": pre.to_dict()}
-    kw = {"mean": pre.mean, "std": pre.std, "pool": pool, "batch_size": batch_size, "cache": store}
+    kw = {
+        "mean": pre.mean,
+        "std": pre.std,
+        "pool": pool,
+        "batch_size": batch_size,
+        "cache": store,
+        "progress": progress,
+    }
     train_features = extract_features(
         model, train, wanted, about={**common, "split": "train", "train_size": train_size, "seed": seed}, **kw
     )
@@ -175,7 +190,7 @@ def linear_probe(
     )
     for layer in wanted:
         a, b = train_features[layer], test_features[layer]
-        fit = fit_probe(a, b, C=C, max_iter=max_iter, seed=seed)
+        fit = fit_probe(a, b, C=C, max_iter=max_iter, seed=seed, progress=progress)
         result.layers.append(
             LayerProbe(layer=layer, extract_seconds=a.seconds + b.seconds, cached=a.cached and b.cached, **fit)
         )
