@@ -382,3 +382,17 @@ def test_recipes_cite_deck_lines_that_exist():
                 assert int(last or first) <= len(path.read_text().splitlines()), f"{name}: {deck} line {last or first}"
                 cited += 1
     assert cited >= 6  # DeeperGoogLeNet #01-#03, AlexNet, MiniGoogLeNet, MiniVGG, GoogLeNet
+
+
+@pytest.mark.parametrize("name", ["lenet5-mnist", "lenet5-1998-mnist"])
+def test_the_lenet5_recipes_keep_the_paper_s_learning_rate_stages(name):
+    # LeCun et al. 1998, Sec. III.B: eta 0.0005, 0.0002, 0.0001, 0.00005, 0.00001 from passes
+    # 0, 2, 5, 8 and 12 of 20; minibatch SGD keeps the stages and the ratios, not the values.
+    recipe = load_recipe(name)
+    assert recipe.epochs == 20 and recipe.dataset.resize_mode == "pad" and recipe.dataset.image_size == 32
+    table = {int(k): float(v) for k, v in recipe.schedule.table.items()}
+    assert sorted(table) == [0, 2, 5, 8, 12]
+    paper = [0.0005, 0.0002, 0.0001, 0.00005, 0.00001]
+    assert [table[k] / table[0] for k in sorted(table)] == pytest.approx([p / paper[0] for p in paper])
+    assert table[0] == recipe.optimizer.lr
+    assert recipe.model.name == {"lenet5-mnist": "lenet5", "lenet5-1998-mnist": "lenet5_1998"}[name]

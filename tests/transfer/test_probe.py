@@ -95,7 +95,7 @@ def test_bad_sources_and_arguments_are_clear(run) -> None:
         linear_probe("lenet6", "digits")
     with pytest.raises(ConfigError, match="is a cnnlab run: it brings its own model and weights"):
         linear_probe(run, "digits", weights="torchvision")
-    with pytest.raises(ConfigError, match=r"train_size=5000 but the training split has 1438 images"):
+    with pytest.raises(ConfigError, match=r"train_size=5000 but the training split has 1,438 images"):
         linear_probe(run, "digits", train_size=5000, cache=False)
     with pytest.raises(ConfigError, match="not both"):
         linear_probe(run, "digits", layers=["head"], stages=True)
