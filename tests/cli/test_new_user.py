@@ -124,3 +124,17 @@ def test_counts_a_person_reads_have_thousands_separators(capsys):
     assert f"{len(digits):,} images" in repr(digits) and len(digits) >= 1000
     with pytest.raises(ConfigError, match=r"the training split has 1,\d{3} images; use at most 1\d{3}$"):
         cnnlab.engine.run.train_subset(len(digits), 5000, seed=0)
+
+
+def test_the_probe_table_separates_thousands():
+    from cnnlab.cli.transfer_cmd import format_probe
+
+    layer = {"layer": "act1", "features": 4704, "train_acc": 0.99, "test_acc": 0.87, "cached": False}
+    layer |= {"extract_seconds": 12.1, "fit_seconds": 2590.5, "converged": False, "iterations": 1000}
+    pre = {"channels": 1, "image_size": 32, "resize_mode": "pad", "mean": [0.1307], "std": [0.3081]}
+    text = format_probe(
+        {"layers": [layer], "preprocessing": pre, "model": "lenet5", "source": "run", "dataset": "fashion-mnist"}
+        | {"train_images": 60000, "test_images": 10000, "pool": "flatten", "C": 1.0, "seconds": 2669.9}
+    )
+    assert "60,000 training, 10,000 test images" in text and " 4,704 " in text
+    assert "2,590.5" in text and "no (1,000 iterations)" in text

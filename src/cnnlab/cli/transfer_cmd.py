@@ -258,12 +258,12 @@ def format_probe(result: Mapping[str, Any]) -> str:
     rows = [
         [
             p["layer"],
-            str(p["features"]),
+            f"{p['features']:,}",
             f"{p['train_acc']:.2%}",
             f"{p['test_acc']:.2%}",
-            "cached" if p["cached"] else f"{p['extract_seconds']:.1f}",
-            f"{p['fit_seconds']:.1f}",
-            "yes" if p["converged"] else f"no ({p['iterations']} iterations)",
+            "cached" if p["cached"] else f"{p['extract_seconds']:,.1f}",
+            f"{p['fit_seconds']:,.1f}",
+            "yes" if p["converged"] else f"no ({p['iterations']:,} iterations)",
         ]
         for p in result["layers"]
     ]
@@ -273,7 +273,7 @@ def format_probe(result: Mapping[str, Any]) -> str:
     pre = result["preprocessing"]
     head = (
         f"linear probes of {result['model']} ({result['source']}) on {result['dataset']}: "
-        f"{result['train_images']} training, {result['test_images']} test images; "
+        f"{result['train_images']:,} training, {result['test_images']:,} test images; "
         f"pool {result['pool']}, C {result['C']:g}"
     )
     detail = (
@@ -288,7 +288,7 @@ def format_probe(result: Mapping[str, Any]) -> str:
         "",
         table,
         "",
-        f"{result['seconds']:.1f} s in all",
+        f"{result['seconds']:,.1f} s in all",
     ]
     return "\n".join(lines)
 
