@@ -331,7 +331,7 @@ def test_cli_train_logs_to_tensorboard_and_wandb_when_asked(tmp_path, monkeypatc
     assert "wandb log" in calls and calls[-2:] == ["tensorboard close", "wandb finish 0"]
 
 
-def _tiny_imagenet_tree(root, classes: int = 200, val: int = 8):
+def _tiny_imagenet_tree(root, classes: int = 200, val: int = 8, per_class: int = 1):
     from tests.data.fakes import write_image
 
     base = root / "tiny-imagenet-200"
@@ -339,7 +339,8 @@ def _tiny_imagenet_tree(root, classes: int = 200, val: int = 8):
     (base / "val" / "images").mkdir(parents=True)
     (base / "wnids.txt").write_text("\n".join(wnids) + "\n")
     for k, wnid in enumerate(wnids):
-        write_image(base / "train" / wnid / "images" / f"{wnid}_0.JPEG", (64, 64), k)
+        for i in range(per_class):
+            write_image(base / "train" / wnid / "images" / f"{wnid}_{i}.JPEG", (64, 64), k + 7919 * i)
     lines = []
     for k in range(val):
         write_image(base / "val" / "images" / f"val_{k}.JPEG", (64, 64), 1000 + k)
@@ -349,12 +350,14 @@ def _tiny_imagenet_tree(root, classes: int = 200, val: int = 8):
 
 
 def test_train_and_evaluate_on_a_tiny_imagenet_tree(tmp_path) -> None:
-    """A folder dataset end to end: Keras-style affine augmentation image by image, the
-    validation split as the test set (Tiny ImageNet withholds test labels), 1 and 10 crops."""
+    """A folder dataset end to end: Keras-style affine augmentation image by image, half of
+    each class's training images held out to choose best.pt, the validation split as the
+    test set (Tiny ImageNet withholds test labels), seen once; 1 and 10 crops."""
     from cnnlab.engine.run import default_recipe, load_run_model
 
-    root = _tiny_imagenet_tree(tmp_path / "data")
+    root = _tiny_imagenet_tree(tmp_path / "data", per_class=2)
     sets = [
+        "dataset.val_split=0.5",
         "dataset.image_size=32",
         f"dataset.data_dir={root}",
         "epochs=1",
@@ -371,6 +374,13 @@ def test_train_and_evaluate_on_a_tiny_imagenet_tree(tmp_path) -> None:
         print_fn=lambda s: None,
     )
     assert result.test["images"] == 8 and len(result.test["report"]["classes"]) == 200
+    assert "a validation split of 200 training images (50% of each class" in result.test["selected_on"]
+    report = json.loads((result.run_dir / "report.json").read_text())
+    assert report["splits"] == {"train": 200, "validation": 200, "test": 8}
+    with pytest.raises(ConfigError, match=r"dataset.val_split=0.1 holds out 0 of the 400 training images"):
+        train_recipe(
+            default_recipe("lenet5", "tiny-imagenet"), overrides=sets[1:], run_dir=tmp_path / "r2", progress=False
+        )
     model, _, _ = load_run_model(result.run_dir)
     assert model.pretrained_cfg["input_size"] == (3, 32, 32) and model.num_classes == 200
     one = evaluate_checkpoint(result.run_dir)

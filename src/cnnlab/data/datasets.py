@@ -184,6 +184,12 @@ class FolderImages(Dataset):
         with Image.open(path) as img:
             return img.convert("RGB")
 
+    def subset(self, indices: Sequence[int] | torch.Tensor) -> FolderImages:
+        """The images at ``indices`` (in that order), as a folder dataset of the same classes:
+        a held-out validation part of a training folder, for instance."""
+        picked = [self.samples[int(i)] for i in indices]
+        return FolderImages(picked, self.classes, self.info, self.transform, self.image_size, self.root)
+
     def __getitem__(self, index: int) -> tuple[Any, int]:
         img = self.load_image(index)
         if self.transform is not None:

@@ -176,32 +176,71 @@ def build_loaders(
     evaluation = load_dataset(spec.name, split or test_split(spec.name), **kw)
     if not info.in_memory:
         if recipe.validate_on == "holdout" and split is None:
-            raise ConfigError(
-                f"{spec.name} is read from image folders, and holding out validation images from a folder is not "
-                "supported yet; set validate_on=test (the run then says in every report that its checkpoint was "
-                "chosen on the test split), or give a folder of validation images as the test split"
-            )
+            # The held-out images are read like the test split's: centre crop, no augmentation.
+            held, kept = _held_out(torch.tensor(train.targets, dtype=torch.long), recipe)
+            evaluation, train = train.subset(held), train.subset(kept)
         if spec.train_size is not None:
             raise ConfigError(
                 f"dataset.train_size={spec.train_size} works on in-memory datasets (digits, mnist, fashion-mnist, "
                 f"cifar10, cifar100); {spec.name} is read from disk: give a smaller folder instead"
             )
-        size = spec.image_size or 224
+        common = {
+            "image_size": spec.image_size or 224,
+            "mean": mean,
+            "std": std,
+            "rank": rank,
+            "world_size": world_size,
+        }
         options = folder_options(recipe)
-        common = {"image_size": size, "mean": mean, "std": std, "rank": rank, "world_size": world_size}
         train_loader = folder_loader(train, recipe.batch_size, True, seed=recipe.seed, options=options, **common)
-        eval_loader = folder_loader(
-            evaluation, recipe.batch_size, False, options={"resize_shorter": spec.resize_shorter}, **common
-        )
+        eval_loader = folder_eval_loader(recipe, evaluation, rank, world_size, mean=mean, std=std)
         return train_loader, eval_loader, train.info  # an image folder's classes are its sub-folders
     if recipe.validate_on == "holdout" and split is None:
-        held = holdout_indices(train.labels, spec.val_split, recipe.seed)
-        kept = torch.ones(len(train), dtype=torch.bool)
-        kept[held] = False
-        evaluation, train = _subset(train, held), _subset(train, kept.nonzero()[:, 0])
+        held, kept = _held_out(train.labels, recipe)
+        evaluation, train = _subset(train, held), _subset(train, kept)
     if spec.train_size is not None:
         train = _subset(train, train_subset(len(train), spec.train_size, recipe.seed))
     return train, evaluation, info
+
+
+def _held_out(labels: torch.Tensor, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
+    """The indices held out for validation and the indices kept for training."""
+    spec = recipe.dataset
+    held = holdout_indices(labels, spec.val_split, recipe.seed)
+    if held.numel() == 0 or held.numel() == len(labels):
+        raise ConfigError(
+            f"dataset.val_split={spec.val_split} holds out {held.numel():,} of the {len(labels):,} training images of "
+            f"{spec.name} (round(val_split x images) of each class): choose a val_split that leaves images on both "
+            "sides, or validate_on=test"
+        )
+    kept = torch.ones(len(labels), dtype=torch.bool)
+    kept[held] = False
+    return held, kept.nonzero()[:, 0]
+
+
+def folder_eval_loader(
+    recipe: Recipe,
+    data: Any,
+    rank: int = 0,
+    world_size: int = 1,
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> Any:
+    """A folder dataset's evaluation loader: its images resized and centre-cropped to the
+    recipe's size, in order, normalised with ``mean`` and ``std``."""
+    spec = recipe.dataset
+    return folder_loader(
+        data,
+        recipe.batch_size,
+        False,
+        options={"resize_shorter": spec.resize_shorter},
+        image_size=spec.image_size or 224,
+        mean=mean,
+        std=std,
+        rank=rank,
+        world_size=world_size,
+    )
 
 
 def holdout_indices(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
@@ -537,24 +576,26 @@ def _train(
         torch.distributed.barrier()  # rank 0 has written the last best.pt before any rank reads it
     chosen = _load_best(unwrap(trained), run_dir, device)
     if recipe.validate_on == "holdout":
+        spec = recipe.dataset
+        kw = {"resize": spec.resize_mode} if info.in_memory else {}
         test_data = load_dataset(
-            recipe.dataset.name,
-            test_split(recipe.dataset.name),
-            data_dir=recipe.dataset.data_dir,
-            image_size=recipe.dataset.image_size,
-            resize=recipe.dataset.resize_mode,
+            spec.name, test_split(spec.name), data_dir=spec.data_dir, image_size=spec.image_size, **kw
         )
+        if not info.in_memory:
+            test_data = folder_eval_loader(recipe, test_data, dist.rank, dist.world_size, mean=mean, std=std)
         if tuning is not None:
-            test_data = tuning.adapt(test_data)
-        eval_loader = DeviceLoader(
-            test_data,
-            recipe.batch_size,
-            train=False,
-            device=device,
-            mean=mean,
-            std=std,
-            channels_last=recipe.channels_last,
-        )
+            test_data = tuning.adapt(test_data)  # converted as the validation images were
+        eval_loader = test_data
+        if info.in_memory:
+            eval_loader = DeviceLoader(
+                test_data,
+                recipe.batch_size,
+                train=False,
+                device=device,
+                mean=mean,
+                std=std,
+                channels_last=recipe.channels_last,
+            )
     test = final_report(unwrap(trained), eval_loader, device, info)
     test["checkpoint"] = chosen
     test["selected_on"] = _selection(recipe, evaluation)
@@ -614,7 +655,7 @@ def _selection(recipe: Recipe, validation: Any) -> str:
             f"the {test_split(recipe.dataset.name)} split itself (validate_on: test, the source's practice): the "
             "checkpoint was chosen on the images it is tested on, so this number is optimistic"
         )
-    n = _size(validation)
+    n = _images(validation)
     count = f"{n:,} " if n is not None else ""
     return (
         f"a validation split of {count}training images ({recipe.dataset.val_split:.0%} of each class, seed "
@@ -892,8 +933,6 @@ def default_recipe(model: str, dataset: str) -> Recipe:
                 "weight_decay_on": "weights",
             },
             "schedule": {"name": "cosine"},
-            # in-memory sets hold out validation images; image folders validate on their test split
-            "validate_on": "holdout" if dataset_info(dataset).in_memory else "test",
             "description": f"cnnlab's generic starting point for {model} on {dataset} (no packaged recipe)",
             "assumptions": ["every setting: a generic default, not from a paper"],
         }
