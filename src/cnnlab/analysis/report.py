@@ -21,6 +21,7 @@ import json
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ..errors import ConfigError
 from .records import OP_FAMILIES, Analysis, LayerRecord, ModuleRecord, ReceptiveField
@@ -44,6 +45,21 @@ WIDTH = 110  # prose lines of the text formats wrap here; tables never wrap
 def count(n: int) -> str:
     """138357544 -> '138,357,544'."""
     return f"{n:,}"
+
+
+def value_text(value: object) -> str:
+    """A printed or computed number of a claim as a person reads it: integers with thousands
+    separators, a fraction as itself unless whole, six significant digits of a float, text
+    as it is."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, Fraction):
+        return str(value) if value.denominator != 1 else f"{int(value):,}"
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
 
 
 def si(n: float) -> str:

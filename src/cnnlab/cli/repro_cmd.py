@@ -8,8 +8,8 @@ import textwrap
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from fractions import Fraction
 
+from ..analysis.report import value_text
 from ..repro import (
     KINDS,
     SCHEMA,
@@ -154,18 +154,6 @@ def selected_ids(ids: Sequence[str], kind: str = "count") -> list[str]:
     return out
 
 
-def format_value(value: object) -> str:
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, Fraction):
-        return str(value) if value.denominator != 1 else f"{int(value):,}"
-    if isinstance(value, float):
-        return f"{value:,.6g}"
-    return str(value)
-
-
 def render_claim(result: ClaimResult) -> str:
     """One claim as text: header, the table (# | quantity | slide | cnnlab | verdict), the
     numbered explanations, the notes and the verdict counts."""
@@ -180,7 +168,7 @@ def render_claim(result: ClaimResult) -> str:
         )
         lines.append("")
     table = [
-        [str(i), c.quantity, format_value(c.slide), format_value(c.cnnlab), c.verdict]
+        [str(i), c.quantity, value_text(c.slide), value_text(c.cnnlab), c.verdict]
         for i, c in enumerate(result.checks, 1)
     ]
     lines.append(format_table(["#", "quantity", "slide", "cnnlab", "verdict"], table, align="rllrl"))

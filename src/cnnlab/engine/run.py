@@ -561,16 +561,9 @@ def _train(
         )
     # The test report covers the whole split on every rank (a shard per rank would report a
     # part); under DDP evaluate() all-reduces, so every rank must take part. Rank 0 keeps it.
+    whole = {"device": device, "mean": mean, "std": std, "channels_last": recipe.channels_last}  # every rank: all
     if info.in_memory and dist.distributed:
-        eval_loader = DeviceLoader(
-            evaluation,
-            recipe.batch_size,
-            train=False,
-            device=device,
-            mean=mean,
-            std=std,
-            channels_last=recipe.channels_last,
-        )
+        eval_loader = DeviceLoader(evaluation, recipe.batch_size, train=False, **whole)
     # The test split, once: with the checkpoint chosen on the validation images (best.pt).
     if dist.distributed:
         torch.distributed.barrier()  # rank 0 has written the last best.pt before any rank reads it
@@ -585,17 +578,7 @@ def _train(
             test_data = folder_eval_loader(recipe, test_data, dist.rank, dist.world_size, mean=mean, std=std)
         if tuning is not None:
             test_data = tuning.adapt(test_data)  # converted as the validation images were
-        eval_loader = test_data
-        if info.in_memory:
-            eval_loader = DeviceLoader(
-                test_data,
-                recipe.batch_size,
-                train=False,
-                device=device,
-                mean=mean,
-                std=std,
-                channels_last=recipe.channels_last,
-            )
+        eval_loader = DeviceLoader(test_data, recipe.batch_size, train=False, **whole) if info.in_memory else test_data
     test = final_report(unwrap(trained), eval_loader, device, info)
     test["checkpoint"] = chosen
     test["selected_on"] = _selection(recipe, evaluation)

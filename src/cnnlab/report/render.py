@@ -7,13 +7,12 @@ import base64
 import functools
 import io
 import os
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from ..analysis.report import binary_bytes, count, si
+from ..analysis.report import binary_bytes, count, si, value_text
 from ..atomic import atomic_write
 
 
@@ -44,20 +43,6 @@ def _ratio(value: Any) -> str:
     return f"{value:.3g}x" if value < 100 else f"{value:,.0f}x"
 
 
-def _value(value: Any) -> str:
-    """A printed or computed number of a claim: integers with thousands separators, a
-    fraction as itself unless whole, six significant digits of a float, text as it is."""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, Fraction):
-        return str(value) if value.denominator != 1 else f"{int(value):,}"
-    if isinstance(value, float):
-        return f"{value:,.6g}"
-    return str(value)
-
-
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -68,7 +53,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(pct=_pct, count=_count, fixed=_fixed, si=_si, bytes=_bytes, ratio=_ratio, value=_value)
+    env.filters.update(pct=_pct, count=_count, fixed=_fixed, si=_si, bytes=_bytes, ratio=_ratio, value=value_text)
     return env
 
 
