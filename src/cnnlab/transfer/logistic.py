@@ -12,8 +12,10 @@ The features are read a chunk of rows at a time, three times over: one pass for 
 per-feature mean and standard deviation (merged chunk by chunk in float64), then one per
 function evaluation of L-BFGS (``torch.optim.LBFGS``, strong Wolfe line search, 10 pairs
 of history as scipy keeps), then one to score. A chunk is multiplied in float32 (``dtype``)
-as it was read: the standardisation is folded into the weights and back out of the
-gradient, which saves writing every chunk again; losses and gradients are summed across
+centred (``x - mean``, written into one reused buffer) and multiplied by weights with the
+``1 / scale`` folded in (and folded back out of the gradient): centring before the
+product keeps float32 exact enough when a feature's mean is large beside its spread, which
+folding the mean in as well does not; losses and gradients are summed across
 chunks in float64, and the weights L-BFGS moves are float64. Features in a ``.npy`` file are read (plain reads, no
 memory map) into one reused buffer: nothing is mapped into the process, so its memory is a few chunks
 (``chunk_bytes``) whatever the number of images; features in memory are sliced.
@@ -133,10 +135,13 @@ class LogisticFit:
     def predict(self, rows: FeatureRows, dtype: torch.dtype = torch.float32) -> np.ndarray:
         """The predicted class of every row."""
         weights = torch.from_numpy(np.vstack([self.coef.T, self.intercept[None]]))
-        folded = _folded(weights, torch.from_numpy(self.mean), torch.from_numpy(1.0 / self.scale)).to(dtype)
+        scaled = _scaled(weights, torch.from_numpy(1.0 / self.scale)).to(dtype)
+        mean = torch.from_numpy(self.mean).to(dtype)
+        buffer = torch.empty(min(rows.rows, len(rows)), rows.shape[1], dtype=dtype)
         out = np.empty(len(rows), dtype=self.classes.dtype)
         for start, x in rows:
-            out[start : start + len(x)] = self.classes[_logits(x.to(dtype), folded).argmax(1).numpy()]
+            logits = _logits(_centred(x, mean, buffer), scaled)
+            out[start : start + len(x)] = self.classes[logits.argmax(1).numpy()]
         return out
 
     def score(self, rows: FeatureRows, labels: torch.Tensor | np.ndarray) -> float:
@@ -167,13 +172,19 @@ def standardisation(rows: FeatureRows) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
-def _folded(weights: torch.Tensor, mean: torch.Tensor, inv_scale: torch.Tensor) -> torch.Tensor:
+def _scaled(weights: torch.Tensor, inv_scale: torch.Tensor) -> torch.Tensor:
     """Weights (D + 1 rows, the last the intercepts) for standardised features, turned into
-    weights for the raw ones: ``((x - mean) * inv_scale) @ W + b = x @ (inv_scale * W) + (b -
-    (mean * inv_scale) @ W)``. Computed in float64."""
+    weights for centred ones: ``((x - mean) * inv_scale) @ W + b = (x - mean) @ (inv_scale * W)
+    + b``. Computed in float64."""
     w = weights.double()
-    coef = w[:-1] * inv_scale[:, None]
-    return torch.cat([coef, (w[-1] - mean @ coef)[None]])
+    return torch.cat([w[:-1] * inv_scale[:, None], w[-1:]])
+
+
+def _centred(x: torch.Tensor, mean: torch.Tensor, buffer: torch.Tensor) -> torch.Tensor:
+    """``x - mean`` written into ``buffer`` (a fresh chunk-sized tensor each time costs more
+    than the arithmetic: new pages to fault in), in the buffer's dtype."""
+    z = buffer[: len(x)]
+    return torch.sub(x.to(buffer.dtype), mean, out=z)
 
 
 def _logits(z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -210,24 +221,25 @@ def fit_logistic(
         raise ConfigError(f"a classifier needs at least two classes in the training labels, got {classes.tolist()}")
     target = torch.from_numpy(index.astype(np.int64))
     mean64, scale64 = standardisation(rows)
-    mean64_t, inv_scale64_t = torch.from_numpy(mean64), torch.from_numpy(1.0 / scale64)
+    mean, inv_scale64_t = torch.from_numpy(mean64).to(dtype), torch.from_numpy(1.0 / scale64)
+    buffer = torch.empty(min(rows.rows, n), d, dtype=dtype)  # one chunk, centred; reused
     width = 1 if len(classes) == 2 else len(classes)
     weights = torch.zeros(d + 1, width, dtype=torch.float64, requires_grad=True)  # last row: the intercepts
     l2 = 1.0 / (C * n)
 
     def evaluate(w: torch.Tensor, count_correct: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
         """The scaled objective and its gradient at ``w``, and how many rows it classifies right.
-        The standardisation is folded into the weights (``z @ W = x @ (W / scale) - (mean / scale) @ W``)
-        and back out of the gradient, so a chunk is read and multiplied, never rewritten."""
+        A chunk is centred; ``1 / scale`` is folded into the weights (``z @ W = (x - mean) @ (W / scale)``)
+        and back out of the gradient."""
         loss = torch.zeros((), dtype=torch.float64)
         xt_g = torch.zeros(d, width, dtype=torch.float64)
         g_sum = torch.zeros(width, dtype=torch.float64)
-        folded = _folded(w.detach(), mean64_t, inv_scale64_t).to(dtype)
+        scaled = _scaled(w.detach(), inv_scale64_t).to(dtype)
         correct = 0
         for start, chunk in rows:
-            x = chunk.to(dtype)  # no copy for float32
+            x = _centred(chunk, mean, buffer)
             t = target[start : start + len(x)]
-            logits = _logits(x, folded)
+            logits = _logits(x, scaled)
             lse = torch.logsumexp(logits, 1)
             loss += (lse - logits.gather(1, t[:, None]).squeeze(1)).double().sum()
             if count_correct:
@@ -240,8 +252,8 @@ def fit_logistic(
             g_sum += g.double().sum(0)
         coef = w.detach()[:-1]
         grad = torch.empty_like(w)
-        # d/dW of sum(z @ W) terms: z^T g = (x^T g - mean (1^T g)) / scale, in float64.
-        grad[:-1] = (xt_g - mean64_t[:, None] * g_sum) * inv_scale64_t[:, None]
+        # d/dW of the z @ W terms: z^T g = (x - mean)^T g / scale, in float64.
+        grad[:-1] = xt_g * inv_scale64_t[:, None]
         grad[-1] = g_sum
         grad /= n
         grad[:-1] += l2 * coef
