@@ -100,12 +100,13 @@ def atomic_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Pat
 def atomic_folder(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary folder beside ``path`` for the block to fill; when the block succeeds its
     files are flushed and the folder renamed to ``path`` (a folder already there is moved
-    aside first and removed), when it fails the folder is removed. A reader sees the old
-    folder, none, or the complete new one; a process killed mid-write leaves only a hidden
-    ``.NAME.*.tmp`` folder, never one at ``path``. A disk that refuses raises :class:`WriteError`."""
+    aside first, and removed only once the new one is in place; put back if the rename
+    fails), when it fails the folder is removed. A reader sees the old folder, none, or the
+    complete new one; a process killed mid-write leaves only a hidden ``.NAME.*.tmp`` folder
+    (or ``.NAME.*.old``), never a partial one at ``path``. A disk that refuses raises
+    :class:`WriteError`."""
     path = Path(path)
     tmp: Path | None = None
-    old: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
@@ -116,29 +117,41 @@ def atomic_folder(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterato
                 with open(file, "rb+") as f:
                     os.fsync(f.fileno())
         fsync_dir(tmp)
-        for _ in range(3):  # another writer may put its folder in place between our two renames
-            if path.is_dir() and not path.is_symlink():
-                old = old or Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-                os.replace(path, old)  # a folder may replace an empty one, never a full one
-            elif path.exists() or path.is_symlink():
-                path.unlink()
-            try:
-                os.replace(tmp, path)
-                break
-            except OSError as err:
-                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                    raise
-                shutil.rmtree(old, ignore_errors=True)
-                old = None
-        else:
-            raise OSError(errno.EEXIST, f"{path} kept being replaced by another writer")
+        _swap_in(tmp, path)
         tmp = None
+        fsync_dir(path.parent)
     except OSError as err:
         if isinstance(err, WriteError) or err.errno not in DISK_ERRORS:
             raise
         raise disk_error(err, path) from err
     finally:
-        for folder in (tmp, old):
-            if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
-    fsync_dir(path.parent)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Rename the folder ``tmp`` to ``path``. A folder at ``path`` is moved aside first and
+    removed once ``tmp`` is in place; if the rename fails (or is interrupted) while nothing
+    is at ``path``, the earlier folder is moved back. Another writer may put its folder in
+    place between the two renames: then its folder is replaced, up to three times."""
+    for _ in range(3):
+        old: Path | None = None
+        try:
+            if path.is_dir() and not path.is_symlink():
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+                os.replace(path, old)  # a folder may replace an empty one, never a full one
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+            os.replace(tmp, path)
+        except BaseException as err:
+            if old is not None and not os.path.lexists(path):
+                os.replace(old, path)  # the earlier folder back in place
+                old = None
+            if isinstance(err, OSError) and err.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                continue  # another writer's folder arrived between our renames: try again
+            raise
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        return
+    raise OSError(errno.EEXIST, f"{path} kept being replaced by another writer")
