@@ -568,14 +568,16 @@ def _train(
     if dist.distributed:
         torch.distributed.barrier()  # rank 0 has written the last best.pt before any rank reads it
     chosen = _load_best(unwrap(trained), run_dir, device)
-    if recipe.validate_on == "holdout":
+    if recipe.validate_on == "holdout" or (dist.distributed and not info.in_memory):
+        # The test split; under DDP a folder's validation loader is a shard per rank, so the
+        # test report reads the whole split on every rank, as in-memory sets do above.
         spec = recipe.dataset
         kw = {"resize": spec.resize_mode} if info.in_memory else {}
         test_data = load_dataset(
             spec.name, test_split(spec.name), data_dir=spec.data_dir, image_size=spec.image_size, **kw
         )
         if not info.in_memory:
-            test_data = folder_eval_loader(recipe, test_data, dist.rank, dist.world_size, mean=mean, std=std)
+            test_data = folder_eval_loader(recipe, test_data, mean=mean, std=std)  # rank 0 of 1: every image
         if tuning is not None:
             test_data = tuning.adapt(test_data)  # converted as the validation images were
         eval_loader = DeviceLoader(test_data, recipe.batch_size, train=False, **whole) if info.in_memory else test_data
