@@ -121,7 +121,7 @@ class ModelCard(RichDisplay):
         size = "x".join(map(str, self.input_size))
         return (
             f"<ModelCard {self.name}: {self.paper.authors} {self.paper.year}, {self.table}; {self.params:,} parameters "
-            f"at {size}, {self.num_classes} classes, {len(self.deviations)} deviations>"
+            f"at {size}, {self.num_classes:,} classes, {len(self.deviations)} deviations>"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -84,6 +84,13 @@ def test_features_read_from_a_file_give_the_same_fit(digits, tmp_path) -> None:
     assert np.array_equal(from_file.coef, from_memory.coef) and from_file.iterations == from_memory.iterations
     with pytest.raises(ConfigError, match="not the features"):
         FeatureRows(torch.zeros(600, 32), tmp_path / "features.npy")
+    path = tmp_path / "features.npy"
+    path.write_bytes(path.read_bytes()[: -4 * 64 * 120])  # the last 120 rows lost
+    with (
+        pytest.raises(ConfigError, match=r"ended after 480 of 600 rows: the cached features are damaged; delete"),
+        FeatureRows(torch.from_numpy(x), path, chunk_bytes=small) as rows,
+    ):
+        list(rows)
 
 
 def test_fit_probe_shows_iterations_per_second_and_keeps_its_fields(digits, capsys) -> None:

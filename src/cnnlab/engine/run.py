@@ -965,7 +965,7 @@ class RunTable(RichDisplay, list):
 
     def __repr__(self) -> str:
         finished = sum(r.get("status") == "finished" for r in self)
-        return f"<RunTable of {self.root}: {len(self)} runs, {finished} finished>"
+        return f"<RunTable of {self.root}: {len(self):,} runs, {finished:,} finished>"
 
 
 def list_runs(root: str | Path = "runs") -> RunTable:

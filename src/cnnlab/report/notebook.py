@@ -201,7 +201,7 @@ def _first(exp: Any, n: int) -> Any:
 
 def _explanation_rows(exp: Any, shown: int) -> list[tuple[str, str]]:
     facts = exp.manifest()
-    rows = [("method", exp.method), ("units", exp.units), ("maps", f"{_size(exp.maps.shape)} ({len(exp)} images)")]
+    rows = [("method", exp.method), ("units", exp.units), ("maps", f"{_size(exp.maps.shape)} ({len(exp):,} images)")]
     if facts["maps_range"] is not None:
         lo, hi = facts["maps_range"]
         rows.append(("range of the maps", f"{lo:.4g} to {hi:.4g} {exp.units}"))
@@ -235,7 +235,9 @@ def _explanation_rows(exp: Any, shown: int) -> list[tuple[str, str]]:
     for k, v in scalars.items():
         rows.append((k.replace("_", " "), ", ".join(map(_fmt, v)) if isinstance(v, list) else _fmt(v)))
     if shown < len(exp):
-        rows.append(("drawn", f"the first {shown} of {len(exp)} images (index the explanation's tensors for the rest)"))
+        rows.append(
+            ("drawn", f"the first {shown:,} of {len(exp):,} images (index the explanation's tensors for the rest)")
+        )
     return rows
 
 

@@ -233,7 +233,7 @@ class _EntryWriter:
 
     def finish(self, labels: torch.Tensor, done: int) -> None:
         if self.shape is None or done != self.total:
-            raise RuntimeError(f"{done} of {self.total} images were fed; the entry is not written")
+            raise RuntimeError(f"{done:,} of {self.total:,} images were fed; the entry is not written")
         np.save(self.folder / FeatureCache.LABELS, labels.numpy().astype(np.int64), allow_pickle=False)
         meta = {**self.meta, "shape": list(self.shape)}
         (self.folder / FeatureCache.META).write_text(json.dumps(meta, indent=1, default=str))
@@ -364,7 +364,7 @@ def _compute(
             acts = _layer_outputs(model, x.to(device), modules, HEAD in layers)
             n = len(y)
             if done + n > total:
-                raise RuntimeError(f"the loader gave more than the {total} images of the set")
+                raise RuntimeError(f"the loader gave more than the {total:,} images of the set")
             for layer in layers:
                 sinks[layer].write(done, pool_features(acts[layer], pool).float().cpu())
             labels[done : done + n] = y.cpu()

@@ -107,7 +107,10 @@ class FeatureRows:
             while got < want:
                 chunk = self.file.readinto(raw[got:want])
                 if not chunk:
-                    raise OSError(f"{self.path} ended after {start + got // row_bytes} of {n} rows")
+                    raise ConfigError(
+                        f"{self.path} ended after {start + got // row_bytes:,} of {n:,} rows: the cached features are "
+                        "damaged; delete that entry's folder (it is computed again) or probe with --no-cache"
+                    )
                 got += chunk
             yield start, torch.from_numpy(buffer[:count])
 
@@ -215,7 +218,7 @@ def fit_logistic(
     y = np.asarray(labels)
     n, d = rows.shape
     if y.shape != (n,):
-        raise ConfigError(f"{n} feature rows but labels of shape {y.shape}")
+        raise ConfigError(f"{n:,} feature rows but labels of shape {y.shape}")
     classes, index = np.unique(y, return_inverse=True)
     if len(classes) < 2:
         raise ConfigError(f"a classifier needs at least two classes in the training labels, got {classes.tolist()}")
