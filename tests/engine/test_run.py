@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from cnnlab.cli.main import main
@@ -429,3 +430,17 @@ def test_train_subset_takes_one_to_all_images() -> None:
             train_subset(10, size, seed=0)
     with pytest.raises(ConfigError, match="use at most 10"):
         train_subset(10, 11, seed=0)
+
+
+def test_a_val_split_that_empties_a_class_is_refused_naming_it() -> None:
+    from cnnlab.engine.recipes import load_recipe
+    from cnnlab.engine.run import _held_out
+
+    recipe = load_recipe("lenet5-digits")
+    recipe.dataset.val_split = 0.6
+    labels = torch.tensor([0] * 10 + [1] + [2] * 4)  # class 1's one image: round(0.6) = 1 held out
+    with pytest.raises(ConfigError, match=r"val_split=0.6 holds out every training image of class\(es\) 1 of digits"):
+        _held_out(labels, recipe)
+    recipe.dataset.val_split = 0.1
+    held, kept = _held_out(labels, recipe)
+    assert len(held) + len(kept) == 15 and set(labels[kept].tolist()) == {0, 1, 2}

@@ -215,6 +215,14 @@ def _held_out(labels: torch.Tensor, recipe: Recipe) -> tuple[torch.Tensor, torch
         )
     kept = torch.ones(len(labels), dtype=torch.bool)
     kept[held] = False
+    labels = torch.as_tensor(labels)
+    emptied = sorted(set(labels.tolist()) - set(labels[kept].tolist()))
+    if emptied:
+        raise ConfigError(
+            f"dataset.val_split={spec.val_split} holds out every training image of class(es) "
+            f"{', '.join(map(str, emptied[:10]))} of {spec.name} (round(val_split x images) of each class): "
+            "choose a smaller val_split, or validate_on=test"
+        )
     return held, kept.nonzero()[:, 0]
 
 
