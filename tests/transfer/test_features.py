@@ -124,6 +124,11 @@ def test_cache_entries_are_npy_files_and_a_damaged_one_is_recomputed(lenet, digi
     cache = FeatureCache(tmp_path)
     first = extract_features(lenet, digits, ["head"], mean=MEAN, std=STD, cache=cache)["head"]
     (entry,) = _entries(tmp_path)
+    old_format = tmp_path / f"{entry.name}.safetensors"  # the same key's file in the first format
+    old_format.write_bytes(b"an entry of format 1")
+    (entry / "meta.json").write_text("{")  # recomputed: the old file goes with the new entry
+    assert not extract_features(lenet, digits, ["head"], mean=MEAN, std=STD, cache=cache)["head"].cached
+    assert not old_format.exists()
     assert sorted(p.name for p in entry.iterdir()) == ["features.npy", "labels.npy", "meta.json"]
     assert torch.equal(torch.from_numpy(np.load(entry / "features.npy", allow_pickle=False)), first.features)
     assert list(tmp_path.iterdir()) == [entry]  # filled under a temporary name, then renamed

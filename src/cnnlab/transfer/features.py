@@ -149,7 +149,7 @@ class FeatureCache:
     """Features on disk, one folder per key holding ``features.npy``, ``labels.npy`` and
     ``meta.json`` (see the module docstring)."""
 
-    FORMAT = 2  # 1: one safetensors file per key (no longer read: computed again)
+    FORMAT = 2  # 1: one safetensors file per key (no longer read: computed again, then deleted)
     FEATURES, LABELS, META = "features.npy", "labels.npy", "meta.json"
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
@@ -201,6 +201,7 @@ class FeatureCache:
                 entry.close()
             if not entry.finished:
                 raise RuntimeError(f"feature cache entry {key} was left unfinished")
+        (self.root / f"{key}.safetensors").unlink(missing_ok=True)  # the same key's entry of format 1
 
 
 class _EntryWriter:
