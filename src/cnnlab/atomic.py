@@ -56,6 +56,24 @@ def disk_error(err: OSError, path: Path) -> WriteError:
     )
 
 
+def fsync_file(path: Path) -> None:
+    """Flush ``path``'s data to the disk."""
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def _refusals_named(path: Path) -> Iterator[None]:
+    """A disk's refusal (full, read-only, no permission) inside the block raised again as
+    :class:`WriteError` naming ``path``; other errors pass unchanged."""
+    try:
+        yield
+    except OSError as err:
+        if isinstance(err, WriteError) or err.errno not in DISK_ERRORS:
+            raise
+        raise disk_error(err, path) from err
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary file beside ``path`` (with the usual permissions, not mkstemp's 0600) for
@@ -64,19 +82,15 @@ def atomic_output(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterato
     path = Path(path)
     tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
-        os.chmod(tmp, 0o666 & ~_umask())
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        if isinstance(err, WriteError) or err.errno not in DISK_ERRORS:
-            raise
-        raise disk_error(err, path) from err
+        with _refusals_named(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+            os.close(fd)
+            tmp = Path(name)
+            os.chmod(tmp, 0o666 & ~_umask())
+            yield tmp
+            fsync_file(tmp)
+            os.replace(tmp, path)
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
@@ -108,22 +122,18 @@ def atomic_folder(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterato
     path = Path(path)
     tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
-        os.chmod(tmp, 0o777 & ~_umask())
-        yield tmp
-        for file in tmp.iterdir():
-            if file.is_file():
-                with open(file, "rb+") as f:
-                    os.fsync(f.fileno())
-        fsync_dir(tmp)
-        _swap_in(tmp, path)
-        tmp = None
-        fsync_dir(path.parent)
-    except OSError as err:
-        if isinstance(err, WriteError) or err.errno not in DISK_ERRORS:
-            raise
-        raise disk_error(err, path) from err
+        with _refusals_named(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
+            os.chmod(tmp, 0o777 & ~_umask())
+            yield tmp
+            for file in tmp.iterdir():
+                if file.is_file():
+                    fsync_file(file)
+            fsync_dir(tmp)
+            _swap_in(tmp, path)
+            tmp = None
+            fsync_dir(path.parent)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
